@@ -1,0 +1,26 @@
+// Package raftnode drives one member's consensus: a single goroutine (the
+// raft loop) owns a raft.RawNode from go.etcd.io/raft/v3 and every side effect
+// raft asks for.
+//
+// Each turn of the loop takes what is waiting (a tick, received messages,
+// a batch of proposals, a batch of linearizable reads), steps it into raft,
+// and handles the resulting Ready in order:
+//
+//  1. a leader sends its messages first (it may persist in parallel with its
+//     followers, Raft thesis §10.2.1);
+//  2. an incoming snapshot is installed (log reset, then state restored);
+//  3. HardState and entries are saved in one Pebble batch, fsynced whenever
+//     raft.MustSync says so — before the leader's own copy counts (raft counts
+//     it at Advance) and before a follower acknowledges (it sends after);
+//  4. followers send their messages;
+//  5. committed entries are applied through the Applier, which stores the
+//     applied index in the same batch as the state;
+//  6. Advance.
+//
+// Client goroutines never touch raft. Propose hands a request to the loop
+// over a bounded channel and waits on a waiter keyed by the request ID;
+// ReadIndex joins the batch of reads waiting at that moment, and one raft
+// ReadIndex (one quorum round) serves the whole batch. Both return promptly
+// with ErrNoLeader when the member knows no leader, and clean up after a
+// caller whose context ends.
+package raftnode

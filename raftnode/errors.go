@@ -1,0 +1,18 @@
+package raftnode
+
+import "errors"
+
+// Errors returned by Node's request methods (Propose, ReadIndex). The API
+// edge maps each to etcd's gRPC status exactly once (etcdapi/errors.go).
+var (
+	// ErrNoLeader: the member knows no leader, so it cannot order a request.
+	ErrNoLeader = errors.New("raftnode: no leader")
+	// ErrTimeout: the request's deadline passed before raft committed and applied it.
+	ErrTimeout = errors.New("raftnode: request timed out")
+	// ErrStopped: the member is shutting down.
+	ErrStopped = errors.New("raftnode: stopped")
+	// ErrLeaderChanged: leadership changed while a linearizable read waited for its read index.
+	ErrLeaderChanged = errors.New("raftnode: leader changed")
+	// ErrTooManyRequests: the proposal queue is full.
+	ErrTooManyRequests = errors.New("raftnode: too many requests")
+)

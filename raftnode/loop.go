@@ -1,0 +1,192 @@
+package raftnode
+
+import (
+	"fmt"
+	"time"
+
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// run is the raft loop: the only goroutine that touches n.rn.
+func (n *Node) run() {
+	defer n.shutdown()
+	ticks := n.cfg.Ticks
+	if ticks == nil {
+		t := time.NewTicker(n.cfg.TickInterval)
+		defer t.Stop()
+		c := make(chan struct{}, 1)
+		go forwardTicks(t.C, c, n.stopc)
+		ticks = c
+	}
+	for {
+		select {
+		case <-ticks:
+			n.rn.Tick()
+			n.retryReads()
+		case m := <-n.recvc:
+			n.step(m)
+			n.drainReceived()
+		case p := <-n.propc:
+			n.stepProposals(n.drainProposals(p))
+		case r := <-n.readc:
+			n.reads.pending = append(n.reads.pending, r)
+			n.drainReads()
+		case id := <-n.unreach:
+			n.rn.ReportUnreachable(id)
+		case s := <-n.snapc:
+			n.reportSnapshot(s)
+		case fn := <-n.ctrlc:
+			fn(n.rn)
+		case <-n.stopc:
+			return
+		}
+		n.issueReads()
+		for n.rn.HasReady() {
+			if err := n.handleReady(n.rn.Ready()); err != nil {
+				n.setFatal(err)
+				return
+			}
+		}
+	}
+}
+
+func forwardTicks(in <-chan time.Time, out chan<- struct{}, stop <-chan struct{}) {
+	for {
+		select {
+		case <-in:
+			select {
+			case out <- struct{}{}:
+			default: // the loop is busy; a tick is not worth queueing
+			}
+		case <-stop:
+			return
+		}
+	}
+}
+
+func (n *Node) step(m *raftpb.Message) {
+	// Errors here are peers we no longer know or stale local messages;
+	// raft has already ignored them.
+	_ = n.rn.Step(m)
+}
+
+func (n *Node) drainReceived() {
+	for i := 0; i < 256; i++ {
+		select {
+		case m := <-n.recvc:
+			n.step(m)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) drainReads() {
+	for {
+		select {
+		case r := <-n.readc:
+			n.reads.pending = append(n.reads.pending, r)
+		default:
+			return
+		}
+	}
+}
+
+func (n *Node) setFatal(err error) {
+	n.log.Error("raft loop stopped on a fatal error", "err", err)
+	n.fatal.Store(&err)
+}
+
+func (n *Node) shutdown() {
+	n.failAllReads(ErrStopped)
+	close(n.done)
+	n.wait.failAll(ErrStopped)
+	n.aw.stop()
+	n.lead.Store(0)
+	n.isLeader.Store(false)
+	// Drain callers still queued so none waits for a loop that is gone.
+	for {
+		select {
+		case p := <-n.propc:
+			n.wait.trigger(p.id, Result{Err: ErrStopped})
+		case r := <-n.readc:
+			r.ch <- readResult{err: ErrStopped}
+		default:
+			return
+		}
+	}
+}
+
+// handleReady carries out one Ready in the order raft requires.
+func (n *Node) handleReady(rd raft.Ready) error {
+	if rd.SoftState != nil {
+		n.updateLeader(rd.SoftState)
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		n.term.Store(rd.HardState.GetTerm())
+		n.commit.Store(rd.HardState.GetCommit())
+	}
+	leader := n.isLeader.Load()
+	if leader {
+		n.send(rd.Messages)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := n.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
+	}
+	mustSync := raft.MustSync(rd.HardState, n.prevHardState, len(rd.Entries))
+	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
+		return fmt.Errorf("raftnode: persist ready: %w", err)
+	}
+	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+		n.prevHardState = rd.HardState
+	}
+	if len(rd.Entries) > 0 {
+		n.lastIdx.Store(rd.Entries[len(rd.Entries)-1].GetIndex())
+	}
+	if !leader {
+		n.send(rd.Messages)
+	}
+	if len(rd.ReadStates) > 0 {
+		states := make([]readState, len(rd.ReadStates))
+		for i, rs := range rd.ReadStates {
+			states[i] = readState{index: rs.Index, ctx: rs.RequestCtx}
+		}
+		n.serveReads(states)
+	}
+	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+		return err
+	}
+	n.rn.Advance(rd)
+	return n.maybeSnapshot()
+}
+
+func (n *Node) updateLeader(ss *raft.SoftState) {
+	n.isLeader.Store(ss.RaftState == raft.StateLeader)
+	if old := n.lead.Swap(ss.Lead); old != ss.Lead {
+		next := make(chan struct{})
+		prev := n.leaderCh.Swap(&next)
+		close(*prev)
+		n.log.Info("leader changed", "from", fmt.Sprintf("%x", old), "to", fmt.Sprintf("%x", ss.Lead))
+	}
+}
+
+// send hands messages to the transport; snapshots take their own path.
+func (n *Node) send(msgs []*raftpb.Message) {
+	if len(msgs) == 0 {
+		return
+	}
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if m.GetType() == raftpb.MessageType_MsgSnap {
+			n.sendSnapshot(m)
+			continue
+		}
+		out = append(out, m)
+	}
+	if len(out) > 0 {
+		n.tr.Send(out)
+	}
+}

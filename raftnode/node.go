@@ -1,0 +1,315 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/synod-db/synod/storage"
+	"github.com/synod-db/synod/transport"
+)
+
+// Applier is the member's state machine. Only the raft loop calls it, one
+// call at a time. Every Apply* call must store index and term as the applied
+// position atomically with the state it changes, so that a restart never
+// applies an entry twice. A returned error is fatal: the member stops.
+type Applier interface {
+	// Applied is the last raft entry reflected in the state.
+	Applied() (index, term uint64)
+	// Apply applies one client request.
+	Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest) (Result, error)
+	// ApplyConfChange records a membership change raft has already applied;
+	// cs is the configuration after it.
+	ApplyConfChange(index, term uint64, cc *raftpb.ConfChange, cs *raftpb.ConfState) error
+	// ApplyNoop records an entry with nothing to apply (a leader's empty entry).
+	ApplyNoop(index, term uint64) error
+	// NewSnapshot captures the state at this instant for streaming to a peer.
+	NewSnapshot() Snapshot
+	// VerifySnapshot checks a received snapshot file end to end before raft
+	// is allowed to see it.
+	VerifySnapshot(path string) error
+	// Restore replaces the state with the snapshot file at path.
+	Restore(path string) error
+}
+
+// Snapshot is a point-in-time copy of the state being streamed to a peer.
+// WriteTo may run on another goroutine; Close releases it.
+type Snapshot interface {
+	Index() uint64
+	Term() uint64
+	io.WriterTo
+	Close() error
+}
+
+// Config configures a Node.
+type Config struct {
+	// ID is this member's raft ID (non-zero).
+	ID uint64
+	// Peers bootstraps a new cluster when the log is empty and Join is false.
+	// Every founding member must pass identical Peers (IDs and Contexts).
+	Peers []raft.Peer
+	// Join starts with an empty log and waits for the leader to send state.
+	Join bool
+	// ElectionTicks and HeartbeatTicks are raft's timeouts in ticks.
+	ElectionTicks, HeartbeatTicks int
+	// TickInterval is the wall-clock length of one tick; ignored if Ticks is set.
+	TickInterval time.Duration
+	// Ticks, if set, drives raft's clock instead of a wall-clock ticker
+	// (tests and deterministic simulation).
+	Ticks <-chan struct{}
+	// SnapshotCount is the number of applied entries between snapshots.
+	SnapshotCount uint64
+	// SnapshotCatchUpEntries is how many entries are kept behind a snapshot
+	// so slightly-lagging followers catch up without a full snapshot.
+	SnapshotCatchUpEntries uint64
+	// RequestTimeout caps how long a proposal may wait to be applied.
+	RequestTimeout time.Duration
+	// Log is the durable raft log.
+	Log *storage.LogStore
+	// Applier is the state machine committed entries are applied to.
+	Applier Applier
+	// SnapDir holds received snapshot files.
+	SnapDir string
+	// Logger receives operational messages; nil discards them.
+	Logger *slog.Logger
+}
+
+// Node is one member's raft loop. Its request methods (Propose, ReadIndex,
+// status accessors) are safe for concurrent use; Handler methods are called
+// by the transport.
+type Node struct {
+	cfg  Config
+	log  *slog.Logger
+	rn   *raft.RawNode
+	tr   transport.Transport
+	idg  *idGenerator
+	wait *waiters
+	aw   appliedWait
+
+	propc   chan *proposal
+	readc   chan *readRequest
+	recvc   chan *raftpb.Message
+	unreach chan uint64
+	snapc   chan snapStatus
+	ctrlc   chan func(*raft.RawNode)
+	stopc   chan struct{}
+	done    chan struct{}
+	stopMu  sync.Once
+	fatal   atomic.Pointer[error]
+
+	// Loop-owned state.
+	confState     *raftpb.ConfState
+	snapIndex     uint64
+	appliedIndex  uint64
+	appliedTerm   uint64
+	reads         readBatches
+	sendingSnaps  int
+	prevHardState *raftpb.HardState
+
+	// Published by the loop for other goroutines.
+	lead     atomic.Uint64
+	term     atomic.Uint64
+	commit   atomic.Uint64
+	lastIdx  atomic.Uint64
+	isLeader atomic.Bool
+	leaderCh atomic.Pointer[chan struct{}]
+}
+
+type snapStatus struct {
+	to     uint64
+	failed bool
+}
+
+// New creates a Node over cfg.Log and cfg.Applier. It restores an
+// interrupted snapshot install, then starts raft from the stored state. Call
+// Start to begin the loop.
+func New(cfg Config) (*Node, error) {
+	if cfg.ID == 0 {
+		return nil, errors.New("raftnode: member ID must not be zero")
+	}
+	setDefaults(&cfg)
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		idg:     newIDGenerator(cfg.ID, time.Now()),
+		wait:    newWaiters(),
+		propc:   make(chan *proposal, 4096),
+		readc:   make(chan *readRequest, 4096),
+		recvc:   make(chan *raftpb.Message, 4096),
+		unreach: make(chan uint64, 256),
+		snapc:   make(chan snapStatus, 16),
+		ctrlc:   make(chan func(*raft.RawNode), 16),
+		stopc:   make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	ch := make(chan struct{})
+	n.leaderCh.Store(&ch)
+	if err := n.recoverSnapshot(); err != nil {
+		return nil, err
+	}
+	if err := n.startRaft(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func setDefaults(cfg *Config) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ElectionTicks == 0 {
+		cfg.ElectionTicks = 10
+	}
+	if cfg.HeartbeatTicks == 0 {
+		cfg.HeartbeatTicks = 1
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = 100 * time.Millisecond
+	}
+	if cfg.SnapshotCount == 0 {
+		cfg.SnapshotCount = 10000
+	}
+	if cfg.SnapshotCatchUpEntries == 0 {
+		cfg.SnapshotCatchUpEntries = 5000
+	}
+	if cfg.SnapshotCatchUpEntries > cfg.SnapshotCount {
+		cfg.SnapshotCatchUpEntries = cfg.SnapshotCount
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = 5*time.Second + 2*time.Duration(cfg.ElectionTicks)*cfg.TickInterval
+	}
+}
+
+func (n *Node) startRaft() error {
+	hs, cs, err := n.cfg.Log.InitialState()
+	if err != nil {
+		return fmt.Errorf("raftnode: read initial state: %w", err)
+	}
+	snap, err := n.cfg.Log.Snapshot()
+	if err != nil {
+		return fmt.Errorf("raftnode: read snapshot metadata: %w", err)
+	}
+	n.snapIndex = snap.GetMetadata().GetIndex()
+	n.confState = cs
+	n.prevHardState = hs
+	n.appliedIndex, n.appliedTerm = n.cfg.Applier.Applied()
+	n.aw.advance(n.appliedIndex)
+	rc := &raft.Config{
+		ID:                        n.cfg.ID,
+		ElectionTick:              n.cfg.ElectionTicks,
+		HeartbeatTick:             n.cfg.HeartbeatTicks,
+		Storage:                   n.cfg.Log,
+		Applied:                   n.snapIndex, // entries after the snapshot are replayed; Apply skips those already applied
+		MaxSizePerMsg:             1 << 20,
+		MaxCommittedSizePerReady:  8 << 20,
+		MaxUncommittedEntriesSize: 1 << 30,
+		MaxInflightMsgs:           4096 / 8,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{n.log},
+		StepDownOnRemoval:         true,
+	}
+	rn, err := raft.NewRawNode(rc)
+	if err != nil {
+		return fmt.Errorf("raftnode: start raft: %w", err)
+	}
+	n.rn = rn
+	last, _ := n.cfg.Log.LastIndex()
+	if last == 0 && n.snapIndex == 0 && !n.cfg.Join {
+		if len(n.cfg.Peers) == 0 {
+			return errors.New("raftnode: a new cluster needs at least one peer to bootstrap")
+		}
+		if err := rn.Bootstrap(n.cfg.Peers); err != nil {
+			return fmt.Errorf("raftnode: bootstrap: %w", err)
+		}
+	}
+	return nil
+}
+
+// Start begins the raft loop, sending through tr.
+func (n *Node) Start(tr transport.Transport) {
+	n.tr = tr
+	go n.run()
+}
+
+// Stop ends the raft loop and fails every waiting request with ErrStopped.
+// It is safe to call more than once.
+func (n *Node) Stop() {
+	n.stopMu.Do(func() { close(n.stopc) })
+	<-n.done
+}
+
+// Done is closed once the loop has exited (after Stop or a fatal error).
+func (n *Node) Done() <-chan struct{} { return n.done }
+
+// Err returns the fatal error that stopped the loop, if any.
+func (n *Node) Err() error {
+	if p := n.fatal.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// ID is this member's raft ID.
+func (n *Node) ID() uint64 { return n.cfg.ID }
+
+// Leader is the current leader's ID, or 0 when none is known.
+func (n *Node) Leader() uint64 { return n.lead.Load() }
+
+// Term is the current raft term.
+func (n *Node) Term() uint64 { return n.term.Load() }
+
+// CommitIndex is raft's commit index as last published by the loop.
+func (n *Node) CommitIndex() uint64 { return n.commit.Load() }
+
+// AppliedIndex is the last applied entry.
+func (n *Node) AppliedIndex() uint64 { return n.aw.get() }
+
+// IsLeader reports whether this member is the leader.
+func (n *Node) IsLeader() bool { return n.isLeader.Load() }
+
+// LeaderChanged returns a channel closed at the next change of leader.
+func (n *Node) LeaderChanged() <-chan struct{} { return *n.leaderCh.Load() }
+
+// Status returns raft's full status, computed on the raft loop.
+func (n *Node) Status(ctx context.Context) (raft.Status, error) {
+	var st raft.Status
+	err := n.onLoop(ctx, func(rn *raft.RawNode) { st = rn.Status() })
+	return st, err
+}
+
+// TransferLeadership asks raft to hand leadership to the member transferee.
+func (n *Node) TransferLeadership(ctx context.Context, transferee uint64) error {
+	return n.onLoop(ctx, func(rn *raft.RawNode) { rn.TransferLeader(transferee) })
+}
+
+// onLoop runs fn on the raft loop and waits for it.
+func (n *Node) onLoop(ctx context.Context, fn func(*raft.RawNode)) error {
+	done := make(chan struct{})
+	wrapped := func(rn *raft.RawNode) { fn(rn); close(done) }
+	select {
+	case n.ctrlc <- wrapped:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-n.done:
+		return ErrStopped
+	}
+}

@@ -1,0 +1,120 @@
+package raftnode
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// proposal is one request on its way into the raft log.
+type proposal struct {
+	ctx  context.Context
+	id   uint64
+	data []byte
+}
+
+// maxProposalBatch bounds how many proposals one turn of the loop steps into
+// raft as a single MsgProp.
+const maxProposalBatch = 512
+
+// Propose replicates req through raft and returns the result of applying it
+// on this member. It assigns req.Header.ID. It fails promptly with
+// ErrNoLeader when no leader is known, ErrTooManyRequests when the queue is
+// full, and ErrTimeout when the request timeout or the caller's deadline
+// passes first; a caller that gives up leaves nothing behind but the entry
+// itself, if raft already accepted it.
+func (n *Node) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (Result, error) {
+	if n.lead.Load() == 0 {
+		return Result{}, ErrNoLeader
+	}
+	id := n.idg.next()
+	req.Header = &etcdserverpb.RequestHeader{ID: id}
+	data, err := proto.Marshal(req)
+	if err != nil {
+		return Result{}, fmt.Errorf("raftnode: marshal proposal: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	ch := n.wait.register(id)
+	select {
+	case n.propc <- &proposal{ctx: ctx, id: id, data: data}:
+	case <-ctx.Done():
+		n.wait.cancel(id)
+		return Result{}, ctxErr(ctx)
+	case <-n.done:
+		n.wait.cancel(id)
+		return Result{}, ErrStopped
+	default:
+		n.wait.cancel(id)
+		return Result{}, ErrTooManyRequests
+	}
+	select {
+	case r := <-ch:
+		if r.Err != nil && r.Resp == nil && isNodeErr(r.Err) {
+			return Result{}, r.Err
+		}
+		return r, nil
+	case <-ctx.Done():
+		n.wait.cancel(id)
+		return Result{}, ctxErr(ctx)
+	case <-n.done:
+		n.wait.cancel(id)
+		return Result{}, ErrStopped
+	}
+}
+
+func isNodeErr(err error) bool {
+	return errors.Is(err, ErrStopped) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
+}
+
+// ctxErr maps a finished context to the error callers see: a passed deadline
+// is etcd's "request timed out"; a cancellation is the context's own error.
+func ctxErr(ctx context.Context) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return ErrTimeout
+	}
+	return ctx.Err()
+}
+
+// stepProposals steps a batch of proposals into raft as one MsgProp. Those
+// whose callers already left are skipped; if raft drops the batch (no
+// leader, leadership transfer) every caller is told at once.
+func (n *Node) stepProposals(batch []*proposal) {
+	ents := make([]*raftpb.Entry, 0, len(batch))
+	live := batch[:0]
+	for _, p := range batch {
+		if p.ctx.Err() != nil {
+			continue
+		}
+		ents = append(ents, &raftpb.Entry{Data: p.data})
+		live = append(live, p)
+	}
+	if len(ents) == 0 {
+		return
+	}
+	m := &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(n.cfg.ID), Entries: ents}
+	if err := n.rn.Step(m); err != nil {
+		for _, p := range live {
+			n.wait.trigger(p.id, Result{Err: ErrNoLeader})
+		}
+	}
+}
+
+// drainProposals collects first and whatever else is queued, up to the batch
+// limit, without blocking.
+func (n *Node) drainProposals(first *proposal) []*proposal {
+	batch := []*proposal{first}
+	for len(batch) < maxProposalBatch {
+		select {
+		case p := <-n.propc:
+			batch = append(batch, p)
+		default:
+			return batch
+		}
+	}
+	return batch
+}

@@ -1,0 +1,111 @@
+package server
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/etcdapi"
+	"github.com/synod-db/synod/mvcc"
+)
+
+// Version is the etcd API version synod implements and reports in Status,
+// so that clients that gate features on the server version behave as they
+// would against etcd.
+const Version = "3.7.3"
+
+// StorageVersion is reported as etcd's storage version field.
+const StorageVersion = "3.7.0"
+
+var _ etcdapi.Server = (*Member)(nil)
+
+// Propose replicates req through raft and returns the response applying it
+// produced on this member (see etcdapi.Server).
+func (m *Member) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (proto.Message, error) {
+	res, err := m.node.Propose(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	if res.Err != nil {
+		return nil, res.Err
+	}
+	if res.Done != nil && req.GetCompaction().GetPhysical() {
+		select {
+		case <-res.Done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return res.Resp, nil
+}
+
+// ReadIndex is a linearizable read barrier (see etcdapi.Server).
+func (m *Member) ReadIndex(ctx context.Context) error { return m.node.ReadIndex(ctx) }
+
+// Store is the member's mvcc store.
+func (m *Member) Store() *mvcc.Store { return m.store }
+
+// Header returns a response header with this member's identity and term.
+func (m *Member) Header() *etcdserverpb.ResponseHeader {
+	return &etcdserverpb.ResponseHeader{ClusterId: m.clusterID, MemberId: m.id, RaftTerm: m.node.Term()}
+}
+
+// Limits reports --max-txn-ops and --max-request-bytes.
+func (m *Member) Limits() etcdapi.Limits {
+	return etcdapi.Limits{MaxTxnOps: m.cfg.MaxTxnOps, MaxRequestBytes: m.cfg.MaxRequestBytes}
+}
+
+// Members lists the cluster's members.
+func (m *Member) Members(ctx context.Context, linearizable bool) ([]*etcdserverpb.Member, error) {
+	if linearizable {
+		if err := m.node.ReadIndex(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return m.members.list(), nil
+}
+
+// Status reports what `etcdctl endpoint status` shows.
+func (m *Member) Status(ctx context.Context) (*etcdserverpb.StatusResponse, error) {
+	size := int64(m.db.Metrics().DiskSpaceUsage())
+	resp := &etcdserverpb.StatusResponse{
+		Version:          Version,
+		StorageVersion:   StorageVersion,
+		DbSize:           size,
+		DbSizeInUse:      liveBytes(m.db),
+		DbSizeQuota:      m.cfg.QuotaBackendBytes,
+		Leader:           m.node.Leader(),
+		RaftIndex:        m.node.CommitIndex(),
+		RaftTerm:         m.node.Term(),
+		RaftAppliedIndex: m.node.AppliedIndex(),
+	}
+	if mem, ok := m.members.get(m.id); ok {
+		resp.IsLearner = mem.IsLearner
+	}
+	if err := m.node.Err(); err != nil {
+		resp.Errors = append(resp.Errors, fmt.Sprintf("raft loop stopped: %v", err))
+	}
+	return resp, nil
+}
+
+// liveBytes estimates the bytes of live data: the database size less what
+// compactions will reclaim from obsolete versions and tombstones.
+func liveBytes(db *pebble.DB) int64 {
+	mt := db.Metrics()
+	live := int64(mt.DiskSpaceUsage()) - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
+	if live < 0 {
+		return 0
+	}
+	return live
+}
+
+func attrSet(id uint64, name string, clientURLs []string) *membershippb.ClusterMemberAttrSetRequest {
+	return &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID:        id,
+		MemberAttributes: &membershippb.Attributes{Name: name, ClientUrls: clientURLs},
+	}
+}

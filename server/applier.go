@@ -1,0 +1,89 @@
+package server
+
+import (
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/raftnode"
+)
+
+// applier is the member's state machine as the raft loop sees it: the mvcc
+// store for key-value requests and the membership for everything about
+// members. Only the raft loop calls it.
+type applier struct {
+	m *Member
+}
+
+var _ raftnode.Applier = applier{}
+
+func (a applier) Applied() (uint64, uint64) { return a.m.store.Applied() }
+
+func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest) (raftnode.Result, error) {
+	if r := req.GetClusterMemberAttrSet(); r != nil {
+		err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.setAttributes(b, r) })
+		return raftnode.Result{}, err
+	}
+	if req.Put == nil && req.DeleteRange == nil && req.Txn == nil && req.Compaction == nil {
+		// A request type this version does not implement: record it as
+		// applied and answer deterministically, on every member alike.
+		err := a.m.store.ApplyOther(index, term, nil)
+		return raftnode.Result{Err: fmt.Errorf("%w: unsupported request", errUnsupported)}, err
+	}
+	res, err := a.m.store.Apply(index, term, req)
+	if err != nil {
+		return raftnode.Result{}, err
+	}
+	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
+}
+
+func (a applier) ApplyConfChange(index, term uint64, cc *raftpb.ConfChange, cs *raftpb.ConfState) error {
+	id := cc.GetNodeId()
+	switch cc.GetType() {
+	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode,
+		raftpb.ConfChangeType_ConfChangeUpdateNode:
+		mem := &etcdserverpb.Member{}
+		if err := proto.Unmarshal(cc.GetContext(), mem); err != nil {
+			return fmt.Errorf("decode member in conf change: %w", err)
+		}
+		if old, ok := a.m.members.get(id); ok && mem.Name == "" {
+			mem.Name, mem.ClientURLs = old.Name, old.ClientURLs
+		}
+		mem.ID = id
+		mem.IsLearner = cc.GetType() == raftpb.ConfChangeType_ConfChangeAddLearnerNode
+		if err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.put(b, mem) }); err != nil {
+			return err
+		}
+		if id != a.m.id {
+			a.m.tr.AddPeer(id, mem.PeerURLs)
+		}
+	case raftpb.ConfChangeType_ConfChangeRemoveNode:
+		if err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.remove(b, id) }); err != nil {
+			return err
+		}
+		if id != a.m.id {
+			a.m.tr.RemovePeer(id)
+		}
+	}
+	return nil
+}
+
+func (a applier) ApplyNoop(index, term uint64) error { return a.m.store.ApplyOther(index, term, nil) }
+
+func (a applier) NewSnapshot() raftnode.Snapshot { return a.m.store.NewSnapshot() }
+
+func (a applier) VerifySnapshot(path string) error { return nil } // TODO(lead): mvcc.VerifySnapshotFile
+
+func (a applier) Restore(path string) error {
+	if err := a.m.store.Restore(path); err != nil {
+		return err
+	}
+	if err := a.m.members.reload(a.m.db); err != nil {
+		return err
+	}
+	a.m.syncPeers()
+	return nil
+}

@@ -1,0 +1,165 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Config is one member's configuration. Field names follow etcd's flags
+// (the cmd/synod serve command maps --flag-name to the field of the same
+// name), so existing scripts and manifests carry over.
+type Config struct {
+	Name                     string
+	DataDir                  string
+	ListenClientURLs         []string
+	AdvertiseClientURLs      []string
+	ListenPeerURLs           []string
+	InitialAdvertisePeerURLs []string
+	InitialCluster           string // name=peerURL,name=peerURL,...
+	InitialClusterState      string // "new" or "existing"
+	InitialClusterToken      string
+	SnapshotCount            uint64
+	HeartbeatInterval        time.Duration
+	ElectionTimeout          time.Duration
+	QuotaBackendBytes        int64
+	MaxRequestBytes          int
+	MaxTxnOps                int
+}
+
+// Defaults are etcd's defaults, except the data directory.
+const (
+	DefaultName                = "default"
+	DefaultDataDir             = "default.synod"
+	DefaultClientURL           = "http://127.0.0.1:2379"
+	DefaultPeerURL             = "http://127.0.0.1:2380"
+	DefaultInitialClusterToken = "etcd-cluster"
+	DefaultSnapshotCount       = 10000
+	DefaultHeartbeatInterval   = 100 * time.Millisecond
+	DefaultElectionTimeout     = 1000 * time.Millisecond
+	DefaultQuotaBackendBytes   = 2 << 30
+	DefaultMaxRequestBytes     = 1536 * 1024
+	DefaultMaxTxnOps           = 128
+)
+
+// NewConfig returns a Config with every default filled in: a single-member
+// cluster on 127.0.0.1:2379 with its data in ./default.synod.
+func NewConfig() Config {
+	return Config{
+		Name:                     DefaultName,
+		DataDir:                  DefaultDataDir,
+		ListenClientURLs:         []string{DefaultClientURL},
+		AdvertiseClientURLs:      []string{DefaultClientURL},
+		ListenPeerURLs:           []string{DefaultPeerURL},
+		InitialAdvertisePeerURLs: []string{DefaultPeerURL},
+		InitialClusterState:      "new",
+		InitialClusterToken:      DefaultInitialClusterToken,
+		SnapshotCount:            DefaultSnapshotCount,
+		HeartbeatInterval:        DefaultHeartbeatInterval,
+		ElectionTimeout:          DefaultElectionTimeout,
+		QuotaBackendBytes:        DefaultQuotaBackendBytes,
+		MaxRequestBytes:          DefaultMaxRequestBytes,
+		MaxTxnOps:                DefaultMaxTxnOps,
+	}
+}
+
+// ErrConfig is wrapped by every configuration error.
+var ErrConfig = errors.New("invalid configuration")
+
+// Validate checks the configuration the way etcd does before starting.
+func (c *Config) Validate() error {
+	if c.Name == "" {
+		return fmt.Errorf("%w: --name must not be empty", ErrConfig)
+	}
+	if c.DataDir == "" {
+		return fmt.Errorf("%w: --data-dir must not be empty", ErrConfig)
+	}
+	for flag, urls := range map[string][]string{
+		"--listen-client-urls": c.ListenClientURLs, "--advertise-client-urls": c.AdvertiseClientURLs,
+		"--listen-peer-urls": c.ListenPeerURLs, "--initial-advertise-peer-urls": c.InitialAdvertisePeerURLs,
+	} {
+		if err := checkURLs(flag, urls); err != nil {
+			return err
+		}
+	}
+	if c.InitialClusterState != "new" && c.InitialClusterState != "existing" {
+		return fmt.Errorf("%w: --initial-cluster-state must be \"new\" or \"existing\", not %q", ErrConfig, c.InitialClusterState)
+	}
+	if c.HeartbeatInterval <= 0 || c.ElectionTimeout < 5*c.HeartbeatInterval {
+		return fmt.Errorf("%w: --election-timeout[%v] should be at least 5 times as --heartbeat-interval[%v]",
+			ErrConfig, c.ElectionTimeout, c.HeartbeatInterval)
+	}
+	if c.ElectionTimeout > 50*time.Second {
+		return fmt.Errorf("%w: --election-timeout is longer than 50000 ms", ErrConfig)
+	}
+	if c.MaxRequestBytes <= 0 || c.MaxTxnOps <= 0 || c.SnapshotCount == 0 {
+		return fmt.Errorf("%w: --max-request-bytes, --max-txn-ops and --snapshot-count must be positive", ErrConfig)
+	}
+	if c.QuotaBackendBytes < 0 {
+		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)
+	}
+	_, err := c.initialMembers()
+	return err
+}
+
+func checkURLs(flag string, urls []string) error {
+	if len(urls) == 0 {
+		return fmt.Errorf("%w: %s must not be empty", ErrConfig, flag)
+	}
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "unix" && u.Scheme != "unixs") {
+			return fmt.Errorf("%w: %s: %q is not a URL of the form http://host:port", ErrConfig, flag, s)
+		}
+		if u.Path != "" && u.Path != "/" {
+			return fmt.Errorf("%w: %s: URL %q must not have a path", ErrConfig, flag, s)
+		}
+	}
+	return nil
+}
+
+// initialMember is one entry of --initial-cluster.
+type initialMember struct {
+	Name     string
+	PeerURLs []string
+}
+
+// initialMembers parses --initial-cluster (defaulting, as etcd does, to this
+// member alone) and checks this member's advertised peer URLs appear in it.
+func (c *Config) initialMembers() ([]initialMember, error) {
+	spec := c.InitialCluster
+	if spec == "" {
+		spec = c.Name + "=" + strings.Join(c.InitialAdvertisePeerURLs, ","+c.Name+"=")
+	}
+	byName := map[string][]string{}
+	var order []string
+	for _, part := range strings.Split(spec, ",") {
+		name, u, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok || name == "" || u == "" {
+			return nil, fmt.Errorf("%w: --initial-cluster: %q is not name=peerURL", ErrConfig, part)
+		}
+		if err := checkURLs("--initial-cluster", []string{u}); err != nil {
+			return nil, err
+		}
+		if _, seen := byName[name]; !seen {
+			order = append(order, name)
+		}
+		byName[name] = append(byName[name], u)
+	}
+	mine := append([]string(nil), byName[c.Name]...)
+	adv := append([]string(nil), c.InitialAdvertisePeerURLs...)
+	sort.Strings(mine)
+	sort.Strings(adv)
+	if strings.Join(mine, ",") != strings.Join(adv, ",") {
+		return nil, fmt.Errorf("%w: --initial-cluster has %s=%v but --initial-advertise-peer-urls is %v",
+			ErrConfig, c.Name, mine, adv)
+	}
+	out := make([]initialMember, 0, len(order))
+	for _, name := range order {
+		out = append(out, initialMember{Name: name, PeerURLs: byName[name]})
+	}
+	return out, nil
+}

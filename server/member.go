@@ -1,0 +1,333 @@
+// Package server assembles one synod member from its Config: the Pebble
+// database, the raft log, the mvcc store, the raft loop, the peer transport
+// and the client-facing etcd v3 gRPC API. It owns start and stop; cmd/synod
+// only parses flags into a Config.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/raft/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/synod-db/synod/etcdapi"
+	"github.com/synod-db/synod/mvcc"
+	"github.com/synod-db/synod/raftnode"
+	"github.com/synod-db/synod/storage"
+	"github.com/synod-db/synod/transport"
+)
+
+var errUnsupported = errors.New("server: request type not supported")
+
+// Member is one running synod member. Create it with New, then Start; Stop
+// shuts everything down. Its methods implement etcdapi.Server and are safe
+// for concurrent use.
+type Member struct {
+	cfg       Config
+	log       *slog.Logger
+	id        uint64
+	clusterID uint64
+
+	db       *pebble.DB
+	logStore *storage.LogStore
+	store    *mvcc.Store
+	members  *members
+	node     *raftnode.Node
+	tr       *transport.GRPC
+
+	clientSrv *grpc.Server
+	peerSrv   *grpc.Server
+	clientLns []net.Listener
+	peerLns   []net.Listener
+
+	stopOnce sync.Once
+	stopped  chan struct{}
+	bg       sync.WaitGroup
+}
+
+// New opens (or creates) the member's data directory and binds its
+// listeners, so that its ports are known, but serves nothing until Start.
+func New(cfg Config, logger *slog.Logger) (*Member, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{})}
+	if err := m.open(); err != nil {
+		m.closeStorage()
+		return nil, err
+	}
+	if err := m.listen(); err != nil {
+		m.closeListeners()
+		m.closeStorage()
+		return nil, err
+	}
+	return m, nil
+}
+
+func (m *Member) open() error {
+	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("server: create data dir: %w", err)
+	}
+	db, err := pebble.Open(filepath.Join(m.cfg.DataDir, "db"), pebbleOptions())
+	if err != nil {
+		return fmt.Errorf("server: open database: %w", err)
+	}
+	m.db = db
+	if m.logStore, err = storage.Open(db); err != nil {
+		return err
+	}
+	if m.store, err = mvcc.Open(db, mvcc.Options{}); err != nil {
+		return err
+	}
+	if m.members, err = loadMembers(db); err != nil {
+		return err
+	}
+	peers, join, err := m.loadIdentity()
+	if err != nil {
+		return err
+	}
+	ticks := int(m.cfg.ElectionTimeout / m.cfg.HeartbeatInterval)
+	m.node, err = raftnode.New(raftnode.Config{
+		ID: m.id, Peers: peers, Join: join,
+		ElectionTicks: ticks, HeartbeatTicks: 1, TickInterval: m.cfg.HeartbeatInterval,
+		SnapshotCount: m.cfg.SnapshotCount,
+		Log:           m.logStore, Applier: applier{m}, SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
+		Logger: m.log,
+	})
+	if err != nil {
+		return err
+	}
+	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
+	return nil
+}
+
+// loadIdentity reads the member's stored identity or, for a new data
+// directory, derives it from the --initial-cluster flags (as etcd does) and
+// returns the founding peers raft bootstraps with.
+func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
+	id, err := readIdentity(m.db)
+	if err == nil {
+		m.id, m.clusterID = id.memberID, id.clusterID
+		m.log.Info("restarting from existing data; --initial-cluster flags are ignored", "member-id", fmt.Sprintf("%x", m.id))
+		return nil, false, nil
+	}
+	if !errors.Is(err, errNoIdentity) {
+		return nil, false, err
+	}
+	initial, err := m.cfg.initialMembers()
+	if err != nil {
+		return nil, false, err
+	}
+	var peers []raft.Peer
+	var ids []uint64
+	for _, im := range initial {
+		mid := MemberID(im.PeerURLs, m.cfg.InitialClusterToken, nil)
+		ctx, err := proto.Marshal(&etcdserverpb.Member{ID: mid, Name: im.Name, PeerURLs: im.PeerURLs})
+		if err != nil {
+			return nil, false, err
+		}
+		peers = append(peers, raft.Peer{ID: mid, Context: ctx})
+		ids = append(ids, mid)
+		if im.Name == m.cfg.Name {
+			m.id = mid
+		}
+	}
+	m.clusterID = ClusterID(ids)
+	if err := writeIdentity(m.db, identity{memberID: m.id, clusterID: m.clusterID}); err != nil {
+		return nil, false, err
+	}
+	join := m.cfg.InitialClusterState == "existing"
+	if join {
+		peers = nil
+	}
+	return peers, join, nil
+}
+
+func (m *Member) listen() error {
+	for _, u := range m.cfg.ListenClientURLs {
+		ln, err := listenURL(u)
+		if err != nil {
+			return err
+		}
+		m.clientLns = append(m.clientLns, ln)
+	}
+	for _, u := range m.cfg.ListenPeerURLs {
+		ln, err := listenURL(u)
+		if err != nil {
+			return err
+		}
+		m.peerLns = append(m.peerLns, ln)
+	}
+	return nil
+}
+
+func listenURL(raw string) (net.Listener, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("server: %q: %w", raw, err)
+	}
+	network, addr := "tcp", u.Host
+	if u.Scheme == "unix" || u.Scheme == "unixs" {
+		network = "unix"
+	}
+	ln, err := net.Listen(network, addr)
+	if err != nil {
+		return nil, fmt.Errorf("server: listen on %s: %w", raw, err)
+	}
+	return ln, nil
+}
+
+// Start serves clients and peers and starts the raft loop.
+func (m *Member) Start() {
+	m.syncPeers()
+	m.node.Start(m.tr)
+	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	m.tr.Register(m.peerSrv)
+	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log})
+	for _, ln := range m.peerLns {
+		m.serve(m.peerSrv, ln)
+	}
+	for _, ln := range m.clientLns {
+		m.serve(m.clientSrv, ln)
+	}
+	m.bg.Add(1)
+	go m.publish()
+	m.log.Info("member started", "id", fmt.Sprintf("%x", m.id), "cluster", fmt.Sprintf("%x", m.clusterID),
+		"clients", m.cfg.AdvertiseClientURLs, "peers", m.cfg.InitialAdvertisePeerURLs)
+}
+
+func (m *Member) serve(s *grpc.Server, ln net.Listener) {
+	m.bg.Add(1)
+	go func() {
+		defer m.bg.Done()
+		if err := s.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			m.log.Error("serve stopped", "addr", ln.Addr().String(), "err", err)
+		}
+	}()
+}
+
+// syncPeers points the transport at every other member in the membership.
+func (m *Member) syncPeers() {
+	for _, mem := range m.members.list() {
+		if mem.ID != m.id {
+			m.tr.AddPeer(mem.ID, mem.PeerURLs)
+		}
+	}
+}
+
+// publish records this member's name and client URLs in the membership
+// through raft (etcd's ClusterMemberAttrSet), retrying until it succeeds.
+func (m *Member) publish() {
+	defer m.bg.Done()
+	req := &etcdserverpb.InternalRaftRequest{ClusterMemberAttrSet: attrSet(m.id, m.cfg.Name, m.cfg.AdvertiseClientURLs)}
+	for {
+		if cur, ok := m.members.get(m.id); ok && cur.Name == m.cfg.Name && equalStrings(cur.ClientURLs, m.cfg.AdvertiseClientURLs) {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, err := m.node.Propose(ctx, proto.Clone(req).(*etcdserverpb.InternalRaftRequest))
+		cancel()
+		if err == nil {
+			continue
+		}
+		select {
+		case <-m.stopped:
+			return
+		case <-time.After(m.cfg.HeartbeatInterval * 5):
+		}
+	}
+}
+
+// Stop stops serving, ends the raft loop and closes the database. It is safe
+// to call more than once.
+func (m *Member) Stop() {
+	m.stopOnce.Do(func() {
+		close(m.stopped)
+		if m.clientSrv != nil {
+			stopGRPC(m.clientSrv)
+		}
+		if m.peerSrv != nil {
+			stopGRPC(m.peerSrv)
+		}
+		m.closeListeners()
+		m.node.Stop()
+		m.tr.Close()
+		m.bg.Wait()
+		m.closeStorage()
+	})
+}
+
+// stopGRPC drains in-flight RPCs briefly, then cuts the rest off.
+func stopGRPC(s *grpc.Server) {
+	done := make(chan struct{})
+	go func() { s.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		s.Stop()
+	}
+}
+
+func (m *Member) closeListeners() {
+	for _, ln := range append(m.clientLns, m.peerLns...) {
+		ln.Close()
+	}
+}
+
+func (m *Member) closeStorage() {
+	if m.store != nil {
+		m.store.Close()
+	}
+	if m.db != nil {
+		if err := m.db.Close(); err != nil {
+			m.log.Error("close database", "err", err)
+		}
+	}
+}
+
+// Done is closed when the member's raft loop has ended: after Stop, or on a
+// fatal error (see Err).
+func (m *Member) Done() <-chan struct{} { return m.node.Done() }
+
+// Err reports the fatal error that ended the raft loop, if any.
+func (m *Member) Err() error { return m.node.Err() }
+
+// ID is the member's ID.
+func (m *Member) ID() uint64 { return m.id }
+
+// ClientAddrs returns the addresses the client listeners are bound to.
+func (m *Member) ClientAddrs() []string {
+	out := make([]string, len(m.clientLns))
+	for i, ln := range m.clientLns {
+		out[i] = ln.Addr().String()
+	}
+	return out
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
