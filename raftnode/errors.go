@@ -13,6 +13,10 @@ var (
 	ErrStopped = errors.New("raftnode: stopped")
 	// ErrLeaderChanged: leadership changed while a linearizable read waited for its read index.
 	ErrLeaderChanged = errors.New("raftnode: leader changed")
+	// ErrLeaderLost: the member lost its leader while a proposal was in
+	// flight. The proposal may or may not be applied later (etcd's
+	// "request timed out, possibly due to previous leader failure").
+	ErrLeaderLost = errors.New("raftnode: leader lost while the request was in flight")
 	// ErrTooManyRequests: the proposal queue is full.
 	ErrTooManyRequests = errors.New("raftnode: too many requests")
 )

@@ -169,6 +169,7 @@ func (n *Node) updateLeader(ss *raft.SoftState) {
 		next := make(chan struct{})
 		prev := n.leaderCh.Swap(&next)
 		close(*prev)
+		n.stats.leaderChanges.Add(1)
 		n.log.Info("leader changed", "from", fmt.Sprintf("%x", old), "to", fmt.Sprintf("%x", ss.Lead))
 	}
 }

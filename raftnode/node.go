@@ -122,6 +122,23 @@ type Node struct {
 	lastIdx  atomic.Uint64
 	isLeader atomic.Bool
 	leaderCh atomic.Pointer[chan struct{}]
+	stats    struct{ snapsSent, snapsInstalled, leaderChanges atomic.Uint64 }
+}
+
+// Stats are counters of notable raft events since the member started.
+type Stats struct {
+	SnapshotsSent      uint64
+	SnapshotsInstalled uint64
+	LeaderChanges      uint64
+}
+
+// Stats returns the member's raft event counters.
+func (n *Node) Stats() Stats {
+	return Stats{
+		SnapshotsSent:      n.stats.snapsSent.Load(),
+		SnapshotsInstalled: n.stats.snapsInstalled.Load(),
+		LeaderChanges:      n.stats.leaderChanges.Load(),
+	}
 }
 
 type snapStatus struct {

@@ -52,18 +52,34 @@ func (n *Node) Propose(ctx context.Context, req *etcdserverpb.InternalRaftReques
 		n.wait.cancel(id)
 		return Result{}, ErrTooManyRequests
 	}
-	select {
-	case r := <-ch:
-		if r.Err != nil && r.Resp == nil && isNodeErr(r.Err) {
-			return Result{}, r.Err
+	return n.waitApplied(ctx, id, ch)
+}
+
+// waitApplied waits for the proposal id to be applied. If the member loses
+// its leader meanwhile (check-quorum stepped it down, or its leader went
+// silent) the caller learns at once, with an error that says the outcome is
+// unknown, rather than waiting out the whole request timeout.
+func (n *Node) waitApplied(ctx context.Context, id uint64, ch <-chan Result) (Result, error) {
+	for {
+		changed := n.LeaderChanged()
+		select {
+		case r := <-ch:
+			if r.Err != nil && r.Resp == nil && isNodeErr(r.Err) {
+				return Result{}, r.Err
+			}
+			return r, nil
+		case <-changed:
+			if n.lead.Load() == 0 {
+				n.wait.cancel(id)
+				return Result{}, ErrLeaderLost
+			}
+		case <-ctx.Done():
+			n.wait.cancel(id)
+			return Result{}, ctxErr(ctx)
+		case <-n.done:
+			n.wait.cancel(id)
+			return Result{}, ErrStopped
 		}
-		return r, nil
-	case <-ctx.Done():
-		n.wait.cancel(id)
-		return Result{}, ctxErr(ctx)
-	case <-n.done:
-		n.wait.cancel(id)
-		return Result{}, ErrStopped
 	}
 }
 

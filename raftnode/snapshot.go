@@ -55,6 +55,7 @@ func (n *Node) sendSnapshot(m *raftpb.Message) {
 		ConfState: proto.Clone(n.confState).(*raftpb.ConfState),
 	}}
 	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", s.Index())
+	n.stats.snapsSent.Add(1)
 	n.tr.SendSnapshot(m, s, func(error) { s.Close() })
 }
 
@@ -85,6 +86,7 @@ func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
 	n.lastIdx.Store(md.GetIndex())
 	n.aw.advance(n.appliedIndex)
 	n.removeSnapshotsExcept(path)
+	n.stats.snapsInstalled.Add(1)
 	n.log.Info("installed snapshot", "index", md.GetIndex(), "term", md.GetTerm())
 	return nil
 }

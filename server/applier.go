@@ -8,6 +8,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 )
 
@@ -75,7 +76,7 @@ func (a applier) ApplyNoop(index, term uint64) error { return a.m.store.ApplyOth
 
 func (a applier) NewSnapshot() raftnode.Snapshot { return a.m.store.NewSnapshot() }
 
-func (a applier) VerifySnapshot(path string) error { return nil } // TODO(lead): mvcc.VerifySnapshotFile
+func (a applier) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
 
 func (a applier) Restore(path string) error {
 	if err := a.m.store.Restore(path); err != nil {

@@ -262,11 +262,13 @@ func (m *Member) Stop() {
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}
+		m.node.Stop()
 		if m.peerSrv != nil {
-			stopGRPC(m.peerSrv)
+			// Peer streams are long-lived and carry nothing a client
+			// waits for once raft has stopped: cut them off at once.
+			m.peerSrv.Stop()
 		}
 		m.closeListeners()
-		m.node.Stop()
 		m.tr.Close()
 		m.bg.Wait()
 		m.closeStorage()
@@ -307,6 +309,9 @@ func (m *Member) Done() <-chan struct{} { return m.node.Done() }
 
 // Err reports the fatal error that ended the raft loop, if any.
 func (m *Member) Err() error { return m.node.Err() }
+
+// RaftStats returns counters of raft events (snapshots, leader changes).
+func (m *Member) RaftStats() raftnode.Stats { return m.node.Stats() }
 
 // ID is the member's ID.
 func (m *Member) ID() uint64 { return m.id }

@@ -5,6 +5,8 @@ package integration
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"os"
 	"net"
 	"path/filepath"
 	"strings"
@@ -80,7 +82,7 @@ func newCluster(t *testing.T, n int, mutate func(*server.Config)) *cluster {
 
 func (c *cluster) start(i int) {
 	c.t.Helper()
-	m, err := server.New(c.cfgs[i], nil)
+	m, err := server.New(c.cfgs[i], testLogger())
 	if err != nil {
 		c.t.Fatalf("start member %d: %v", i, err)
 	}
@@ -155,6 +157,18 @@ func (c *cluster) waitLeader() int {
 	}
 	c.t.Fatal("no agreed leader within 10s")
 	return -1
+}
+
+// testLogger logs members' messages to stderr when SYNOD_TEST_LOG is set
+// (to a level: debug, info, warn, error).
+func testLogger() *slog.Logger {
+	lvl, ok := os.LookupEnv("SYNOD_TEST_LOG")
+	if !ok {
+		return nil
+	}
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(lvl))
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 func ctx(t *testing.T) context.Context {

@@ -161,11 +161,14 @@ func TestLaggingMemberCatchesUpBySnapshot(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		g, err := lcli.Get(ctx(t), "snap/", clientv3.WithPrefix(), clientv3.WithSerializable(), clientv3.WithCountOnly())
-		if err == nil && g.Count == 300 && g.Header.Revision == last {
+		caughtUp := err == nil && g.Count == 300 && g.Header.Revision == last
+		snaps := c.members[lag].RaftStats().SnapshotsInstalled
+		if caughtUp && snaps > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("lagging member did not catch up: %v %v", g, err)
+			t.Fatalf("lagging member: caught up %v (%v, %v), snapshots installed %d; want caught up through a snapshot",
+				caughtUp, g, err, snaps)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -1,0 +1,134 @@
+package etcdapi
+
+import (
+	"log/slog"
+	"math"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxConcurrentStreams bounds the concurrent streams (RPCs) of one
+	// client connection. etcd's default is unbounded; synod's is not.
+	DefaultMaxConcurrentStreams = 1000
+	// DefaultKeepaliveMinTime is etcd's --grpc-keepalive-min-time.
+	DefaultKeepaliveMinTime = 5 * time.Second
+	// DefaultKeepaliveInterval is etcd's --grpc-keepalive-interval.
+	DefaultKeepaliveInterval = 2 * time.Hour
+	// DefaultKeepaliveTimeout is etcd's --grpc-keepalive-timeout.
+	DefaultKeepaliveTimeout = 20 * time.Second
+	// DefaultSlowRequest is etcd's --warning-unary-request-duration.
+	DefaultSlowRequest = 300 * time.Millisecond
+
+	// grpcOverheadBytes is what etcd allows a gRPC message on top of
+	// --max-request-bytes (config.grpcOverheadBytes), so that a request just
+	// over the limit reaches the edge and gets etcd's "request is too
+	// large" instead of a transport error.
+	grpcOverheadBytes = 512 * 1024
+)
+
+// Options configure NewGRPCServer. The zero value is etcd's defaults except
+// where noted.
+type Options struct {
+	// MaxRequestBytes is the request limit the gRPC receive limit is derived
+	// from (MaxRequestBytes + 512 KiB, as in etcd). 0 means the member's
+	// Limits().MaxRequestBytes.
+	MaxRequestBytes int
+	// MaxConcurrentStreams bounds the concurrent RPCs of one connection.
+	// 0 means DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+	// KeepaliveMinTime is the least interval a client may ping at; faster
+	// clients are disconnected. 0 means DefaultKeepaliveMinTime.
+	KeepaliveMinTime time.Duration
+	// KeepaliveInterval is how long a connection may be idle before the
+	// server pings it. 0 means DefaultKeepaliveInterval.
+	KeepaliveInterval time.Duration
+	// KeepaliveTimeout is how long the server waits for that ping's answer
+	// before closing the connection. 0 means DefaultKeepaliveTimeout.
+	KeepaliveTimeout time.Duration
+	// SlowRequest is the duration above which a request is logged at warn
+	// level. 0 means DefaultSlowRequest.
+	SlowRequest time.Duration
+	// Logger receives request logs (debug), slow requests (warn) and
+	// recovered panics (error). nil discards them.
+	Logger *slog.Logger
+	// Health is the gRPC health service to register, so that its owner can
+	// flip it to NOT_SERVING on shutdown. nil means a new one. Either way its
+	// overall ("") status is set to SERVING.
+	Health *health.Server
+	// ServerOptions are appended last (credentials for TLS, for example) and
+	// so override the options above.
+	ServerOptions []grpc.ServerOption
+}
+
+// withDefaults returns o with its zero fields set, taking the request limit
+// from the member's limits.
+func (o Options) withDefaults(l Limits) Options {
+	if o.MaxRequestBytes <= 0 {
+		o.MaxRequestBytes = l.withDefaults().MaxRequestBytes
+	}
+	if o.MaxConcurrentStreams == 0 {
+		o.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
+	o.KeepaliveMinTime = orDefault(o.KeepaliveMinTime, DefaultKeepaliveMinTime)
+	o.KeepaliveInterval = orDefault(o.KeepaliveInterval, DefaultKeepaliveInterval)
+	o.KeepaliveTimeout = orDefault(o.KeepaliveTimeout, DefaultKeepaliveTimeout)
+	o.SlowRequest = orDefault(o.SlowRequest, DefaultSlowRequest)
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Health == nil {
+		o.Health = health.NewServer()
+	}
+	return o
+}
+
+// orDefault returns d if v is not positive, else v.
+func orDefault(v, d time.Duration) time.Duration {
+	if v <= 0 {
+		return d
+	}
+	return v
+}
+
+// serverOptions are the grpc.ServerOptions o stands for.
+func (o Options) serverOptions() []grpc.ServerOption {
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)),
+		grpc.ChainStreamInterceptor(logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)),
+		grpc.MaxRecvMsgSize(o.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxSendMsgSize(math.MaxInt32),
+		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: o.KeepaliveMinTime}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: o.KeepaliveInterval, Timeout: o.KeepaliveTimeout}),
+	}
+	return append(opts, o.ServerOptions...)
+}
+
+// NewGRPCServer returns a gRPC server for member s with etcd's KV,
+// Maintenance and Cluster services, the gRPC health service, and the
+// services synod does not serve yet (Watch, Lease, Auth, Lock, Election),
+// which answer codes.Unimplemented. The caller serves it on its listeners
+// and stops it.
+func NewGRPCServer(s Server, opts Options) *grpc.Server {
+	opts = opts.withDefaults(s.Limits())
+	return newGRPCServer(newEdge(s, opts.Logger), opts)
+}
+
+// newGRPCServer is NewGRPCServer for an assembled edge and complete options.
+func newGRPCServer(e *edge, opts Options) *grpc.Server {
+	gs := grpc.NewServer(opts.serverOptions()...)
+	pb.RegisterKVServer(gs, &kvService{e: e})
+	pb.RegisterMaintenanceServer(gs, &maintenanceService{e: e})
+	pb.RegisterClusterServer(gs, &clusterService{e: e})
+	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	healthpb.RegisterHealthServer(gs, opts.Health)
+	registerUnimplemented(gs)
+	return gs
+}

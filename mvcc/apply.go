@@ -1,0 +1,256 @@
+package mvcc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// ErrUnknownRequest is returned (fatal) by Apply for an InternalRaftRequest
+// that carries none of Range, Put, DeleteRange, Txn or Compaction: such
+// entries belong to ApplyOther. Nothing is written.
+var ErrUnknownRequest = errors.New("mvcc: Apply: not a key-value request")
+
+// ErrForeignWrite is returned by ApplyOther when fn wrote a key below 0x20
+// (the raft log or this package's keyspace). Nothing is written.
+var ErrForeignWrite = errors.New("mvcc: ApplyOther: write below prefix 0x20")
+
+// Result is the outcome of applying one key-value entry.
+type Result struct {
+	// Resp is *RangeResponse, *PutResponse, *DeleteRangeResponse,
+	// *TxnResponse or *CompactionResponse with Header.Revision filled; nil
+	// when Err is set.
+	Resp proto.Message
+	// Err is a deterministic request error (ErrCompacted, ErrFutureRev,
+	// ErrKeyNotFound, ErrLeaseNotFound). The entry still counts as applied
+	// and wrote nothing else.
+	Err error
+	// Compacted, for a Compaction, is closed once the physical deletion up to
+	// the compaction revision has finished (for ErrCompacted: up to the
+	// current compaction revision). It is never closed if the store is
+	// closed first.
+	Compacted <-chan struct{}
+	// Events are the changes of the revision, in sub-revision order: PUT
+	// with the new kv, DELETE with Kv{Key, ModRevision}. PrevKv is not set.
+	Events []*mvccpb.Event
+}
+
+// isRequestErr reports whether err is a deterministic request-level error.
+func isRequestErr(err error) bool {
+	return errors.Is(err, ErrCompacted) || errors.Is(err, ErrFutureRev) ||
+		errors.Is(err, ErrKeyNotFound) || errors.Is(err, ErrLeaseNotFound)
+}
+
+// writer accumulates the writes of one revision in the apply batch.
+type writer struct {
+	b        *pebble.Batch
+	beginRev int64
+	changes  int64 // next sub revision
+	events   []*mvccpb.Event
+}
+
+// put writes a new version of key at beginRev+1, continuing its generation
+// (create revision, version) if the key is live, including earlier writes of
+// this revision.
+func (w *writer) put(key, value []byte, lease int64) error {
+	rev := w.beginRev + 1
+	prev, err := getKV(w.b, key, rev)
+	if err != nil {
+		return err
+	}
+	kv := &mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}
+	if prev != nil {
+		kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
+	}
+	data, err := proto.Marshal(kv)
+	if err != nil {
+		return fmt.Errorf("mvcc: marshal KeyValue: %w", err)
+	}
+	vk := versionKey(key, rev)
+	if err := w.b.Set(vk, seal(vk, append([]byte{tagPut}, data...)), nil); err != nil {
+		return err
+	}
+	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
+	return w.log(tagPut, key)
+}
+
+// tombstone writes a deletion of key at beginRev+1.
+func (w *writer) tombstone(key []byte) error {
+	rev := w.beginRev + 1
+	vk := versionKey(key, rev)
+	if err := w.b.Set(vk, seal(vk, []byte{tagTombstone}), nil); err != nil {
+		return err
+	}
+	kv := &mvccpb.KeyValue{Key: key, ModRevision: rev}
+	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_DELETE, Kv: kv})
+	return w.log(tagTombstone, key)
+}
+
+// log appends the revision-log pointer of the change just written.
+func (w *writer) log(tag byte, key []byte) error {
+	lk := logKey(w.beginRev+1, w.changes)
+	w.changes++
+	return w.b.Set(lk, seal(lk, append([]byte{tag}, key...)), nil)
+}
+
+// Apply applies one committed raft entry carrying a key-value request. Only
+// the raft loop calls it, serially. The writes and the new applied
+// index/term are committed in one pebble batch with pebble.NoSync. An entry
+// at or below the applied index is ignored (zero Result). A returned error
+// is fatal (I/O, corruption): the member must stop.
+func (s *Store) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, error) {
+	if err := s.usable(); err != nil {
+		return Result{}, err
+	}
+	if a := s.applied.Load(); index <= a.index {
+		return Result{}, nil
+	}
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	w := &writer{b: b, beginRev: s.rev.Load()}
+	res, compactTo, err := s.dispatch(w, req)
+	if err != nil {
+		if !isRequestErr(err) {
+			return Result{}, err
+		}
+		res = Result{Err: err, Compacted: res.Compacted}
+		compactTo = nil
+		b.Reset()
+		w = &writer{b: b, beginRev: w.beginRev}
+	}
+	if err := s.commitApply(w, index, term, compactTo); err != nil {
+		return Result{}, err
+	}
+	if compactTo != nil {
+		res.Compacted = s.waitPhysical(*compactTo)
+		s.kickCompactor()
+	}
+	res.Events = w.events
+	return res, nil
+}
+
+// dispatch evaluates req into w. compactTo is set for a valid Compaction.
+func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, compactTo *int64, err error) {
+	t := &txnState{ctx: context.Background(), src: w.b, w: w, beginRev: w.beginRev,
+		compactRev: s.compactRev.Load(), leaseExists: s.opts.LeaseExists}
+	switch {
+	case req.GetRange() != nil:
+		res.Resp, err = executeRange(t.ctx, t.src, req.Range, t.beginRev, t.compactRev)
+	case req.GetPut() != nil:
+		if err = t.checkLease(req.Put.Lease); err == nil {
+			res.Resp, err = t.put(req.Put)
+		}
+	case req.GetDeleteRange() != nil:
+		res.Resp, err = t.deleteRange(req.DeleteRange)
+	case req.GetTxn() != nil:
+		res.Resp, err = t.txn(req.Txn)
+	case req.GetCompaction() != nil:
+		return s.compaction(w, req.Compaction.Revision)
+	default:
+		return res, nil, ErrUnknownRequest
+	}
+	if err != nil {
+		return Result{}, nil, err
+	}
+	return res, nil, nil
+}
+
+// compaction validates and records a new compaction revision in the batch.
+func (s *Store) compaction(w *writer, rev int64) (Result, *int64, error) {
+	cur := s.compactRev.Load()
+	if rev <= cur {
+		return Result{Compacted: s.waitPhysical(cur)}, nil, ErrCompacted
+	}
+	if rev > w.beginRev {
+		return Result{}, nil, ErrFutureRev
+	}
+	if err := setMeta(w.b, metaCompact, be64(uint64(rev))); err != nil {
+		return Result{}, nil, err
+	}
+	resp := &pb.CompactionResponse{Header: &pb.ResponseHeader{Revision: w.beginRev}}
+	return Result{Resp: resp}, &rev, nil
+}
+
+// commitApply adds the meta of the entry to w's batch, commits it and
+// publishes the new in-memory state (revision before compaction revision:
+// readers load them in the opposite order).
+func (s *Store) commitApply(w *writer, index, term uint64, compactTo *int64) error {
+	rev := w.beginRev
+	if w.changes > 0 {
+		rev++
+		if err := setMeta(w.b, metaRev, be64(uint64(rev))); err != nil {
+			return err
+		}
+	}
+	if err := setMeta(w.b, metaApplied, appliedBytes(index, term)); err != nil {
+		return err
+	}
+	if err := w.b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("mvcc: commit apply batch: %w", err)
+	}
+	s.rev.Store(rev)
+	if compactTo != nil {
+		s.compactRev.Store(*compactTo)
+	}
+	s.applied.Store(&appliedState{index: index, term: term})
+	return nil
+}
+
+// ApplyOther records index/term as applied for an entry mvcc does not
+// interpret, letting fn add writes under prefixes >= 0x20 to the same atomic
+// batch (an indexed batch: fn may read it). fn may be nil. An error from fn
+// is returned and nothing is written. Entries at or below the applied index
+// are ignored.
+func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) error {
+	if err := s.usable(); err != nil {
+		return err
+	}
+	if a := s.applied.Load(); index <= a.index {
+		return nil
+	}
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	if fn != nil {
+		if err := fn(b); err != nil {
+			return err
+		}
+		if err := checkOtherWrites(b); err != nil {
+			return err
+		}
+	}
+	return s.commitApply(&writer{b: b, beginRev: s.rev.Load()}, index, term, nil)
+}
+
+// checkOtherWrites rejects a batch that touches keys below prefixOthers.
+func checkOtherWrites(b *pebble.Batch) error {
+	r := b.Reader()
+	for {
+		kind, key, _, ok, err := r.Next()
+		if err != nil {
+			return fmt.Errorf("mvcc: ApplyOther: read batch: %w", err)
+		}
+		if !ok {
+			return nil
+		}
+		if kind != pebble.InternalKeyKindLogData && (len(key) == 0 || key[0] < prefixOthers) {
+			return fmt.Errorf("%w: key %q", ErrForeignWrite, key)
+		}
+	}
+}
+
+// setMeta writes a sealed meta value.
+func setMeta(b *pebble.Batch, key, payload []byte) error {
+	return b.Set(key, seal(key, payload), nil)
+}
+
+func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
+
+func appliedBytes(index, term uint64) []byte {
+	return binary.BigEndian.AppendUint64(be64(index), term)
+}

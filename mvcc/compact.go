@@ -1,0 +1,284 @@
+package mvcc
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// errStopped aborts a physical compaction pass when the store stops.
+var errStopped = errors.New("mvcc: compaction stopped")
+
+// compactor is the background physical compaction of a Store. The logical
+// compaction revision is recorded by Apply; the worker then deletes, in
+// bounded batches, what no read at or above it can see.
+type compactor struct {
+	cmu      sync.Mutex
+	finished int64 // physical compaction done up to here
+	waiters  []compactWaiter
+	lastErr  error
+
+	kick chan struct{}
+
+	lifeMu sync.Mutex // guards stop/done
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+type compactWaiter struct {
+	rev int64
+	ch  chan struct{}
+}
+
+func (c *compactor) init() { c.kick = make(chan struct{}, 1) }
+
+// CompactionErr returns the error that stopped the last background physical
+// compaction pass (I/O or corruption), nil if none. Reads stay correct; the
+// pass is retried on the next compaction or Open.
+func (s *Store) CompactionErr() error {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.lastErr
+}
+
+func (s *Store) kickCompactor() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Store) startCompactor() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.stop != nil {
+		return
+	}
+	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	go s.compactLoop(s.stop, s.done)
+	s.kickCompactor()
+}
+
+func (s *Store) stopCompactor() {
+	s.lifeMu.Lock()
+	defer s.lifeMu.Unlock()
+	if s.stop == nil {
+		return
+	}
+	close(s.stop)
+	<-s.done
+	s.stop, s.done = nil, nil
+}
+
+// waitPhysical returns a channel closed once physical compaction reached rev.
+func (s *Store) waitPhysical(rev int64) <-chan struct{} {
+	ch := make(chan struct{})
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if s.finished >= rev {
+		close(ch)
+	} else {
+		s.waiters = append(s.waiters, compactWaiter{rev: rev, ch: ch})
+	}
+	return ch
+}
+
+// setPhysical records that physical compaction reached rev and releases the
+// waiters it satisfies.
+func (s *Store) setPhysical(rev int64) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	s.finished = rev
+	kept := s.waiters[:0]
+	for _, w := range s.waiters {
+		if w.rev <= rev {
+			close(w.ch)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	s.waiters = kept
+}
+
+func (s *Store) physicalRev() int64 {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	return s.finished
+}
+
+func (s *Store) compactLoop(stop, done chan struct{}) {
+	defer close(done)
+	for {
+		select {
+		case <-stop:
+			return
+		case <-s.kick:
+		}
+		for target := s.compactRev.Load(); target > s.physicalRev(); target = s.compactRev.Load() {
+			err := s.compactTo(target, stop)
+			if errors.Is(err, errStopped) {
+				return
+			}
+			s.cmu.Lock()
+			s.lastErr = err
+			s.cmu.Unlock()
+			if err != nil {
+				break
+			}
+		}
+	}
+}
+
+// compactTo physically compacts to rev in batches, resuming from the
+// persisted progress of an interrupted pass at the same revision.
+func (s *Store) compactTo(rev int64, stop <-chan struct{}) error {
+	cursor, err := s.compactCursor(rev)
+	if err != nil {
+		return err
+	}
+	for batch := 0; ; batch++ {
+		select {
+		case <-stop:
+			return errStopped
+		default:
+		}
+		next, err := s.compactBatch(rev, cursor, batch)
+		if err != nil {
+			return err
+		}
+		if next == nil {
+			s.setPhysical(rev)
+			return nil
+		}
+		cursor = next
+	}
+}
+
+// compactCursor returns where a pass at rev starts: the persisted resume key
+// if a pass at rev was interrupted, else the start of the version keyspace.
+func (s *Store) compactCursor(rev int64) ([]byte, error) {
+	p, err := readMeta(s.db, metaProgress, 0)
+	if err != nil {
+		return nil, err
+	}
+	if len(p) > 8 && int64(binary.BigEndian.Uint64(p)) == rev && p[8] == prefixVersion {
+		return p[8:], nil
+	}
+	return stateStart, nil
+}
+
+// compactBatch deletes up to CompactionBatch versions from cursor on and
+// commits them with the resume key, or, at the end of the keyspace, with the
+// revision-log trim and the finished marker. It returns the resume key, nil
+// when the pass is complete.
+func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, err error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: versionEnd})
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: compaction iterator: %w", err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	b := s.db.NewBatch()
+	defer b.Close()
+	limit := s.opts.CompactionBatch
+	deleted := 0
+	valid := it.First()
+	for scanned := 0; valid; scanned++ {
+		prefix, _, err := splitVersionKey(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		prefix = bytes.Clone(prefix)
+		if deleted >= limit || scanned >= 4*limit {
+			next = prefix
+			break
+		}
+		n, complete, v, err := compactKey(it, b, prefix, rev, limit-deleted)
+		if err != nil {
+			return nil, err
+		}
+		deleted, valid = deleted+n, v
+		if !complete {
+			next = prefix
+			break
+		}
+	}
+	if err := s.finishCompactBatch(b, rev, next); err != nil {
+		return nil, err
+	}
+	if h := s.opts.hooks; h != nil && h.beforeCompactCommit != nil {
+		if err := h.beforeCompactCommit(batchNo); err != nil {
+			return nil, err
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return nil, fmt.Errorf("mvcc: commit compaction batch: %w", err)
+	}
+	return next, nil
+}
+
+// finishCompactBatch adds the progress meta (next != nil) or the end of the
+// pass: trim the revision log below rev, mark rev finished.
+func (s *Store) finishCompactBatch(b *pebble.Batch, rev int64, next []byte) error {
+	if next != nil {
+		return setMeta(b, metaProgress, append(be64(uint64(rev)), next...))
+	}
+	if rev > 0 {
+		if err := b.DeleteRange(logStart, logKey(rev, 0), nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Delete(metaProgress, nil); err != nil {
+		return err
+	}
+	return setMeta(b, metaFinished, be64(uint64(rev)))
+}
+
+// compactKey handles the versions of one user key, the iterator being on its
+// newest version: keep the newest version <= rev unless it is a tombstone,
+// delete all older ones, and the tombstone last (so a read never sees an
+// older version resurface). It deletes at most budget versions; complete is
+// false if it ran out (the key is then processed again from its start).
+func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, budget int) (n int, complete, valid bool, err error) {
+	valid = true
+	if _, mod, _ := splitVersionKey(it.Key()); mod > rev {
+		valid = it.SeekGE(appendRev(bytes.Clone(prefix), rev))
+		if !valid || !bytes.HasPrefix(it.Key(), prefix) {
+			return 0, true, valid, nil
+		}
+	}
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return 0, false, false, fmt.Errorf("mvcc: compaction read: %w", err)
+	}
+	p, err := openPayload(it.Key(), v)
+	if err != nil {
+		return 0, false, false, err
+	}
+	var tomb []byte
+	if p[0] == tagTombstone {
+		tomb = bytes.Clone(it.Key())
+	}
+	for valid = it.Next(); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+		if n >= budget {
+			return n, false, valid, nil
+		}
+		if err := b.Delete(it.Key(), nil); err != nil {
+			return n, false, valid, err
+		}
+		n++
+	}
+	if tomb != nil {
+		if n >= budget {
+			return n, false, valid, nil
+		}
+		if err := b.Delete(tomb, nil); err != nil {
+			return n, false, valid, err
+		}
+		n++
+	}
+	return n, true, valid, nil
+}

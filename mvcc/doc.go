@@ -1,0 +1,61 @@
+// Package mvcc is the revisioned key-value keyspace of a synod member: the
+// raft state machine. It implements etcd v3's KV semantics (revisions,
+// versions, Range options, Txn compares, DeleteRange, Compaction) exactly as
+// etcd's applier does, on the member's single Pebble database.
+//
+// # Keyspace
+//
+//	0x10 + enc(userkey) + ^rev.main (8 BE)  →  sealed version: tagPut + mvccpb.KeyValue, or tagTombstone
+//	0x11 + rev.main (8 BE) + rev.sub (8 BE) →  sealed event pointer: tag (put/tombstone) + user key
+//	0x12 + id                               →  sealed meta: applied index/term, current revision,
+//	                                           compaction revision, finished physical compaction,
+//	                                           compaction progress, restore marker
+//
+// enc escapes 0x00 as 0x00 0xFF and terminates with 0x00 0x01, so encoded
+// keys sort like user keys and the versions of one key are contiguous, newest
+// first. Every value is framed by package record (crc32c over key and
+// payload); a value failing its checksum is reported as record.ErrCorrupt and
+// never served. A key has at most one version per main revision; the API edge
+// rejects a txn touching a key twice, and if one does anyway only the last
+// write of the revision is kept.
+//
+// A read at revision R of a key seeks to enc(key)+^R and takes the first
+// version of that key (a tombstone means absent). A range visits the user
+// keys in order, one seek per key. Concurrent reads use a pebble snapshot
+// taken with the current and compaction revisions; reads inside Apply use the
+// entry's indexed batch, so later ops of a txn see the earlier ones.
+//
+// # Revisions
+//
+// A new store is at revision 1 with no keys and compaction revision -1, as
+// etcd's. Each Put raises the revision by one, a DeleteRange only if it
+// deleted something, a Txn once if its executed branch wrote anything. The
+// writes of an entry and its applied index/term are committed in one batch
+// with pebble.NoSync: the raft loop's next synced write makes them durable.
+//
+// # Compaction
+//
+// Apply records the new compaction revision C in the entry's batch. A
+// background goroutine (the only one) then deletes, in batches of at most
+// Options.CompactionBatch versions, for each key every version older than
+// the newest version <= C, and that version too if it is a tombstone (last,
+// so an older version never resurfaces), then trims the revision log below C.
+// Its progress is persisted with each batch; Open resumes it. Reads at any
+// revision >= C and HashKV never depend on how far it has got.
+//
+// # Snapshot stream
+//
+// Snapshot.WriteTo writes every key >= 0x10 (except the restore marker) of a
+// pebble snapshot, in key order, as:
+//
+//	header   "SYNODSNP" 0x01                      (magic, format version)
+//	record   0x01 uvarint(len k) k uvarint(len v) v (repeated; v is the stored, sealed value)
+//	trailer  0x02 index(8 BE) term(8 BE) count(8 BE) crc(4 BE)
+//
+// crc is the crc32c (Castagnoli) of every byte before it; count is the number
+// of records; nothing may follow. Restore rejects, before changing anything,
+// a stream with a bad header, unknown frame, length beyond the end, key
+// outside the state keyspace or not strictly increasing, malformed meta
+// value, wrong count, wrong checksum or trailing bytes, as a wrapped
+// record.ErrCorrupt.
+package mvcc

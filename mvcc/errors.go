@@ -1,0 +1,25 @@
+package mvcc
+
+import (
+	"errors"
+
+	"github.com/synod-db/synod/record"
+)
+
+// Request-level errors. They are deterministic: every member applying the same
+// entry returns the same one, and the entry still counts as applied. The API
+// edge maps each to etcd's gRPC status (etcdapi/errors.go).
+var (
+	// ErrCompacted: the requested revision is below the compaction revision.
+	ErrCompacted = errors.New("mvcc: required revision has been compacted")
+	// ErrFutureRev: the requested revision is above the current revision.
+	ErrFutureRev = errors.New("mvcc: required revision is a future revision")
+	// ErrKeyNotFound: ignore_value or ignore_lease on a key that does not exist.
+	ErrKeyNotFound = errors.New("mvcc: key not found")
+	// ErrLeaseNotFound: a put names a lease that does not exist.
+	ErrLeaseNotFound = errors.New("mvcc: requested lease not found")
+)
+
+// ErrCorrupt is record.ErrCorrupt: stored data failed its checksum. It is
+// never a request-level error; the member must stop serving.
+var ErrCorrupt = record.ErrCorrupt

@@ -1,0 +1,121 @@
+package mvcc
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// iterSource is what reads go through: the DB, a pebble snapshot (concurrent
+// reads) or the indexed apply batch (reads that see the entry's own writes).
+type iterSource interface {
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// ctxCheckEvery is how many keys a scan visits between context checks.
+const ctxCheckEvery = 64
+
+// visitFunc receives the version key and the payload after the tag of a live
+// (non-tombstone) version. Both alias iterator memory valid only during the call.
+type visitFunc func(vk, kvBytes []byte) error
+
+// scan calls fn, in key order, for every user key in [key, rangeEnd) whose
+// newest version with mod_revision <= rev is not a tombstone. One seek per
+// user key: versions newer than rev are skipped with a seek to enc(key)+^rev,
+// older versions with a seek to the next user key.
+func scan(ctx context.Context, src iterSource, key, rangeEnd []byte, rev int64, fn visitFunc) (err error) {
+	lower, upper, ok := keyBounds(key, rangeEnd)
+	if !ok {
+		return nil
+	}
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("mvcc: new iterator: %w", err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	seek := appendRev(append(make([]byte, 0, len(lower)+revSuffixLen), lower...), rev)
+	valid := it.SeekGE(seek)
+	for n := 1; valid; n++ {
+		if n%ctxCheckEvery == 1 { // the first key, then every ctxCheckEvery
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		prefix, mod, err := splitVersionKey(it.Key())
+		if err != nil {
+			return err
+		}
+		seek = append(seek[:0], prefix...)
+		if mod > rev {
+			valid = it.SeekGE(appendRev(seek, rev))
+			continue
+		}
+		if err := visitVersion(it, fn); err != nil {
+			return err
+		}
+		valid = nextUserKey(it, seek)
+	}
+	return nil
+}
+
+// visitVersion opens the version under the iterator and hands it to fn if live.
+func visitVersion(it *pebble.Iterator, fn visitFunc) error {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("mvcc: read value: %w", err)
+	}
+	p, err := openPayload(it.Key(), v)
+	if err != nil {
+		return err
+	}
+	if p[0] == tagTombstone {
+		return nil
+	}
+	return fn(it.Key(), p[1:])
+}
+
+// nextUserKey moves the iterator from a version of prefix to the newest
+// version of the next user key: one Next (the common single-version case),
+// else a seek past every version of prefix. prefix is clobbered.
+func nextUserKey(it *pebble.Iterator, prefix []byte) bool {
+	if !it.Next() {
+		return false
+	}
+	if !bytes.HasPrefix(it.Key(), prefix) {
+		return true
+	}
+	return it.SeekGE(appendPrefixEnd(prefix[:0], prefix))
+}
+
+// closeIter closes it and returns the first of err, the iterator's error.
+func closeIter(it *pebble.Iterator, err error) error {
+	if cerr := it.Close(); err == nil && cerr != nil {
+		return fmt.Errorf("mvcc: iterator: %w", cerr)
+	}
+	return err
+}
+
+// decodeKV unmarshals the payload of a live version stored under vk.
+func decodeKV(vk, b []byte) (*mvccpb.KeyValue, error) {
+	kv := &mvccpb.KeyValue{}
+	if err := proto.Unmarshal(b, kv); err != nil {
+		return nil, corruptf("key %q: unmarshal KeyValue: %v", vk, err)
+	}
+	return kv, nil
+}
+
+// getKV returns the version of key visible at rev, or nil if the key does not
+// exist at rev.
+func getKV(src iterSource, key []byte, rev int64) (*mvccpb.KeyValue, error) {
+	var kv *mvccpb.KeyValue
+	err := scan(context.Background(), src, key, nil, rev, func(vk, b []byte) error {
+		var err error
+		kv, err = decodeKV(vk, b)
+		return err
+	})
+	return kv, err
+}

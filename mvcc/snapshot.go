@@ -1,0 +1,288 @@
+package mvcc
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+
+	"github.com/cockroachdb/pebble"
+)
+
+// Snapshot stream constants (format in doc.go).
+const (
+	snapMagic      = "SYNODSNP"
+	snapVersion    = 1
+	frameRecord    = 0x01
+	frameTrailer   = 0x02
+	snapHeaderLen  = len(snapMagic) + 1
+	snapTrailerLen = 1 + 8 + 8 + 8 // frame byte, index, term, count; then the crc
+)
+
+// Snapshot is a point-in-time copy of the state keyspace (every key >= 0x10)
+// and the applied index/term it corresponds to.
+type Snapshot struct {
+	snap        *pebble.Snapshot
+	index, term uint64
+}
+
+// NewSnapshot captures, at this instant, the state keyspace via a pebble
+// snapshot plus the applied index/term. Called by the raft loop (serially
+// with Apply). WriteTo may then run in another goroutine. The Snapshot must
+// be closed before the DB is.
+func (s *Store) NewSnapshot() *Snapshot {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	a := s.applied.Load()
+	return &Snapshot{snap: s.db.NewSnapshot(), index: a.index, term: a.term}
+}
+
+// Index returns the applied index the snapshot was taken at.
+func (sn *Snapshot) Index() uint64 { return sn.index }
+
+// Term returns the term of the entry at Index.
+func (sn *Snapshot) Term() uint64 { return sn.term }
+
+// Close releases the pebble snapshot.
+func (sn *Snapshot) Close() error { return sn.snap.Close() }
+
+// WriteTo writes the snapshot stream to w and returns the bytes written.
+func (sn *Snapshot) WriteTo(w io.Writer) (n int64, err error) {
+	it, err := sn.snap.NewIter(&pebble.IterOptions{LowerBound: stateStart})
+	if err != nil {
+		return 0, fmt.Errorf("mvcc: snapshot iterator: %w", err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	sw := &streamWriter{w: bufio.NewWriterSize(w, 1<<16), crc: crc32.New(castagnoli)}
+	sw.write(append([]byte(snapMagic), snapVersion))
+	var count uint64
+	for valid := it.First(); valid && sw.err == nil; valid = it.Next() {
+		if bytes.Equal(it.Key(), metaRestore) {
+			continue
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return sw.n, fmt.Errorf("mvcc: snapshot read: %w", err)
+		}
+		sw.record(it.Key(), v)
+		count++
+	}
+	t := append([]byte{frameTrailer}, be64(sn.index)...)
+	t = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(t, sn.term), count)
+	sw.write(t)
+	sw.writeRaw(binary.BigEndian.AppendUint32(nil, sw.crc.Sum32()))
+	if sw.err == nil {
+		sw.err = sw.w.Flush()
+	}
+	return sw.n, sw.err
+}
+
+// streamWriter writes frames, tracking the byte count, crc and first error.
+type streamWriter struct {
+	w   *bufio.Writer
+	crc hash.Hash32
+	n   int64
+	err error
+}
+
+func (sw *streamWriter) write(b []byte) {
+	sw.crc.Write(b)
+	sw.writeRaw(b)
+}
+
+func (sw *streamWriter) writeRaw(b []byte) {
+	if sw.err != nil {
+		return
+	}
+	n, err := sw.w.Write(b)
+	sw.n += int64(n)
+	sw.err = err
+}
+
+func (sw *streamWriter) record(k, v []byte) {
+	hdr := append(make([]byte, 0, 1+2*binary.MaxVarintLen64), frameRecord)
+	hdr = binary.AppendUvarint(hdr, uint64(len(k)))
+	sw.write(hdr)
+	sw.write(k)
+	sw.write(binary.AppendUvarint(nil, uint64(len(v))))
+	sw.write(v)
+}
+
+// snapTrailer is what a verified stream ends with.
+type snapTrailer struct{ index, term uint64 }
+
+// streamReader parses a snapshot stream of known size, checking framing as
+// it goes; the crc is checked at the trailer.
+type streamReader struct {
+	r       *bufio.Reader
+	left    int64 // bytes not yet read
+	crc     hash.Hash32
+	lastKey []byte
+	key     []byte
+	val     []byte
+}
+
+// readStream parses a whole stream of size bytes, calling fn (if not nil) for
+// every (key, value) record; slices are reused after fn returns. Any framing
+// or checksum problem is a wrapped record.ErrCorrupt. Records handed to fn
+// before the trailer are not yet checksum-verified.
+func readStream(r io.Reader, size int64, fn func(k, v []byte) error) (snapTrailer, error) {
+	sr := &streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}
+	hdr, err := sr.read(snapHeaderLen)
+	if err != nil {
+		return snapTrailer{}, err
+	}
+	if string(hdr[:len(snapMagic)]) != snapMagic || hdr[len(snapMagic)] != snapVersion {
+		return snapTrailer{}, corruptf("snapshot: bad header %q", hdr)
+	}
+	for count := uint64(0); ; count++ {
+		frame, err := sr.read(1)
+		if err != nil {
+			return snapTrailer{}, err
+		}
+		switch frame[0] {
+		case frameRecord:
+			if err := sr.record(fn); err != nil {
+				return snapTrailer{}, err
+			}
+		case frameTrailer:
+			return sr.trailer(count)
+		default:
+			return snapTrailer{}, corruptf("snapshot: unknown frame 0x%02x", frame[0])
+		}
+	}
+}
+
+// record reads one (key, value) frame body and validates the key.
+func (sr *streamReader) record(fn func(k, v []byte) error) error {
+	var err error
+	if sr.key, err = sr.readBytes(sr.key); err != nil {
+		return err
+	}
+	if sr.val, err = sr.readBytes(sr.val); err != nil {
+		return err
+	}
+	if err := checkStreamKey(sr.key, sr.val, sr.lastKey); err != nil {
+		return err
+	}
+	sr.lastKey = append(sr.lastKey[:0], sr.key...)
+	if fn == nil {
+		return nil
+	}
+	return fn(sr.key, sr.val)
+}
+
+// checkStreamKey validates a record: keys strictly increasing, all in the
+// state keyspace, never the restore marker; meta values must open cleanly
+// so a restored store always loads.
+func checkStreamKey(k, v, last []byte) error {
+	switch {
+	case len(k) == 0 || k[0] < prefixVersion:
+		return corruptf("snapshot: key %q outside the state keyspace", k)
+	case last != nil && bytes.Compare(k, last) <= 0:
+		return corruptf("snapshot: key %q out of order", k)
+	case bytes.Equal(k, metaRestore):
+		return corruptf("snapshot: holds a restore marker")
+	}
+	return checkMetaRecord(k, v)
+}
+
+// checkMetaRecord checks that a known meta key has a well-formed value.
+func checkMetaRecord(k, v []byte) error {
+	size := 0
+	switch {
+	case bytes.Equal(k, metaApplied):
+		size = 16
+	case bytes.Equal(k, metaRev), bytes.Equal(k, metaCompact), bytes.Equal(k, metaFinished):
+		size = 8
+	case bytes.Equal(k, metaProgress):
+	default:
+		return nil
+	}
+	_, err := openMeta(k, v, size)
+	return err
+}
+
+// trailer reads index, term, count and the crc, and checks the stream ends.
+func (sr *streamReader) trailer(count uint64) (snapTrailer, error) {
+	t, err := sr.read(snapTrailerLen - 1)
+	if err != nil {
+		return snapTrailer{}, err
+	}
+	tr := snapTrailer{index: binary.BigEndian.Uint64(t), term: binary.BigEndian.Uint64(t[8:])}
+	if n := binary.BigEndian.Uint64(t[16:]); n != count {
+		return snapTrailer{}, corruptf("snapshot: trailer says %d records, read %d", n, count)
+	}
+	want := sr.crc.Sum32()
+	c, err := sr.readRaw(4)
+	if err != nil {
+		return snapTrailer{}, err
+	}
+	if got := binary.BigEndian.Uint32(c); got != want {
+		return snapTrailer{}, corruptf("snapshot: checksum %08x, computed %08x", got, want)
+	}
+	if sr.left != 0 {
+		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
+	}
+	return tr, nil
+}
+
+// readBytes reads a uvarint length then that many bytes into buf.
+func (sr *streamReader) readBytes(buf []byte) ([]byte, error) {
+	n, err := binary.ReadUvarint(byteReader{sr})
+	if err != nil {
+		return nil, corruptf("snapshot: bad length: %v", err)
+	}
+	if n > uint64(sr.left) {
+		return nil, corruptf("snapshot: length %d exceeds the %d bytes left", n, sr.left)
+	}
+	if uint64(cap(buf)) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	return buf, sr.fill(buf, true)
+}
+
+// read returns the next n bytes (n small), hashed.
+func (sr *streamReader) read(n int) ([]byte, error) {
+	b := make([]byte, n)
+	return b, sr.fill(b, true)
+}
+
+// readRaw returns the next n bytes without hashing them.
+func (sr *streamReader) readRaw(n int) ([]byte, error) {
+	b := make([]byte, n)
+	return b, sr.fill(b, false)
+}
+
+func (sr *streamReader) fill(b []byte, hashed bool) error {
+	if int64(len(b)) > sr.left {
+		return corruptf("snapshot: truncated")
+	}
+	if _, err := io.ReadFull(sr.r, b); err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return corruptf("snapshot: truncated")
+		}
+		return fmt.Errorf("mvcc: read snapshot: %w", err)
+	}
+	sr.left -= int64(len(b))
+	if hashed {
+		sr.crc.Write(b)
+	}
+	return nil
+}
+
+// byteReader adapts streamReader to io.ByteReader for uvarints.
+type byteReader struct{ sr *streamReader }
+
+func (br byteReader) ReadByte() (byte, error) {
+	var b [1]byte
+	if err := br.sr.fill(b[:], true); err != nil {
+		return 0, err
+	}
+	return b[0], nil
+}

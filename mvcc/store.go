@@ -1,0 +1,263 @@
+package mvcc
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cockroachdb/pebble"
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/synod-db/synod/record"
+)
+
+// ErrClosed is returned by every method of a Store after Close.
+var ErrClosed = errors.New("mvcc: store closed")
+
+// Options configures a Store.
+type Options struct {
+	// LeaseExists reports whether a lease ID exists; nil means no lease
+	// exists. A put with a non-zero lease that does not exist fails with
+	// ErrLeaseNotFound.
+	LeaseExists func(id int64) bool
+	// CompactionBatch bounds how many keys one background compaction batch
+	// deletes (default 10000).
+	CompactionBatch int
+
+	// hooks lets tests interrupt background compaction and restore.
+	hooks *testHooks
+}
+
+// testHooks are failure/pause points for tests; nil in production.
+type testHooks struct {
+	// beforeCompactCommit runs before each physical compaction batch is
+	// committed; an error aborts the pass without committing it.
+	beforeCompactCommit func(batch int) error
+	// restoreBatch runs before each intermediate restore batch is committed;
+	// an error aborts the restore there (as a crash would).
+	restoreBatch func(batch int) error
+	// restoreBatchBytes overrides the restore batch size when > 0.
+	restoreBatchBytes int
+}
+
+// defaultCompactionBatch is the default of Options.CompactionBatch.
+const defaultCompactionBatch = 10000
+
+// Store is the revisioned keyspace of one member: the raft state machine.
+// Apply, ApplyOther, NewSnapshot and Restore are for the raft loop (serial);
+// the read methods are safe to call concurrently with them.
+type Store struct {
+	db   *pebble.DB
+	opts Options
+
+	// mu is held for writing by Restore (which swaps the whole keyspace) and
+	// Close, and for reading while a read view is taken.
+	mu     sync.RWMutex
+	closed bool
+	failed error // set when a Restore failed half way: nothing may be served
+
+	rev        atomic.Int64 // current revision
+	compactRev atomic.Int64 // scheduled (logical) compaction revision; -1: none
+	applied    atomic.Pointer[appliedState]
+
+	compactor
+}
+
+type appliedState struct{ index, term uint64 }
+
+// Open loads the store kept in db: it finishes an interrupted Restore first,
+// loads applied index/term, the current and compaction revisions, and
+// resumes an unfinished physical compaction in the background. A new DB is
+// at revision 1 with no keys, compaction revision -1 (as etcd) and applied
+// (0, 0). The caller keeps ownership of db and must Close the Store first.
+func Open(db *pebble.DB, opts Options) (*Store, error) {
+	if opts.CompactionBatch <= 0 {
+		opts.CompactionBatch = defaultCompactionBatch
+	}
+	s := &Store{db: db, opts: opts}
+	s.compactor.init()
+	if err := s.finishRestore(); err != nil {
+		return nil, err
+	}
+	if err := s.loadMeta(); err != nil {
+		return nil, err
+	}
+	s.startCompactor()
+	return s, nil
+}
+
+// Close stops background work. It does not close the DB. Idempotent.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	already := s.closed
+	s.closed = true
+	s.mu.Unlock()
+	if !already {
+		s.stopCompactor()
+	}
+	return nil
+}
+
+// Rev returns the current revision.
+func (s *Store) Rev() int64 { return s.rev.Load() }
+
+// CompactRev returns the compaction revision (-1 if the store was never
+// compacted). Reads below it fail with ErrCompacted; physical deletion may
+// still be in progress.
+func (s *Store) CompactRev() int64 { return s.compactRev.Load() }
+
+// Applied returns the last raft entry applied ((0, 0) for a new store).
+func (s *Store) Applied() (index, term uint64) {
+	a := s.applied.Load()
+	return a.index, a.term
+}
+
+// usable reports ErrClosed or the failure of a half-done Restore.
+func (s *Store) usable() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.usableLocked()
+}
+
+func (s *Store) usableLocked() error {
+	if s.closed {
+		return ErrClosed
+	}
+	return s.failed
+}
+
+// readView is a consistent point-in-time view for concurrent readers.
+type readView struct {
+	snap       *pebble.Snapshot
+	rev        int64
+	compactRev int64
+}
+
+// acquire takes a read view. The compaction revision is loaded before the
+// revision (so compactRev <= rev) and again after the snapshot: if it did not
+// move, no physical deletion beyond it can be in the snapshot, so every read
+// at >= compactRev is exact.
+func (s *Store) acquire() (*readView, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	for {
+		c := s.compactRev.Load()
+		r := s.rev.Load()
+		snap := s.db.NewSnapshot()
+		if s.compactRev.Load() == c {
+			return &readView{snap: snap, rev: r, compactRev: c}, nil
+		}
+		_ = snap.Close()
+	}
+}
+
+func (v *readView) release() { _ = v.snap.Close() }
+
+// Range serves a read at req.Revision (0 = current) exactly as etcd's KV
+// Range. Safe to call concurrently with Apply. resp.Header.Revision is the
+// current revision; the caller fills ClusterId, MemberId and RaftTerm.
+// Errors: ErrCompacted, ErrFutureRev, wrapped record.ErrCorrupt, ctx.Err().
+func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
+	v, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer v.release()
+	return executeRange(ctx, v.snap, req, v.rev, v.compactRev)
+}
+
+// ReadTxn evaluates a txn whose every op (at any depth) is a range, without
+// writing; ErrTxnNotReadOnly otherwise. Concurrent-safe. Request errors
+// (ErrCompacted, ErrFutureRev) are returned as errors.
+func (s *Store) ReadTxn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if !isReadOnlyTxn(req) {
+		return nil, ErrTxnNotReadOnly
+	}
+	v, err := s.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer v.release()
+	t := &txnState{ctx: ctx, src: v.snap, beginRev: v.rev, compactRev: v.compactRev, leaseExists: s.opts.LeaseExists}
+	return t.txn(req)
+}
+
+// loadMeta reads the persisted meta into memory.
+func (s *Store) loadMeta() error {
+	a, err := readMeta(s.db, metaApplied, 16)
+	if err != nil {
+		return err
+	}
+	st := &appliedState{}
+	if a != nil {
+		st.index, st.term = binary.BigEndian.Uint64(a), binary.BigEndian.Uint64(a[8:])
+	}
+	rev, err := readMetaInt(s.db, metaRev, 1)
+	if err != nil {
+		return err
+	}
+	compact, err := readMetaInt(s.db, metaCompact, -1)
+	if err != nil {
+		return err
+	}
+	finished, err := readMetaInt(s.db, metaFinished, -1)
+	if err != nil {
+		return err
+	}
+	s.applied.Store(st)
+	s.rev.Store(rev)
+	s.compactRev.Store(compact)
+	s.setPhysical(finished)
+	return nil
+}
+
+// getter is implemented by *pebble.DB, *pebble.Snapshot and *pebble.Batch.
+type getter interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+}
+
+// readMeta returns the payload of a meta key (nil if absent), checking its
+// length when size > 0.
+func readMeta(g getter, key []byte, size int) ([]byte, error) {
+	v, c, err := g.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: read meta %x: %w", key, err)
+	}
+	defer c.Close()
+	p, err := openMeta(key, v, size)
+	if err != nil {
+		return nil, err
+	}
+	return append([]byte(nil), p...), nil
+}
+
+// openMeta verifies a sealed meta value and, when size > 0, its length.
+func openMeta(key, v []byte, size int) ([]byte, error) {
+	p, err := record.Open(key, v)
+	if err != nil {
+		return nil, err
+	}
+	if size > 0 && len(p) != size {
+		return nil, corruptf("meta %x: %d bytes, want %d", key, len(p), size)
+	}
+	return p, nil
+}
+
+// readMetaInt reads an 8-byte meta integer, def if absent.
+func readMetaInt(g getter, key []byte, def int64) (int64, error) {
+	p, err := readMeta(g, key, 8)
+	if err != nil || p == nil {
+		return def, err
+	}
+	return int64(binary.BigEndian.Uint64(p)), nil
+}

@@ -1,0 +1,52 @@
+// Package storage keeps a member's raft log, HardState and snapshot metadata
+// in the member's shared Pebble database and serves them to raft through
+// raft.Storage.
+//
+// # Keys
+//
+// storage owns two key prefixes of the member's database
+// (docs/architecture.md):
+//
+//	0x01 + index (8 bytes, big-endian)  → sealed raftpb.Entry (one per log entry)
+//	0x02 'h'                            → sealed raftpb.HardState
+//	0x02 's'                            → sealed raftpb.SnapshotMetadata (index, term, ConfState)
+//	0x02 't'                            → sealed truncation point: index (8) + term (8)
+//
+// Every value is framed with record.Seal; every read is checked with
+// record.Open, and a failure is returned wrapping record.ErrCorrupt, never
+// served. Structural damage that a checksum cannot see (a missing entry in the
+// middle of the log, an entry stored under the wrong index, undecodable
+// protobuf) is reported the same way.
+//
+// # Log shape
+//
+// The log behaves exactly like raft.MemoryStorage: it has a "dummy" position,
+// the truncation point (index, term), which is the last compacted entry (or
+// the last applied snapshot). FirstIndex is truncation index + 1, Term of the
+// truncation index is still answered, and LastIndex is the highest stored
+// entry (or the truncation index when the log is empty). The truncation point
+// is persisted on its own, separately from the snapshot metadata, because
+// MemoryStorage semantics allow compacting to an index other than the
+// snapshot's. An empty store reports FirstIndex 1 and LastIndex 0.
+//
+// Every mutation is one Pebble batch, so a crash leaves the store as it was
+// after some prefix of the mutations (Pebble's WAL is replayed in order), never
+// with a hole in the log.
+//
+// # Memory
+//
+// The truncation point, last index, HardState and snapshot metadata live in
+// memory, and a bounded tail cache (1024 entries / 4 MiB by default) holds the
+// most recently saved entries, so raft's reads of fresh entries right after
+// Save never touch Pebble.
+//
+// # Concurrency
+//
+// One goroutine (the raft loop) is expected to drive a LogStore, calling both
+// the raft.Storage methods and the mutators. The store is nevertheless safe for
+// concurrent use: mutators are serialised among themselves, and readers may run
+// concurrently with each other and with mutators (for example while a snapshot
+// is being sent). Readers never wait for an append's fsync; they wait only for
+// mutations that rewrite or remove entries they could observe (conflicting
+// overwrites, Compact, ApplySnapshot).
+package storage

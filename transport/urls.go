@@ -1,0 +1,82 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+
+	"google.golang.org/grpc/resolver"
+)
+
+// unixPrefix marks a resolver address that names a unix socket path.
+const unixPrefix = "unix:"
+
+// peerAddress turns a peer URL into the address the dialer understands:
+//
+//	http://host:port, https://host:port, host:port  -> "host:port" (TCP)
+//	unix://path, unixs://path, unix:///abs/path     -> "unix:path" (unix socket)
+//
+// The scheme only selects the network; TLS is a matter of the dial options.
+func peerAddress(raw string) (resolver.Address, error) {
+	if !strings.Contains(raw, "://") {
+		if _, _, err := net.SplitHostPort(raw); err != nil {
+			return resolver.Address{}, fmt.Errorf("transport: peer URL %q: %w", raw, err)
+		}
+		return tcpAddress(raw), nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return resolver.Address{}, fmt.Errorf("transport: peer URL %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "http", "https":
+		if u.Host == "" {
+			return resolver.Address{}, fmt.Errorf("transport: peer URL %q has no host", raw)
+		}
+		return tcpAddress(u.Host), nil
+	case "unix", "unixs":
+		path := u.Host + u.Path
+		if path == "" {
+			return resolver.Address{}, fmt.Errorf("transport: peer URL %q has no socket path", raw)
+		}
+		return resolver.Address{Addr: unixPrefix + path}, nil
+	default:
+		return resolver.Address{}, fmt.Errorf("transport: peer URL %q: unsupported scheme %q", raw, u.Scheme)
+	}
+}
+
+// tcpAddress keeps the host name as ServerName for TLS verification.
+func tcpAddress(hostport string) resolver.Address {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = hostport
+	}
+	return resolver.Address{Addr: hostport, ServerName: host}
+}
+
+// peerAddresses converts urls, skipping (and returning errors for) the
+// unusable ones.
+func peerAddresses(urls []string) ([]resolver.Address, []error) {
+	addrs := make([]resolver.Address, 0, len(urls))
+	var errs []error
+	for _, raw := range urls {
+		a, err := peerAddress(raw)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		addrs = append(addrs, a)
+	}
+	return addrs, errs
+}
+
+// dialPeer is the gRPC context dialer for addresses made by peerAddress.
+func dialPeer(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	if path, ok := strings.CutPrefix(addr, unixPrefix); ok {
+		return d.DialContext(ctx, "unix", path)
+	}
+	return d.DialContext(ctx, "tcp", addr)
+}
