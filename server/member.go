@@ -203,11 +203,18 @@ func (m *Member) Start() {
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
-	for _, ln := range m.clientLns {
-		m.serve(m.clientSrv, ln)
-	}
 	m.bg.Add(1)
-	go m.publish()
+	go func() {
+		defer m.bg.Done()
+		// Like etcd, serve clients only once this member's name and client
+		// URLs are in the membership, so every member list a client can
+		// see names them.
+		if m.publish() {
+			for _, ln := range m.clientLns {
+				m.serve(m.clientSrv, ln)
+			}
+		}
+	}()
 	m.log.Info("member started", "id", fmt.Sprintf("%x", m.id), "cluster", fmt.Sprintf("%x", m.clusterID),
 		"clients", m.cfg.AdvertiseClientURLs, "peers", m.cfg.InitialAdvertisePeerURLs)
 }
@@ -233,12 +240,12 @@ func (m *Member) syncPeers() {
 
 // publish records this member's name and client URLs in the membership
 // through raft (etcd's ClusterMemberAttrSet), retrying until it succeeds.
-func (m *Member) publish() {
-	defer m.bg.Done()
+// It reports false if the member stopped first.
+func (m *Member) publish() bool {
 	req := &etcdserverpb.InternalRaftRequest{ClusterMemberAttrSet: attrSet(m.id, m.cfg.Name, m.cfg.AdvertiseClientURLs)}
 	for {
 		if cur, ok := m.members.get(m.id); ok && cur.Name == m.cfg.Name && equalStrings(cur.ClientURLs, m.cfg.AdvertiseClientURLs) {
-			return
+			return true
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, err := m.node.Propose(ctx, proto.Clone(req).(*etcdserverpb.InternalRaftRequest))
@@ -248,7 +255,7 @@ func (m *Member) publish() {
 		}
 		select {
 		case <-m.stopped:
-			return
+			return false
 		case <-time.After(m.cfg.HeartbeatInterval * 5):
 		}
 	}

@@ -1076,6 +1076,14 @@ func indent(s string) string {
 	return b.String()
 }
 
+// synodPending names golden scripts whose feature synod does not have yet,
+// with the issue that brings it. The goldens stay as etcd recorded them; each
+// entry is removed when its feature lands.
+var synodPending = map[string]string{
+	"watch":           "synod: the Watch API arrives with issue 3 (watch, leases, locks); golden recorded from etcd kept",
+	"watch-compacted": "synod: the Watch API arrives with issue 3 (watch, leases, locks); golden recorded from etcd kept",
+}
+
 // TestEtcdctl runs every golden script through the real etcdctl against one
 // 3-member cluster per kind, then checks endpoint status/health and member
 // list on the same cluster.
@@ -1092,6 +1100,9 @@ func TestEtcdctl(t *testing.T) {
 			for k, sc := range goldenScripts() {
 				base := scriptBase(k)
 				t.Run(sc.name, func(t *testing.T) {
+					if reason, ok := synodPending[sc.name]; ok && kind == "synod" {
+						t.Skip(reason)
+					}
 					if err := padRevision(t, cl, base); err != nil {
 						t.Errorf("%s: script %q cannot start at revision %d: %v", kind, sc.name, base, err)
 					}
