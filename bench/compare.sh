@@ -32,9 +32,18 @@ start_cluster() { # kind
 }
 stop_cluster() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"/*-m?; }
 
-leader_ep() { # prints the leader's endpoint
+leader_ep() { # prints the leader's endpoint, waiting for one to be elected
+  local ep
+  for _ in $(seq 100); do
+    ep=$(leader_once)
+    [[ -n $ep ]] && { echo "$ep"; return 0; }
+    sleep 0.1
+  done
+  echo "no leader" >&2; exit 1
+}
+leader_once() {
   "$bin/etcdctl" --endpoints=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379 endpoint status -w fields |
-    awk -F' : ' '/"Endpoint"/{ep=$2} /"Leader"/{l=$2} /"MemberID"/{m=$2} /"IsLearner"/{ if (l==m) print ep }' | tr -d '"' | head -1
+    awk -F' : ' '/"Leader"/{l=$2} /"MemberID"/{m=$2} /"Endpoint"/{ if (l==m) print $2 }' | tr -d '"' | head -1
 }
 
 run_load() { # name args... ; prints requests/sec

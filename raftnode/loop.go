@@ -47,6 +47,9 @@ func (n *Node) run() {
 				n.setFatal(err)
 				return
 			}
+			// A round answered in that Ready frees the way for the reads
+			// that queued behind it.
+			n.issueReads()
 		}
 	}
 }

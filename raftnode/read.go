@@ -72,10 +72,13 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	}
 }
 
-// issueReads starts one ReadIndex round for every read that is pending.
+// issueReads starts one ReadIndex round for every read that is pending. As
+// in etcd, at most one round is in flight: reads arriving meanwhile wait for
+// it to finish and then share the next one, so under load the quorum rounds
+// (heartbeat broadcasts) stay few and each serves many reads.
 func (n *Node) issueReads() {
 	rb := &n.reads
-	if len(rb.pending) == 0 {
+	if len(rb.pending) == 0 || len(rb.inflight) > 0 {
 		return
 	}
 	if n.lead.Load() == 0 {
