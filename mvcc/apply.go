@@ -73,7 +73,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 		return fmt.Errorf("mvcc: marshal KeyValue: %w", err)
 	}
 	vk := versionKey(key, rev)
-	if err := w.b.Set(vk, seal(vk, append([]byte{tagPut}, data...)), nil); err != nil {
+	if err := w.b.Set(vk, seal(vk, versionPayload(tagPut, w.changes, data)), nil); err != nil {
 		return err
 	}
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
@@ -84,7 +84,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 func (w *writer) tombstone(key []byte) error {
 	rev := w.beginRev + 1
 	vk := versionKey(key, rev)
-	if err := w.b.Set(vk, seal(vk, []byte{tagTombstone}), nil); err != nil {
+	if err := w.b.Set(vk, seal(vk, versionPayload(tagTombstone, w.changes, nil)), nil); err != nil {
 		return err
 	}
 	kv := &mvccpb.KeyValue{Key: key, ModRevision: rev}

@@ -254,12 +254,12 @@ func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, 
 	if err != nil {
 		return 0, false, false, fmt.Errorf("mvcc: compaction read: %w", err)
 	}
-	p, err := openPayload(it.Key(), v)
+	tag, _, _, err := openVersion(it.Key(), v)
 	if err != nil {
 		return 0, false, false, err
 	}
 	var tomb []byte
-	if p[0] == tagTombstone {
+	if tag == tagTombstone {
 		tomb = bytes.Clone(it.Key())
 	}
 	for valid = it.Next(); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {

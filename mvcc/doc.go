@@ -5,7 +5,8 @@
 //
 // # Keyspace
 //
-//	0x10 + enc(userkey) + ^rev.main (8 BE)  →  sealed version: tagPut + mvccpb.KeyValue, or tagTombstone
+//	0x10 + enc(userkey) + ^rev.main (8 BE)  →  sealed version: tagPut + rev.sub (8 BE) + mvccpb.KeyValue,
+//	                                           or tagTombstone + rev.sub (8 BE)
 //	0x11 + rev.main (8 BE) + rev.sub (8 BE) →  sealed event pointer: tag (put/tombstone) + user key
 //	0x12 + id                               →  sealed meta: applied index/term, current revision,
 //	                                           compaction revision, finished physical compaction,
@@ -23,7 +24,10 @@
 // version of that key (a tombstone means absent). A range visits the user
 // keys in order, one seek per key. Concurrent reads use a pebble snapshot
 // taken with the current and compaction revisions; reads inside Apply use the
-// entry's indexed batch, so later ops of a txn see the earlier ones.
+// entry's indexed batch, so later ops of a txn see the earlier ones. A version
+// keeps its sub revision (the index of its change within the main revision):
+// HashKV, which hashes etcd's revision records, needs it after compaction has
+// trimmed the revision log.
 //
 // # Revisions
 //

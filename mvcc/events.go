@@ -82,14 +82,14 @@ func readEvent(snap *pebble.Snapshot, it *pebble.Iterator, main int64) (*mvccpb.
 		return nil, fmt.Errorf("mvcc: read version: %w", err)
 	}
 	defer closer.Close()
-	vp, err := openPayload(vk, val)
+	tag, _, data, err := openVersion(vk, val)
 	if err != nil {
 		return nil, err
 	}
-	if vp[0] != tagPut {
+	if tag != tagPut {
 		return nil, nil // put then deleted in the same revision: the DELETE pointer follows
 	}
-	kv, err := decodeKV(vk, vp[1:])
+	kv, err := decodeKV(vk, data)
 	if err != nil {
 		return nil, err
 	}

@@ -28,9 +28,15 @@ var (
 
 // Payload tags: the first byte of a sealed version or revision-log payload.
 const (
-	tagPut       byte = 0x01 // version: followed by a marshaled mvccpb.KeyValue; log: followed by the user key
-	tagTombstone byte = 0x02 // version: nothing follows; log: followed by the user key
+	tagPut       byte = 0x01 // version: sub revision, then a marshaled mvccpb.KeyValue; log: followed by the user key
+	tagTombstone byte = 0x02 // version: sub revision, nothing after it; log: followed by the user key
 )
+
+// versionHeaderLen is the length of a version payload's tag and sub revision
+// (8 BE): the sub revision of the change within its main revision, which
+// HashKV needs (etcd hashes revision main+sub) after compaction has trimmed
+// the revision log.
+const versionHeaderLen = 1 + 8
 
 // revSuffixLen is the length of the inverted revision suffix of a version key.
 const revSuffixLen = 8
@@ -140,6 +146,28 @@ func openPayload(key, value []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w: key %q: unknown payload tag", record.ErrCorrupt, key)
 	}
 	return p, nil
+}
+
+// versionPayload returns the payload of a version: tag, sub revision and,
+// for a put, the marshaled KeyValue.
+func versionPayload(tag byte, sub int64, kv []byte) []byte {
+	p := make([]byte, 0, versionHeaderLen+len(kv))
+	p = append(p, tag)
+	p = binary.BigEndian.AppendUint64(p, uint64(sub))
+	return append(p, kv...)
+}
+
+// openVersion verifies a sealed version stored under key and splits its
+// payload into tag, sub revision and (for a put) the marshaled KeyValue.
+func openVersion(key, value []byte) (tag byte, sub int64, kv []byte, err error) {
+	p, err := openPayload(key, value)
+	if err != nil {
+		return 0, 0, nil, err
+	}
+	if len(p) < versionHeaderLen || (p[0] == tagTombstone && len(p) != versionHeaderLen) {
+		return 0, 0, nil, corruptf("key %q: malformed version payload", key)
+	}
+	return p[0], int64(binary.BigEndian.Uint64(p[1:versionHeaderLen])), p[versionHeaderLen:], nil
 }
 
 // corruptf returns an error wrapping record.ErrCorrupt.

@@ -68,14 +68,14 @@ func visitVersion(it *pebble.Iterator, fn visitFunc) error {
 	if err != nil {
 		return fmt.Errorf("mvcc: read value: %w", err)
 	}
-	p, err := openPayload(it.Key(), v)
+	tag, _, data, err := openVersion(it.Key(), v)
 	if err != nil {
 		return err
 	}
-	if p[0] == tagTombstone {
+	if tag == tagTombstone {
 		return nil
 	}
-	return fn(it.Key(), p[1:])
+	return fn(it.Key(), data)
 }
 
 // nextUserKey moves the iterator from a version of prefix to the newest
