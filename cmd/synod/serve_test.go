@@ -1,0 +1,109 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/synod-db/synod/server"
+)
+
+func parseServe(t *testing.T, args []string, env map[string]string) (server.Config, error) {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	var stderr bytes.Buffer
+	fs, f := newServeFlagSet(&stderr)
+	err := f.parse(fs, args)
+	return f.cfg, err
+}
+
+func TestServeDefaultsAreASingleLocalMember(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "default" || c.DataDir != "default.synod" || c.ListenClientURLs[0] != "http://127.0.0.1:2379" ||
+		c.MaxRequestBytes != 1536*1024 || c.MaxTxnOps != 128 || c.ElectionTimeout != time.Second ||
+		c.HeartbeatInterval != 100*time.Millisecond || c.InitialClusterState != "new" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults do not validate: %v", err)
+	}
+}
+
+func TestServeFlagsEnvironmentAndPrecedence(t *testing.T) {
+	c, err := parseServe(t,
+		[]string{"--name=n1", "--election-timeout=2500", "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2"},
+		map[string]string{"SYNOD_DATA_DIR": "/from/synod", "ETCD_DATA_DIR": "/from/etcd", "ETCD_MAX_TXN_OPS": "7", "SYNOD_NAME": "ignored"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != "n1" {
+		t.Errorf("command line must win over the environment: name %q", c.Name)
+	}
+	if c.DataDir != "/from/synod" {
+		t.Errorf("SYNOD_ must win over ETCD_: data dir %q", c.DataDir)
+	}
+	if c.MaxTxnOps != 7 {
+		t.Errorf("ETCD_ variables must carry over: max txn ops %d", c.MaxTxnOps)
+	}
+	if c.ElectionTimeout != 2500*time.Millisecond {
+		t.Errorf("election timeout is in milliseconds as in etcd: %v", c.ElectionTimeout)
+	}
+	if len(c.ListenClientURLs) != 2 {
+		t.Errorf("comma-separated URL lists: %v", c.ListenClientURLs)
+	}
+}
+
+func TestServeRejectsBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{args: []string{"--bogus"}, want: "flag provided but not defined: -bogus"},
+		{args: []string{"stray"}, want: "'stray' is not a valid flag"},
+		{args: []string{"--max-txn-ops=many"}, want: "invalid value"},
+		{env: map[string]string{"SYNOD_ELECTION_TIMEOUT": "abc"}, want: "environment variable SYNOD_ELECTION_TIMEOUT"},
+	} {
+		_, err := parseServe(t, tc.args, tc.env)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v %v: err %v, want %q", tc.args, tc.env, err, tc.want)
+		}
+	}
+}
+
+func TestServeConfigValidation(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--initial-cluster-state=maybe"}, `must be "new" or "existing"`},
+		{[]string{"--election-timeout=300", "--heartbeat-interval=100"}, "at least 5 times"},
+		{[]string{"--listen-client-urls=localhost"}, "not a URL"},
+		{[]string{"--initial-cluster=a=http://127.0.0.1:9"}, "--initial-cluster has default="},
+	} {
+		c, err := parseServe(t, tc.args, nil)
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: err %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+func TestRunUsage(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := run([]string{"frobnicate"}, &out, &errb); code != 2 || !strings.Contains(errb.String(), `unknown command "frobnicate"`) {
+		t.Fatalf("unknown command: code %d, stderr %q", code, errb.String())
+	}
+	out.Reset()
+	if code := run([]string{"version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "synod version ") {
+		t.Fatalf("version: code %d, out %q", code, out.String())
+	}
+}
