@@ -46,7 +46,7 @@ type memMember struct {
 }
 
 type memCluster struct {
-	t       *testing.T
+	t       testing.TB
 	net     *transport.MemNetwork
 	peers   []raft.Peer
 	snapDir string
@@ -54,7 +54,7 @@ type memCluster struct {
 	members map[uint64]*memMember
 }
 
-func newMemCluster(t *testing.T, n int, snapshotCount uint64) *memCluster {
+func newMemCluster(t testing.TB, n int, snapshotCount uint64) *memCluster {
 	c := &memCluster{t: t, net: transport.NewMemNetwork(), snapDir: t.TempDir(), snapCnt: snapshotCount,
 		members: map[uint64]*memMember{}}
 	for i := 1; i <= n; i++ {
@@ -144,7 +144,7 @@ func put(key, val string) *etcdserverpb.InternalRaftRequest {
 	return &etcdserverpb.InternalRaftRequest{Put: &etcdserverpb.PutRequest{Key: []byte(key), Value: []byte(val)}}
 }
 
-func tctx(t *testing.T) context.Context {
+func tctx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -21,14 +21,14 @@ import (
 
 // cluster is an in-process synod cluster for tests.
 type cluster struct {
-	t       *testing.T
+	t       testing.TB
 	cfgs    []server.Config
 	members []*server.Member
 }
 
 // freePorts reserves n loopback ports. The listeners are closed before the
 // members bind them; on a test machine nothing else races for them.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
 	var ports []int
@@ -47,7 +47,7 @@ func freePorts(t *testing.T, n int) []int {
 }
 
 // newCluster starts an n-member cluster; mutate adjusts every member's config.
-func newCluster(t *testing.T, n int, mutate func(*server.Config)) *cluster {
+func newCluster(t testing.TB, n int, mutate func(*server.Config)) *cluster {
 	t.Helper()
 	ports := freePorts(t, 2*n)
 	dir := t.TempDir()
@@ -172,7 +172,7 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
-func ctx(t *testing.T) context.Context {
+func ctx(t testing.TB) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
 	return c
