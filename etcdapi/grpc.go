@@ -25,6 +25,8 @@ const (
 	DefaultKeepaliveTimeout = 20 * time.Second
 	// DefaultSlowRequest is etcd's --warning-unary-request-duration.
 	DefaultSlowRequest = 300 * time.Millisecond
+	// DefaultNoLeaderGrace is three of etcd's default election timeouts.
+	DefaultNoLeaderGrace = 3 * time.Second
 
 	// grpcOverheadBytes is what etcd allows a gRPC message on top of
 	// --max-request-bytes (config.grpcOverheadBytes), so that a request just
@@ -62,6 +64,11 @@ type Options struct {
 	// flip it to NOT_SERVING on shutdown. nil means a new one. Either way its
 	// overall ("") status is set to SERVING.
 	Health *health.Server
+	// NoLeaderGrace is how long a watch stream opened with
+	// clientv3.WithRequireLeader survives while the member has no leader
+	// before it ends with "etcdserver: no leader" (etcd: three election
+	// timeouts). 0 means DefaultNoLeaderGrace.
+	NoLeaderGrace time.Duration
 	// ServerOptions are appended last (credentials for TLS, for example) and
 	// so override the options above.
 	ServerOptions []grpc.ServerOption
@@ -80,6 +87,7 @@ func (o Options) withDefaults(l Limits) Options {
 	o.KeepaliveInterval = orDefault(o.KeepaliveInterval, DefaultKeepaliveInterval)
 	o.KeepaliveTimeout = orDefault(o.KeepaliveTimeout, DefaultKeepaliveTimeout)
 	o.SlowRequest = orDefault(o.SlowRequest, DefaultSlowRequest)
+	o.NoLeaderGrace = orDefault(o.NoLeaderGrace, DefaultNoLeaderGrace)
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -112,8 +120,9 @@ func (o Options) serverOptions() []grpc.ServerOption {
 }
 
 // NewGRPCServer returns a gRPC server for member s with etcd's KV,
-// Maintenance and Cluster services, the gRPC health service, and the
-// services synod does not serve yet (Watch, Lease, Auth, Lock, Election),
+// Maintenance, Cluster and Watch (if s implements WatchServer) services, the
+// gRPC health service, and the services synod does not serve yet (Lease,
+// Auth, Lock, Election),
 // which answer codes.Unimplemented. The caller serves it on its listeners
 // and stops it.
 func NewGRPCServer(s Server, opts Options) *grpc.Server {
@@ -127,6 +136,8 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	pb.RegisterKVServer(gs, &kvService{e: e})
 	pb.RegisterMaintenanceServer(gs, &maintenanceService{e: e})
 	pb.RegisterClusterServer(gs, &clusterService{e: e})
+	ws, _ := e.srv.(WatchServer)
+	pb.RegisterWatchServer(gs, &watchService{e: e, ws: ws, grace: opts.NoLeaderGrace})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
 	registerUnimplemented(gs)

@@ -38,6 +38,7 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	if err != nil {
 		return raftnode.Result{}, err
 	}
+	a.m.notifyWatchers(res.Events)
 	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
 }
 
@@ -86,5 +87,6 @@ func (a applier) Restore(path string) error {
 		return err
 	}
 	a.m.syncPeers()
+	a.m.hub.Resync()
 	return nil
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
 	"github.com/synod-db/synod/transport"
+	"github.com/synod-db/synod/watch"
 )
 
 var errUnsupported = errors.New("server: request type not supported")
@@ -44,6 +45,7 @@ type Member struct {
 	db       *pebble.DB
 	logStore *storage.LogStore
 	store    *mvcc.Store
+	hub      *watch.Hub
 	members  *members
 	node     *raftnode.Node
 	tr       *transport.GRPC
@@ -95,6 +97,7 @@ func (m *Member) open() error {
 	if m.store, err = mvcc.Open(db, mvcc.Options{}); err != nil {
 		return err
 	}
+	m.hub = watch.NewHub(m.store, watch.Config{})
 	if m.members, err = loadMembers(db); err != nil {
 		return err
 	}
@@ -199,7 +202,8 @@ func (m *Member) Start() {
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)
-	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log})
+	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout})
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
@@ -266,6 +270,9 @@ func (m *Member) publish() bool {
 func (m *Member) Stop() {
 	m.stopOnce.Do(func() {
 		close(m.stopped)
+		if m.hub != nil {
+			m.hub.Close() // watch streams end now, so clients move on
+		}
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}

@@ -1079,10 +1079,7 @@ func indent(s string) string {
 // synodPending names golden scripts whose feature synod does not have yet,
 // with the issue that brings it. The goldens stay as etcd recorded them; each
 // entry is removed when its feature lands.
-var synodPending = map[string]string{
-	"watch":           "synod: the Watch API arrives with issue 3 (watch, leases, locks); golden recorded from etcd kept",
-	"watch-compacted": "synod: the Watch API arrives with issue 3 (watch, leases, locks); golden recorded from etcd kept",
-}
+var synodPending = map[string]string{}
 
 // TestEtcdctl runs every golden script through the real etcdctl against one
 // 3-member cluster per kind, then checks endpoint status/health and member
