@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -169,15 +170,24 @@ func TestWatchResumesAfterMemberStop(t *testing.T) {
 	lead := c.waitLeader()
 	a := (lead + 1) % 3
 	b := (lead + 2) % 3
-	wcli := c.client(a, b) // pinned to A first
+	// The watch stream starts on A for certain: A is the client's only
+	// endpoint. Then B becomes available and A stops, so clientv3 must
+	// resume the watch on B from the last revision it saw + 1.
+	wcli := c.client(a)
 	pcli := c.client(lead)
-	r, _ := pcli.Get(ctx(t), "x")
+	r, err := pcli.Get(ctx(t), "x")
+	if err != nil {
+		t.Fatal(err)
+	}
 	from := r.Header.Revision + 1
 	wch := wcli.Watch(clientv3.WithRequireLeader(ctx(t)), "r/", clientv3.WithPrefix(), clientv3.WithRev(from))
 	for i := 0; i < 10; i++ {
-		pcli.Put(ctx(t), "r/k", fmt.Sprint(i))
+		if _, err := pcli.Put(ctx(t), "r/k", fmt.Sprint(i)); err != nil {
+			t.Fatal(err)
+		}
 	}
 	got := collect(t, wch, 10)
+	wcli.SetEndpoints(c.endpoint(a), c.endpoint(b))
 	c.stop(a)
 	for i := 10; i < 20; i++ {
 		if _, err := pcli.Put(ctx(t), "r/k", fmt.Sprint(i)); err != nil {
@@ -187,10 +197,9 @@ func TestWatchResumesAfterMemberStop(t *testing.T) {
 	got = append(got, collect(t, wch, 10)...)
 	for j, ev := range got {
 		if ev.rev != from+int64(j) || ev.val != fmt.Sprint(j) {
-			t.Fatalf("event %d: %v", j, ev)
+			t.Fatalf("event %d: %v, want revision %d value %d", j, ev, from+int64(j), j)
 		}
 	}
-	_ = b
 }
 
 func TestWatchRequestProgress(t *testing.T) {
@@ -247,6 +256,42 @@ func TestWatchAcrossLeaderChange(t *testing.T) {
 	for j := range got {
 		if got[j].val != fmt.Sprint(j) || (j > 0 && got[j].rev != got[j-1].rev+1) {
 			t.Fatalf("events %v", got)
+		}
+	}
+}
+
+// A watch opened WithRequireLeader ends with "etcdserver: no leader" once
+// its member has been without a leader for the grace period.
+func TestWatchRequireLeaderEndsWithoutLeader(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.waitLeader()
+	w := (lead + 1) % 3
+	cli := c.client(w)
+	wch := cli.Watch(clientv3.WithRequireLeader(ctx(t)), "nl/", clientv3.WithPrefix())
+	if _, err := c.client(lead).Put(ctx(t), "nl/a", "1"); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, wch, 1)
+	for i := range c.members {
+		if i != w {
+			c.stop(i)
+		}
+	}
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case wr, ok := <-wch:
+			if !ok {
+				t.Fatal("watch channel closed without reporting no leader")
+			}
+			if err := wr.Err(); err != nil {
+				if !errors.Is(err, rpctypes.ErrNoLeader) {
+					t.Fatalf("watch ended with %v, want %v", err, rpctypes.ErrNoLeader)
+				}
+				return
+			}
+		case <-deadline:
+			t.Fatal("watch on a leaderless member was not cancelled")
 		}
 	}
 }
