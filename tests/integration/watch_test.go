@@ -144,7 +144,11 @@ func TestWatchPrevKVAndFilters(t *testing.T) {
 
 func TestWatchCompactedStartRevision(t *testing.T) {
 	c := newCluster(t, 3, nil)
-	cli := c.client()
+	// One endpoint: a physical Compact returns once the member that served it
+	// has compacted, and a watch is served from local state (as in etcd), so
+	// a round-robin client could open the watch on a member that has not yet
+	// applied the compaction and (correctly) get the history.
+	cli := c.client(0)
 	var last int64
 	for i := 0; i < 3; i++ {
 		r, _ := cli.Put(ctx(t), "cp/k", fmt.Sprint(i))
