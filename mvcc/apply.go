@@ -105,6 +105,19 @@ func (w *writer) log(tag byte, key []byte) error {
 // at or below the applied index is ignored (zero Result). A returned error
 // is fatal (I/O, corruption): the member must stop.
 func (s *Store) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, error) {
+	return s.ApplyWith(index, term, req, nil)
+}
+
+// ApplyWith is Apply for an entry whose effect is a key-value request plus
+// writes of another package: extra (which may be nil) adds writes under
+// prefixes >= 0x20 to a separate batch that is merged into the entry's
+// batch, so the revision, the extra writes and the applied index commit
+// atomically. A revoked lease uses it: the deletion of its keys (one Txn,
+// one revision) and of its record are one batch. If req fails with a
+// request-level error, neither its writes nor extra's are committed (only
+// the applied index). An error from extra, or an extra write below 0x20
+// (ErrForeignWrite), is returned and nothing is written.
+func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra func(b *pebble.Batch) error) (Result, error) {
 	if err := s.usable(); err != nil {
 		return Result{}, err
 	}
@@ -115,6 +128,11 @@ func (s *Store) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, 
 	defer b.Close()
 	w := &writer{b: b, beginRev: s.rev.Load()}
 	res, compactTo, err := s.dispatch(w, req)
+	if err == nil && extra != nil {
+		if err = s.addExtra(b, extra); err != nil {
+			return Result{}, err
+		}
+	}
 	if err != nil {
 		if !isRequestErr(err) {
 			return Result{}, err
@@ -225,6 +243,23 @@ func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) e
 		}
 	}
 	return s.commitApply(&writer{b: b, beginRev: s.rev.Load()}, index, term, nil)
+}
+
+// addExtra runs extra on a batch of its own, checks it writes only under
+// prefixes >= 0x20 and merges it into b.
+func (s *Store) addExtra(b *pebble.Batch, extra func(b *pebble.Batch) error) error {
+	eb := s.db.NewBatch()
+	defer eb.Close()
+	if err := extra(eb); err != nil {
+		return err
+	}
+	if err := checkOtherWrites(eb); err != nil {
+		return err
+	}
+	if err := b.Apply(eb, nil); err != nil {
+		return fmt.Errorf("mvcc: merge extra writes: %w", err)
+	}
+	return nil
 }
 
 // checkOtherWrites rejects a batch that touches keys below prefixOthers.

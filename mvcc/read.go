@@ -119,3 +119,22 @@ func getKV(src iterSource, key []byte, rev int64) (*mvccpb.KeyValue, error) {
 	})
 	return kv, err
 }
+
+// LeasedKeys calls fn, in key order, for every live key at the current
+// revision that is attached to a lease (its latest version names a lease):
+// what a lessor rebuilds its attachments from at open and after a restore.
+// key aliases iterator memory valid only during the call.
+func (s *Store) LeasedKeys(fn func(key []byte, lease int64) error) error {
+	v, err := s.acquire()
+	if err != nil {
+		return err
+	}
+	defer v.release()
+	return scan(context.Background(), v.snap, nil, []byte{0}, v.rev, func(vk, b []byte) error {
+		kv, err := decodeKV(vk, b)
+		if err != nil || kv.Lease == 0 {
+			return err
+		}
+		return fn(kv.Key, kv.Lease)
+	})
+}
