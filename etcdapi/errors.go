@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/record"
@@ -56,6 +57,9 @@ var grpcErrors = []struct {
 	{mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev},
 	{mvcc.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound},
 	{mvcc.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrNotFound, rpctypes.ErrGRPCLeaseNotFound},
+	{lease.ErrExists, rpctypes.ErrGRPCLeaseExist},
+	{lease.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge},
 	{record.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{mvcc.ErrClosed, rpctypes.ErrGRPCStopped}, // a read racing the member's shutdown
 

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/record"
@@ -29,6 +30,9 @@ var grpcCases = []struct {
 	{"future rev", mvcc.ErrFutureRev, rpctypes.ErrGRPCFutureRev, rpctypes.ErrFutureRev},
 	{"key not found", mvcc.ErrKeyNotFound, rpctypes.ErrGRPCKeyNotFound, rpctypes.ErrKeyNotFound},
 	{"lease not found", mvcc.ErrLeaseNotFound, rpctypes.ErrGRPCLeaseNotFound, rpctypes.ErrLeaseNotFound},
+	{"lessor: lease not found", lease.ErrNotFound, rpctypes.ErrGRPCLeaseNotFound, rpctypes.ErrLeaseNotFound},
+	{"lease exists", lease.ErrExists, rpctypes.ErrGRPCLeaseExist, rpctypes.ErrLeaseExist},
+	{"lease TTL too large", lease.ErrTTLTooLarge, rpctypes.ErrGRPCLeaseTTLTooLarge, rpctypes.ErrLeaseTTLTooLarge},
 	{"corrupt", record.ErrCorrupt, rpctypes.ErrGRPCCorrupt, rpctypes.ErrCorrupt},
 	{"store closed", mvcc.ErrClosed, rpctypes.ErrGRPCStopped, rpctypes.ErrStopped},
 	{"no leader", raftnode.ErrNoLeader, rpctypes.ErrGRPCNoLeader, rpctypes.ErrNoLeader},

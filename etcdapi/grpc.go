@@ -120,9 +120,9 @@ func (o Options) serverOptions() []grpc.ServerOption {
 }
 
 // NewGRPCServer returns a gRPC server for member s with etcd's KV,
-// Maintenance, Cluster and Watch (if s implements WatchServer) services, the
-// gRPC health service, and the services synod does not serve yet (Lease,
-// Auth, Lock, Election),
+// Maintenance, Cluster, Watch (if s implements WatchServer) and Lease (if s
+// implements LeaseServer) services, the gRPC health service, and the
+// services synod does not serve yet (Auth, Lock, Election),
 // which answer codes.Unimplemented. The caller serves it on its listeners
 // and stops it.
 func NewGRPCServer(s Server, opts Options) *grpc.Server {
@@ -138,6 +138,8 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	pb.RegisterClusterServer(gs, &clusterService{e: e})
 	ws, _ := e.srv.(WatchServer)
 	pb.RegisterWatchServer(gs, &watchService{e: e, ws: ws, grace: opts.NoLeaderGrace})
+	ls, _ := e.srv.(LeaseServer)
+	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
 	registerUnimplemented(gs)

@@ -16,7 +16,7 @@ func unimplemented(what string) error {
 }
 
 // Services of the etcd v3 API that synod does not serve yet. Registering
-// them lets a client see "synod: Lease is not implemented yet" instead of
+// them lets a client see "synod: Auth is not implemented yet" instead of
 // gRPC's "unknown service". The descriptions of the Lock and Election
 // services (v3lockpb, v3electionpb) are written out here because their
 // generated code lives in etcd's server module, which synod does not use.
@@ -40,7 +40,6 @@ func registerUnimplemented(gs *grpc.Server) {
 		name string
 		desc *grpc.ServiceDesc
 	}{
-		{"Lease", &pb.Lease_ServiceDesc},
 		{"Auth", &pb.Auth_ServiceDesc},
 		{"Lock", &lockServiceDesc},
 		{"Election", &electionServiceDesc},

@@ -30,3 +30,8 @@ func (g *idGenerator) next() uint64 {
 	s := g.suffix.Add(1) & (1<<idSufBits - 1)
 	return g.prefix | s
 }
+
+// NewID returns a fresh ID from the member's proposal ID generator: unique
+// across members and restarts (etcd's reqIDGen.Next). The API edge derives
+// generated lease IDs from it before proposing, so apply stays deterministic.
+func (n *Node) NewID() uint64 { return n.idg.next() }

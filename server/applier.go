@@ -13,8 +13,8 @@ import (
 )
 
 // applier is the member's state machine as the raft loop sees it: the mvcc
-// store for key-value requests and the membership for everything about
-// members. Only the raft loop calls it.
+// store for key-value requests, the lessor for leases (server/lease.go) and
+// the membership for everything about members. Only the raft loop calls it.
 type applier struct {
 	m *Member
 }
@@ -28,6 +28,9 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 		err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.setAttributes(b, r) })
 		return raftnode.Result{}, err
 	}
+	if res, ok, err := a.applyLease(index, term, req); ok {
+		return res, err
+	}
 	if req.Put == nil && req.DeleteRange == nil && req.Txn == nil && req.Compaction == nil {
 		// A request type this version does not implement: record it as
 		// applied and answer deterministically, on every member alike.
@@ -38,6 +41,7 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	if err != nil {
 		return raftnode.Result{}, err
 	}
+	a.m.lessor.ApplyEvents(res.Events)
 	a.m.notifyWatchers(res.Events)
 	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
 }
@@ -84,6 +88,9 @@ func (a applier) Restore(path string) error {
 		return err
 	}
 	if err := a.m.members.reload(a.m.db); err != nil {
+		return err
+	}
+	if err := a.m.loadLeases(); err != nil {
 		return err
 	}
 	a.m.syncPeers()

@@ -24,6 +24,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/etcdapi"
+	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
@@ -45,6 +46,7 @@ type Member struct {
 	db       *pebble.DB
 	logStore *storage.LogStore
 	store    *mvcc.Store
+	lessor   *lease.Lessor
 	hub      *watch.Hub
 	members  *members
 	node     *raftnode.Node
@@ -94,7 +96,11 @@ func (m *Member) open() error {
 	if m.logStore, err = storage.Open(db); err != nil {
 		return err
 	}
-	if m.store, err = mvcc.Open(db, mvcc.Options{}); err != nil {
+	m.lessor = lease.New(lease.Config{})
+	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists}); err != nil {
+		return err
+	}
+	if err := m.loadLeases(); err != nil {
 		return err
 	}
 	m.hub = watch.NewHub(m.store, watch.Config{})
@@ -207,7 +213,8 @@ func (m *Member) Start() {
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
-	m.bg.Add(1)
+	m.bg.Add(2)
+	go m.runLeaseExpiry()
 	go func() {
 		defer m.bg.Done()
 		// Like etcd, serve clients only once this member's name and client
