@@ -56,6 +56,8 @@ type Status struct {
 	ID int64
 	// TTL is the granted TTL in seconds.
 	TTL int64
+	// RenewIndex is the raft index of the lease's grant or last renewal.
+	RenewIndex uint64
 	// Remaining is the time until the lease expires on this member's clock;
 	// zero or negative once it has expired (its revocation is pending).
 	Remaining time.Duration
@@ -138,7 +140,7 @@ func (l *Lessor) Lookup(id int64, withKeys bool) (Status, bool) {
 	if e == nil {
 		return Status{}, false
 	}
-	st := Status{ID: id, TTL: e.TTL, Remaining: e.expiry.Sub(now)}
+	st := Status{ID: id, TTL: e.TTL, RenewIndex: e.RenewIndex, Remaining: e.expiry.Sub(now)}
 	if withKeys {
 		st.Keys = sortedKeys(e.keys)
 	}

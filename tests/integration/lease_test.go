@@ -399,3 +399,55 @@ func TestLeasesSurviveRestartAndSnapshot(t *testing.T) {
 		t.Fatalf("after revoke: %v %v", g, err)
 	}
 }
+
+// The keep-alive/expiry race: an expiry the leader proposed before a renewal
+// was applied (it names the renewal index it saw) does not revoke the
+// renewed lease; an expiry naming the current renewal does, keys and all.
+func TestLeaseStaleExpiryDoesNotRevokeRenewedLease(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	cli := c.client()
+	id := grant(t, cli, 600)
+	if _, err := cli.Put(ctx(t), "race/k", "v", clientv3.WithLease(id)); err != nil {
+		t.Fatal(err)
+	}
+	m := c.members[0]
+	renewIndex := func() uint64 {
+		if err := m.ReadIndex(ctx(t)); err != nil {
+			t.Fatal(err)
+		}
+		st, ok := m.Lessor().Lookup(int64(id), false)
+		if !ok {
+			t.Fatal("lease gone")
+		}
+		return st.RenewIndex
+	}
+	expire := func(index uint64) {
+		req := &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
+			Checkpoints: []*pb.LeaseCheckpoint{{ID: int64(id), Remaining_TTL: -int64(index)}},
+		}}
+		if _, err := m.Propose(ctx(t), req); err != nil {
+			t.Fatal(err)
+		}
+	}
+	granted := renewIndex()
+	if ka, err := cli.KeepAliveOnce(ctx(t), id); err != nil || ka.TTL != 600 {
+		t.Fatalf("keep-alive: %v %v", ka, err)
+	}
+	renewed := renewIndex()
+	if renewed <= granted {
+		t.Fatalf("renewal index %d, grant index %d", renewed, granted)
+	}
+	expire(granted) // decided before the renewal was applied
+	for i := range c.members {
+		ttl, err := c.client(i).TimeToLive(ctx(t), id)
+		if err != nil || ttl.TTL < 590 || !keyExists(t, c.client(i), "race/k") {
+			t.Fatalf("member %d: a stale expiry revoked a renewed lease: %v %v", i, ttl, err)
+		}
+	}
+	expire(renewed)
+	for i := range c.members {
+		if ttl, err := c.client(i).TimeToLive(ctx(t), id); err != nil || ttl.TTL != -1 || keyExists(t, c.client(i), "race/k") {
+			t.Fatalf("member %d: the current expiry did not revoke: %v %v", i, ttl, err)
+		}
+	}
+}
