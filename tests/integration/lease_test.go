@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"reflect"
 	"testing"
 	"time"
@@ -449,5 +450,46 @@ func TestLeaseStaleExpiryDoesNotRevokeRenewedLease(t *testing.T) {
 		if ttl, err := c.client(i).TimeToLive(ctx(t), id); err != nil || ttl.TTL != -1 || keyExists(t, c.client(i), "race/k") {
 			t.Fatalf("member %d: the current expiry did not revoke: %v %v", i, ttl, err)
 		}
+	}
+}
+
+// One raw keep-alive stream with many requests in flight: every request is
+// answered (granted TTL, or 0 for an unknown lease), including those still
+// in flight when the client closes its side.
+func TestLeaseKeepAliveStreamAnswersEveryRequest(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	cli := c.client(1)
+	a, b := grant(t, cli, 30), grant(t, cli, 60)
+	stream, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseKeepAlive(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 300
+	want := map[int64]int64{int64(a): 30, int64(b): 60, 4242: 0}
+	ids := []int64{int64(a), int64(b), 4242}
+	for i := 0; i < n; i++ {
+		if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: ids[i%3]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	got := 0
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("after %d answers: %v", got, err)
+		}
+		if r.TTL != want[r.ID] || r.Header.GetMemberId() != c.members[1].ID() || r.Header.Revision == 0 {
+			t.Fatalf("answer %v", r)
+		}
+		got++
+	}
+	if got != n {
+		t.Fatalf("%d answers to %d requests", got, n)
 	}
 }
