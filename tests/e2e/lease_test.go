@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,16 +39,27 @@ func TestEtcdctlLease(t *testing.T) {
 				t.Fatalf("lease grant: code %d\nstdout: %q\nstderr: %q", code, out, errOut)
 			}
 			id := m[1]
+			n, err := strconv.ParseInt(id, 16, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dec := strconv.FormatInt(n, 10)
 			steps := []leaseStep{
 				{args: "put --lease={id} lk/b vb", stdout: `OK\n`},
 				{args: "put --lease={id} lk/a va", stdout: `OK\n`},
 				{args: "put lk/free vf", stdout: `OK\n`},
 				{args: "lease timetolive {id}", stdout: `lease {id} granted with TTL\(60s\), remaining\((5[0-9]|60)s\)\n`},
+				{args: "-w json lease timetolive --keys {id}",
+					stdout: `\{"cluster_id":\d+,"member_id":\d+,"revision":4,"raft_term":\d+,"id":{dec},"ttl":(5[0-9]|60),"granted-ttl":60,"keys":\[("bGsvYQ==","bGsvYg=="|"bGsvYg==","bGsvYQ==")\]\}\n`},
+				{args: "-w json lease keep-alive --once {id}",
+					stdout: `\{"cluster_id":\d+,"member_id":\d+,"revision":4,"raft_term":\d+,"ID":{dec},"TTL":60\}\n`},
+				{args: "-w json lease list",
+					stdout: `\{"cluster_id":\d+,"member_id":\d+,"revision":4,"raft_term":\d+,"leases":\[\{"id":{dec}\}\]\}\n`},
 				{args: "lease timetolive --keys {id}",
 					stdout: `lease {id} granted with TTL\(60s\), remaining\((5[0-9]|60)s\), attached keys\(\[(lk/a lk/b|lk/b lk/a)\]\)\n`}, // etcd: map order
 				{args: "lease keep-alive --once {id}", stdout: `lease {id} keepalived with TTL\(60\)\n`},
 				{args: "lease list", stdout: `found 1 leases\n{id}\n`},
-				{args: "lease revoke {id}", stdout: `lease {id} revoked\n`},
+				{args: "-w json lease revoke {id}", stdout: `\{"header":\{"cluster_id":\d+,"member_id":\d+,"revision":5,"raft_term":\d+\}\}\n`},
 				{args: "get --prefix lk/ --keys-only", stdout: `lk/free\n\n`},
 				{args: "lease timetolive {id}", stdout: `lease {id} already expired\n`},
 				{args: "lease list", stdout: `found 0 leases\n`},
@@ -56,11 +68,14 @@ func TestEtcdctlLease(t *testing.T) {
 				{args: "lease keep-alive --once {id}", stderr: "Error: etcdserver: requested lease not found\n", code: 2},
 				{args: "put --lease={id} lk/c vc", stderr: retryLog("KV/Put", "NotFound", "requested lease not found") +
 					"Error: etcdserver: requested lease not found\n", code: 1},
+				{args: "-w json lease grant 30",
+					stdout: `\{"cluster_id":\d+,"member_id":\d+,"revision":5,"raft_term":\d+,"ID":\d+,"TTL":30,"Error":""\}\n`},
 				{args: "lease grant 9000000001", stderr: retryLog("Lease/LeaseGrant", "OutOfRange", "too large lease TTL") +
 					"Error: failed to grant lease (etcdserver: too large lease TTL)\n", code: 1},
 			}
 			for _, s := range steps {
 				args := strings.Fields(strings.ReplaceAll(s.args, "{id}", id))
+				s.stdout = strings.ReplaceAll(s.stdout, "{dec}", dec)
 				out, errOut, code := etcdctl(t, eps, args...)
 				errOut = normalizeStderr(errOut)
 				re := regexp.MustCompile("^" + strings.ReplaceAll(s.stdout, "{id}", id) + "$")
