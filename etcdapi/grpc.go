@@ -6,6 +6,9 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -69,6 +72,11 @@ type Options struct {
 	// before it ends with "etcdserver: no leader" (etcd: three election
 	// timeouts). 0 means DefaultNoLeaderGrace.
 	NoLeaderGrace time.Duration
+	// Self is a client of this member for the Lock and Election services,
+	// which, as in etcd, run the clientv3/concurrency recipes against the
+	// member itself. nil leaves those two services answering
+	// codes.Unimplemented.
+	Self *clientv3.Client
 	// ServerOptions are appended last (credentials for TLS, for example) and
 	// so override the options above.
 	ServerOptions []grpc.ServerOption
@@ -121,9 +129,8 @@ func (o Options) serverOptions() []grpc.ServerOption {
 
 // NewGRPCServer returns a gRPC server for member s with etcd's KV,
 // Maintenance, Cluster and Watch (if s implements WatchServer) services, the
-// gRPC health service, and the services synod does not serve yet (Lease,
-// Auth, Lock, Election),
-// which answer codes.Unimplemented. The caller serves it on its listeners
+// Lock and Election services (given opts.Self), the gRPC health service, and
+// the services synod does not serve yet, which answer codes.Unimplemented. The caller serves it on its listeners
 // and stops it.
 func NewGRPCServer(s Server, opts Options) *grpc.Server {
 	opts = opts.withDefaults(s.Limits())
@@ -140,6 +147,13 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	pb.RegisterWatchServer(gs, &watchService{e: e, ws: ws, grace: opts.NoLeaderGrace})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
-	registerUnimplemented(gs)
+	unimpl := []string{"Lease", "Auth"}
+	if opts.Self != nil {
+		v3lockpb.RegisterLockServer(gs, &lockService{c: opts.Self})
+		v3electionpb.RegisterElectionServer(gs, &electionService{c: opts.Self})
+	} else {
+		unimpl = append(unimpl, "Lock", "Election")
+	}
+	registerUnimplemented(gs, unimpl...)
 	return gs
 }

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/mvcc"
@@ -54,6 +55,8 @@ type Member struct {
 	peerSrv   *grpc.Server
 	clientLns []net.Listener
 	peerLns   []net.Listener
+	selfLn    *pipeListener    // in-memory listener for self
+	self      *clientv3.Client // this member's client of itself (Lock, Election)
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -177,6 +180,12 @@ func (m *Member) listen() error {
 		}
 		m.peerLns = append(m.peerLns, ln)
 	}
+	m.selfLn = newPipeListener()
+	self, err := newSelfClient(m.selfLn)
+	if err != nil {
+		return fmt.Errorf("server: client of self: %w", err)
+	}
+	m.self = self
 	return nil
 }
 
@@ -203,7 +212,7 @@ func (m *Member) Start() {
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
-		NoLeaderGrace: 3 * m.cfg.ElectionTimeout})
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self})
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
@@ -214,7 +223,7 @@ func (m *Member) Start() {
 		// URLs are in the membership, so every member list a client can
 		// see names them.
 		if m.publish() {
-			for _, ln := range m.clientLns {
+			for _, ln := range append([]net.Listener{m.selfLn}, m.clientLns...) {
 				m.serve(m.clientSrv, ln)
 			}
 		}
@@ -273,6 +282,9 @@ func (m *Member) Stop() {
 		if m.hub != nil {
 			m.hub.Close() // watch streams end now, so clients move on
 		}
+		if m.self != nil {
+			m.self.Close() // ends the Lock and Election calls in flight
+		}
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}
@@ -303,6 +315,9 @@ func stopGRPC(s *grpc.Server) {
 func (m *Member) closeListeners() {
 	for _, ln := range append(m.clientLns, m.peerLns...) {
 		ln.Close()
+	}
+	if m.selfLn != nil {
+		m.selfLn.Close()
 	}
 }
 
