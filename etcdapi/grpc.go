@@ -13,6 +13,8 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/synod-db/synod/metrics"
 )
 
 // Defaults of Options.
@@ -72,6 +74,9 @@ type Options struct {
 	// before it ends with "etcdserver: no leader" (etcd: three election
 	// timeouts). 0 means DefaultNoLeaderGrace.
 	NoLeaderGrace time.Duration
+	// Metrics, if set, counts every RPC in grpc_server_started_total and
+	// grpc_server_handled_total.
+	Metrics *metrics.Set
 	// Self is a client of this member for the Lock and Election services,
 	// which, as in etcd, run the clientv3/concurrency recipes against the
 	// member itself. nil leaves those two services answering
@@ -115,9 +120,15 @@ func orDefault(v, d time.Duration) time.Duration {
 
 // serverOptions are the grpc.ServerOptions o stands for.
 func (o Options) serverOptions() []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)}
+	stream := []grpc.StreamServerInterceptor{logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)}
+	if o.Metrics != nil {
+		unary = append([]grpc.UnaryServerInterceptor{metricsUnary(o.Metrics)}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{metricsStream(o.Metrics)}, stream...)
+	}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)),
-		grpc.ChainStreamInterceptor(logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(o.MaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),

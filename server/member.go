@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/etcdapi"
+	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
@@ -55,6 +57,9 @@ type Member struct {
 	peerSrv   *grpc.Server
 	clientLns []net.Listener
 	peerLns   []net.Listener
+	metricLns []net.Listener // --listen-metrics-urls: HTTP endpoints only
+	httpSrv   *http.Server   // /health, /metrics, ... on client and metrics listeners
+	metrics   *metrics.Set
 	selfLn    *pipeListener    // in-memory listener for self
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
 
@@ -94,10 +99,13 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
+	m.metrics = metrics.New()
 	if m.logStore, err = storage.Open(db); err != nil {
 		return err
 	}
-	if m.store, err = mvcc.Open(db, mvcc.Options{}); err != nil {
+	m.observeStorage()
+	observeCommit := func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) }
+	if m.store, err = mvcc.Open(db, mvcc.Options{ObserveCommit: observeCommit}); err != nil {
 		return err
 	}
 	m.hub = watch.NewHub(m.store, watch.Config{})
@@ -120,6 +128,7 @@ func (m *Member) open() error {
 		return err
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
+	m.registerGauges()
 	return nil
 }
 
@@ -180,6 +189,13 @@ func (m *Member) listen() error {
 		}
 		m.peerLns = append(m.peerLns, ln)
 	}
+	for _, u := range m.cfg.ListenMetricsURLs {
+		ln, err := listenURL(u)
+		if err != nil {
+			return err
+		}
+		m.metricLns = append(m.metricLns, ln)
+	}
 	m.selfLn = newPipeListener()
 	self, err := newSelfClient(m.selfLn)
 	if err != nil {
@@ -212,7 +228,11 @@ func (m *Member) Start() {
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
-		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self})
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics})
+	m.httpSrv = m.newHTTPServer()
+	for _, ln := range m.metricLns {
+		m.serveHTTP(ln)
+	}
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
@@ -223,8 +243,11 @@ func (m *Member) Start() {
 		// URLs are in the membership, so every member list a client can
 		// see names them.
 		if m.publish() {
-			for _, ln := range append([]net.Listener{m.selfLn}, m.clientLns...) {
-				m.serve(m.clientSrv, ln)
+			m.serve(m.clientSrv, m.selfLn)
+			for _, ln := range m.clientLns {
+				grpcLn, webLn := newSplitListener(ln)
+				m.serve(m.clientSrv, grpcLn)
+				m.serveHTTP(webLn)
 			}
 		}
 	}()
@@ -285,6 +308,9 @@ func (m *Member) Stop() {
 		if m.self != nil {
 			m.self.Close() // ends the Lock and Election calls in flight
 		}
+		if m.httpSrv != nil {
+			m.httpSrv.Close()
+		}
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}
@@ -313,7 +339,7 @@ func stopGRPC(s *grpc.Server) {
 }
 
 func (m *Member) closeListeners() {
-	for _, ln := range append(m.clientLns, m.peerLns...) {
+	for _, ln := range append(append(m.clientLns, m.peerLns...), m.metricLns...) {
 		ln.Close()
 	}
 	if m.selfLn != nil {
