@@ -95,5 +95,11 @@ func toGRPCError(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	// An etcd error that came back through a client of this member (the
+	// Lock and Election services) keeps its code and message.
+	var ee rpctypes.EtcdError
+	if errors.As(err, &ee) {
+		return status.Error(ee.Code(), ee.Error())
+	}
 	return status.Error(codes.Unknown, err.Error())
 }

@@ -6,10 +6,15 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
+
+	"github.com/synod-db/synod/metrics"
 )
 
 // Defaults of Options.
@@ -69,6 +74,14 @@ type Options struct {
 	// before it ends with "etcdserver: no leader" (etcd: three election
 	// timeouts). 0 means DefaultNoLeaderGrace.
 	NoLeaderGrace time.Duration
+	// Metrics, if set, counts every RPC in grpc_server_started_total and
+	// grpc_server_handled_total.
+	Metrics *metrics.Set
+	// Self is a client of this member for the Lock and Election services,
+	// which, as in etcd, run the clientv3/concurrency recipes against the
+	// member itself. nil leaves those two services answering
+	// codes.Unimplemented.
+	Self *clientv3.Client
 	// ServerOptions are appended last (credentials for TLS, for example) and
 	// so override the options above.
 	ServerOptions []grpc.ServerOption
@@ -107,9 +120,15 @@ func orDefault(v, d time.Duration) time.Duration {
 
 // serverOptions are the grpc.ServerOptions o stands for.
 func (o Options) serverOptions() []grpc.ServerOption {
+	unary := []grpc.UnaryServerInterceptor{logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)}
+	stream := []grpc.StreamServerInterceptor{logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)}
+	if o.Metrics != nil {
+		unary = append([]grpc.UnaryServerInterceptor{metricsUnary(o.Metrics)}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{metricsStream(o.Metrics)}, stream...)
+	}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)),
-		grpc.ChainStreamInterceptor(logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)),
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ChainStreamInterceptor(stream...),
 		grpc.MaxRecvMsgSize(o.MaxRequestBytes + grpcOverheadBytes),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
@@ -121,9 +140,9 @@ func (o Options) serverOptions() []grpc.ServerOption {
 
 // NewGRPCServer returns a gRPC server for member s with etcd's KV,
 // Maintenance, Cluster, Watch (if s implements WatchServer) and Lease (if s
-// implements LeaseServer) services, the gRPC health service, and the
-// services synod does not serve yet (Auth, Lock, Election),
-// which answer codes.Unimplemented. The caller serves it on its listeners
+// implements LeaseServer) services, the Lock and Election services (given
+// opts.Self), the gRPC health service, and the services synod does not serve
+// yet, which answer codes.Unimplemented. The caller serves it on its listeners
 // and stops it.
 func NewGRPCServer(s Server, opts Options) *grpc.Server {
 	opts = opts.withDefaults(s.Limits())
@@ -142,6 +161,13 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
-	registerUnimplemented(gs)
+	unimpl := []string{"Auth"}
+	if opts.Self != nil {
+		v3lockpb.RegisterLockServer(gs, &lockService{c: opts.Self})
+		v3electionpb.RegisterElectionServer(gs, &electionService{c: opts.Self})
+	} else {
+		unimpl = append(unimpl, "Lock", "Election")
+	}
+	registerUnimplemented(gs, unimpl...)
 	return gs
 }

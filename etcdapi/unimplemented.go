@@ -4,6 +4,8 @@ import (
 	"context"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -15,36 +17,23 @@ func unimplemented(what string) error {
 	return status.Errorf(codes.Unimplemented, "synod: %s is not implemented yet", what)
 }
 
-// Services of the etcd v3 API that synod does not serve yet. Registering
-// them lets a client see "synod: Auth is not implemented yet" instead of
-// gRPC's "unknown service". The descriptions of the Lock and Election
-// services (v3lockpb, v3electionpb) are written out here because their
-// generated code lives in etcd's server module, which synod does not use.
+// Descriptions of the Lock and Election services, for answering
+// Unimplemented when a member serves them without a client of itself.
 var (
-	lockServiceDesc = grpc.ServiceDesc{
-		ServiceName: "v3lockpb.Lock",
-		Methods:     []grpc.MethodDesc{{MethodName: "Lock"}, {MethodName: "Unlock"}},
-	}
-	electionServiceDesc = grpc.ServiceDesc{
-		ServiceName: "v3electionpb.Election",
-		Methods: []grpc.MethodDesc{
-			{MethodName: "Campaign"}, {MethodName: "Proclaim"}, {MethodName: "Leader"}, {MethodName: "Resign"},
-		},
-		Streams: []grpc.StreamDesc{{StreamName: "Observe", ServerStreams: true}},
-	}
+	lockServiceDesc     = v3lockpb.Lock_ServiceDesc
+	electionServiceDesc = v3electionpb.Election_ServiceDesc
 )
 
-// registerUnimplemented registers the services synod does not serve yet.
-func registerUnimplemented(gs *grpc.Server) {
-	for _, svc := range []struct {
-		name string
-		desc *grpc.ServiceDesc
-	}{
-		{"Auth", &pb.Auth_ServiceDesc},
-		{"Lock", &lockServiceDesc},
-		{"Election", &electionServiceDesc},
-	} {
-		d := unimplementedDesc(svc.desc, unimplemented(svc.name))
+// registerUnimplemented registers the named services (Auth, Lock, Election),
+// which synod does not serve on gs, so that a client sees "synod: Auth is
+// not implemented yet" instead of gRPC's "unknown service".
+func registerUnimplemented(gs *grpc.Server, names ...string) {
+	descs := map[string]*grpc.ServiceDesc{
+		"Auth": &pb.Auth_ServiceDesc,
+		"Lock": &lockServiceDesc, "Election": &electionServiceDesc,
+	}
+	for _, name := range names {
+		d := unimplementedDesc(descs[name], unimplemented(name))
 		gs.RegisterService(&d, nil)
 	}
 }

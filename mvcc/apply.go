@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -209,8 +210,12 @@ func (s *Store) commitApply(w *writer, index, term uint64, compactTo *int64) err
 	if err := setMeta(w.b, metaApplied, appliedBytes(index, term)); err != nil {
 		return err
 	}
+	start := time.Now()
 	if err := w.b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("mvcc: commit apply batch: %w", err)
+	}
+	if s.opts.ObserveCommit != nil {
+		s.opts.ObserveCommit(time.Since(start))
 	}
 	s.rev.Store(rev)
 	if compactTo != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -24,6 +25,10 @@ type Options struct {
 	// exists. A put with a non-zero lease that does not exist fails with
 	// ErrLeaseNotFound.
 	LeaseExists func(id int64) bool
+	// ObserveCommit, if set, is called with the duration of every commit of
+	// an apply batch (etcd_disk_backend_commit_duration_seconds). It runs on
+	// the raft loop and must be cheap.
+	ObserveCommit func(time.Duration)
 	// CompactionBatch bounds how many keys one background compaction batch
 	// deletes (default 10000).
 	CompactionBatch int

@@ -122,7 +122,7 @@ type Node struct {
 	lastIdx  atomic.Uint64
 	isLeader atomic.Bool
 	leaderCh atomic.Pointer[chan struct{}]
-	stats    struct{ snapsSent, snapsInstalled, leaderChanges atomic.Uint64 }
+	stats    struct{ snapsSent, snapsInstalled, leaderChanges, proposalsFailed atomic.Uint64 }
 }
 
 // Stats are counters of notable raft events since the member started.
@@ -130,6 +130,11 @@ type Stats struct {
 	SnapshotsSent      uint64
 	SnapshotsInstalled uint64
 	LeaderChanges      uint64
+	// ProposalsFailed counts Propose calls that returned an error (no
+	// leader, timeout, overload, stop): etcd_server_proposals_failed_total.
+	ProposalsFailed uint64
+	// ProposalsPending is the number of proposals waiting to be applied.
+	ProposalsPending int
 }
 
 // Stats returns the member's raft event counters.
@@ -138,6 +143,8 @@ func (n *Node) Stats() Stats {
 		SnapshotsSent:      n.stats.snapsSent.Load(),
 		SnapshotsInstalled: n.stats.snapsInstalled.Load(),
 		LeaderChanges:      n.stats.leaderChanges.Load(),
+		ProposalsFailed:    n.stats.proposalsFailed.Load(),
+		ProposalsPending:   n.wait.len(),
 	}
 }
 

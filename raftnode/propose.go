@@ -28,6 +28,15 @@ const maxProposalBatch = 512
 // passes first; a caller that gives up leaves nothing behind but the entry
 // itself, if raft already accepted it.
 func (n *Node) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (Result, error) {
+	r, err := n.propose(ctx, req)
+	if err != nil {
+		n.stats.proposalsFailed.Add(1)
+	}
+	return r, err
+}
+
+// propose is Propose without the failure count.
+func (n *Node) propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (Result, error) {
 	if n.lead.Load() == 0 {
 		return Result{}, ErrNoLeader
 	}

@@ -35,6 +35,13 @@ func (w *waiters) register(id uint64) <-chan Result {
 	return ch
 }
 
+// len is the number of registered waiters.
+func (w *waiters) len() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.m)
+}
+
 func (w *waiters) cancel(id uint64) {
 	w.mu.Lock()
 	delete(w.m, id)

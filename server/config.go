@@ -28,6 +28,12 @@ type Config struct {
 	QuotaBackendBytes        int64
 	MaxRequestBytes          int
 	MaxTxnOps                int
+	// ListenMetricsURLs are extra listeners that serve only the HTTP
+	// endpoints (/metrics, /health, /livez, /readyz); the client URLs serve
+	// them too.
+	ListenMetricsURLs []string
+	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
+	EnablePprof bool
 }
 
 // Defaults are etcd's defaults, except the data directory.
@@ -82,6 +88,11 @@ func (c *Config) Validate() error {
 		"--listen-peer-urls": c.ListenPeerURLs, "--initial-advertise-peer-urls": c.InitialAdvertisePeerURLs,
 	} {
 		if err := checkURLs(flag, urls); err != nil {
+			return err
+		}
+	}
+	if len(c.ListenMetricsURLs) > 0 {
+		if err := checkURLs("--listen-metrics-urls", c.ListenMetricsURLs); err != nil {
 			return err
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,9 +23,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
@@ -56,6 +59,11 @@ type Member struct {
 	peerSrv   *grpc.Server
 	clientLns []net.Listener
 	peerLns   []net.Listener
+	metricLns []net.Listener // --listen-metrics-urls: HTTP endpoints only
+	httpSrv   *http.Server   // /health, /metrics, ... on client and metrics listeners
+	metrics   *metrics.Set
+	selfLn    *pipeListener    // in-memory listener for self
+	self      *clientv3.Client // this member's client of itself (Lock, Election)
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -93,11 +101,14 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
+	m.metrics = metrics.New()
 	if m.logStore, err = storage.Open(db); err != nil {
 		return err
 	}
+	m.observeStorage()
+	observeCommit := func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) }
 	m.lessor = lease.New(lease.Config{})
-	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists}); err != nil {
+	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: observeCommit}); err != nil {
 		return err
 	}
 	if err := m.loadLeases(); err != nil {
@@ -123,6 +134,7 @@ func (m *Member) open() error {
 		return err
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
+	m.registerGauges()
 	return nil
 }
 
@@ -183,6 +195,19 @@ func (m *Member) listen() error {
 		}
 		m.peerLns = append(m.peerLns, ln)
 	}
+	for _, u := range m.cfg.ListenMetricsURLs {
+		ln, err := listenURL(u)
+		if err != nil {
+			return err
+		}
+		m.metricLns = append(m.metricLns, ln)
+	}
+	m.selfLn = newPipeListener()
+	self, err := newSelfClient(m.selfLn)
+	if err != nil {
+		return fmt.Errorf("server: client of self: %w", err)
+	}
+	m.self = self
 	return nil
 }
 
@@ -209,7 +234,11 @@ func (m *Member) Start() {
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
-		NoLeaderGrace: 3 * m.cfg.ElectionTimeout})
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics})
+	m.httpSrv = m.newHTTPServer()
+	for _, ln := range m.metricLns {
+		m.serveHTTP(ln)
+	}
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
 	}
@@ -221,8 +250,11 @@ func (m *Member) Start() {
 		// URLs are in the membership, so every member list a client can
 		// see names them.
 		if m.publish() {
+			m.serve(m.clientSrv, m.selfLn)
 			for _, ln := range m.clientLns {
-				m.serve(m.clientSrv, ln)
+				grpcLn, webLn := newSplitListener(ln)
+				m.serve(m.clientSrv, grpcLn)
+				m.serveHTTP(webLn)
 			}
 		}
 	}()
@@ -280,6 +312,12 @@ func (m *Member) Stop() {
 		if m.hub != nil {
 			m.hub.Close() // watch streams end now, so clients move on
 		}
+		if m.self != nil {
+			m.self.Close() // ends the Lock and Election calls in flight
+		}
+		if m.httpSrv != nil {
+			m.httpSrv.Close()
+		}
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}
@@ -308,8 +346,11 @@ func stopGRPC(s *grpc.Server) {
 }
 
 func (m *Member) closeListeners() {
-	for _, ln := range append(m.clientLns, m.peerLns...) {
+	for _, ln := range append(append(m.clientLns, m.peerLns...), m.metricLns...) {
 		ln.Close()
+	}
+	if m.selfLn != nil {
+		m.selfLn.Close()
 	}
 }
 

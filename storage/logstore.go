@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
@@ -43,6 +44,10 @@ type LogStore struct {
 	hs         hardState
 	snap       *raftpb.SnapshotMetadata // never nil, fields all set
 	cache      *tailCache
+
+	// onSync, if set, is called with the duration of every synced commit.
+	// Guarded by wmu.
+	onSync func(time.Duration)
 
 	// failed is set when a batch failed to commit: the state on disk is then
 	// unknown, so every later mutation is refused. Guarded by wmu.

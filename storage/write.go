@@ -2,6 +2,7 @@ package storage
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
@@ -45,7 +46,10 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) e
 		if !sync {
 			return nil
 		}
-		return s.check(s.db.LogData(nil, pebble.Sync))
+		start := time.Now()
+		err := s.check(s.db.LogData(nil, pebble.Sync))
+		s.observeSync(start)
+		return err
 	}
 	b := s.db.NewBatch()
 	defer b.Close()
@@ -155,11 +159,30 @@ func (s *LogStore) publishSave(hs *raftpb.HardState, writeHS bool, ents []*raftp
 // commit commits b; a failure makes the store refuse later mutations, since
 // what reached the disk is unknown. The caller holds wmu.
 func (s *LogStore) commit(b *pebble.Batch, sync bool) error {
-	opts := pebble.NoSync
-	if sync {
-		opts = pebble.Sync
+	if !sync {
+		return s.check(b.Commit(pebble.NoSync))
 	}
-	return s.check(b.Commit(opts))
+	start := time.Now()
+	err := s.check(b.Commit(pebble.Sync))
+	s.observeSync(start)
+	return err
+}
+
+// ObserveSync sets f to be called with the duration of every synced commit
+// (the WAL fsync etcd reports as etcd_disk_wal_fsync_duration_seconds).
+// f runs on the writer's goroutine and must be cheap.
+func (s *LogStore) ObserveSync(f func(time.Duration)) {
+	s.wmu.Lock()
+	s.onSync = f
+	s.wmu.Unlock()
+}
+
+// observeSync reports a synced commit that started at start. The caller
+// holds wmu.
+func (s *LogStore) observeSync(start time.Time) {
+	if s.onSync != nil {
+		s.onSync(time.Since(start))
+	}
 }
 
 // check records a failed write. The caller holds wmu.

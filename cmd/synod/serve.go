@@ -24,6 +24,7 @@ type serveFlags struct {
 	cfg                             server.Config
 	listenClient, advertiseClient   string
 	listenPeer, initialAdvertisePer string
+	listenMetrics                   string
 	heartbeatMS, electionMS         uint
 	logLevel                        string
 }
@@ -48,6 +49,8 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "Raise alarms when backend size exceeds the given quota.")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
+	fs.StringVar(&f.listenMetrics, "listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints (they are served on the client URLs too).")
+	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	return fs, f
 }
@@ -87,6 +90,7 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 	c.AdvertiseClientURLs = splitURLs(f.advertiseClient)
 	c.ListenPeerURLs = splitURLs(f.listenPeer)
 	c.InitialAdvertisePeerURLs = splitURLs(f.initialAdvertisePer)
+	c.ListenMetricsURLs = splitURLs(f.listenMetrics)
 	c.HeartbeatInterval = time.Duration(f.heartbeatMS) * time.Millisecond
 	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
 	return nil
