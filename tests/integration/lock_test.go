@@ -134,7 +134,7 @@ func TestLockFencingToken(t *testing.T) {
 		}
 		got <- b
 	}()
-	if ok, err := fencedPut(cli, string(a.Key), tokenA, "fence/data", "a"); !ok || err != nil {
+	if ok, err := fencedPut(cli, string(a.Key), tokenA, "fence-data", "a"); !ok || err != nil {
 		t.Fatalf("holder A's fenced write refused (err %v)", err)
 	}
 	if _, err := cli.Revoke(ctx(t), la.ID); err != nil {
@@ -148,10 +148,10 @@ func TestLockFencingToken(t *testing.T) {
 	if tokenB <= tokenA {
 		t.Fatalf("token B %d not above token A %d", tokenB, tokenA)
 	}
-	if ok, err := fencedPut(cli, string(a.Key), tokenA, "fence/data", "stale"); ok || err != nil {
+	if ok, err := fencedPut(cli, string(a.Key), tokenA, "fence-data", "stale"); ok || err != nil {
 		t.Fatalf("stale holder A's fenced write: succeeded=%v err=%v, want refused", ok, err)
 	}
-	if ok, err := fencedPut(cli, string(b.Key), tokenB, "fence/data", "b"); !ok || err != nil {
+	if ok, err := fencedPut(cli, string(b.Key), tokenB, "fence-data", "b"); !ok || err != nil {
 		t.Fatalf("holder B's fenced write refused (err %v)", err)
 	}
 }
