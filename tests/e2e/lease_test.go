@@ -117,3 +117,54 @@ func TestEtcdctlLeaseExpiry(t *testing.T) {
 		})
 	}
 }
+
+// TestLeaseSurvivesKill9: a lease, its attached keys and a keep-alive's
+// renewal survive SIGKILL of one member and then of the whole cluster (a
+// power loss); afterwards revoking it still deletes its keys, on every member.
+func TestLeaseSurvivesKill9(t *testing.T) {
+	for _, kind := range kinds() {
+		t.Run(kind, func(t *testing.T) {
+			cl := startCluster(t, kind, 3)
+			eps := cl.Endpoints()
+			out, _, code := etcdctl(t, eps, "lease", "grant", "600")
+			m := regexp.MustCompile(`^lease ([0-9a-f]{16}) granted with TTL\(600s\)\n$`).FindStringSubmatch(out)
+			if code != 0 || m == nil {
+				t.Fatalf("lease grant: code %d, stdout %q", code, out)
+			}
+			id := m[1]
+			for _, k := range []string{"kl/a", "kl/b"} {
+				if out, errOut, code := etcdctl(t, eps, "put", "--lease="+id, k, "v"); code != 0 {
+					t.Fatalf("put %s: %q %q", k, out, errOut)
+				}
+			}
+			if out, _, code := etcdctl(t, eps, "lease", "keep-alive", "--once", id); code != 0 {
+				t.Fatalf("keep-alive: %q", out)
+			}
+			attached := regexp.MustCompile(`^lease ` + id + ` granted with TTL\(600s\), remaining\(\d+s\), attached keys\(\[(kl/a kl/b|kl/b kl/a)\]\)\n$`)
+			cl.Kill9(2)
+			cl.Restart(2)
+			cl.WaitConverged(startTimeout)
+			if out, _, _ := etcdctl(t, []string{cl.Members[2].Endpoint}, "lease", "timetolive", "--keys", id); !attached.MatchString(out) {
+				t.Fatalf("after kill -9 of one member: %q", out)
+			}
+			cl.Kill9All()
+			cl.RestartAll()
+			cl.WaitLeader(startTimeout)
+			for _, mem := range cl.Members {
+				if out, _, _ := etcdctl(t, []string{mem.Endpoint}, "lease", "timetolive", "--keys", id); !attached.MatchString(out) {
+					t.Fatalf("%s after kill -9 of every member: %q", mem.Name, out)
+				}
+			}
+			if out, errOut, code := etcdctl(t, eps, "lease", "revoke", id); code != 0 {
+				t.Fatalf("revoke: %q %q", out, errOut)
+			}
+			cl.WaitConverged(startTimeout)
+			for _, mem := range cl.Members {
+				out, _, code := etcdctl(t, []string{mem.Endpoint}, "get", "--prefix", "kl/", "--consistency=s", "--count-only", "-w", "fields")
+				if code != 0 || !strings.Contains(out, `"Count" : 0`) {
+					t.Fatalf("%s still has the revoked lease's keys: %q", mem.Name, out)
+				}
+			}
+		})
+	}
+}
