@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -97,6 +98,8 @@ type Config struct {
 type Lessor struct {
 	clock Clock
 	retry time.Duration
+
+	stats struct{ granted, renewed, revoked atomic.Uint64 }
 
 	mu     sync.RWMutex
 	leases map[int64]*entry
@@ -287,11 +290,13 @@ func (l *Lessor) Commit(c Change) {
 			e.Record = r
 			e.setExpiry(now)
 			heap.Push(&l.queue, e)
+			l.stats.granted.Add(1)
 			continue
 		}
 		e.Record = r
 		e.setExpiry(now)
 		heap.Fix(&l.queue, e.index)
+		l.stats.renewed.Add(1)
 	}
 	for _, id := range c.Remove {
 		e := l.leases[id]
@@ -303,7 +308,20 @@ func (l *Lessor) Commit(c Change) {
 		}
 		delete(l.leases, id)
 		heap.Remove(&l.queue, e.index)
+		l.stats.revoked.Add(1)
 	}
+}
+
+// Stats are counts of lease changes this member applied since it started.
+type Stats struct {
+	// Granted, Renewed and Revoked count grants, renewals and removals
+	// (explicit revocations and expiries).
+	Granted, Renewed, Revoked uint64
+}
+
+// Stats returns the counts of lease changes applied since New.
+func (l *Lessor) Stats() Stats {
+	return Stats{Granted: l.stats.granted.Load(), Renewed: l.stats.renewed.Load(), Revoked: l.stats.revoked.Load()}
 }
 
 // setExpiry starts the lease's full TTL at now.

@@ -243,6 +243,9 @@ func TestAttachDetach(t *testing.T) {
 	if l.Exists(1) || !reflect.DeepEqual(l.IDs(), []int64{2}) {
 		t.Fatalf("after revoke: %v", l.IDs())
 	}
+	if st := l.Stats(); st != (Stats{Granted: 2, Revoked: 1}) {
+		t.Fatalf("stats %+v", st)
+	}
 	if _, err := l.PlanRevoke(1); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second revoke: %v", err)
 	}

@@ -45,6 +45,20 @@ func (m *Member) MinLeaseTTL() int64 {
 	return lease.MinTTL(m.cfg.HeartbeatInterval, int(m.cfg.ElectionTimeout/m.cfg.HeartbeatInterval))
 }
 
+// registerLeaseMetrics publishes the lessor's counters under etcd's names
+// (counted on every member as it applies them; etcd counts renewals on the
+// leader only) and the number of leases.
+func (m *Member) registerLeaseMetrics() {
+	l := m.lessor
+	m.metrics.CounterFunc("etcd_debugging_lease_granted_total", "The total number of granted leases.",
+		func() float64 { return float64(l.Stats().Granted) })
+	m.metrics.CounterFunc("etcd_debugging_lease_revoked_total", "The total number of revoked leases.",
+		func() float64 { return float64(l.Stats().Revoked) })
+	m.metrics.CounterFunc("etcd_debugging_lease_renewed_total", "The number of renewed leases seen by this member.",
+		func() float64 { return float64(l.Stats().Renewed) })
+	m.metrics.GaugeFunc("synod_lease_count", "The number of leases.", func() float64 { return float64(l.Len()) })
+}
+
 // loadLeases (re)builds the lessor from the lease records and the keyspace:
 // at open, and after a snapshot restore.
 func (m *Member) loadLeases() error {

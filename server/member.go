@@ -135,6 +135,7 @@ func (m *Member) open() error {
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
 	m.registerGauges()
+	m.registerLeaseMetrics()
 	return nil
 }
 

@@ -101,6 +101,17 @@ func TestLeaseRevokeDeletesKeysInOneRevision(t *testing.T) {
 		if err != nil || ttl.TTL != -1 {
 			t.Fatalf("member %d TimeToLive after revoke: %v %v", i, ttl, err)
 		}
+		// Every member counts what it applied, under etcd's metric names.
+		_, body, err := c.httpGet(i, "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, want := range map[string]float64{"etcd_debugging_lease_granted_total": 1,
+			"etcd_debugging_lease_revoked_total": 1, "synod_lease_count": 0} {
+			if got := metricValue(t, body, name, ""); got != want {
+				t.Errorf("member %d %s = %v, want %v", i, name, got, want)
+			}
+		}
 	}
 }
 
