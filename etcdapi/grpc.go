@@ -69,8 +69,8 @@ type Options struct {
 	// flip it to NOT_SERVING on shutdown. nil means a new one. Either way its
 	// overall ("") status is set to SERVING.
 	Health *health.Server
-	// NoLeaderGrace is how long a watch stream opened with
-	// clientv3.WithRequireLeader survives while the member has no leader
+	// NoLeaderGrace is how long a watch or lease keep-alive stream opened
+	// with clientv3.WithRequireLeader survives while the member has no leader
 	// before it ends with "etcdserver: no leader" (etcd: three election
 	// timeouts). 0 means DefaultNoLeaderGrace.
 	NoLeaderGrace time.Duration
@@ -158,7 +158,7 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	ws, _ := e.srv.(WatchServer)
 	pb.RegisterWatchServer(gs, &watchService{e: e, ws: ws, grace: opts.NoLeaderGrace})
 	ls, _ := e.srv.(LeaseServer)
-	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls})
+	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls, grace: opts.NoLeaderGrace})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
 	unimpl := []string{"Auth"}

@@ -5,11 +5,14 @@ import (
 	"errors"
 	"io"
 	"sync"
+	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/raftnode"
 )
 
 // LeaseServer is what a member offers for the Lease service, in addition to
@@ -33,8 +36,9 @@ const maxKeepAlivesInFlight = 128
 // ReadIndex.
 type leaseService struct {
 	pb.UnimplementedLeaseServer
-	e  *edge
-	ls LeaseServer
+	e     *edge
+	ls    LeaseServer
+	grace time.Duration // how long a require-leader keep-alive stream survives without a leader
 }
 
 func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
@@ -122,6 +126,15 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
+	if lw, ok := s.e.srv.(leaderWatcher); ok && requireLeader(ctx) {
+		// As etcd: a require-leader stream (clientv3's KeepAlive) is refused
+		// without a leader and ended once the leader is gone for the grace
+		// period, so the client moves to another member.
+		if lw.Leader() == 0 {
+			return rpctypes.ErrGRPCNoLeader
+		}
+		go endWithoutLeader(ctx, lw, s.grace, func() { cancel(raftnode.ErrNoLeader) })
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs before cancel: after io.EOF, answers in flight are still sent
 	var sendMu sync.Mutex
@@ -190,6 +203,41 @@ func (s *leaseService) keepAlive(ctx context.Context, stream pb.Lease_LeaseKeepA
 	sendMu.Lock()
 	defer sendMu.Unlock()
 	return stream.Send(resp)
+}
+
+// leaderWatcher reports the member's leader (Member implements it).
+type leaderWatcher interface {
+	// Leader is the current leader's ID, 0 if none.
+	Leader() uint64
+	// LeaderChanged is closed at the next change of leader.
+	LeaderChanged() <-chan struct{}
+}
+
+// endWithoutLeader calls abort once the member has had no leader for grace,
+// or returns when ctx ends.
+func endWithoutLeader(ctx context.Context, lw leaderWatcher, grace time.Duration, abort func()) {
+	for {
+		changed := lw.LeaderChanged()
+		if lw.Leader() == 0 {
+			t := time.NewTimer(grace)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+				if lw.Leader() == 0 {
+					abort()
+					return
+				}
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-changed:
+		}
+	}
 }
 
 // streamErr is the error a keep-alive stream ends with once ctx is done: the

@@ -506,3 +506,54 @@ func TestLeaseKeepAliveStreamAnswersEveryRequest(t *testing.T) {
 		t.Fatalf("%d answers to %d requests", got, n)
 	}
 }
+
+// A keep-alive stream opened WithRequireLeader (as clientv3's KeepAlive
+// opens it) ends with "etcdserver: no leader" once its member has been
+// without a leader for the grace period, even while no request arrives, and
+// is refused on a member without a leader.
+func TestLeaseKeepAliveRequireLeaderEndsWithoutLeader(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	lead := c.waitLeader()
+	w := (lead + 1) % 3
+	cli := c.client(w)
+	id := grant(t, cli, 60)
+	sctx, cancel := context.WithCancel(clientv3.WithRequireLeader(context.Background()))
+	defer cancel()
+	lc := pb.NewLeaseClient(cli.ActiveConnection())
+	stream, err := lc.LeaseKeepAlive(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(id)}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := stream.Recv(); err != nil || r.TTL != 60 {
+		t.Fatalf("first answer: %v %v", r, err)
+	}
+	for i := range c.members {
+		if i != w {
+			c.stop(i)
+		}
+	}
+	ended := make(chan error, 1)
+	go func() {
+		_, err := stream.Recv()
+		ended <- err
+	}()
+	select {
+	case err := <-ended:
+		if rpctypes.ErrorDesc(err) != rpctypes.ErrorDesc(rpctypes.ErrGRPCNoLeader) {
+			t.Fatalf("stream ended with %v, want %v", err, rpctypes.ErrGRPCNoLeader)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("keep-alive stream on a leaderless member was not ended")
+	}
+	waitUntil(t, 10*time.Second, "member knows it has no leader", func() bool { return c.members[w].Leader() == 0 })
+	s2, err := lc.LeaseKeepAlive(sctx)
+	if err == nil {
+		_, err = s2.Recv()
+	}
+	if rpctypes.ErrorDesc(err) != rpctypes.ErrorDesc(rpctypes.ErrGRPCNoLeader) {
+		t.Fatalf("new stream on a leaderless member: %v, want %v", err, rpctypes.ErrGRPCNoLeader)
+	}
+}
