@@ -52,18 +52,6 @@ func (n *Node) applyEntry(e *raftpb.Entry) error {
 	return nil
 }
 
-func (n *Node) applyConfChange(e *raftpb.Entry, fresh bool) error {
-	var cc raftpb.ConfChange
-	if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-		return fmt.Errorf("decode conf change: %w", err)
-	}
-	n.confState = n.rn.ApplyConfChange(&cc)
-	if !fresh {
-		return nil
-	}
-	return n.cfg.Applier.ApplyConfChange(e.GetIndex(), e.GetTerm(), &cc, n.confState)
-}
-
 func (n *Node) applyNormal(e *raftpb.Entry) error {
 	if len(e.GetData()) == 0 {
 		return n.cfg.Applier.ApplyNoop(e.GetIndex(), e.GetTerm())
