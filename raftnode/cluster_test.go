@@ -32,10 +32,10 @@ func (a testApplier) ApplyConfChange(i, t uint64, _ *raftpb.ConfChange) (Result,
 	return Result{}, a.s.ApplyOther(i, t, nil)
 }
 func (a testApplier) ConfChangeRejected(uint64) (bool, error) { return false, nil }
-func (a testApplier) ApplyNoop(i, t uint64) error      { return a.s.ApplyOther(i, t, nil) }
-func (a testApplier) NewSnapshot() Snapshot            { return a.s.NewSnapshot() }
-func (a testApplier) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
-func (a testApplier) Restore(path string) error        { return a.s.Restore(path) }
+func (a testApplier) ApplyNoop(i, t uint64) error             { return a.s.ApplyOther(i, t, nil) }
+func (a testApplier) NewSnapshot() Snapshot                   { return a.s.NewSnapshot() }
+func (a testApplier) VerifySnapshot(path string) error        { return mvcc.VerifySnapshotFile(path) }
+func (a testApplier) Restore(path string) error               { return a.s.Restore(path) }
 
 // memMember is one member of an in-process cluster on the in-memory network.
 type memMember struct {

@@ -206,4 +206,3 @@ func (t *GRPC) noteRemoved() {
 		t.removedOnce.Do(t.cfg.OnRemoved)
 	}
 }
-
