@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -55,9 +56,12 @@ type Member struct {
 	clientLns []net.Listener
 	peerLns   []net.Listener
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	bg       sync.WaitGroup
+	stopOnce    sync.Once
+	stopped     chan struct{}
+	bg          sync.WaitGroup
+	removedOnce sync.Once
+	removed     atomic.Bool
+	joinPeers   []*etcdserverpb.Member // the membership a joining member fetched
 }
 
 // New opens (or creates) the member's data directory and binds its
@@ -116,7 +120,8 @@ func (m *Member) open() error {
 	if err != nil {
 		return err
 	}
-	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
+	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
+		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	return nil
 }
 
@@ -137,6 +142,9 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	if m.cfg.InitialClusterState == "existing" {
+		return nil, true, m.join(initial)
+	}
 	var peers []raft.Peer
 	var ids []uint64
 	for _, im := range initial {
@@ -155,11 +163,7 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	if err := writeIdentity(m.db, identity{memberID: m.id, clusterID: m.clusterID}); err != nil {
 		return nil, false, err
 	}
-	join := m.cfg.InitialClusterState == "existing"
-	if join {
-		peers = nil
-	}
-	return peers, join, nil
+	return peers, false, nil
 }
 
 func (m *Member) listen() error {
@@ -235,7 +239,7 @@ func (m *Member) serve(s *grpc.Server, ln net.Listener) {
 
 // syncPeers points the transport at every other member in the membership.
 func (m *Member) syncPeers() {
-	for _, mem := range m.members.list() {
+	for _, mem := range append(m.members.list(), m.joinPeers...) {
 		if mem.ID != m.id {
 			m.tr.AddPeer(mem.ID, mem.PeerURLs)
 		}

@@ -48,6 +48,8 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "Raise alarms when backend size exceeds the given quota.")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
+	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
+	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", c.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	return fs, f
 }
@@ -140,6 +142,11 @@ func runServe(args []string, _, stderr io.Writer) int {
 	case <-m.Done():
 		err := m.Err()
 		m.Stop()
+		if m.Removed() {
+			// As etcd: a removed member stops for good, and says why.
+			fmt.Fprintln(stderr, "synod serve: the member has been permanently removed from the cluster")
+			return 0
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "synod serve: %v\n", err)
 			return 1
