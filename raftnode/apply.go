@@ -18,6 +18,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		}
 	}
 	if len(ents) > 0 {
+		n.appliedTermPub.Store(n.appliedTerm)
 		n.aw.advance(n.appliedIndex)
 	}
 	return nil

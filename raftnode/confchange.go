@@ -23,10 +23,13 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Re
 	if n.lead.Load() == 0 {
 		return Result{}, ErrNoLeader
 	}
-	id := n.idg.next()
-	cc.Id = proto.Uint64(id)
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if err := n.waitOwnTermApplied(ctx); err != nil {
+		return Result{}, err
+	}
+	id := n.idg.next()
+	cc.Id = proto.Uint64(id)
 	ch := n.wait.register(id)
 	select {
 	case n.propc <- &proposal{ctx: ctx, id: id, cc: cc}:
@@ -41,6 +44,24 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Re
 		return Result{}, ErrTooManyRequests
 	}
 	return n.waitApplied(ctx, id, ch)
+}
+
+// waitOwnTermApplied holds a conf change proposed on a new leader until the
+// leader has applied an entry of its own term: until then raft refuses conf
+// changes (it cannot know whether one is pending in the entries it
+// inherited), and a change that arrives right after a leadership transfer
+// would be dropped for nothing.
+func (n *Node) waitOwnTermApplied(ctx context.Context) error {
+	for n.isLeader.Load() && n.appliedTermPub.Load() < n.term.Load() {
+		select {
+		case <-n.aw.wait(n.aw.get() + 1):
+		case <-ctx.Done():
+			return ctxErr(ctx)
+		case <-n.done:
+			return ErrStopped
+		}
+	}
+	return nil
 }
 
 // stepConfChange steps one conf change proposal into raft. On the leader

@@ -127,6 +127,8 @@ type Node struct {
 	term     atomic.Uint64
 	commit   atomic.Uint64
 	lastIdx  atomic.Uint64
+	// appliedTermPub is the term of the last applied entry.
+	appliedTermPub atomic.Uint64
 	isLeader atomic.Bool
 	leaderCh atomic.Pointer[chan struct{}]
 	stats    struct{ snapsSent, snapsInstalled, leaderChanges atomic.Uint64 }

@@ -68,6 +68,15 @@ func (m *Member) PromoteMember(ctx context.Context, id uint64) ([]*etcdserverpb.
 // far a learner got and whether raft would drop the change.
 func (m *Member) changeMembers(ctx context.Context, op string, req proto.Message) (*etcdserverpb.MemberAddResponse, error) {
 	lead := m.node.Leader()
+	if r, ok := req.(*etcdserverpb.MemberRemoveRequest); ok && lead != 0 && r.GetID() == lead && lead != m.id {
+		// Removing the leader: take leadership here first (a voter can
+		// ask for it), so the change is neither forwarded to the member
+		// that goes away nor left to an election after it.
+		if self, ok := m.members.get(m.id); ok && !self.GetIsLearner() {
+			m.moveLeadership(ctx, lead, m.id)
+			lead = m.node.Leader()
+		}
+	}
 	switch lead {
 	case 0:
 		return nil, raftnode.ErrNoLeader
@@ -226,18 +235,27 @@ func (m *Member) handOffLeadership(ctx context.Context) bool {
 	if best == 0 {
 		return false
 	}
-	m.log.Info("transferring leadership before removing this member", "transferee", fmt.Sprintf("%x", best))
+	return m.moveLeadership(ctx, m.id, best)
+}
+
+// moveLeadership asks raft to move leadership from the leader from to the
+// voter to and waits, at most a few election timeouts, until someone other
+// than from leads. It reports whether that happened.
+func (m *Member) moveLeadership(ctx context.Context, from, to uint64) bool {
+	m.log.Info("transferring leadership before removing the leader", "leader", fmt.Sprintf("%x", from),
+		"transferee", fmt.Sprintf("%x", to))
 	wait, cancel := context.WithTimeout(ctx, 3*m.cfg.ElectionTimeout)
 	defer cancel()
-	if err := m.node.TransferLeadership(wait, best); err != nil {
-		return false
-	}
 	for {
-		if l := m.node.Leader(); l != 0 && l != m.id {
+		changed := m.node.LeaderChanged()
+		if l := m.node.Leader(); l != 0 && l != from {
 			return true
 		}
+		if err := m.node.TransferLeadership(wait, to); err != nil {
+			return false
+		}
 		select {
-		case <-m.node.LeaderChanged():
+		case <-changed:
 		case <-wait.Done():
 			return false
 		}
@@ -340,3 +358,8 @@ func (m *Member) removedFromCluster() {
 // Removed reports whether this member stopped (or is stopping) because the
 // cluster removed it.
 func (m *Member) Removed() bool { return m.removed.Load() }
+
+// PeerActiveSince reports since when this member's link to peer id has been
+// up, or the zero time while it is down: what the strict reconfiguration
+// checks go by (etcd's "active since").
+func (m *Member) PeerActiveSince(id uint64) time.Time { return m.tr.ActiveSince(id) }
