@@ -123,15 +123,15 @@ type Node struct {
 	ccExpected    map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
 
 	// Published by the loop for other goroutines.
-	lead     atomic.Uint64
-	term     atomic.Uint64
-	commit   atomic.Uint64
-	lastIdx  atomic.Uint64
+	lead    atomic.Uint64
+	term    atomic.Uint64
+	commit  atomic.Uint64
+	lastIdx atomic.Uint64
 	// appliedTermPub is the term of the last applied entry.
 	appliedTermPub atomic.Uint64
-	isLeader atomic.Bool
-	leaderCh atomic.Pointer[chan struct{}]
-	stats    struct{ snapsSent, snapsInstalled, leaderChanges atomic.Uint64 }
+	isLeader       atomic.Bool
+	leaderCh       atomic.Pointer[chan struct{}]
+	stats          struct{ snapsSent, snapsInstalled, leaderChanges atomic.Uint64 }
 }
 
 // Stats are counters of notable raft events since the member started.
