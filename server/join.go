@@ -34,7 +34,7 @@ func (m *Member) join(initial []initialMember) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	raw, err := transport.FetchMembers(ctx, urls)
+	raw, err := fetchMembers(ctx, urls)
 	if err != nil {
 		return fmt.Errorf("server: cannot fetch cluster info from peer urls: %w", err)
 	}
@@ -69,4 +69,20 @@ func findByPeerURLs(ms []*etcdserverpb.Member, urls []string) *etcdserverpb.Memb
 		}
 	}
 	return nil
+}
+
+// fetchMembers asks the peers for the membership until one answers or ctx
+// ends (the peers may be starting too).
+func fetchMembers(ctx context.Context, urls []string) ([]byte, error) {
+	for {
+		raw, err := transport.FetchMembers(ctx, urls)
+		if err == nil {
+			return raw, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
 }

@@ -238,11 +238,17 @@ func (m *Member) serve(s *grpc.Server, ln net.Listener) {
 }
 
 // syncPeers points the transport at every other member in the membership.
+// A member that finds itself removed (restarted after its removal, or
+// restored from a snapshot taken after it) stops.
 func (m *Member) syncPeers() {
 	for _, mem := range append(m.members.list(), m.joinPeers...) {
 		if mem.ID != m.id {
 			m.tr.AddPeer(mem.ID, mem.PeerURLs)
 		}
+	}
+	m.joinPeers = nil // only the first call, before raft runs, needs them
+	if m.members.isRemoved(m.id) {
+		m.removedFromCluster()
 	}
 }
 

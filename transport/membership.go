@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -98,7 +99,9 @@ func (t *GRPC) serveMemberChange(ctx context.Context, req []byte) (*wrapperspb.B
 // ForwardMemberChange asks peer to carry out a membership change through its
 // Membership. An error the peer's Membership returned comes back as a
 // *RemoteError; anything else (the peer is unknown or unreachable) as a
-// plain error.
+// plain error. It dials a connection of its own rather than using the
+// peer's raft connection, which the change itself may close (removing a
+// member closes every connection to it).
 func (t *GRPC) ForwardMemberChange(ctx context.Context, peer uint64, op string, req []byte) ([]byte, error) {
 	t.mu.RLock()
 	p := t.peers[peer]
@@ -106,22 +109,48 @@ func (t *GRPC) ForwardMemberChange(ctx context.Context, peer uint64, op string, 
 	if p == nil {
 		return nil, fmt.Errorf("transport: forward to %x: %w", peer, ErrUnknownPeer)
 	}
-	if p.conn == nil {
-		return nil, p.connErr
-	}
+	p.mu.Lock()
+	urls := slices.Clone(p.urls)
+	p.mu.Unlock()
 	md := metadata.Pairs(
 		mdCluster, strconv.FormatUint(t.cfg.ClusterID, 10),
 		mdFrom, strconv.FormatUint(t.cfg.LocalID, 10),
 		mdTo, strconv.FormatUint(peer, 10),
 		mdOp, op,
 	)
-	var out wrapperspb.BytesValue
-	err := p.conn.Invoke(metadata.NewOutgoingContext(ctx, md), memberChangeMethod, wrapperspb.Bytes(req), &out)
-	if s, ok := status.FromError(err); ok && s.Code() == codes.Aborted {
-		return nil, &RemoteError{Msg: s.Message()}
+	ctx = metadata.NewOutgoingContext(ctx, md)
+	var lastErr error
+	for _, u := range urls {
+		out, err := invokeOnce(ctx, u, memberChangeMethod, wrapperspb.Bytes(req), t.dial)
+		if s, ok := status.FromError(err); ok && s.Code() == codes.Aborted {
+			return nil, &RemoteError{Msg: s.Message()}
+		}
+		if err == nil {
+			return out, nil
+		}
+		lastErr = err
+		if s, ok := status.FromError(err); ok && s.Code() != codes.Unavailable {
+			break // the peer answered: another URL would answer the same
+		}
 	}
+	return nil, fmt.Errorf("transport: forward to %x: %w", peer, lastErr)
+}
+
+// invokeOnce calls a unary method of the peer service at rawURL on a
+// connection of its own.
+func invokeOnce(ctx context.Context, rawURL, method string, in any, opts []grpc.DialOption) ([]byte, error) {
+	addr, err := peerAddress(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("transport: forward to %x: %w", peer, err)
+		return nil, err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+addr.Addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	var out wrapperspb.BytesValue
+	if err := conn.Invoke(ctx, method, in, &out); err != nil {
+		return nil, err
 	}
 	return out.Value, nil
 }
@@ -148,22 +177,9 @@ func FetchMembers(ctx context.Context, peerURLs []string, opts ...grpc.DialOptio
 }
 
 func fetchMembers(ctx context.Context, rawURL string, opts []grpc.DialOption) ([]byte, error) {
-	addr, err := peerAddress(rawURL)
-	if err != nil {
-		return nil, err
-	}
-	conn, err := grpc.NewClient("passthrough:///"+addr.Addr, opts...)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	var out wrapperspb.BytesValue
-	if err := conn.Invoke(ctx, membersMethod, &emptypb.Empty{}, &out, grpc.WaitForReady(true)); err != nil {
-		return nil, err
-	}
-	return out.Value, nil
+	return invokeOnce(ctx, rawURL, membersMethod, &emptypb.Empty{}, opts)
 }
 
 // ActiveSince returns when the stream to peer id was last established, or

@@ -245,6 +245,15 @@ func TestMemberChangeErrors(t *testing.T) {
 	live := (lead + 2) % 3
 	cli := c.client(live)
 
+	// A member that was never added cannot join.
+	stranger := c.memberConfig(7)
+	if m, err := server.New(stranger, nil); err == nil || !strings.Contains(err.Error(), "has not been added to cluster") {
+		if m != nil {
+			m.Stop()
+		}
+		t.Fatalf("joining without member add: %v", err)
+	}
+
 	if _, err := cli.MemberRemove(ctx(t), 0xdead); !errors.Is(err, rpctypes.ErrMemberNotFound) {
 		t.Fatalf("remove unknown: %v", err)
 	}
