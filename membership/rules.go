@@ -2,7 +2,6 @@ package membership
 
 import (
 	"fmt"
-	"net/url"
 	"slices"
 	"time"
 
@@ -131,24 +130,3 @@ func Voters(ms []*etcdserverpb.Member) []*etcdserverpb.Member {
 
 // started: a member that has published its name (etcd's IsStarted).
 func started(m *etcdserverpb.Member) bool { return m.GetName() != "" }
-
-// CheckPeerURLs validates the peer URLs of a MemberAdd or MemberUpdate as
-// etcd's types.NewURLs does: at least one, each scheme://host:port with an
-// http, https, unix or unixs scheme and no path.
-func CheckPeerURLs(urls []string) error {
-	if len(urls) == 0 {
-		return ErrBadPeerURLs
-	}
-	for _, s := range urls {
-		u, err := url.Parse(s)
-		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
-			return ErrBadPeerURLs
-		}
-		switch u.Scheme {
-		case "http", "https", "unix", "unixs":
-		default:
-			return ErrBadPeerURLs
-		}
-	}
-	return nil
-}

@@ -113,8 +113,4 @@ func TestErrorFromText(t *testing.T) {
 	if ErrorFromText("something else") != nil {
 		t.Error("unknown text mapped to a sentinel")
 	}
-	if CheckPeerURLs([]string{"http://127.0.0.1:2380"}) != nil || CheckPeerURLs([]string{"127.0.0.1:2380"}) == nil ||
-		CheckPeerURLs(nil) == nil || CheckPeerURLs([]string{"http://h:1/path"}) == nil {
-		t.Error("CheckPeerURLs")
-	}
 }

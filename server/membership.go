@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -164,7 +165,7 @@ func (m *Member) health() membership.Health {
 }
 
 func (m *Member) addLocally(ctx context.Context, r *etcdserverpb.MemberAddRequest) (*etcdserverpb.MemberAddResponse, error) {
-	if err := membership.CheckPeerURLs(r.GetPeerURLs()); err != nil {
+	if err := checkPeerURLs(r.GetPeerURLs()); err != nil {
 		return nil, err
 	}
 	if m.cfg.StrictReconfigCheck {
@@ -263,7 +264,7 @@ func (m *Member) moveLeadership(ctx context.Context, from, to uint64) bool {
 }
 
 func (m *Member) updateLocally(ctx context.Context, r *etcdserverpb.MemberUpdateRequest) (*etcdserverpb.MemberAddResponse, error) {
-	if err := membership.CheckPeerURLs(r.GetPeerURLs()); err != nil {
+	if err := checkPeerURLs(r.GetPeerURLs()); err != nil {
 		return nil, err
 	}
 	ctxBytes, err := proto.Marshal(&etcdserverpb.Member{ID: r.GetID(), PeerURLs: r.GetPeerURLs()})
@@ -363,3 +364,24 @@ func (m *Member) Removed() bool { return m.removed.Load() }
 // up, or the zero time while it is down: what the strict reconfiguration
 // checks go by (etcd's "active since").
 func (m *Member) PeerActiveSince(id uint64) time.Time { return m.tr.ActiveSince(id) }
+
+// checkPeerURLs validates the peer URLs of a MemberAdd or MemberUpdate as
+// etcd's types.NewURLs does: at least one, each scheme://host:port with an
+// http, https, unix or unixs scheme and no path.
+func checkPeerURLs(urls []string) error {
+	if len(urls) == 0 {
+		return membership.ErrBadPeerURLs
+	}
+	for _, s := range urls {
+		u, err := url.Parse(s)
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return membership.ErrBadPeerURLs
+		}
+		switch u.Scheme {
+		case "http", "https", "unix", "unixs":
+		default:
+			return membership.ErrBadPeerURLs
+		}
+	}
+	return nil
+}
