@@ -313,3 +313,28 @@ func TestMemberChangeErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRejectedChangeStaysRejectedAfterRestart: a change rejected when it was
+// applied is replayed from the log after a restart; raft must see it as the
+// empty change again. On a one-member cluster a replayed add of a phantom
+// voter would leave the member without a quorum, hence without a leader.
+func TestRejectedChangeStaysRejectedAfterRestart(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	cli := c.client(0)
+	if _, err := cli.MemberAdd(ctx(t), c.cfgs[0].InitialAdvertisePeerURLs); !errors.Is(err, rpctypes.ErrPeerURLExist) {
+		t.Fatalf("add with the member's own peer URL: %v", err)
+	}
+	if _, err := cli.Put(ctx(t), "before", "restart"); err != nil {
+		t.Fatal(err)
+	}
+	c.stop(0)
+	c.start(0)
+	c.waitLeader()
+	if _, err := c.client(0).Put(ctx(t), "after", "restart"); err != nil {
+		t.Fatalf("after the restart: %v", err)
+	}
+	list, err := c.client(0).MemberList(ctx(t))
+	if err != nil || len(list.Members) != 1 {
+		t.Fatalf("members after the restart: %v, %v", list, err)
+	}
+}
