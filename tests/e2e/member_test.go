@@ -99,6 +99,9 @@ func (r *memberRun) learnerLifecycle() {
 	if err := waitFor(30*time.Second, 50*time.Millisecond, func() (bool, error) { return !cl.Members[1].Running(), nil }); err != nil {
 		t.Fatalf("%s: the removed member kept running", cl.Kind)
 	}
+	if cl.Kind == "synod" && !strings.Contains(cl.Members[1].LogText(), "the member has been permanently removed from the cluster") {
+		t.Errorf("the removed member did not say why it stopped:\n%s", tail(cl.Members[1].LogText(), 20))
+	}
 	// If m1 led, a new leader takes a moment before it accepts another
 	// change (etcd lets such a change time out; synod holds it until the
 	// new leader has applied its first entry): a write settles that.

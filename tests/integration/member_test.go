@@ -338,3 +338,56 @@ func TestRejectedChangeStaysRejectedAfterRestart(t *testing.T) {
 		t.Fatalf("members after the restart: %v, %v", list, err)
 	}
 }
+
+// TestMemberAddVoterAndUpdatePeerURLs adds a voting member directly, starts
+// it, then moves another member to a new peer port with member update; the
+// cluster keeps working through both changes, with every member serving.
+func TestMemberAddVoterAndUpdatePeerURLs(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	admin := c.client(0, 1, 2)
+	cfg := c.memberConfig(3)
+	var add *clientv3.MemberAddResponse
+	if err := whenHealthy(t, func(ctx context.Context) (err error) {
+		add, err = admin.MemberAdd(ctx, cfg.InitialAdvertisePeerURLs)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if add.Member.IsLearner || len(add.Members) != 4 {
+		t.Fatalf("voter add: %v", add)
+	}
+	c.cfgs = append(c.cfgs, cfg)
+	c.members = append(c.members, nil)
+	c.start(3)
+	if _, err := c.client(3).Put(ctx(t), "via-new-voter", "1"); err != nil {
+		t.Fatalf("the new voter does not serve: %v", err)
+	}
+
+	// Move m1 to a new peer port.
+	moved := c.cfgs[1]
+	newPeer := fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])
+	if _, err := admin.MemberUpdate(ctx(t), c.members[1].ID(), []string{newPeer}); err != nil {
+		t.Fatalf("update: %v", err)
+	}
+	c.stop(1)
+	moved.ListenPeerURLs, moved.InitialAdvertisePeerURLs = []string{newPeer}, []string{newPeer}
+	moved.InitialCluster = strings.ReplaceAll(moved.InitialCluster, c.cfgs[1].InitialAdvertisePeerURLs[0], newPeer)
+	c.cfgs[1] = moved
+	c.start(1)
+	c.waitLeader() // the others reach m1 only at its new address
+	if _, err := c.client(1).Put(ctx(t), "via-moved-member", "1"); err != nil {
+		t.Fatalf("the moved member does not serve: %v", err)
+	}
+	list, err := c.client(1).MemberList(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range list.Members {
+		if m.ID == c.members[1].ID() && (len(m.PeerURLs) != 1 || m.PeerURLs[0] != newPeer) {
+			t.Fatalf("moved member listed as %v", m)
+		}
+		if m.IsLearner || m.Name == "" {
+			t.Fatalf("member %v", m)
+		}
+	}
+}
