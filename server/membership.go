@@ -73,7 +73,7 @@ func (m *Member) changeMembers(ctx context.Context, op string, req proto.Message
 		// Removing the leader: take leadership here first (a voter can
 		// ask for it), so the change is neither forwarded to the member
 		// that goes away nor left to an election after it.
-		if self, ok := m.members.get(m.id); ok && !self.GetIsLearner() {
+		if m.mayTakeOverToRemove(lead) {
 			m.moveLeadership(ctx, lead, m.id)
 			lead = m.node.Leader()
 		}
@@ -144,6 +144,18 @@ func (m *Member) MemberChange(ctx context.Context, op string, body []byte) ([]by
 // ID and this member's view of the membership.
 func (m *Member) MemberList(context.Context) ([]byte, error) {
 	return proto.Marshal(&etcdserverpb.MemberListResponse{Header: m.Header(), Members: m.members.list()})
+}
+
+// mayTakeOverToRemove reports whether this member should take leadership
+// before removing the leader lead: it is a voter, and the strict check, as
+// far as this member sees, would let the removal through (otherwise the
+// leader decides and refuses, and leadership stays where it is).
+func (m *Member) mayTakeOverToRemove(lead uint64) bool {
+	self, ok := m.members.get(m.id)
+	if !ok || self.GetIsLearner() {
+		return false
+	}
+	return !m.cfg.StrictReconfigCheck || membership.MayRemove(m.members.list(), lead, m.health()) == nil
 }
 
 func (m *Member) changeLocally(ctx context.Context, op string, req proto.Message) (*etcdserverpb.MemberAddResponse, error) {
