@@ -39,6 +39,31 @@ func (c *cluster) memberConfig(i int) server.Config {
 	return cfg
 }
 
+// calmer slows raft's clock for membership tests: a cluster that grows a
+// voter needs more members active, and on a loaded 2-core machine 100 ms
+// elections make leadership churn that is not what these tests are about.
+func calmer(cfg *server.Config) {
+	cfg.HeartbeatInterval = 25 * time.Millisecond
+	cfg.ElectionTimeout = 400 * time.Millisecond
+}
+
+// putEventually puts through cli until it succeeds (the member may still be
+// learning who leads), failing the test after a deadline.
+func putEventually(t *testing.T, cli *clientv3.Client, key string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := cli.Put(ctx(t), key, "1")
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("put %s: %v", key, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 // whenHealthy retries op while the strict reconfiguration check answers
 // "unhealthy cluster": peers count as active only after being connected
 // for 5 s (etcd's HealthInterval), so a fresh cluster refuses changes at
@@ -130,7 +155,7 @@ func (c *cluster) index(id uint64) int {
 // while a writer writes; every acknowledged write is on every member at the
 // end, and the removed leader stops.
 func TestMemberLearnerLifecycle(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	c := newCluster(t, 3, calmer)
 	w := startWriter(t, c.client(0, 1, 2))
 	w.waitWrites(t, 20)
 	admin := c.client(0, 1, 2)
@@ -239,7 +264,7 @@ func TestMemberLearnerLifecycle(t *testing.T) {
 // strict reconfiguration check with a member down, and shows that a member
 // removed while down is refused (and stops) when it comes back.
 func TestMemberChangeErrors(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	c := newCluster(t, 3, calmer)
 	lead := c.waitLeader()
 	down := (lead + 1) % 3
 	live := (lead + 2) % 3
@@ -319,7 +344,7 @@ func TestMemberChangeErrors(t *testing.T) {
 // empty change again. On a one-member cluster a replayed add of a phantom
 // voter would leave the member without a quorum, hence without a leader.
 func TestRejectedChangeStaysRejectedAfterRestart(t *testing.T) {
-	c := newCluster(t, 1, nil)
+	c := newCluster(t, 1, calmer)
 	cli := c.client(0)
 	if _, err := cli.MemberAdd(ctx(t), c.cfgs[0].InitialAdvertisePeerURLs); !errors.Is(err, rpctypes.ErrPeerURLExist) {
 		t.Fatalf("add with the member's own peer URL: %v", err)
@@ -343,7 +368,7 @@ func TestRejectedChangeStaysRejectedAfterRestart(t *testing.T) {
 // it, then moves another member to a new peer port with member update; the
 // cluster keeps working through both changes, with every member serving.
 func TestMemberAddVoterAndUpdatePeerURLs(t *testing.T) {
-	c := newCluster(t, 3, nil)
+	c := newCluster(t, 3, calmer)
 	admin := c.client(0, 1, 2)
 	cfg := c.memberConfig(3)
 	var add *clientv3.MemberAddResponse
@@ -359,9 +384,7 @@ func TestMemberAddVoterAndUpdatePeerURLs(t *testing.T) {
 	c.cfgs = append(c.cfgs, cfg)
 	c.members = append(c.members, nil)
 	c.start(3)
-	if _, err := c.client(3).Put(ctx(t), "via-new-voter", "1"); err != nil {
-		t.Fatalf("the new voter does not serve: %v", err)
-	}
+	putEventually(t, c.client(3), "via-new-voter")
 
 	// Move m1 to a new peer port.
 	moved := c.cfgs[1]
@@ -375,9 +398,7 @@ func TestMemberAddVoterAndUpdatePeerURLs(t *testing.T) {
 	c.cfgs[1] = moved
 	c.start(1)
 	c.waitLeader() // the others reach m1 only at its new address
-	if _, err := c.client(1).Put(ctx(t), "via-moved-member", "1"); err != nil {
-		t.Fatalf("the moved member does not serve: %v", err)
-	}
+	putEventually(t, c.client(1), "via-moved-member")
 	list, err := c.client(1).MemberList(ctx(t))
 	if err != nil {
 		t.Fatal(err)
