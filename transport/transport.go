@@ -49,9 +49,9 @@
 //     "synod-op"): a membership change forwarded to the leader; errors come
 //     back as codes.Aborted with the Membership error's text.
 //
-// Both streams carry the sender's member ID, the receiver's member ID and
-// the cluster ID in gRPC metadata (as does MemberChange). The receiver answers a stream from
-// another cluster with codes.PermissionDenied and a stream addressed to
+// Both streams (and MemberChange) carry the sender's member ID, the
+// receiver's member ID and the cluster ID in gRPC metadata. The receiver
+// answers a stream from another cluster with codes.PermissionDenied and a stream addressed to
 // another member with codes.FailedPrecondition, so mis-wired clusters (wrong
 // --initial-cluster-token, stale peer URLs) never exchange raft state. A
 // stream (or call) from a member the cluster removed is refused with
