@@ -295,6 +295,27 @@ func TestMemberChangeErrors(t *testing.T) {
 	if !errors.Is(err, rpctypes.ErrPeerURLExist) {
 		t.Fatalf("add with a member's peer URL: %v", err)
 	}
+	// A learner that never started can be removed; the same peer URLs
+	// added again get a new ID, even within the same second.
+	spare := []string{fmt.Sprintf("http://127.0.0.1:%d", freePorts(t, 1)[0])}
+	first, err := cli.MemberAddAsLearner(ctx(t), spare)
+	if err != nil {
+		t.Fatalf("add learner: %v", err)
+	}
+	if _, err := cli.MemberRemove(ctx(t), first.Member.ID); err != nil {
+		t.Fatalf("remove learner: %v", err)
+	}
+	again, err := cli.MemberAddAsLearner(ctx(t), spare)
+	if err != nil {
+		t.Fatalf("re-add: %v", err)
+	}
+	if again.Member.ID == first.Member.ID {
+		t.Fatalf("re-add reused the removed ID %x", first.Member.ID)
+	}
+	if _, err := cli.MemberRemove(ctx(t), again.Member.ID); err != nil {
+		t.Fatalf("remove learner: %v", err)
+	}
+
 	// clientv3 checks URLs itself; the raw API must too.
 	raw := pb.NewClusterClient(cli.ActiveConnection())
 	if _, err := raw.MemberAdd(ctx(t), &pb.MemberAddRequest{PeerURLs: []string{"not-a-url"}}); rpctypes.Error(err) != rpctypes.ErrMemberBadURLs {
