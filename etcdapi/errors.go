@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/record"
@@ -35,6 +36,10 @@ var (
 	errGRPCStreamFilters = status.Error(codes.Unimplemented, "RangeStream does not support revision filters")
 	// errGRPCPanic is what a client sees when a handler panicked.
 	errGRPCPanic = status.Error(codes.Internal, "synod: internal error while serving the request")
+	// errGRPCConfChangePending: the leader dropped a membership change
+	// because another is not applied yet. etcd lets such a request time
+	// out; synod says so at once (FailedPrecondition: retry later).
+	errGRPCConfChangePending = status.Error(codes.FailedPrecondition, "etcdserver: another membership change is in progress; retry")
 	// errGRPCInternal is what a client sees for errUnexpectedResponse.
 	errGRPCInternal = status.Error(codes.Internal, "synod: internal error: unexpected response from the member")
 )
@@ -69,6 +74,19 @@ var grpcErrors = []struct {
 	{raftnode.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},
 	{raftnode.ErrStopped, rpctypes.ErrGRPCStopped},
 	{raftnode.ErrTooManyRequests, rpctypes.ErrGRPCRequestTooManyRequests},
+
+	{raftnode.ErrConfChangePending, errGRPCConfChangePending},
+	// Membership changes, as etcd maps them (ID removed reads as not found).
+	{membership.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound},
+	{membership.ErrIDNotFound, rpctypes.ErrGRPCMemberNotFound},
+	{membership.ErrIDExists, rpctypes.ErrGRPCMemberExist},
+	{membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist},
+	{membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner},
+	{membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners},
+	{membership.ErrNotEnoughStarted, rpctypes.ErrGRPCMemberNotEnoughStarted},
+	{membership.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady},
+	{membership.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy},
+	{membership.ErrBadPeerURLs, rpctypes.ErrGRPCMemberBadURLs},
 
 	{errRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge},
 	{errUnexpectedResponse, errGRPCInternal},

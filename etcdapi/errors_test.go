@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/record"
@@ -42,6 +43,18 @@ var grpcCases = []struct {
 	{"stopped", raftnode.ErrStopped, rpctypes.ErrGRPCStopped, rpctypes.ErrStopped},
 	{"too many requests", raftnode.ErrTooManyRequests, rpctypes.ErrGRPCRequestTooManyRequests, rpctypes.ErrTooManyRequests},
 	{"request too large", errRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge, rpctypes.ErrRequestTooLarge},
+
+	{"conf change pending", raftnode.ErrConfChangePending, errGRPCConfChangePending, errGRPCConfChangePending},
+	{"member ID removed", membership.ErrIDRemoved, rpctypes.ErrGRPCMemberNotFound, rpctypes.ErrMemberNotFound},
+	{"member not found", membership.ErrIDNotFound, rpctypes.ErrGRPCMemberNotFound, rpctypes.ErrMemberNotFound},
+	{"member exists", membership.ErrIDExists, rpctypes.ErrGRPCMemberExist, rpctypes.ErrMemberExist},
+	{"peer URL exists", membership.ErrPeerURLExists, rpctypes.ErrGRPCPeerURLExist, rpctypes.ErrPeerURLExist},
+	{"not a learner", membership.ErrMemberNotLearner, rpctypes.ErrGRPCMemberNotLearner, rpctypes.ErrMemberNotLearner},
+	{"too many learners", membership.ErrTooManyLearners, rpctypes.ErrGRPCTooManyLearners, rpctypes.ErrTooManyLearners},
+	{"not enough started", membership.ErrNotEnoughStarted, rpctypes.ErrGRPCMemberNotEnoughStarted, rpctypes.ErrMemberNotEnoughStarted},
+	{"learner not ready", membership.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady, rpctypes.ErrMemberLearnerNotReady},
+	{"unhealthy", membership.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy, rpctypes.ErrUnhealthy},
+	{"bad peer URLs", membership.ErrBadPeerURLs, rpctypes.ErrGRPCMemberBadURLs, rpctypes.ErrMemberBadURLs},
 }
 
 func TestToGRPCErrorTable(t *testing.T) {

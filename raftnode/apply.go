@@ -18,6 +18,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 		}
 	}
 	if len(ents) > 0 {
+		n.appliedTermPub.Store(n.appliedTerm)
 		n.aw.advance(n.appliedIndex)
 	}
 	return nil
@@ -50,18 +51,6 @@ func (n *Node) applyEntry(e *raftpb.Entry) error {
 		n.appliedIndex, n.appliedTerm = idx, term
 	}
 	return nil
-}
-
-func (n *Node) applyConfChange(e *raftpb.Entry, fresh bool) error {
-	var cc raftpb.ConfChange
-	if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
-		return fmt.Errorf("decode conf change: %w", err)
-	}
-	n.confState = n.rn.ApplyConfChange(&cc)
-	if !fresh {
-		return nil
-	}
-	return n.cfg.Applier.ApplyConfChange(e.GetIndex(), e.GetTerm(), &cc, n.confState)
 }
 
 func (n *Node) applyNormal(e *raftpb.Entry) error {

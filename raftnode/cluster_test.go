@@ -28,13 +28,14 @@ func (a testApplier) Apply(i, t uint64, r *etcdserverpb.InternalRaftRequest) (Re
 	res, err := a.s.Apply(i, t, r)
 	return Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, err
 }
-func (a testApplier) ApplyConfChange(i, t uint64, _ *raftpb.ConfChange, _ *raftpb.ConfState) error {
-	return a.s.ApplyOther(i, t, nil)
+func (a testApplier) ApplyConfChange(i, t uint64, _ *raftpb.ConfChange) (Result, error) {
+	return Result{}, a.s.ApplyOther(i, t, nil)
 }
-func (a testApplier) ApplyNoop(i, t uint64) error      { return a.s.ApplyOther(i, t, nil) }
-func (a testApplier) NewSnapshot() Snapshot            { return a.s.NewSnapshot() }
-func (a testApplier) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
-func (a testApplier) Restore(path string) error        { return a.s.Restore(path) }
+func (a testApplier) ConfChangeRejected(uint64) (bool, error) { return false, nil }
+func (a testApplier) ApplyNoop(i, t uint64) error             { return a.s.ApplyOther(i, t, nil) }
+func (a testApplier) NewSnapshot() Snapshot                   { return a.s.NewSnapshot() }
+func (a testApplier) VerifySnapshot(path string) error        { return mvcc.VerifySnapshotFile(path) }
+func (a testApplier) Restore(path string) error               { return a.s.Restore(path) }
 
 // memMember is one member of an in-process cluster on the in-memory network.
 type memMember struct {

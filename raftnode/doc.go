@@ -23,4 +23,9 @@
 // ReadIndex (one quorum round) serves the whole batch. Both return promptly
 // with ErrNoLeader when the member knows no leader, and clean up after a
 // caller whose context ends.
+//
+// Membership changes take the same path with ProposeConfChange (a raft V1
+// ConfChange, waiter keyed by its ID). The Applier validates each one before
+// raft applies it; a rejected change reaches raft as node 0, and its verdict
+// is stored so that a replay after a restart does the same.
 package raftnode

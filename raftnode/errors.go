@@ -19,4 +19,10 @@ var (
 	ErrLeaderLost = errors.New("raftnode: leader lost while the request was in flight")
 	// ErrTooManyRequests: the proposal queue is full.
 	ErrTooManyRequests = errors.New("raftnode: too many requests")
+	// ErrConfChangePending: the leader dropped a membership change because
+	// an earlier one is not applied yet. Nothing changed; retry later.
+	ErrConfChangePending = errors.New("raftnode: another membership change is in progress")
+	// ErrConfChangeRejected marks a replayed membership change that the
+	// Applier rejected when it was first applied.
+	ErrConfChangeRejected = errors.New("raftnode: membership change rejected")
 )

@@ -51,6 +51,7 @@ func (n *Node) run() {
 			// that queued behind it.
 			n.issueReads()
 		}
+		n.failDroppedConfChanges()
 	}
 }
 
@@ -139,6 +140,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 			return err
 		}
 	}
+	n.noteConfChanges(rd.Entries)
 	mustSync := raft.MustSync(rd.HardState, n.prevHardState, len(rd.Entries))
 	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)

@@ -27,9 +27,15 @@ type Applier interface {
 	Applied() (index, term uint64)
 	// Apply applies one client request.
 	Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest) (Result, error)
-	// ApplyConfChange records a membership change raft has already applied;
-	// cs is the configuration after it.
-	ApplyConfChange(index, term uint64, cc *raftpb.ConfChange, cs *raftpb.ConfState) error
+	// ApplyConfChange validates a membership change against the state and
+	// applies it, before raft does. A change it rejects leaves the
+	// membership alone, is answered with Result.Err, and must be recorded
+	// (with the applied index) so that ConfChangeRejected reports it after
+	// a restart; raft then sees it with node ID 0. A returned error is fatal.
+	ApplyConfChange(index, term uint64, cc *raftpb.ConfChange) (Result, error)
+	// ConfChangeRejected reports whether the conf change entry at index,
+	// already applied before a restart, was rejected.
+	ConfChangeRejected(index uint64) (bool, error)
 	// ApplyNoop records an entry with nothing to apply (a leader's empty entry).
 	ApplyNoop(index, term uint64) error
 	// NewSnapshot captures the state at this instant for streaming to a peer.
@@ -114,15 +120,18 @@ type Node struct {
 	reads         readBatches
 	sendingSnaps  int
 	prevHardState *raftpb.HardState
+	ccExpected    map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
 
 	// Published by the loop for other goroutines.
-	lead     atomic.Uint64
-	term     atomic.Uint64
-	commit   atomic.Uint64
-	lastIdx  atomic.Uint64
-	isLeader atomic.Bool
-	leaderCh atomic.Pointer[chan struct{}]
-	stats    struct{ snapsSent, snapsInstalled, leaderChanges, proposalsFailed atomic.Uint64 }
+	lead    atomic.Uint64
+	term    atomic.Uint64
+	commit  atomic.Uint64
+	lastIdx atomic.Uint64
+	// appliedTermPub is the term of the last applied entry.
+	appliedTermPub atomic.Uint64
+	isLeader       atomic.Bool
+	leaderCh       atomic.Pointer[chan struct{}]
+	stats          struct{ snapsSent, snapsInstalled, leaderChanges, proposalsFailed atomic.Uint64 }
 }
 
 // Stats are counters of notable raft events since the member started.

@@ -15,6 +15,7 @@ type proposal struct {
 	ctx  context.Context
 	id   uint64
 	data []byte
+	cc   *raftpb.ConfChange // set for a membership change (data unused)
 }
 
 // maxProposalBatch bounds how many proposals one turn of the loop steps into
@@ -93,7 +94,8 @@ func (n *Node) waitApplied(ctx context.Context, id uint64, ch <-chan Result) (Re
 }
 
 func isNodeErr(err error) bool {
-	return errors.Is(err, ErrStopped) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout)
+	return errors.Is(err, ErrStopped) || errors.Is(err, ErrNoLeader) || errors.Is(err, ErrTimeout) ||
+		errors.Is(err, ErrConfChangePending)
 }
 
 // ctxErr maps a finished context to the error callers see: a passed deadline
@@ -113,6 +115,10 @@ func (n *Node) stepProposals(batch []*proposal) {
 	live := batch[:0]
 	for _, p := range batch {
 		if p.ctx.Err() != nil {
+			continue
+		}
+		if p.cc != nil {
+			n.stepConfChange(p)
 			continue
 		}
 		ents = append(ents, &raftpb.Entry{Data: p.data})

@@ -5,8 +5,6 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
@@ -44,37 +42,6 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	a.m.lessor.ApplyEvents(res.Events)
 	a.m.notifyWatchers(res.Events)
 	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
-}
-
-func (a applier) ApplyConfChange(index, term uint64, cc *raftpb.ConfChange, cs *raftpb.ConfState) error {
-	id := cc.GetNodeId()
-	switch cc.GetType() {
-	case raftpb.ConfChangeType_ConfChangeAddNode, raftpb.ConfChangeType_ConfChangeAddLearnerNode,
-		raftpb.ConfChangeType_ConfChangeUpdateNode:
-		mem := &etcdserverpb.Member{}
-		if err := proto.Unmarshal(cc.GetContext(), mem); err != nil {
-			return fmt.Errorf("decode member in conf change: %w", err)
-		}
-		if old, ok := a.m.members.get(id); ok && mem.Name == "" {
-			mem.Name, mem.ClientURLs = old.Name, old.ClientURLs
-		}
-		mem.ID = id
-		mem.IsLearner = cc.GetType() == raftpb.ConfChangeType_ConfChangeAddLearnerNode
-		if err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.put(b, mem) }); err != nil {
-			return err
-		}
-		if id != a.m.id {
-			a.m.tr.AddPeer(id, mem.PeerURLs)
-		}
-	case raftpb.ConfChangeType_ConfChangeRemoveNode:
-		if err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.remove(b, id) }); err != nil {
-			return err
-		}
-		if id != a.m.id {
-			a.m.tr.RemovePeer(id)
-		}
-	}
-	return nil
 }
 
 func (a applier) ApplyNoop(index, term uint64) error { return a.m.store.ApplyOther(index, term, nil) }

@@ -7,6 +7,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/synod-db/synod/membership"
 )
 
 // Config is one member's configuration. Field names follow etcd's flags
@@ -34,6 +36,12 @@ type Config struct {
 	ListenMetricsURLs []string
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
+	// MaxLearners bounds the learners in the membership (etcd's
+	// --max-learners). Every member must use the same value.
+	MaxLearners int
+	// StrictReconfigCheck refuses membership changes that could cost the
+	// cluster its quorum (etcd's --strict-reconfig-check, on by default).
+	StrictReconfigCheck bool
 }
 
 // Defaults are etcd's defaults, except the data directory.
@@ -69,6 +77,8 @@ func NewConfig() Config {
 		QuotaBackendBytes:        DefaultQuotaBackendBytes,
 		MaxRequestBytes:          DefaultMaxRequestBytes,
 		MaxTxnOps:                DefaultMaxTxnOps,
+		MaxLearners:              membership.DefaultMaxLearners,
+		StrictReconfigCheck:      true,
 	}
 }
 
@@ -108,6 +118,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxTxnOps <= 0 || c.SnapshotCount == 0 {
 		return fmt.Errorf("%w: --max-request-bytes, --max-txn-ops and --snapshot-count must be positive", ErrConfig)
+	}
+	if c.MaxLearners < 0 {
+		return fmt.Errorf("%w: --max-learners must not be negative", ErrConfig)
 	}
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -65,9 +66,12 @@ type Member struct {
 	selfLn    *pipeListener    // in-memory listener for self
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
 
-	stopOnce sync.Once
-	stopped  chan struct{}
-	bg       sync.WaitGroup
+	stopOnce    sync.Once
+	stopped     chan struct{}
+	bg          sync.WaitGroup
+	removedOnce sync.Once
+	removed     atomic.Bool
+	joinPeers   []*etcdserverpb.Member // the membership a joining member fetched
 }
 
 // New opens (or creates) the member's data directory and binds its
@@ -133,7 +137,8 @@ func (m *Member) open() error {
 	if err != nil {
 		return err
 	}
-	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log})
+	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
+		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
 	return nil
@@ -156,6 +161,9 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
+	if m.cfg.InitialClusterState == "existing" {
+		return nil, true, m.join(initial)
+	}
 	var peers []raft.Peer
 	var ids []uint64
 	for _, im := range initial {
@@ -174,11 +182,7 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	if err := writeIdentity(m.db, identity{memberID: m.id, clusterID: m.clusterID}); err != nil {
 		return nil, false, err
 	}
-	join := m.cfg.InitialClusterState == "existing"
-	if join {
-		peers = nil
-	}
-	return peers, join, nil
+	return peers, false, nil
 }
 
 func (m *Member) listen() error {
@@ -274,11 +278,17 @@ func (m *Member) serve(s *grpc.Server, ln net.Listener) {
 }
 
 // syncPeers points the transport at every other member in the membership.
+// A member that finds itself removed (restarted after its removal, or
+// restored from a snapshot taken after it) stops.
 func (m *Member) syncPeers() {
-	for _, mem := range m.members.list() {
+	for _, mem := range append(m.members.list(), m.joinPeers...) {
 		if mem.ID != m.id {
 			m.tr.AddPeer(mem.ID, mem.PeerURLs)
 		}
+	}
+	m.joinPeers = nil // only the first call, before raft runs, needs them
+	if m.members.isRemoved(m.id) {
+		m.removedFromCluster()
 	}
 }
 

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
@@ -9,8 +10,10 @@ import (
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/record"
 )
 
@@ -19,9 +22,20 @@ import (
 // etcdserverpb.Member. It is part of the state machine, so snapshots carry it.
 const membersPrefix = 0x20
 
-func memberKey(id uint64) []byte {
+// removedPrefix is the replicated set of removed member IDs: 0x28 + ID (8,
+// big-endian) → empty sealed record. A removed ID is never a member again.
+const removedPrefix = 0x28
+
+// rejectedPrefix records the raft index (8, big-endian) of every
+// configuration change that validation rejected, so that replaying the log
+// after a restart hands raft the same (empty) change again.
+const rejectedPrefix = 0x29
+
+func memberKey(id uint64) []byte { return idKey(membersPrefix, id) }
+
+func idKey(prefix byte, id uint64) []byte {
 	k := make([]byte, 9)
-	k[0] = membersPrefix
+	k[0] = prefix
 	binary.BigEndian.PutUint64(k[1:], id)
 	return k
 }
@@ -30,17 +44,44 @@ func memberKey(id uint64) []byte {
 // loop writes it (through the applier, inside apply batches); API goroutines
 // read it. Safe for concurrent use.
 type members struct {
-	mu   sync.RWMutex
-	byID map[uint64]*etcdserverpb.Member
+	mu      sync.RWMutex
+	byID    map[uint64]*etcdserverpb.Member
+	removed map[uint64]bool
 }
 
 // load reads the membership from db.
 func loadMembers(db *pebble.DB) (*members, error) {
-	ms := &members{byID: map[uint64]*etcdserverpb.Member{}}
+	ms := &members{byID: map[uint64]*etcdserverpb.Member{}, removed: map[uint64]bool{}}
 	return ms, ms.reload(db)
 }
 
 func (ms *members) reload(db *pebble.DB) error {
+	if err := ms.reloadMembers(db); err != nil {
+		return err
+	}
+	return ms.reloadRemoved(db)
+}
+
+func (ms *members) reloadRemoved(db *pebble.DB) error {
+	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{removedPrefix}, UpperBound: []byte{removedPrefix + 1}})
+	if err != nil {
+		return err
+	}
+	defer it.Close()
+	removed := map[uint64]bool{}
+	for it.First(); it.Valid(); it.Next() {
+		if _, err := record.Open(it.Key(), it.Value()); err != nil || len(it.Key()) != 9 {
+			return fmt.Errorf("server: read removed members: %w", record.ErrCorrupt)
+		}
+		removed[binary.BigEndian.Uint64(it.Key()[1:])] = true
+	}
+	ms.mu.Lock()
+	ms.removed = removed
+	ms.mu.Unlock()
+	return it.Error()
+}
+
+func (ms *members) reloadMembers(db *pebble.DB) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{membersPrefix}, UpperBound: []byte{membersPrefix + 1}})
 	if err != nil {
 		return err
@@ -103,14 +144,46 @@ func (ms *members) put(b *pebble.Batch, m *etcdserverpb.Member) error {
 	return nil
 }
 
+// remove deletes member id and records its ID as removed for good.
 func (ms *members) remove(b *pebble.Batch, id uint64) error {
 	if err := b.Delete(memberKey(id), nil); err != nil {
 		return err
 	}
+	k := idKey(removedPrefix, id)
+	if err := b.Set(k, record.Seal(nil, k, nil), nil); err != nil {
+		return err
+	}
 	ms.mu.Lock()
 	delete(ms.byID, id)
+	ms.removed[id] = true
 	ms.mu.Unlock()
 	return nil
+}
+
+// isRemoved reports whether id was removed from the cluster.
+func (ms *members) isRemoved(id uint64) bool {
+	ms.mu.RLock()
+	defer ms.mu.RUnlock()
+	return ms.removed[id]
+}
+
+// recordRejected notes that the conf change at index was rejected.
+func recordRejected(b *pebble.Batch, index uint64) error {
+	k := idKey(rejectedPrefix, index)
+	return b.Set(k, record.Seal(nil, k, nil), nil)
+}
+
+// wasRejected reports whether the conf change at index was rejected.
+func wasRejected(db *pebble.DB, index uint64) (bool, error) {
+	_, closer, err := db.Get(idKey(rejectedPrefix, index))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	closer.Close()
+	return true, nil
 }
 
 // setAttributes applies a member's published name and client URLs.
@@ -122,4 +195,27 @@ func (ms *members) setAttributes(b *pebble.Batch, r *membershippb.ClusterMemberA
 	m.Name = r.GetMemberAttributes().GetName()
 	m.ClientURLs = r.GetMemberAttributes().GetClientUrls()
 	return ms.put(b, m)
+}
+
+// state is the membership as validation reads it.
+func (ms *members) state(maxLearners int) membership.State {
+	return membership.State{Members: ms.list(), IsRemoved: ms.isRemoved, MaxLearners: maxLearners}
+}
+
+// apply carries out a validated change inside an apply batch.
+func (ms *members) apply(b *pebble.Batch, c membership.Change) error {
+	switch {
+	case c.Type == raftpb.ConfChangeType_ConfChangeRemoveNode:
+		return ms.remove(b, c.ID)
+	case c.Promote:
+		m, _ := ms.get(c.ID)
+		m.IsLearner = false
+		return ms.put(b, m)
+	case c.Type == raftpb.ConfChangeType_ConfChangeUpdateNode:
+		m, _ := ms.get(c.ID)
+		m.PeerURLs = c.Member.GetPeerURLs()
+		return ms.put(b, m)
+	default:
+		return ms.put(b, c.Member)
+	}
 }

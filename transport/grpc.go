@@ -38,6 +38,15 @@ type Config struct {
 	// Logger receives connection state changes and rejections; nil
 	// discards them.
 	Logger *slog.Logger
+	// Membership answers the peer service's membership RPCs (a joining
+	// member's MemberList, forwarded membership changes). nil refuses them.
+	Membership Membership
+	// IsRemoved reports whether a member ID was removed from the cluster:
+	// streams from it are refused with ErrMemberRemoved. nil means none is.
+	IsRemoved func(id uint64) bool
+	// OnRemoved is called (once, on a transport goroutine) when a peer
+	// refuses this member's stream because the cluster removed it.
+	OnRemoved func()
 }
 
 // GRPC is the production Transport: raft messages over long-lived gRPC
@@ -64,6 +73,8 @@ type GRPC struct {
 	mu     sync.RWMutex
 	closed bool
 	peers  map[uint64]*peer
+
+	removedOnce sync.Once
 
 	// wg counts goroutines that may call the Handler besides the senders
 	// and the reporter: server stream loops and snapshot senders. Add only

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -50,6 +51,8 @@ type peer struct {
 
 	mu   sync.Mutex
 	urls []string
+
+	activeSince atomic.Int64 // unix nanos the stream came up; 0 while down
 
 	// Owned by the sender goroutine.
 	state     linkState
@@ -134,6 +137,10 @@ func (p *peer) run() {
 			return
 		}
 		p.setState(linkDown, err)
+		if isRemovedStatus(err) {
+			p.log.Error("peer refused this member: " + ErrMemberRemoved.Error())
+			p.t.noteRemoved()
+		}
 		p.t.report.unreachable(p.id)
 		if !p.discardFor(bo.next()) {
 			return
@@ -319,6 +326,11 @@ func (p *peer) setState(s linkState, err error) {
 		return
 	}
 	p.state = s
+	if s == linkUp {
+		p.activeSince.Store(time.Now().UnixNano())
+	} else {
+		p.activeSince.Store(0)
+	}
 	if s == linkUp {
 		p.log.Info("peer stream established")
 	} else {

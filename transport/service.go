@@ -48,6 +48,7 @@ type peerService interface {
 var serviceDesc = grpc.ServiceDesc{
 	ServiceName: serviceName,
 	HandlerType: (*peerService)(nil),
+	Methods:     membershipMethods,
 	Streams: []grpc.StreamDesc{
 		raftStream: {
 			StreamName:    "Raft",
@@ -69,7 +70,8 @@ var errServerClosed = status.Error(codes.Unavailable, "transport: member is shut
 // serveRaft receives batches from one peer and hands each message to
 // Handler.Process, in order, on this stream's goroutine.
 func (t *GRPC) serveRaft(ss grpc.ServerStream) error {
-	if _, err := t.authorize(ss.Context()); err != nil {
+	from, err := t.authorize(ss.Context())
+	if err != nil {
 		return err
 	}
 	if t.ctx.Err() != nil {
@@ -78,10 +80,10 @@ func (t *GRPC) serveRaft(ss grpc.ServerStream) error {
 	if err := ss.SendHeader(metadata.Pairs(mdAccepted, "1")); err != nil {
 		return err
 	}
-	return t.serve(func() error { return t.recvRaft(ss) })
+	return t.serve(func() error { return t.recvRaft(ss, from) })
 }
 
-func (t *GRPC) recvRaft(ss grpc.ServerStream) error {
+func (t *GRPC) recvRaft(ss grpc.ServerStream, from uint64) error {
 	process := t.cfg.Handler.Process
 	var batch wrapperspb.BytesValue
 	for {
@@ -93,6 +95,9 @@ func (t *GRPC) recvRaft(ss grpc.ServerStream) error {
 		}
 		if t.ctx.Err() != nil {
 			return errServerClosed
+		}
+		if t.removed(from) {
+			return t.refuseRemoved(from)
 		}
 		if err := decodeBatch(batch.Value, process); err != nil {
 			return status.Error(codes.InvalidArgument, err.Error())
@@ -169,6 +174,9 @@ func (t *GRPC) authorize(ctx context.Context) (uint64, error) {
 	from, ok := mdUint(md, mdFrom)
 	if !ok || from == 0 {
 		return 0, t.reject(codes.InvalidArgument, "stream carries no sender ID")
+	}
+	if t.removed(from) {
+		return 0, t.refuseRemoved(from)
 	}
 	if to, ok := mdUint(md, mdTo); !ok || to != t.cfg.LocalID {
 		return 0, t.reject(codes.FailedPrecondition, fmt.Sprintf(

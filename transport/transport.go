@@ -32,7 +32,8 @@
 // # Wire format (GRPC)
 //
 // Service "synod.transport.v1.Peer" has two hand-registered streaming
-// methods (no generated code; see service.go):
+// methods and two unary ones (no generated code; see service.go and
+// membership.go):
 //
 //   - Raft (bidi; the server only ever sends the final status). Each client
 //     message is a google.protobuf.BytesValue whose value is a Batch encoded
@@ -41,12 +42,21 @@
 //     MsgSnap raftpb.Message, every further one a body chunk of at most
 //     ChunkSize bytes. The reply is google.protobuf.Empty, or an error status
 //     when the receiver rejected the snapshot.
+//   - Members (unary, Empty → BytesValue): the member's view of the cluster
+//     (Membership.MemberList) for a member that is joining; it carries no
+//     cluster metadata, since the joiner does not know the cluster ID yet.
+//   - MemberChange (unary, BytesValue → BytesValue, operation in metadata
+//     "synod-op"): a membership change forwarded to the leader; errors come
+//     back as codes.Aborted with the Membership error's text.
 //
-// Both streams carry the sender's member ID, the receiver's member ID and
-// the cluster ID in gRPC metadata. The receiver answers a stream from
-// another cluster with codes.PermissionDenied and a stream addressed to
+// Both streams (and MemberChange) carry the sender's member ID, the
+// receiver's member ID and the cluster ID in gRPC metadata. The receiver
+// answers a stream from another cluster with codes.PermissionDenied and a stream addressed to
 // another member with codes.FailedPrecondition, so mis-wired clusters (wrong
-// --initial-cluster-token, stale peer URLs) never exchange raft state.
+// --initial-cluster-token, stale peer URLs) never exchange raft state. A
+// stream (or call) from a member the cluster removed is refused with
+// codes.FailedPrecondition and ErrMemberRemoved's text; the refused sender
+// calls Config.OnRemoved.
 //
 // The receive path decodes common raft messages with a hand-written fast
 // path (decode.go) that produces exactly what proto.Unmarshal would, in

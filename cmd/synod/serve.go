@@ -51,6 +51,8 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	fs.StringVar(&f.listenMetrics, "listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints (they are served on the client URLs too).")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
+	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
+	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", c.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	return fs, f
 }
@@ -144,6 +146,11 @@ func runServe(args []string, _, stderr io.Writer) int {
 	case <-m.Done():
 		err := m.Err()
 		m.Stop()
+		if m.Removed() {
+			// As etcd: a removed member stops for good, and says why.
+			fmt.Fprintln(stderr, "synod serve: the member has been permanently removed from the cluster")
+			return 0
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "synod serve: %v\n", err)
 			return 1

@@ -107,3 +107,24 @@ func TestRunUsage(t *testing.T) {
 		t.Fatalf("version: code %d, out %q", code, out.String())
 	}
 }
+
+func TestServeMembershipFlags(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxLearners != 1 || !c.StrictReconfigCheck {
+		t.Fatalf("etcd's defaults: max learners %d, strict reconfig check %v", c.MaxLearners, c.StrictReconfigCheck)
+	}
+	c, err = parseServe(t, []string{"--max-learners=3"}, map[string]string{"ETCD_STRICT_RECONFIG_CHECK": "false"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MaxLearners != 3 || c.StrictReconfigCheck {
+		t.Fatalf("max learners %d, strict reconfig check %v", c.MaxLearners, c.StrictReconfigCheck)
+	}
+	c.MaxLearners = -1
+	if err := c.Validate(); err == nil {
+		t.Fatal("negative --max-learners accepted")
+	}
+}
