@@ -124,6 +124,7 @@ type streamReader struct {
 	lastKey []byte
 	key     []byte
 	val     []byte
+	padded  bool // zero padding to a BackupAlign boundary may follow the trailer
 }
 
 // readStream parses a whole stream of size bytes, calling fn (if not nil) for
@@ -131,7 +132,11 @@ type streamReader struct {
 // or checksum problem is a wrapped record.ErrCorrupt. Records handed to fn
 // before the trailer are not yet checksum-verified.
 func readStream(r io.Reader, size int64, fn func(k, v []byte) error) (snapTrailer, error) {
-	sr := &streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}
+	return readStreamFrom(&streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}, fn)
+}
+
+// readStreamFrom is readStream on a prepared reader.
+func readStreamFrom(sr *streamReader, fn func(k, v []byte) error) (snapTrailer, error) {
 	hdr, err := sr.read(snapHeaderLen)
 	if err != nil {
 		return snapTrailer{}, err
@@ -225,8 +230,20 @@ func (sr *streamReader) trailer(count uint64) (snapTrailer, error) {
 	if got := binary.BigEndian.Uint32(c); got != want {
 		return snapTrailer{}, corruptf("snapshot: checksum %08x, computed %08x", got, want)
 	}
-	if sr.left != 0 {
+	if sr.left != 0 && !sr.padded {
 		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
+	}
+	if sr.left >= BackupAlign {
+		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
+	}
+	pad, err := sr.readRaw(int(sr.left))
+	if err != nil {
+		return snapTrailer{}, err
+	}
+	for _, b := range pad {
+		if b != 0 {
+			return snapTrailer{}, corruptf("snapshot: padding after the trailer is not zero")
+		}
 	}
 	return tr, nil
 }

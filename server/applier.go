@@ -28,6 +28,12 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 		err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.setAttributes(b, r) })
 		return raftnode.Result{}, err
 	}
+	if r := req.GetAlarm(); r != nil {
+		return a.m.applyAlarm(index, term, r)
+	}
+	if err := a.m.capped(req); err != nil {
+		return raftnode.Result{Err: err}, a.m.store.ApplyOther(index, term, nil)
+	}
 	if req.Put == nil && req.DeleteRange == nil && req.Txn == nil && req.Compaction == nil {
 		// A request type this version does not implement: record it as
 		// applied and answer deterministically, on every member alike.
@@ -84,6 +90,9 @@ func (a applier) Restore(path string) error {
 		return err
 	}
 	if err := a.m.members.reload(a.m.db); err != nil {
+		return err
+	}
+	if err := a.m.alarms.Reload(a.m.db); err != nil {
 		return err
 	}
 	a.m.syncPeers()

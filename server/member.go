@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble"
@@ -23,6 +24,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
@@ -47,6 +49,7 @@ type Member struct {
 	store    *mvcc.Store
 	hub      *watch.Hub
 	members  *members
+	alarms   *alarm.Set
 	node     *raftnode.Node
 	tr       *transport.GRPC
 
@@ -54,6 +57,9 @@ type Member struct {
 	peerSrv   *grpc.Server
 	clientLns []net.Listener
 	peerLns   []net.Listener
+
+	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
+	dbInUse atomic.Int64 // sampled size of live data
 
 	stopOnce sync.Once
 	stopped  chan struct{}
@@ -91,6 +97,7 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
+	m.removeBackupTmp()
 	if m.logStore, err = storage.Open(db); err != nil {
 		return err
 	}
@@ -101,6 +108,10 @@ func (m *Member) open() error {
 	if m.members, err = loadMembers(db); err != nil {
 		return err
 	}
+	if m.alarms, err = alarm.Load(db); err != nil {
+		return err
+	}
+	m.sampleDBSize()
 	peers, join, err := m.loadIdentity()
 	if err != nil {
 		return err
@@ -199,6 +210,8 @@ func listenURL(raw string) (net.Listener, error) {
 // Start serves clients and peers and starts the raft loop.
 func (m *Member) Start() {
 	m.syncPeers()
+	m.bg.Add(1)
+	go m.sampleDBSizeLoop()
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)
