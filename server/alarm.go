@@ -56,14 +56,15 @@ func (m *Member) NoSpaceGate() error {
 }
 
 // CheckQuota is etcd's quotaAlarmer: a request of cost bytes that would take
-// the database over --quota-backend-bytes fails with alarm.ErrNoSpace, and
-// this member raises the NOSPACE alarm through raft first.
+// the database's size in use over --quota-backend-bytes fails with
+// alarm.ErrNoSpace, and this member raises the NOSPACE alarm through raft
+// first.
 func (m *Member) CheckQuota(ctx context.Context, cost int) error {
-	if alarm.Available(m.dbSize.Load(), m.quota(), cost) {
+	if alarm.Available(m.dbInUse.Load(), m.quota(), cost) {
 		return nil
 	}
 	m.log.Warn("request exceeds the backend quota; raising NOSPACE", "quota-bytes", m.quota(),
-		"db-size-bytes", m.dbSize.Load(), "cost", cost)
+		"db-size-in-use-bytes", m.dbInUse.Load(), "cost", cost)
 	if !m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
 		// As etcd, the outcome of raising the alarm does not change the answer.
 		_, _ = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
@@ -100,11 +101,16 @@ func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
 	return m.alarms.List(etcdserverpb.AlarmType_NONE)
 }
 
-// sampleDBSize refreshes the sampled database size and size in use.
+// sampleDBSize refreshes the sampled database size (Pebble's whole disk
+// usage) and size in use: that less what is free space to Pebble, namely
+// recycled WAL files (at most MemTableStopWritesThreshold+1 of them, kept to
+// be overwritten by new writes) and tables that are obsolete or waiting for
+// their last reader before deletion. The quota is checked against the size
+// in use (see docs/maintenance.md).
 func (m *Member) sampleDBSize() {
 	mt := m.db.Metrics()
 	size := int64(mt.DiskSpaceUsage())
-	inUse := size - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
+	inUse := size - int64(mt.WAL.ObsoletePhysicalSize) - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
 	m.dbSize.Store(size)
 	m.dbInUse.Store(max(inUse, 0))
 }

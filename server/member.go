@@ -133,36 +133,33 @@ func (m *Member) open() error {
 
 // loadIdentity reads the member's stored identity or, for a new data
 // directory, derives it from the --initial-cluster flags (as etcd does) and
-// returns the founding peers raft bootstraps with.
+// returns the founding peers raft bootstraps with. A data directory made by
+// `synod snapshot restore` has an identity and a membership but no raft log:
+// raft bootstraps from that stored membership.
 func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	id, err := readIdentity(m.db)
 	if err == nil {
 		m.id, m.clusterID = id.memberID, id.clusterID
+		peers, err := m.restoredPeers()
+		if err != nil || peers != nil {
+			m.log.Info("bootstrapping a new cluster from restored data", "member-id", fmt.Sprintf("%x", m.id))
+			return peers, false, err
+		}
 		m.log.Info("restarting from existing data; --initial-cluster flags are ignored", "member-id", fmt.Sprintf("%x", m.id))
 		return nil, false, nil
 	}
 	if !errors.Is(err, errNoIdentity) {
 		return nil, false, err
 	}
-	initial, err := m.cfg.initialMembers()
+	founders, err := m.cfg.founders()
 	if err != nil {
 		return nil, false, err
 	}
-	var peers []raft.Peer
-	var ids []uint64
-	for _, im := range initial {
-		mid := MemberID(im.PeerURLs, m.cfg.InitialClusterToken, nil)
-		ctx, err := proto.Marshal(&etcdserverpb.Member{ID: mid, Name: im.Name, PeerURLs: im.PeerURLs})
-		if err != nil {
-			return nil, false, err
-		}
-		peers = append(peers, raft.Peer{ID: mid, Context: ctx})
-		ids = append(ids, mid)
-		if im.Name == m.cfg.Name {
-			m.id = mid
-		}
+	m.id, m.clusterID = founders.self, founders.clusterID
+	peers, err := raftPeers(founders.members)
+	if err != nil {
+		return nil, false, err
 	}
-	m.clusterID = ClusterID(ids)
 	if err := writeIdentity(m.db, identity{memberID: m.id, clusterID: m.clusterID}); err != nil {
 		return nil, false, err
 	}
@@ -171,6 +168,65 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 		peers = nil
 	}
 	return peers, join, nil
+}
+
+// restoredPeers returns the stored membership as raft peers if the raft log
+// is empty (a restored data directory that never started), nil otherwise.
+func (m *Member) restoredPeers() ([]raft.Peer, error) {
+	last, err := m.logStore.LastIndex()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := m.logStore.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	if last != 0 || snap.GetMetadata().GetIndex() != 0 {
+		return nil, nil
+	}
+	return raftPeers(m.members.list())
+}
+
+// founding is the membership a new cluster starts with.
+type founding struct {
+	members   []*etcdserverpb.Member // ID, Name, PeerURLs
+	self      uint64                 // this member's ID
+	clusterID uint64
+}
+
+// founders computes the founding members and IDs from --initial-cluster and
+// --initial-cluster-token exactly as etcd does.
+func (c *Config) founders() (founding, error) {
+	initial, err := c.initialMembers()
+	if err != nil {
+		return founding{}, err
+	}
+	var f founding
+	var ids []uint64
+	for _, im := range initial {
+		mid := MemberID(im.PeerURLs, c.InitialClusterToken, nil)
+		f.members = append(f.members, &etcdserverpb.Member{ID: mid, Name: im.Name, PeerURLs: im.PeerURLs})
+		ids = append(ids, mid)
+		if im.Name == c.Name {
+			f.self = mid
+		}
+	}
+	f.clusterID = ClusterID(ids)
+	return f, nil
+}
+
+// raftPeers turns members into the peers raft bootstraps with (the context
+// of each is the marshaled Member, which ApplyConfChange records).
+func raftPeers(members []*etcdserverpb.Member) ([]raft.Peer, error) {
+	var peers []raft.Peer
+	for _, mem := range members {
+		ctx, err := proto.Marshal(&etcdserverpb.Member{ID: mem.ID, Name: mem.Name, PeerURLs: mem.PeerURLs})
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, raft.Peer{ID: mem.ID, Context: ctx})
+	}
+	return peers, nil
 }
 
 func (m *Member) listen() error {
