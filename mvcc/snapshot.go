@@ -31,14 +31,20 @@ type Snapshot struct {
 }
 
 // NewSnapshot captures, at this instant, the state keyspace via a pebble
-// snapshot plus the applied index/term. Called by the raft loop (serially
-// with Apply). WriteTo may then run in another goroutine. The Snapshot must
-// be closed before the DB is.
+// snapshot plus the applied index/term recorded in it (so the two always
+// match, even when a client's backup takes it concurrently with Apply). The
+// raft loop calls it serially with Apply. WriteTo may then run in another
+// goroutine. The Snapshot must be closed before the DB is.
 func (s *Store) NewSnapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	snap := s.db.NewSnapshot()
 	a := s.applied.Load()
-	return &Snapshot{snap: s.db.NewSnapshot(), index: a.index, term: a.term}
+	sn := &Snapshot{snap: snap, index: a.index, term: a.term}
+	if p, err := readMeta(snap, metaApplied, 16); err == nil && p != nil {
+		sn.index, sn.term = binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
+	}
+	return sn
 }
 
 // Index returns the applied index the snapshot was taken at.
