@@ -86,7 +86,7 @@ func (m *Member) Defragment(context.Context) error {
 		return fmt.Errorf("server: defragment: %w", err)
 	}
 	m.sampleDBSize()
-	m.log.Info("defragment finished: Pebble needs no defragmentation; a full manual compaction reclaimed space",
+	m.log.Info("defragment finished: a full Pebble compaction (an LSM tree needs no defragmentation)",
 		"db-size-before", before, "db-size-after", m.dbSize.Load(), "took", time.Since(start))
 	return nil
 }
