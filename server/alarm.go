@@ -74,7 +74,8 @@ func (m *Member) CheckQuota(ctx context.Context, cost int) error {
 	return alarm.ErrNoSpace
 }
 
-// quota is the effective --quota-backend-bytes (0 means etcd's default).
+// quota is the effective --quota-backend-bytes: 0 means etcd's default (2
+// GiB), a negative value disables the check, as in etcd.
 func (m *Member) quota() int64 {
 	if m.cfg.QuotaBackendBytes == 0 {
 		return DefaultQuotaBackendBytes

@@ -98,9 +98,6 @@ func (c *Config) Validate() error {
 	if c.MaxRequestBytes <= 0 || c.MaxTxnOps <= 0 || c.SnapshotCount == 0 {
 		return fmt.Errorf("%w: --max-request-bytes, --max-txn-ops and --snapshot-count must be positive", ErrConfig)
 	}
-	if c.QuotaBackendBytes < 0 {
-		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)
-	}
 	_, err := c.initialMembers()
 	return err
 }
