@@ -9,18 +9,27 @@ import (
 	"time"
 )
 
+// maxConcurrentBackups bounds the snapshots staged for clients at once (each
+// takes disk space the size of the state while it streams); more callers wait.
+const maxConcurrentBackups = 2
+
 // backupTmpPattern names the temporary files Snapshot streams from; open
 // removes any a crash left behind.
 const backupTmpPattern = "backup-*.tmp"
 
-// backupFile is a snapshot stream in a temporary file, removed on Close.
-type backupFile struct{ *os.File }
+// backupFile is a snapshot stream in a temporary file, removed on Close,
+// which also frees its backup slot.
+type backupFile struct {
+	*os.File
+	release func()
+}
 
 func (b backupFile) Close() error {
 	err := b.File.Close()
 	if rerr := os.Remove(b.Name()); err == nil {
 		err = rerr
 	}
+	b.release()
 	return err
 }
 
@@ -30,11 +39,18 @@ func (b backupFile) Close() error {
 // file. Staging it on disk lets the API announce the exact remaining bytes,
 // and frees the Pebble snapshot (which pins old data) as soon as possible.
 func (m *Member) Snapshot(ctx context.Context) (io.ReadCloser, int64, error) {
+	select {
+	case m.backupSlots <- struct{}{}:
+	case <-ctx.Done():
+		return nil, 0, ctx.Err()
+	}
+	release := func() { <-m.backupSlots }
 	f, err := os.CreateTemp(m.cfg.DataDir, backupTmpPattern)
 	if err != nil {
+		release()
 		return nil, 0, fmt.Errorf("server: snapshot: %w", err)
 	}
-	bf := backupFile{f}
+	bf := backupFile{File: f, release: release}
 	snap := m.store.NewSnapshot()
 	n, err := snap.WriteTo(ctxWriter{ctx, f})
 	if cerr := snap.Close(); err == nil && cerr != nil {

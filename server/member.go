@@ -61,6 +61,8 @@ type Member struct {
 	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
 	dbInUse atomic.Int64 // sampled size of live data
 
+	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
+
 	stopOnce sync.Once
 	stopped  chan struct{}
 	bg       sync.WaitGroup
@@ -75,7 +77,8 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{})}
+	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
+		backupSlots: make(chan struct{}, maxConcurrentBackups)}
 	if err := m.open(); err != nil {
 		m.closeStorage()
 		return nil, err
