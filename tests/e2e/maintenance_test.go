@@ -164,6 +164,7 @@ func runMaintenanceScript(t *testing.T, cl *Cluster) string {
 	if strings.Count(out, "Finished defragmenting etcd member[") != 3 {
 		t.Errorf("defrag --cluster: %q", out)
 	}
+	waitInUseBelow(t, cl, 8388608)
 	s.run(nil, true, "alarm", "disarm")
 	s.run(nil, false, "alarm", "list")
 	s.run(nil, false, "put", "after-disarm", "v")
@@ -252,5 +253,26 @@ func checkStatusErrors(t *testing.T, cl *Cluster, want string) {
 	})
 	if err != nil {
 		t.Errorf("%s: endpoint status: %v", cl.Kind, err)
+	}
+}
+
+// waitInUseBelow waits until every member reports a size in use below quota
+// (what an operator checks before disarming NOSPACE).
+func waitInUseBelow(t *testing.T, cl *Cluster, quota int64) {
+	t.Helper()
+	err := waitFor(30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		for _, m := range cl.Members {
+			st, err := m.Status(t, 5*time.Second)
+			if err != nil {
+				return false, err
+			}
+			if st.DbSizeInUse >= quota {
+				return false, fmt.Errorf("%s: %d bytes in use", m.Name, st.DbSizeInUse)
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		t.Fatalf("%s: size in use after compaction and defrag: %v", cl.Kind, err)
 	}
 }
