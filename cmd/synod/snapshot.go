@@ -35,6 +35,10 @@ func newRestoreFlagSet(stderr io.Writer) (*flag.FlagSet, *restoreFlags) {
 	f := &restoreFlags{cfg: server.NewConfig()}
 	fs := flag.NewFlagSet("synod snapshot restore", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, snapshotUsage+"\nFlags:\n")
+		fs.PrintDefaults()
+	}
 	c := &f.cfg
 	fs.StringVar(&c.Name, "name", c.Name, "Human-readable name for this member.")
 	fs.StringVar(&c.DataDir, "data-dir", "", "Path to the data directory to create (default: NAME.synod); it must not exist.")
