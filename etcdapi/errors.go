@@ -8,6 +8,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
@@ -34,6 +35,9 @@ var (
 	// errGRPCStreamFilters is etcd 3.7's answer to a RangeStream with
 	// min/max create/mod revision filters.
 	errGRPCStreamFilters = status.Error(codes.Unimplemented, "RangeStream does not support revision filters")
+	// errGRPCTransferTimeout is what etcd sends when MoveLeader's deadline
+	// passes: its ErrTimeoutLeaderTransfer, unmapped, as codes.Unknown.
+	errGRPCTransferTimeout = status.Error(codes.Unknown, "etcdserver: request timed out, leader transfer took too long")
 	// errGRPCPanic is what a client sees when a handler panicked.
 	errGRPCPanic = status.Error(codes.Internal, "synod: internal error while serving the request")
 	// errGRPCConfChangePending: the leader dropped a membership change
@@ -68,7 +72,13 @@ var grpcErrors = []struct {
 	{record.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 	{mvcc.ErrClosed, rpctypes.ErrGRPCStopped}, // a read racing the member's shutdown
 
+	{alarm.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+
 	{raftnode.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
+	{raftnode.ErrNotLeader, rpctypes.ErrGRPCNotLeader},
+	{raftnode.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee},
+	// etcd has no gRPC status for its ErrTimeoutLeaderTransfer: codes.Unknown with its text.
+	{raftnode.ErrTransferTimeout, errGRPCTransferTimeout},
 	{raftnode.ErrTimeout, rpctypes.ErrGRPCTimeout},
 	{raftnode.ErrLeaderLost, rpctypes.ErrGRPCTimeoutDueToLeaderFail},
 	{raftnode.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged},

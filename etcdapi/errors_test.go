@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
@@ -42,6 +43,10 @@ var grpcCases = []struct {
 	{"leader changed", raftnode.ErrLeaderChanged, rpctypes.ErrGRPCLeaderChanged, rpctypes.ErrLeaderChanged},
 	{"stopped", raftnode.ErrStopped, rpctypes.ErrGRPCStopped, rpctypes.ErrStopped},
 	{"too many requests", raftnode.ErrTooManyRequests, rpctypes.ErrGRPCRequestTooManyRequests, rpctypes.ErrTooManyRequests},
+	{"no space", alarm.ErrNoSpace, rpctypes.ErrGRPCNoSpace, rpctypes.ErrNoSpace},
+	{"not leader", raftnode.ErrNotLeader, rpctypes.ErrGRPCNotLeader, rpctypes.ErrNotLeader},
+	{"bad transferee", raftnode.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee, rpctypes.ErrBadLeaderTransferee},
+	{"transfer timeout", raftnode.ErrTransferTimeout, errGRPCTransferTimeout, errGRPCTransferTimeout},
 	{"request too large", errRequestTooLarge, rpctypes.ErrGRPCRequestTooLarge, rpctypes.ErrRequestTooLarge},
 
 	{"conf change pending", raftnode.ErrConfChangePending, errGRPCConfChangePending, errGRPCConfChangePending},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -19,7 +20,9 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/mvcc"
+	"github.com/synod-db/synod/raftnode"
 )
 
 // The identity fakeMember puts in every header.
@@ -45,7 +48,11 @@ type fakeMember struct {
 	index   uint64     // last raft index applied
 	lastID  uint64
 
+	db     *pebble.DB
+	alarms *alarm.Set
+
 	mu           sync.Mutex
+	noSpace      bool // CheckQuota fails
 	proposeErr   error
 	readIndexErr error
 	panicking    bool          // Propose and ReadIndex panic
@@ -69,7 +76,11 @@ func newFakeMember(t *testing.T, l Limits) *fakeMember {
 		_ = st.Close()
 		_ = db.Close()
 	})
-	return &fakeMember{store: st, limits: l}
+	alarms, err := alarm.Load(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fakeMember{store: st, limits: l, db: db, alarms: alarms}
 }
 
 // set runs f under the member's lock, to change what it injects.
@@ -283,3 +294,45 @@ func testCtx(t *testing.T) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// CheckQuota implements Server: it fails while noSpace is set.
+func (m *fakeMember) CheckQuota(_ context.Context, cost int) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.noSpace && cost > 0 {
+		return alarm.ErrNoSpace
+	}
+	return nil
+}
+
+// Alarm implements Server: it applies r to the member's alarm set at once.
+func (m *fakeMember) Alarm(_ context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	b := m.db.NewIndexedBatch()
+	defer b.Close()
+	resp, err := m.alarms.Apply(b, r)
+	if err != nil {
+		return nil, err
+	}
+	return resp, b.Commit(pebble.NoSync)
+}
+
+// Snapshot implements Server with the store's snapshot stream in memory.
+func (m *fakeMember) Snapshot(context.Context) (io.ReadCloser, int64, error) {
+	sn := m.store.NewSnapshot()
+	defer sn.Close()
+	var buf bytes.Buffer
+	n, err := sn.WriteTo(&buf)
+	return io.NopCloser(&buf), n, err
+}
+
+// MoveLeader implements Server: the fake is the leader of a cluster whose
+// only other voter is 0x2f.
+func (m *fakeMember) MoveLeader(_ context.Context, target uint64) error {
+	if target != 0x2f && target != testMemberID {
+		return raftnode.ErrBadTransferee
+	}
+	return nil
+}
+
+// Defragment implements Server.
+func (m *fakeMember) Defragment(context.Context) error { return nil }

@@ -8,6 +8,8 @@ import (
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/alarm"
 )
 
 // kvService is etcd's KV service: Range, RangeStream, Put, DeleteRange, Txn
@@ -42,6 +44,9 @@ func (k *kvService) rangeRead(ctx context.Context, r *pb.RangeRequest) (*pb.Rang
 
 // Put writes one key through raft.
 func (k *kvService) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
+	if err := k.e.srv.CheckQuota(ctx, alarm.CostPut(r)); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := checkPutRequest(r); err != nil {
 		return nil, err
 	}
@@ -71,6 +76,9 @@ func (k *kvService) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (
 // only the top-level header is filled; the responses nested in it carry the
 // revision the store gave them.
 func (k *kvService) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
+	if err := k.e.srv.CheckQuota(ctx, alarm.CostTxn(r)); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := checkTxn(r, k.e.limits().MaxTxnOps); err != nil {
 		return nil, err
 	}

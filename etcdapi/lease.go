@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/raftnode"
 )
@@ -44,6 +45,11 @@ type leaseService struct {
 func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
 	if s.ls == nil {
 		return nil, unimplemented("Lease")
+	}
+	// As etcd's quotaLeaseServer: a grant that would take the database over
+	// its quota raises NOSPACE and fails before it is proposed.
+	if err := s.e.srv.CheckQuota(ctx, alarm.LeaseOverhead); err != nil {
+		return nil, toGRPCError(err)
 	}
 	r := proto.Clone(req).(*pb.LeaseGrantRequest)
 	// The ID is chosen here, before proposing, so that applying is

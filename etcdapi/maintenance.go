@@ -2,13 +2,34 @@ package etcdapi
 
 import (
 	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/synod-db/synod/mvcc"
 )
 
-// maintenanceService is etcd's Maintenance service. Status, HashKV and Alarm
-// (listing) work; the rest answer codes.Unimplemented until synod has them.
+// snapshotStorageVersion is the storage version Snapshot reports, the one
+// Status reports.
+const snapshotStorageVersion = "3.7.0"
+
+// errSnapshotShort: the staged snapshot ended before its announced size.
+var errSnapshotShort = errors.New("etcdapi: snapshot shorter than announced")
+
+// snapshotChunk is the size of one Snapshot message (etcd sends 32 KiB).
+const snapshotChunk = 32 * 1024
+
+// errGRPCDowngrade answers Downgrade: synod has one storage format and no
+// older version to go back to.
+var errGRPCDowngrade = status.Error(codes.Unimplemented,
+	"synod: Maintenance.Downgrade is not supported: synod has a single storage format and no earlier version to downgrade to")
+
+// maintenanceService is etcd's Maintenance service.
 type maintenanceService struct {
 	pb.UnsafeMaintenanceServer // compile error if the service grows a method
 	e                          *edge
@@ -47,38 +68,93 @@ func (m *maintenanceService) HashKV(_ context.Context, r *pb.HashKVRequest) (*pb
 	}, nil
 }
 
-// Alarm lists the active alarms, of which synod has none yet: GET and
-// DEACTIVATE answer an empty list (etcd answers a DEACTIVATE of an alarm that
-// is not raised the same way). ACTIVATE is not implemented yet, rather than
-// acknowledging an alarm nobody would record.
-func (m *maintenanceService) Alarm(_ context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
-	if r.GetAction() == pb.AlarmRequest_ACTIVATE {
-		return nil, unimplemented("Maintenance.Alarm(ACTIVATE)")
-	}
-	return &pb.AlarmResponse{Header: m.e.fillHeader(&pb.ResponseHeader{})}, nil
-}
-
-// Defragment is not implemented yet.
-func (m *maintenanceService) Defragment(context.Context, *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
-	return nil, unimplemented("Maintenance.Defragment")
-}
-
-// Hash (deprecated in etcd in favour of HashKV) is not implemented yet.
+// Hash hashes the whole replicated state at the current revision (see
+// mvcc.Store.Hash); the header carries that revision.
 func (m *maintenanceService) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {
-	return nil, unimplemented("Maintenance.Hash")
+	hash, rev, err := m.e.srv.Store().Hash()
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.HashResponse{Header: m.e.fillHeader(&pb.ResponseHeader{Revision: rev}), Hash: hash}, nil
 }
 
-// Snapshot is not implemented yet.
-func (m *maintenanceService) Snapshot(*pb.SnapshotRequest, grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
-	return unimplemented("Maintenance.Snapshot")
+// Alarm gets, raises or clears alarms through raft, as etcd does (a GET too
+// goes through the log, so it sees every alarm raised before it).
+func (m *maintenanceService) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	resp, err := m.e.srv.Alarm(ctx, r)
+	if err == nil && resp == nil {
+		err = errUnexpectedResponse
+	}
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp.Header = m.e.fillHeader(resp.Header)
+	return resp, nil
 }
 
-// MoveLeader is not implemented yet.
-func (m *maintenanceService) MoveLeader(context.Context, *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
-	return nil, unimplemented("Maintenance.MoveLeader")
+// Defragment reclaims disk space (see the member's Defragment: Pebble has
+// nothing to defragment, so it compacts).
+func (m *maintenanceService) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	m.e.lg.Info("starting defragment (a full Pebble compaction: an LSM tree has no free pages to defragment)")
+	if err := m.e.srv.Defragment(ctx); err != nil {
+		m.e.lg.Warn("failed to defragment", "err", err)
+		return nil, toGRPCError(err)
+	}
+	return &pb.DefragmentResponse{}, nil // etcd's answer carries no header either
 }
 
-// Downgrade is not implemented yet.
+// Snapshot streams a point-in-time copy of the member's state as etcd does:
+// chunks of the content with RemainingBytes counting down to 0 and Version
+// set, then one last message holding the sha256 of the content. The content
+// is the snapshot stream padded with zeros to a multiple of 512 bytes, so a
+// saved file's size % 512 == 32 (what etcdctl checks).
+func (m *maintenanceService) Snapshot(_ *pb.SnapshotRequest, srv grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
+	ctx := srv.Context()
+	body, n, err := m.e.srv.Snapshot(ctx)
+	if err != nil {
+		return toGRPCError(err)
+	}
+	defer body.Close()
+	total := n + mvcc.BackupPadding(n)
+	content := io.MultiReader(io.LimitReader(body, n), io.LimitReader(zeros{}, total-n))
+	h := sha256.New()
+	sent := int64(0)
+	for sent < total {
+		buf := make([]byte, min(snapshotChunk, total-sent)) // Send may keep buf: never reuse it
+		if _, err := io.ReadFull(content, buf); err != nil {
+			return toGRPCError(errors.Join(errSnapshotShort, err))
+		}
+		sent += int64(len(buf))
+		h.Write(buf)
+		if err := srv.Send(&pb.SnapshotResponse{RemainingBytes: uint64(total - sent), Blob: buf, Version: m.version()}); err != nil {
+			return toGRPCError(err)
+		}
+	}
+	return toGRPCError(srv.Send(&pb.SnapshotResponse{Blob: h.Sum(nil), Version: m.version()}))
+}
+
+// version is the storage version a Snapshot message carries (etcd's, which
+// `etcdctl snapshot save` prints).
+func (m *maintenanceService) version() string { return snapshotStorageVersion }
+
+// zeros reads as an endless run of zero bytes.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
+
+// MoveLeader hands leadership to r.TargetID. As in etcd only the leader may,
+// the target must be a voting member, and it returns once the target leads.
+func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.e.srv.MoveLeader(ctx, r.GetTargetID()); err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.MoveLeaderResponse{}, nil // as etcd: no header
+}
+
+// Downgrade is not supported (codes.Unimplemented).
 func (m *maintenanceService) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
-	return nil, unimplemented("Maintenance.Downgrade")
+	return nil, errGRPCDowngrade
 }

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -26,6 +27,27 @@ type Server interface {
 	Status(ctx context.Context) (*etcdserverpb.StatusResponse, error)
 	// Limits of this member (from --max-txn-ops, --max-request-bytes).
 	Limits() Limits
+	// Maintainer serves the Maintenance service and the storage quota.
+	Maintainer
+}
+
+// Maintainer is the part of a member the Maintenance service needs, and the
+// quota check of writes. Methods are safe for concurrent use.
+type Maintainer interface {
+	// CheckQuota returns alarm.ErrNoSpace (after raising the NOSPACE alarm
+	// through raft) if a write of cost bytes (alarm.CostPut, CostTxn,
+	// LeaseOverhead) would take the database over its quota; cost 0 always passes.
+	CheckQuota(ctx context.Context, cost int) error
+	// Alarm replicates an alarm request through raft and returns its response.
+	Alarm(ctx context.Context, r *etcdserverpb.AlarmRequest) (*etcdserverpb.AlarmResponse, error)
+	// Snapshot returns a snapshot stream (mvcc.Snapshot.WriteTo) of the
+	// state keyspace and its size; the caller must close it.
+	Snapshot(ctx context.Context) (io.ReadCloser, int64, error)
+	// MoveLeader hands leadership to target. Errors: raftnode.ErrNotLeader,
+	// ErrBadTransferee, ErrTransferTimeout, ErrStopped.
+	MoveLeader(ctx context.Context, target uint64) error
+	// Defragment reclaims disk space.
+	Defragment(ctx context.Context) error
 }
 
 // Limits bound the requests a member accepts. A zero field means etcd's

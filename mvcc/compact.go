@@ -119,9 +119,12 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 		case <-s.kick:
 		}
 		for target := s.compactRev.Load(); target > s.physicalRev(); target = s.compactRev.Load() {
-			err := s.compactTo(target, stop)
+			deleted, err := s.compactTo(target, stop)
 			if errors.Is(err, errStopped) {
 				return
+			}
+			if err == nil && deleted > 0 {
+				err = s.Reclaim()
 			}
 			s.cmu.Lock()
 			s.lastErr = err
@@ -134,25 +137,27 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 }
 
 // compactTo physically compacts to rev in batches, resuming from the
-// persisted progress of an interrupted pass at the same revision.
-func (s *Store) compactTo(rev int64, stop <-chan struct{}) error {
+// persisted progress of an interrupted pass at the same revision. It returns
+// how many versions it deleted.
+func (s *Store) compactTo(rev int64, stop <-chan struct{}) (deleted int, err error) {
 	cursor, err := s.compactCursor(rev)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for batch := 0; ; batch++ {
 		select {
 		case <-stop:
-			return errStopped
+			return deleted, errStopped
 		default:
 		}
-		next, err := s.compactBatch(rev, cursor, batch)
+		next, n, err := s.compactBatch(rev, cursor, batch)
 		if err != nil {
-			return err
+			return deleted, err
 		}
+		deleted += n
 		if next == nil {
 			s.setPhysical(rev)
-			return nil
+			return deleted, nil
 		}
 		cursor = next
 	}
@@ -173,23 +178,22 @@ func (s *Store) compactCursor(rev int64) ([]byte, error) {
 
 // compactBatch deletes up to CompactionBatch versions from cursor on and
 // commits them with the resume key, or, at the end of the keyspace, with the
-// revision-log trim and the finished marker. It returns the resume key, nil
-// when the pass is complete.
-func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, err error) {
+// revision-log trim and the finished marker. It returns the resume key (nil
+// when the pass is complete) and the number of versions deleted.
+func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, deleted int, err error) {
 	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: versionEnd})
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: compaction iterator: %w", err)
+		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
 	}
 	defer func() { err = closeIter(it, err) }()
 	b := s.db.NewBatch()
 	defer b.Close()
 	limit := s.opts.CompactionBatch
-	deleted := 0
 	valid := it.First()
 	for scanned := 0; valid; scanned++ {
 		prefix, _, err := splitVersionKey(it.Key())
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		prefix = bytes.Clone(prefix)
 		if deleted >= limit || scanned >= 4*limit {
@@ -198,7 +202,7 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		}
 		n, complete, v, err := compactKey(it, b, prefix, rev, limit-deleted)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		deleted, valid = deleted+n, v
 		if !complete {
@@ -207,17 +211,17 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		}
 	}
 	if err := s.finishCompactBatch(b, rev, next); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if h := s.opts.hooks; h != nil && h.beforeCompactCommit != nil {
 		if err := h.beforeCompactCommit(batchNo); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	if err := b.Commit(pebble.NoSync); err != nil {
-		return nil, fmt.Errorf("mvcc: commit compaction batch: %w", err)
+		return nil, 0, fmt.Errorf("mvcc: commit compaction batch: %w", err)
 	}
-	return next, nil
+	return next, deleted, nil
 }
 
 // finishCompactBatch adds the progress meta (next != nil) or the end of the
@@ -281,4 +285,18 @@ func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, 
 		n++
 	}
 	return n, true, valid, nil
+}
+
+// Reclaim makes Pebble drop what physical compaction deleted: a manual
+// Pebble compaction of the state keyspace (keys 0x10 up to 0x20), which
+// flushes the memtable and rewrites the tables the deletion tombstones sit
+// in, so the old versions leave the disk instead of waiting for Pebble's own
+// compaction heuristics. The background compactor runs it after each finished
+// pass; its cost is one rewrite of the state keyspace. Concurrent reads and
+// writes go on meanwhile.
+func (s *Store) Reclaim() error {
+	if err := s.db.Compact(stateStart, []byte{prefixOthers}, false); err != nil {
+		return fmt.Errorf("mvcc: reclaim space: %w", err)
+	}
+	return nil
 }

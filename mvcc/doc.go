@@ -62,4 +62,9 @@
 // outside the state keyspace or not strictly increasing, malformed meta
 // value, wrong count, wrong checksum or trailing bytes, as a wrapped
 // record.ErrCorrupt.
+//
+// A client backup (backup.go) is the same stream followed by zero padding to
+// a multiple of 512 bytes and the sha256 of stream and padding, etcd's
+// `snapshot save` convention; ImportBackup turns one into a new store with
+// the same revisions but no applied index.
 package mvcc

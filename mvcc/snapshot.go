@@ -31,14 +31,20 @@ type Snapshot struct {
 }
 
 // NewSnapshot captures, at this instant, the state keyspace via a pebble
-// snapshot plus the applied index/term. Called by the raft loop (serially
-// with Apply). WriteTo may then run in another goroutine. The Snapshot must
-// be closed before the DB is.
+// snapshot plus the applied index/term recorded in it (so the two always
+// match, even when a client's backup takes it concurrently with Apply). The
+// raft loop calls it serially with Apply. WriteTo may then run in another
+// goroutine. The Snapshot must be closed before the DB is.
 func (s *Store) NewSnapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	snap := s.db.NewSnapshot()
 	a := s.applied.Load()
-	return &Snapshot{snap: s.db.NewSnapshot(), index: a.index, term: a.term}
+	sn := &Snapshot{snap: snap, index: a.index, term: a.term}
+	if p, err := readMeta(snap, metaApplied, 16); err == nil && p != nil {
+		sn.index, sn.term = binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
+	}
+	return sn
 }
 
 // Index returns the applied index the snapshot was taken at.
@@ -124,6 +130,7 @@ type streamReader struct {
 	lastKey []byte
 	key     []byte
 	val     []byte
+	padded  bool // zero padding to a BackupAlign boundary may follow the trailer
 }
 
 // readStream parses a whole stream of size bytes, calling fn (if not nil) for
@@ -131,7 +138,11 @@ type streamReader struct {
 // or checksum problem is a wrapped record.ErrCorrupt. Records handed to fn
 // before the trailer are not yet checksum-verified.
 func readStream(r io.Reader, size int64, fn func(k, v []byte) error) (snapTrailer, error) {
-	sr := &streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}
+	return readStreamFrom(&streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}, fn)
+}
+
+// readStreamFrom is readStream on a prepared reader.
+func readStreamFrom(sr *streamReader, fn func(k, v []byte) error) (snapTrailer, error) {
 	hdr, err := sr.read(snapHeaderLen)
 	if err != nil {
 		return snapTrailer{}, err
@@ -225,8 +236,20 @@ func (sr *streamReader) trailer(count uint64) (snapTrailer, error) {
 	if got := binary.BigEndian.Uint32(c); got != want {
 		return snapTrailer{}, corruptf("snapshot: checksum %08x, computed %08x", got, want)
 	}
-	if sr.left != 0 {
+	if sr.left != 0 && !sr.padded {
 		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
+	}
+	if sr.left >= BackupAlign {
+		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
+	}
+	pad, err := sr.readRaw(int(sr.left))
+	if err != nil {
+		return snapTrailer{}, err
+	}
+	for _, b := range pad {
+		if b != 0 {
+			return snapTrailer{}, corruptf("snapshot: padding after the trailer is not zero")
+		}
 	}
 	return tr, nil
 }

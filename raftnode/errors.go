@@ -17,6 +17,15 @@ var (
 	// flight. The proposal may or may not be applied later (etcd's
 	// "request timed out, possibly due to previous leader failure").
 	ErrLeaderLost = errors.New("raftnode: leader lost while the request was in flight")
+	// ErrNotLeader: a request only the leader serves (MoveLeader) reached
+	// another member.
+	ErrNotLeader = errors.New("raftnode: not leader")
+	// ErrBadTransferee: the target of a leadership transfer is not a voting
+	// member.
+	ErrBadTransferee = errors.New("raftnode: bad leader transferee")
+	// ErrTransferTimeout: leadership did not move before the caller's
+	// deadline (etcd's "request timed out, leader transfer took too long").
+	ErrTransferTimeout = errors.New("etcdserver: request timed out, leader transfer took too long")
 	// ErrTooManyRequests: the proposal queue is full.
 	ErrTooManyRequests = errors.New("raftnode: too many requests")
 	// ErrConfChangePending: the leader dropped a membership change because

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
 	"google.golang.org/protobuf/proto"
@@ -69,15 +68,17 @@ func (m *Member) Members(ctx context.Context, linearizable bool) ([]*etcdserverp
 	return m.members.list(), nil
 }
 
-// Status reports what `etcdctl endpoint status` shows.
+// Status reports what `etcdctl endpoint status` shows. DbSize and
+// DbSizeInUse are the sampled Pebble disk usage and its live part (what
+// compactions will not reclaim); Errors lists, as etcd, a missing leader and
+// every raised alarm.
 func (m *Member) Status(ctx context.Context) (*etcdserverpb.StatusResponse, error) {
-	size := int64(m.db.Metrics().DiskSpaceUsage())
 	resp := &etcdserverpb.StatusResponse{
 		Version:          Version,
 		StorageVersion:   StorageVersion,
-		DbSize:           size,
-		DbSizeInUse:      liveBytes(m.db),
-		DbSizeQuota:      m.cfg.QuotaBackendBytes,
+		DbSize:           m.dbSize.Load(),
+		DbSizeInUse:      m.dbInUse.Load(),
+		DbSizeQuota:      m.quota(),
 		Leader:           m.node.Leader(),
 		RaftIndex:        m.node.CommitIndex(),
 		RaftTerm:         m.node.Term(),
@@ -86,21 +87,16 @@ func (m *Member) Status(ctx context.Context) (*etcdserverpb.StatusResponse, erro
 	if mem, ok := m.members.get(m.id); ok {
 		resp.IsLearner = mem.IsLearner
 	}
+	if resp.Leader == 0 {
+		resp.Errors = append(resp.Errors, "etcdserver: no leader") // etcd's wording
+	}
+	for _, a := range m.alarms.List(etcdserverpb.AlarmType_NONE) {
+		resp.Errors = append(resp.Errors, a.String())
+	}
 	if err := m.node.Err(); err != nil {
 		resp.Errors = append(resp.Errors, fmt.Sprintf("raft loop stopped: %v", err))
 	}
 	return resp, nil
-}
-
-// liveBytes estimates the bytes of live data: the database size less what
-// compactions will reclaim from obsolete versions and tombstones.
-func liveBytes(db *pebble.DB) int64 {
-	mt := db.Metrics()
-	live := int64(mt.DiskSpaceUsage()) - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
-	if live < 0 {
-		return 0
-	}
-	return live
 }
 
 func attrSet(id uint64, name string, clientURLs []string) *membershippb.ClusterMemberAttrSetRequest {

@@ -26,6 +26,12 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 		err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.setAttributes(b, r) })
 		return raftnode.Result{}, err
 	}
+	if r := req.GetAlarm(); r != nil {
+		return a.m.applyAlarm(index, term, r)
+	}
+	if err := a.m.capped(req); err != nil {
+		return raftnode.Result{Err: err}, a.m.store.ApplyOther(index, term, nil)
+	}
 	if res, ok, err := a.applyLease(index, term, req); ok {
 		return res, err
 	}
@@ -55,6 +61,9 @@ func (a applier) Restore(path string) error {
 		return err
 	}
 	if err := a.m.members.reload(a.m.db); err != nil {
+		return err
+	}
+	if err := a.m.alarms.Reload(a.m.db); err != nil {
 		return err
 	}
 	if err := a.m.loadLeases(); err != nil {

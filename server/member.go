@@ -26,6 +26,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/metrics"
@@ -53,6 +54,7 @@ type Member struct {
 	lessor   *lease.Lessor
 	hub      *watch.Hub
 	members  *members
+	alarms   *alarm.Set
 	node     *raftnode.Node
 	tr       *transport.GRPC
 
@@ -65,6 +67,11 @@ type Member struct {
 	metrics   *metrics.Set
 	selfLn    *pipeListener    // in-memory listener for self
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
+
+	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
+	dbInUse atomic.Int64 // sampled size of live data
+
+	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
 
 	stopOnce    sync.Once
 	stopped     chan struct{}
@@ -83,7 +90,8 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{})}
+	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
+		backupSlots: make(chan struct{}, maxConcurrentBackups)}
 	if err := m.open(); err != nil {
 		m.closeStorage()
 		return nil, err
@@ -105,6 +113,7 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
+	m.removeBackupTmp()
 	m.metrics = metrics.New()
 	if m.logStore, err = storage.Open(db); err != nil {
 		return err
@@ -122,6 +131,10 @@ func (m *Member) open() error {
 	if m.members, err = loadMembers(db); err != nil {
 		return err
 	}
+	if m.alarms, err = alarm.Load(db); err != nil {
+		return err
+	}
+	m.sampleDBSize()
 	peers, join, err := m.loadIdentity()
 	if err != nil {
 		return err
@@ -146,43 +159,103 @@ func (m *Member) open() error {
 
 // loadIdentity reads the member's stored identity or, for a new data
 // directory, derives it from the --initial-cluster flags (as etcd does) and
-// returns the founding peers raft bootstraps with.
+// returns the founding peers raft bootstraps with. A data directory made by
+// `synod snapshot restore` has an identity and a membership but no raft log:
+// raft bootstraps from that stored membership.
 func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 	id, err := readIdentity(m.db)
 	if err == nil {
 		m.id, m.clusterID = id.memberID, id.clusterID
+		peers, err := m.restoredPeers()
+		if err != nil || peers != nil {
+			m.log.Info("bootstrapping a new cluster from restored data", "member-id", fmt.Sprintf("%x", m.id))
+			return peers, false, err
+		}
 		m.log.Info("restarting from existing data; --initial-cluster flags are ignored", "member-id", fmt.Sprintf("%x", m.id))
 		return nil, false, nil
 	}
 	if !errors.Is(err, errNoIdentity) {
 		return nil, false, err
 	}
-	initial, err := m.cfg.initialMembers()
-	if err != nil {
-		return nil, false, err
-	}
 	if m.cfg.InitialClusterState == "existing" {
-		return nil, true, m.join(initial)
-	}
-	var peers []raft.Peer
-	var ids []uint64
-	for _, im := range initial {
-		mid := MemberID(im.PeerURLs, m.cfg.InitialClusterToken, nil)
-		ctx, err := proto.Marshal(&etcdserverpb.Member{ID: mid, Name: im.Name, PeerURLs: im.PeerURLs})
+		initial, err := m.cfg.initialMembers()
 		if err != nil {
 			return nil, false, err
 		}
-		peers = append(peers, raft.Peer{ID: mid, Context: ctx})
-		ids = append(ids, mid)
-		if im.Name == m.cfg.Name {
-			m.id = mid
-		}
+		return nil, true, m.join(initial)
 	}
-	m.clusterID = ClusterID(ids)
+	founders, err := m.cfg.founders()
+	if err != nil {
+		return nil, false, err
+	}
+	m.id, m.clusterID = founders.self, founders.clusterID
+	peers, err := raftPeers(founders.members)
+	if err != nil {
+		return nil, false, err
+	}
 	if err := writeIdentity(m.db, identity{memberID: m.id, clusterID: m.clusterID}); err != nil {
 		return nil, false, err
 	}
 	return peers, false, nil
+}
+
+// restoredPeers returns the stored membership as raft peers if the raft log
+// is empty (a restored data directory that never started), nil otherwise.
+func (m *Member) restoredPeers() ([]raft.Peer, error) {
+	last, err := m.logStore.LastIndex()
+	if err != nil {
+		return nil, err
+	}
+	snap, err := m.logStore.Snapshot()
+	if err != nil {
+		return nil, err
+	}
+	if last != 0 || snap.GetMetadata().GetIndex() != 0 {
+		return nil, nil
+	}
+	return raftPeers(m.members.list())
+}
+
+// founding is the membership a new cluster starts with.
+type founding struct {
+	members   []*etcdserverpb.Member // ID, Name, PeerURLs
+	self      uint64                 // this member's ID
+	clusterID uint64
+}
+
+// founders computes the founding members and IDs from --initial-cluster and
+// --initial-cluster-token exactly as etcd does.
+func (c *Config) founders() (founding, error) {
+	initial, err := c.initialMembers()
+	if err != nil {
+		return founding{}, err
+	}
+	var f founding
+	var ids []uint64
+	for _, im := range initial {
+		mid := MemberID(im.PeerURLs, c.InitialClusterToken, nil)
+		f.members = append(f.members, &etcdserverpb.Member{ID: mid, Name: im.Name, PeerURLs: im.PeerURLs})
+		ids = append(ids, mid)
+		if im.Name == c.Name {
+			f.self = mid
+		}
+	}
+	f.clusterID = ClusterID(ids)
+	return f, nil
+}
+
+// raftPeers turns members into the peers raft bootstraps with (the context
+// of each is the marshaled Member, which ApplyConfChange records).
+func raftPeers(members []*etcdserverpb.Member) ([]raft.Peer, error) {
+	var peers []raft.Peer
+	for _, mem := range members {
+		ctx, err := proto.Marshal(&etcdserverpb.Member{ID: mem.ID, Name: mem.Name, PeerURLs: mem.PeerURLs})
+		if err != nil {
+			return nil, err
+		}
+		peers = append(peers, raft.Peer{ID: mem.ID, Context: ctx})
+	}
+	return peers, nil
 }
 
 func (m *Member) listen() error {
@@ -235,6 +308,8 @@ func listenURL(raw string) (net.Listener, error) {
 // Start serves clients and peers and starts the raft loop.
 func (m *Member) Start() {
 	m.syncPeers()
+	m.bg.Add(1)
+	go m.sampleDBSizeLoop()
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
 	m.tr.Register(m.peerSrv)

@@ -39,7 +39,9 @@ func (m *Member) registerGauges() {
 	ms.CounterFunc("etcd_server_proposals_failed_total", "The total number of failed proposals seen.",
 		func() float64 { return float64(n.Stats().ProposalsFailed) })
 	ms.GaugeFunc("etcd_mvcc_db_total_size_in_bytes", "Total size of the underlying database physically allocated in bytes.",
-		func() float64 { return float64(m.db.Metrics().DiskSpaceUsage()) })
+		func() float64 { return float64(m.dbSize.Load()) })
+	ms.GaugeFunc("etcd_mvcc_db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
+		func() float64 { return float64(m.dbInUse.Load()) })
 	ms.GaugeFunc("etcd_debugging_mvcc_current_revision", "The current revision of store.",
 		func() float64 { return float64(m.store.Rev()) })
 	ms.GaugeFunc("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
@@ -83,9 +85,6 @@ func (m *Member) IsLearner() bool {
 	mem, ok := m.members.get(m.id)
 	return ok && mem.IsLearner
 }
-
-// Alarms lists the cluster's active alarms (etcdhttp.Member).
-func (m *Member) Alarms() []*etcdserverpb.AlarmMember { return nil }
 
 // CheckRead reads one key through the normal read path: after a ReadIndex
 // unless serializable (etcdhttp.Member).

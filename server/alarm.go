@@ -1,0 +1,132 @@
+package server
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/raftnode"
+)
+
+// dbSizeSampleInterval is how often the database size is sampled for the
+// quota check and Status (a Pebble Metrics call is too costly per request).
+const dbSizeSampleInterval = 200 * time.Millisecond
+
+// applyAlarm applies a committed AlarmRequest: the alarm set changes in the
+// entry's apply batch, identically on every member.
+func (m *Member) applyAlarm(index, term uint64, r *etcdserverpb.AlarmRequest) (raftnode.Result, error) {
+	var resp *etcdserverpb.AlarmResponse
+	err := m.store.ApplyOther(index, term, func(b *pebble.Batch) error {
+		var err error
+		resp, err = m.alarms.Apply(b, r)
+		return err
+	})
+	if err != nil {
+		return raftnode.Result{}, err
+	}
+	if resp == nil { // an entry already applied before a restart
+		resp = &etcdserverpb.AlarmResponse{}
+	}
+	if r.GetAction() != etcdserverpb.AlarmRequest_GET && len(resp.Alarms) > 0 {
+		m.log.Warn("alarm changed", "action", r.GetAction().String(), "alarm", r.GetAlarm().String(),
+			"member-id", fmt.Sprintf("%x", r.GetMemberID()))
+	}
+	return raftnode.Result{Resp: resp}, nil
+}
+
+// capped is the apply-time gate of etcd's capped applier: while NOSPACE is
+// raised, a put, a txn with a put or a lease grant fails with
+// alarm.ErrNoSpace. It depends only on replicated state, so every member
+// answers alike.
+func (m *Member) capped(req *etcdserverpb.InternalRaftRequest) error {
+	return alarm.Capped(m.alarms.Active(etcdserverpb.AlarmType_NOSPACE), req)
+}
+
+// NoSpaceGate reports alarm.ErrNoSpace while the NOSPACE alarm is raised.
+// Apply paths that add data outside mvcc (lease grants) call it.
+func (m *Member) NoSpaceGate() error {
+	if m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
+		return alarm.ErrNoSpace
+	}
+	return nil
+}
+
+// CheckQuota is etcd's quotaAlarmer: a request of cost bytes that would take
+// the database's size in use over --quota-backend-bytes fails with
+// alarm.ErrNoSpace, and this member raises the NOSPACE alarm through raft
+// first.
+func (m *Member) CheckQuota(ctx context.Context, cost int) error {
+	if alarm.Available(m.dbInUse.Load(), m.quota(), cost) {
+		return nil
+	}
+	m.log.Warn("request exceeds the backend quota; raising NOSPACE", "quota-bytes", m.quota(),
+		"db-size-in-use-bytes", m.dbInUse.Load(), "cost", cost)
+	if !m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
+		// As etcd, the outcome of raising the alarm does not change the answer.
+		_, _ = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
+			Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: etcdserverpb.AlarmType_NOSPACE,
+		})
+	}
+	return alarm.ErrNoSpace
+}
+
+// quota is the effective --quota-backend-bytes: 0 means etcd's default (2
+// GiB), a negative value disables the check, as in etcd.
+func (m *Member) quota() int64 {
+	if m.cfg.QuotaBackendBytes == 0 {
+		return DefaultQuotaBackendBytes
+	}
+	return m.cfg.QuotaBackendBytes
+}
+
+// Alarm replicates an alarm request (GET included, as etcd) and returns the
+// response applying it produced.
+func (m *Member) Alarm(ctx context.Context, r *etcdserverpb.AlarmRequest) (*etcdserverpb.AlarmResponse, error) {
+	resp, err := m.Propose(ctx, &etcdserverpb.InternalRaftRequest{Alarm: r})
+	if err != nil {
+		return nil, err
+	}
+	ar, ok := resp.(*etcdserverpb.AlarmResponse)
+	if !ok {
+		return nil, fmt.Errorf("server: alarm answered %T", resp)
+	}
+	return ar, nil
+}
+
+// Alarms lists the raised alarms as applied on this member.
+func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
+	return m.alarms.List(etcdserverpb.AlarmType_NONE)
+}
+
+// sampleDBSize refreshes the sampled database size (Pebble's whole disk
+// usage) and size in use: that less what is free space to Pebble, namely
+// recycled WAL files (at most MemTableStopWritesThreshold+1 of them, kept to
+// be overwritten by new writes) and tables that are obsolete or waiting for
+// their last reader before deletion. The quota is checked against the size
+// in use (see docs/maintenance.md).
+func (m *Member) sampleDBSize() {
+	mt := m.db.Metrics()
+	size := int64(mt.DiskSpaceUsage())
+	inUse := size - int64(mt.WAL.ObsoletePhysicalSize) - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
+	m.dbSize.Store(size)
+	m.dbInUse.Store(max(inUse, 0))
+}
+
+// sampleDBSizeLoop samples the database size until the member stops.
+func (m *Member) sampleDBSizeLoop() {
+	defer m.bg.Done()
+	t := time.NewTicker(dbSizeSampleInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case <-t.C:
+			m.sampleDBSize()
+		}
+	}
+}
