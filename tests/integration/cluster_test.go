@@ -65,8 +65,11 @@ func newCluster(t testing.TB, n int, mutate func(*server.Config)) *cluster {
 		cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{client}, []string{client}
 		cfg.ListenPeerURLs, cfg.InitialAdvertisePeerURLs = []string{peer}, []string{peer}
 		cfg.InitialCluster = strings.Join(initial, ",")
-		cfg.HeartbeatInterval = 10 * time.Millisecond
-		cfg.ElectionTimeout = 100 * time.Millisecond
+		// Fast enough for quick elections, slow enough that a loaded
+		// 2-core CI machine (other test packages run beside this one) does
+		// not see leadership churn that no test is about.
+		cfg.HeartbeatInterval = 25 * time.Millisecond
+		cfg.ElectionTimeout = 300 * time.Millisecond
 		if mutate != nil {
 			mutate(&cfg)
 		}
