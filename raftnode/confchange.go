@@ -30,20 +30,7 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Re
 	}
 	id := n.idg.next()
 	cc.Id = proto.Uint64(id)
-	ch := n.wait.register(id)
-	select {
-	case n.propc <- &proposal{ctx: ctx, id: id, cc: cc}:
-	case <-ctx.Done():
-		n.wait.cancel(id)
-		return Result{}, ctxErr(ctx)
-	case <-n.done:
-		n.wait.cancel(id)
-		return Result{}, ErrStopped
-	default:
-		n.wait.cancel(id)
-		return Result{}, ErrTooManyRequests
-	}
-	return n.waitApplied(ctx, id, ch)
+	return n.submit(ctx, &proposal{ctx: ctx, id: id, cc: cc})
 }
 
 // waitOwnTermApplied holds a conf change proposed on a new leader until the

@@ -49,20 +49,26 @@ func (n *Node) propose(ctx context.Context, req *etcdserverpb.InternalRaftReques
 	}
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
-	ch := n.wait.register(id)
+	return n.submit(ctx, &proposal{ctx: ctx, id: id, data: data})
+}
+
+// submit registers p's waiter, hands p to the raft loop without blocking
+// (a full queue is ErrTooManyRequests) and waits for it to be applied.
+func (n *Node) submit(ctx context.Context, p *proposal) (Result, error) {
+	ch := n.wait.register(p.id)
 	select {
-	case n.propc <- &proposal{ctx: ctx, id: id, data: data}:
+	case n.propc <- p:
 	case <-ctx.Done():
-		n.wait.cancel(id)
+		n.wait.cancel(p.id)
 		return Result{}, ctxErr(ctx)
 	case <-n.done:
-		n.wait.cancel(id)
+		n.wait.cancel(p.id)
 		return Result{}, ErrStopped
 	default:
-		n.wait.cancel(id)
+		n.wait.cancel(p.id)
 		return Result{}, ErrTooManyRequests
 	}
-	return n.waitApplied(ctx, id, ch)
+	return n.waitApplied(ctx, p.id, ch)
 }
 
 // waitApplied waits for the proposal id to be applied. If the member loses

@@ -113,14 +113,7 @@ func TestLockFencingToken(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	cli := c.client()
 	lc := v3lockpb.NewLockClient(cli.ActiveConnection())
-	la, err := cli.Grant(ctx(t), 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := lc.Lock(ctx(t), &v3lockpb.LockRequest{Name: []byte("fence"), Lease: int64(la.ID)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	la, a := grantAndLock(t, cli, lc, "fence")
 	tokenA := lockToken(t, cli, string(a.Key))
 	lb, err := cli.Grant(ctx(t), 30)
 	if err != nil {
@@ -137,7 +130,7 @@ func TestLockFencingToken(t *testing.T) {
 	if ok, err := fencedPut(cli, string(a.Key), tokenA, "fence-data", "a"); !ok || err != nil {
 		t.Fatalf("holder A's fenced write refused (err %v)", err)
 	}
-	if _, err := cli.Revoke(ctx(t), la.ID); err != nil {
+	if _, err := cli.Revoke(ctx(t), la); err != nil {
 		t.Fatal(err)
 	}
 	b := <-got
@@ -156,6 +149,20 @@ func TestLockFencingToken(t *testing.T) {
 	}
 }
 
+// grantAndLock grants a 30 s lease and takes the lock name with it.
+func grantAndLock(t *testing.T, cli *clientv3.Client, lc v3lockpb.LockClient, name string) (clientv3.LeaseID, *v3lockpb.LockResponse) {
+	t.Helper()
+	l, err := cli.Grant(ctx(t), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := lc.Lock(ctx(t), &v3lockpb.LockRequest{Name: []byte(name), Lease: int64(l.ID)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.ID, resp
+}
+
 // lockToken returns the create revision of the lock key: its fencing token.
 func lockToken(t *testing.T, cli *clientv3.Client, key string) int64 {
 	t.Helper()
@@ -172,14 +179,7 @@ func TestLockNotGrantedAfterLeaseExpiredWhileWaiting(t *testing.T) {
 	c := newCluster(t, 3, nil)
 	cli := c.client()
 	lc := v3lockpb.NewLockClient(cli.ActiveConnection())
-	la, err := cli.Grant(ctx(t), 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := lc.Lock(ctx(t), &v3lockpb.LockRequest{Name: []byte("expire"), Lease: int64(la.ID)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, a := grantAndLock(t, cli, lc, "expire")
 	lb, err := cli.Grant(ctx(t), 1) // the minimum TTL; never kept alive
 	if err != nil {
 		t.Fatal(err)
