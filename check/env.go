@@ -24,6 +24,8 @@ type Env struct {
 	Seed int64
 	// Progress receives one line per notable event; never nil.
 	Progress io.Writer
+	// Timeline records the faults injected so far.
+	Timeline *Timeline
 
 	admin []*clientv3.Client
 	ids   []uint64 // member IDs by index
@@ -32,7 +34,7 @@ type Env struct {
 
 // newEnv connects an administrative client to every member.
 func newEnv(c *Cluster, seed int64, progress io.Writer) (*Env, error) {
-	e := &Env{Cluster: c, Seed: seed, Progress: progress, Start: time.Now()}
+	e := &Env{Cluster: c, Seed: seed, Progress: progress, Start: time.Now(), Timeline: &Timeline{}}
 	for i := 0; i < c.Size(); i++ {
 		cli, err := c.Client(i)
 		if err != nil {

@@ -56,6 +56,13 @@ func (s regState) revIs(r int64) bool {
 	return r > s.Rev
 }
 
+// absent reports whether the key certainly does not exist.
+func (s regState) absent() bool { return s.Known && s.Rev == 0 }
+
+// valueIs is etcd's value compare: a missing key never matches, not even
+// the empty string.
+func (s regState) valueIs(v string) bool { return !s.absent() && s.Value == v }
+
 // read checks an observed (value, mod_revision) against s and returns the
 // state it reveals.
 func (s regState) read(o regOutput) (bool, regState) {
@@ -87,10 +94,10 @@ func stepRegister(state, input, output any) []any {
 			return []any{regState{Value: in.Value, Rev: out.Rev, Known: true}}
 		}
 	case opCASValue:
-		if out.Ok && s.Value == in.Expect && out.Rev > s.Rev {
+		if out.Ok && s.valueIs(in.Expect) && out.Rev > s.Rev {
 			return []any{regState{Value: in.Value, Rev: out.Rev, Known: true}}
 		}
-		if !out.Ok && s.Value != in.Expect {
+		if !out.Ok && !s.valueIs(in.Expect) {
 			return keep(s.read(out))
 		}
 	case opCASRev:
@@ -111,7 +118,7 @@ func stepUnknown(s regState, in regInput) []any {
 	case opPut:
 		return []any{s.wrote(in.Value)}
 	case opCASValue:
-		if s.Value == in.Expect {
+		if s.valueIs(in.Expect) {
 			return []any{s.wrote(in.Value)}
 		}
 		return []any{s}

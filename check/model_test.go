@@ -108,6 +108,12 @@ func TestRegisterModel(t *testing.T) {
 			op(1, 30, -1, casR("x", 8, "c"), regOutput{}),
 			op(2, 40, 50, get("x"), saw("c", 9)),
 		}},
+		{"value compare on a missing key fails even for the empty string", false, []porcupine.Operation{
+			op(0, 0, 10, casV("x", "", "a"), casOK(2)),
+		}},
+		{"value compare on a missing key reports it missing", true, []porcupine.Operation{
+			op(0, 0, 10, casV("x", "", "a"), casNo("", 0)),
+		}},
 		{"keys are independent", true, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
 			op(1, 0, 10, put("y", "a"), wrote(3)),

@@ -3,6 +3,7 @@
 //
 //	synod serve [flags]   run one member (etcd's flags and meanings)
 //	synod dev [flags]     run a local 3-member cluster for development
+//	synod check [flags]   verify a cluster of this build under faults (Jepsen-style)
 //	synod version         print the version
 package main
 
@@ -17,6 +18,7 @@ const usage = `synod: a replicated key-value store that speaks the etcd v3 API
 Usage:
   synod serve [flags]   run one member; flags have etcd's names and meanings
   synod dev [flags]     run a local 3-member cluster (clients on 2379, 22379, 32379)
+  synod check [flags]   start a cluster of this build, inject faults, check linearizability
   synod version         print the version
 
 Run 'synod <command> --help' for a command's flags.
@@ -37,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runServe(args[1:], stdout, stderr)
 	case "dev":
 		return runDev(args[1:], stdout, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "synod version %s (etcd API %s)\n", version, apiVersion())
 		return 0

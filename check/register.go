@@ -1,0 +1,265 @@
+package check
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math/rand"
+	"sync"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+const (
+	// registerKeys is the number of keys in use at any time.
+	registerKeys = 5
+	// opsPerKey retires a key after this many operations, so each key's
+	// history (checked on its own) stays small enough for porcupine.
+	opsPerKey = 200
+	// opTimeout bounds every client call; a write that times out has an
+	// unknown outcome.
+	opTimeout = 2 * time.Second
+	// defaultCheckTimeout bounds porcupine; when it runs out the verdict
+	// is unknown, never ok.
+	defaultCheckTimeout = 2 * time.Minute
+)
+
+// registerWorkload runs get, put and compare-and-set on a rotating set of
+// keys from clients pinned to every member, and checks the history for
+// linearizability against registerModel.
+type registerWorkload struct {
+	opts WorkloadOptions
+
+	mu      sync.Mutex
+	history []porcupine.Operation
+	procs   int // porcupine client IDs handed out
+	keys    []string
+	used    []int
+	keyGen  int
+}
+
+func newRegisterWorkload(o WorkloadOptions) *registerWorkload {
+	w := &registerWorkload{opts: o}
+	for i := 0; i < registerKeys; i++ {
+		w.keys = append(w.keys, w.freshKeyLocked())
+		w.used = append(w.used, 0)
+	}
+	return w
+}
+
+func (w *registerWorkload) Name() string { return "register" }
+
+func (w *registerWorkload) freshKeyLocked() string {
+	w.keyGen++
+	return fmt.Sprintf("check/register/%04d", w.keyGen)
+}
+
+// pickKey returns a key in use, retiring it for a fresh one once it has had
+// opsPerKey operations.
+func (w *registerWorkload) pickKey(rng *rand.Rand) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	i := rng.Intn(len(w.keys))
+	w.used[i]++
+	k := w.keys[i]
+	if w.used[i] >= opsPerKey {
+		w.keys[i], w.used[i] = w.freshKeyLocked(), 0
+	}
+	return k
+}
+
+// newProc returns a fresh porcupine client ID. A client that saw an unknown
+// outcome continues as a new process, since its old operation never ends.
+func (w *registerWorkload) newProc() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.procs++
+	return w.procs - 1
+}
+
+func (w *registerWorkload) record(op porcupine.Operation) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.history = append(w.history, op)
+}
+
+func (w *registerWorkload) Run(ctx context.Context, env *Env) error {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i := 0; i < env.Cluster.Size(); i++ {
+		for c := 0; c < w.opts.ClientsPerMember; c++ {
+			cli, err := env.Cluster.Client(i)
+			if err != nil {
+				return err
+			}
+			rng := rand.New(rand.NewSource(env.Seed + int64(1000+i*100+c)))
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer cli.Close()
+				w.client(ctx, env, cli, rng)
+			}()
+		}
+	}
+	return nil
+}
+
+// observed is what one client last saw of a key.
+type observed struct {
+	value string
+	rev   int64
+}
+
+// client issues operations until ctx ends.
+func (w *registerWorkload) client(ctx context.Context, env *Env, cli *clientv3.Client, rng *rand.Rand) {
+	proc := w.newProc()
+	seen := map[string]observed{}
+	for seq := 0; ctx.Err() == nil; seq++ {
+		key := w.pickKey(rng)
+		in := regInput{Key: key, Value: fmt.Sprintf("p%d-%d", proc, seq)}
+		last := seen[key]
+		switch r := rng.Intn(10); {
+		case r < 4:
+			in.Op = opGet
+		case r < 6 || last.value == "":
+			in.Op = opPut
+		case r < 8:
+			in.Op, in.Expect = opCASValue, last.value
+		default:
+			in.Op, in.ExpectRev = opCASRev, last.rev
+		}
+		call := env.Now()
+		out, err := doRegister(ctx, cli, in)
+		ret := env.Now()
+		if err != nil {
+			if in.Op == opGet {
+				continue // a failed read has no effect: leave it out
+			}
+			out = regOutput{Unknown: true}
+			ret = -1 // fixed up to "after everything" by Check
+		}
+		w.record(porcupine.Operation{ClientId: proc, Input: in, Call: call, Output: out, Return: ret})
+		switch {
+		case out.Unknown:
+			delete(seen, key)
+			proc = w.newProc()
+		case in.Op == opPut || out.Ok:
+			seen[key] = observed{in.Value, out.Rev}
+		default:
+			seen[key] = observed{out.Value, out.Rev}
+		}
+	}
+}
+
+// doRegister performs one operation.
+func doRegister(ctx context.Context, cli *clientv3.Client, in regInput) (regOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+	defer cancel()
+	switch in.Op {
+	case opGet:
+		resp, err := cli.Get(ctx, in.Key)
+		if err != nil {
+			return regOutput{}, err
+		}
+		return readOutput(resp.Kvs), nil
+	case opPut:
+		resp, err := cli.Put(ctx, in.Key, in.Value)
+		if err != nil {
+			return regOutput{}, err
+		}
+		return regOutput{Rev: resp.Header.Revision}, nil
+	}
+	cmp := clientv3.Compare(clientv3.Value(in.Key), "=", in.Expect)
+	if in.Op == opCASRev {
+		cmp = clientv3.Compare(clientv3.ModRevision(in.Key), "=", in.ExpectRev)
+	}
+	resp, err := cli.Txn(ctx).If(cmp).Then(clientv3.OpPut(in.Key, in.Value)).Else(clientv3.OpGet(in.Key)).Commit()
+	if err != nil {
+		return regOutput{}, err
+	}
+	if resp.Succeeded {
+		return regOutput{Ok: true, Rev: resp.Header.Revision}, nil
+	}
+	if len(resp.Responses) != 1 || resp.Responses[0].GetResponseRange() == nil {
+		return regOutput{}, fmt.Errorf("check: txn else-branch returned %d responses", len(resp.Responses))
+	}
+	return readOutput(resp.Responses[0].GetResponseRange().Kvs), nil
+}
+
+func readOutput(kvs []*mvccpb.KeyValue) regOutput {
+	if len(kvs) == 0 {
+		return regOutput{}
+	}
+	return regOutput{Value: string(kvs[0].Value), Rev: kvs[0].ModRevision}
+}
+
+// finalHistory returns the history with every unknown outcome's return
+// placed after every other event.
+func (w *registerWorkload) finalHistory() []porcupine.Operation {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	h := append([]porcupine.Operation(nil), w.history...)
+	var end int64
+	for _, op := range h {
+		end = max(end, op.Call, op.Return)
+	}
+	for i := range h {
+		if h[i].Return < 0 {
+			h[i].Return = end + 1
+		}
+	}
+	return h
+}
+
+func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
+	h := w.finalHistory()
+	unknown := 0
+	for _, op := range h {
+		if op.Output.(regOutput).Unknown {
+			unknown++
+		}
+	}
+	timeout := w.opts.CheckTimeout
+	if timeout <= 0 {
+		timeout = defaultCheckTimeout
+	}
+	res := Result{Workload: w.Name(), Verdict: VerdictOK,
+		Summary: fmt.Sprintf("%d operations on %d keys, %d with unknown outcome", len(h), w.keyGen, unknown)}
+	if len(h) == 0 {
+		res.Verdict = VerdictUnknown
+		res.Anomalies = append(res.Anomalies, "no operation was recorded")
+		return res
+	}
+	result, info := porcupine.CheckOperationsVerbose(registerModel, h, timeout)
+	switch result {
+	case porcupine.Illegal:
+		res.Verdict = VerdictFail
+		res.Anomalies = append(res.Anomalies, "the history is not linearizable: see the visualization for the longest linearizable prefix of each failing key")
+	case porcupine.Unknown:
+		res.Verdict = VerdictUnknown
+		res.Anomalies = append(res.Anomalies, fmt.Sprintf("porcupine did not finish within %v", timeout))
+	}
+	info.AddAnnotations(faultAnnotations(env.Timeline.Events()))
+	var buf bytes.Buffer
+	if err := porcupine.Visualize(registerModel, info, &buf); err == nil {
+		res.Visualization = buf.Bytes()
+	}
+	return res
+}
+
+// faultAnnotations shows the fault timeline above porcupine's history.
+func faultAnnotations(events []FaultEvent) []porcupine.Annotation {
+	var out []porcupine.Annotation
+	for _, ev := range events {
+		desc := ev.Desc
+		if ev.Err != "" {
+			desc = ev.Err
+		}
+		out = append(out, porcupine.Annotation{Tag: "nemesis: " + ev.Nemesis, Start: ev.Start, End: ev.End,
+			Description: desc, BackgroundColor: "#f8d7da"})
+	}
+	return out
+}
