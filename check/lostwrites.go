@@ -73,6 +73,9 @@ func (w *lostWritesWorkload) client(ctx context.Context, env *Env, cli *clientv3
 			w.failed++
 		}
 		w.mu.Unlock()
+		if err != nil {
+			sleepCtx(ctx, failureBackoff)
+		}
 	}
 }
 
@@ -97,7 +100,7 @@ func (w *lostWritesWorkload) Check(ctx context.Context, env *Env) Result {
 		return unknownResult(res, err)
 	}
 	anomalies = append(anomalies, hashes...)
-	res.Summary = fmt.Sprintf("%d puts acknowledged, %d with unknown outcome; final revision %d", len(w.acked), w.failed, rev)
+	res.Summary = fmt.Sprintf("%d puts acknowledged, %d failed; final revision %d", len(w.acked), w.failed, rev)
 	if len(anomalies) > 0 {
 		res.Verdict = VerdictFail
 		if len(anomalies) > maxListed {

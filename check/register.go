@@ -3,6 +3,7 @@ package check
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sync"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
@@ -107,6 +109,19 @@ func (w *registerWorkload) Run(ctx context.Context, env *Env) error {
 	return nil
 }
 
+// failureBackoff is the least pause of a client after a failed call.
+const failureBackoff = 100 * time.Millisecond
+
+// definitelyFailed reports whether a write's error means it was not
+// executed. synod answers "no leader" only before a request is handed to
+// raft (or when raft refuses it), and "too many requests" only when it is
+// not queued; losing the leader while a request is in flight, timeouts and
+// transport errors are unknown outcomes. A server that broke this promise
+// would show up as an anomaly, which it would be.
+func definitelyFailed(err error) bool {
+	return errors.Is(err, rpctypes.ErrNoLeader) || errors.Is(err, rpctypes.ErrTooManyRequests)
+}
+
 // observed is what one client last saw of a key.
 type observed struct {
 	value string
@@ -135,8 +150,11 @@ func (w *registerWorkload) client(ctx context.Context, env *Env, cli *clientv3.C
 		out, err := doRegister(ctx, cli, in)
 		ret := env.Now()
 		if err != nil {
-			if in.Op == opGet {
-				continue // a failed read has no effect: leave it out
+			// Back off a little so that a member that cannot serve does
+			// not flood the history with failures.
+			sleepCtx(ctx, failureBackoff+time.Duration(rng.Int63n(int64(failureBackoff))))
+			if in.Op == opGet || definitelyFailed(err) {
+				continue // it had no effect: leave it out
 			}
 			out = regOutput{Unknown: true}
 			ret = -1 // fixed up to "after everything" by Check
@@ -238,6 +256,7 @@ func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
 	case porcupine.Illegal:
 		res.Verdict = VerdictFail
 		res.Anomalies = append(res.Anomalies, "the history is not linearizable: see the visualization for the longest linearizable prefix of each failing key")
+		res.Anomalies = append(res.Anomalies, illegalKeys(h, timeout)...)
 	case porcupine.Unknown:
 		res.Verdict = VerdictUnknown
 		res.Anomalies = append(res.Anomalies, fmt.Sprintf("porcupine did not finish within %v", timeout))
@@ -248,6 +267,27 @@ func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
 		res.Visualization = buf.Bytes()
 	}
 	return res
+}
+
+// illegalKeys names the keys whose own history is not linearizable.
+func illegalKeys(h []porcupine.Operation, timeout time.Duration) []string {
+	var out []string
+	for _, part := range registerModel.Partition(h) {
+		if porcupine.CheckOperationsTimeout(registerModel, part, timeout) != porcupine.Illegal {
+			continue
+		}
+		if len(out) == maxListed {
+			out = append(out, "... and more keys")
+			break
+		}
+		first, last := part[0].Call, part[0].Call
+		for _, op := range part {
+			first, last = min(first, op.Call), max(last, op.Call)
+		}
+		out = append(out, fmt.Sprintf("key %s (%d operations between %.2fs and %.2fs) is not linearizable",
+			part[0].Input.(regInput).Key, len(part), float64(first)/1e9, float64(last)/1e9))
+	}
+	return out
 }
 
 // faultAnnotations shows the fault timeline above porcupine's history.
