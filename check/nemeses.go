@@ -156,10 +156,10 @@ func (netemNemesis) Inject(_ context.Context, env *Env, rng *rand.Rand) (Fault, 
 	return Fault{Desc: strings.Join(parts, "; "), Heal: healNetwork(env)}, nil
 }
 
-// victim picks the leader with probability 1/3 (when one is known), else a
-// random member.
-func victim(ctx context.Context, env *Env, rng *rand.Rand) (int, string) {
-	if rng.Intn(3) == 0 {
+// victim picks the leader when leader is set, else the leader with
+// probability 1/3 (when one is known), else a random member.
+func victim(ctx context.Context, env *Env, rng *rand.Rand, leader bool) (int, string) {
+	if leader || rng.Intn(3) == 0 {
 		if l, err := env.Leader(ctx); err == nil {
 			return l, fmt.Sprintf("leader m%d", l+1)
 		}
@@ -168,27 +168,28 @@ func victim(ctx context.Context, env *Env, rng *rand.Rand) (int, string) {
 	return i, fmt.Sprintf("m%d", i+1)
 }
 
-// killNemesis kills a member with SIGKILL; healing restarts it from its data
-// directory.
-type killNemesis struct{}
+// killNemesis kills a member (the leader, if leader is set) with SIGKILL;
+// healing restarts it from its data directory.
+type killNemesis struct{ leader bool }
 
 func (killNemesis) Name() string { return "kill" }
 
-func (killNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
-	i, who := victim(ctx, env, rng)
+func (k killNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
+	i, who := victim(ctx, env, rng, k.leader)
 	if err := env.Cluster.Kill(i); err != nil {
 		return Fault{}, err
 	}
 	return Fault{Desc: "kill -9 " + who, Heal: func(context.Context) error { return env.Cluster.Restart(i) }}, nil
 }
 
-// pauseNemesis stops a member with SIGSTOP; healing continues it.
-type pauseNemesis struct{}
+// pauseNemesis stops a member (the leader, if leader is set) with SIGSTOP;
+// healing continues it.
+type pauseNemesis struct{ leader bool }
 
 func (pauseNemesis) Name() string { return "pause" }
 
-func (pauseNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
-	i, who := victim(ctx, env, rng)
+func (p pauseNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
+	i, who := victim(ctx, env, rng, p.leader)
 	if err := env.Cluster.Pause(i); err != nil {
 		return Fault{}, err
 	}

@@ -53,7 +53,9 @@ var nemesisRegistry = []struct {
 	{"partition-oneway", func() Nemesis { return partitionNemesis{kinds: []partitionKind{oneWay}} }, "one member's outgoing links are cut, its incoming ones work"},
 	{"netem", func() Nemesis { return netemNemesis{} }, "random links get delay with jitter, loss and a bandwidth cap"},
 	{"kill", func() Nemesis { return killNemesis{} }, "kill -9 a member (sometimes the leader), restart it on heal"},
+	{"kill-leader", func() Nemesis { return killNemesis{leader: true} }, "kill -9 the leader, restart it on heal"},
 	{"pause", func() Nemesis { return pauseNemesis{} }, "SIGSTOP a member (sometimes the leader), SIGCONT on heal"},
+	{"pause-leader", func() Nemesis { return pauseNemesis{leader: true} }, "SIGSTOP the leader, SIGCONT on heal"},
 	{"leader-transfer", func() Nemesis { return transferNemesis{} }, "move leadership to a random follower (Maintenance.MoveLeader)"},
 	{"compact", func() Nemesis { return compactNemesis{} }, "compact the keyspace at a recent revision during traffic"},
 }
@@ -64,6 +66,15 @@ func NemesisNames() map[string]string {
 	out := map[string]string{}
 	for _, n := range nemesisRegistry {
 		out[n.name] = n.doc
+	}
+	return out
+}
+
+// NemesisList lists the nemesis names in registry order.
+func NemesisList() []string {
+	var out []string
+	for _, n := range nemesisRegistry {
+		out = append(out, n.name)
 	}
 	return out
 }
@@ -84,7 +95,7 @@ func ParseNemeses(list string) ([]Nemesis, error) {
 				return nil
 			}
 		}
-		return fmt.Errorf("check: unknown nemesis %q (known: all, none, %s)", name, strings.Join(sortedKeys(NemesisNames()), ", "))
+		return fmt.Errorf("check: unknown nemesis %q (known: all, none, %s)", name, strings.Join(NemesisList(), ", "))
 	}
 	for _, name := range strings.Split(list, ",") {
 		switch name = strings.TrimSpace(name); name {
@@ -102,15 +113,6 @@ func ParseNemeses(list string) ([]Nemesis, error) {
 		}
 	}
 	return out, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
 }
 
 // FaultEvent is one entry of the fault timeline.

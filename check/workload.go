@@ -88,6 +88,15 @@ func WorkloadNames() map[string]string {
 	return out
 }
 
+// WorkloadList lists the workload names in registry order.
+func WorkloadList() []string {
+	var out []string
+	for _, w := range workloadRegistry {
+		out = append(out, w.name)
+	}
+	return out
+}
+
 // ParseWorkloads turns a --workload list (names separated by commas, or
 // "all") into workloads.
 func ParseWorkloads(list string, o WorkloadOptions) ([]Workload, error) {
@@ -112,7 +121,7 @@ func ParseWorkloads(list string, o WorkloadOptions) ([]Workload, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("check: unknown workload %q (known: all, %s)", name, strings.Join(sortedKeys(WorkloadNames()), ", "))
+			return nil, fmt.Errorf("check: unknown workload %q (known: all, %s)", name, strings.Join(WorkloadList(), ", "))
 		}
 	}
 	if len(out) == 0 {

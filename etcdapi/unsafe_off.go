@@ -2,6 +2,8 @@
 
 package etcdapi
 
-// unsafeLocalReads is false in every real build: linearizable reads wait
-// for a ReadIndex barrier. See unsafe_on.go.
-const unsafeLocalReads = false
+import "context"
+
+// unsafeSkipReadIndex is false in every real build: linearizable reads
+// wait for a ReadIndex barrier. See unsafe_on.go.
+func (e *edge) unsafeSkipReadIndex(context.Context) bool { return false }

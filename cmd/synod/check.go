@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,8 +24,8 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	cfg := check.Config{Progress: stderr}
 	fs.IntVar(&cfg.Nodes, "nodes", 3, "Number of members.")
 	fs.DurationVar(&cfg.Duration, "duration", 60*time.Second, "How long workloads and faults run (then everything is healed and checked).")
-	fs.StringVar(&cfg.Nemeses, "nemesis", "all", "Faults, comma-separated: all, none, or any of partition, partition-halves, partition-leader, partition-ring, partition-bridge, partition-oneway, netem, kill, pause, leader-transfer, compact.")
-	fs.StringVar(&cfg.Workloads, "workload", "all", "Workloads, comma-separated: all, register, lost-writes.")
+	fs.StringVar(&cfg.Nemeses, "nemesis", "all", "Faults, comma-separated: all, none, or any of "+strings.Join(check.NemesisList(), ", ")+".")
+	fs.StringVar(&cfg.Workloads, "workload", "all", "Workloads, comma-separated: all, or any of "+strings.Join(check.WorkloadList(), ", ")+".")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "Seed of every random choice; 0 picks one from the clock (printed, for replay).")
 	fs.BoolVar(&cfg.KeepData, "keep-data", false, "Keep the members' data directories and logs (always kept when the verdict is not OK).")
 	fs.StringVar(&cfg.Dir, "data-dir", "", "Where the members' directories go (default: a temporary directory).")
@@ -32,6 +33,18 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Bin, "synod-bin", "", "synod executable to check (default: this executable).")
 	fs.IntVar(&cfg.Workload.ClientsPerMember, "clients", 2, "Concurrent clients per member and workload.")
 	quiet := fs.Bool("quiet", false, "Print only the verdict line.")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: synod check [flags]\n\nStarts a cluster of this synod build on loopback, with a fault-injecting proxy on every peer link,\nruns workloads while injecting faults, heals, and checks the history. Exit status: 0 OK, 1 FAIL, 2 usage/setup error, 3 UNKNOWN.\n\nFlags:\n")
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, "\nNemeses:\n")
+		for _, n := range check.NemesisList() {
+			fmt.Fprintf(stderr, "  %-18s %s\n", n, check.NemesisNames()[n])
+		}
+		fmt.Fprint(stderr, "\nWorkloads:\n")
+		for _, w := range check.WorkloadList() {
+			fmt.Fprintf(stderr, "  %-18s %s\n", w, check.WorkloadNames()[w])
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
