@@ -129,6 +129,9 @@ func (w *lostWritesWorkload) compare(name string, kvs map[string]string) []strin
 		}
 	}
 	for k, v := range kvs {
+		if _, acked := w.acked[k]; acked {
+			continue // compared above
+		}
 		if want, ok := w.attempted[k]; !ok || want != v {
 			out = append(out, fmt.Sprintf("%s has %s=%q, which was never written", name, k, v))
 		}
