@@ -76,6 +76,7 @@ var workloadRegistry = []struct {
 }{
 	{"register", func(o WorkloadOptions) Workload { return newRegisterWorkload(o) }, "get, put and compare-and-set per key, checked for linearizability"},
 	{"lost-writes", func(o WorkloadOptions) Workload { return newLostWritesWorkload(o) }, "every acknowledged put is on every member at the end; all members' HashKV agree"},
+	{"watch", func(o WorkloadOptions) Workload { return newWatchWorkload(o) }, "one resuming watcher per member: ordered, no duplicates, no gaps, every acknowledged put, all watchers agree"},
 }
 
 // WorkloadNames lists the workloads --workload accepts (besides all), each
