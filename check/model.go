@@ -146,20 +146,7 @@ func keep(ok bool, s regState) []any {
 // key so each key is checked on its own.
 var registerModel = (&porcupine.NondeterministicModel{
 	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		byKey := map[string][]porcupine.Operation{}
-		var order []string
-		for _, op := range h {
-			k := op.Input.(regInput).Key
-			if _, ok := byKey[k]; !ok {
-				order = append(order, k)
-			}
-			byKey[k] = append(byKey[k], op)
-		}
-		out := make([][]porcupine.Operation, 0, len(order))
-		for _, k := range order {
-			out = append(out, byKey[k])
-		}
-		return out
+		return partitionBy(h, func(op porcupine.Operation) string { return op.Input.(regInput).Key })
 	},
 	Init:              func() []any { return []any{regState{Known: true}} },
 	Step:              stepRegister,

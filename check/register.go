@@ -1,7 +1,6 @@
 package check
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -214,80 +213,22 @@ func readOutput(kvs []*mvccpb.KeyValue) regOutput {
 	return regOutput{Value: string(kvs[0].Value), Rev: kvs[0].ModRevision}
 }
 
-// finalHistory returns the history with every unknown outcome's return
-// placed after every other event.
-func (w *registerWorkload) finalHistory() []porcupine.Operation {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	h := append([]porcupine.Operation(nil), w.history...)
-	var end int64
-	for _, op := range h {
-		end = max(end, op.Call, op.Return)
-	}
-	for i := range h {
-		if h[i].Return < 0 {
-			h[i].Return = end + 1
-		}
-	}
-	return h
-}
-
 func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
-	h := w.finalHistory()
+	w.mu.Lock()
+	h := append([]porcupine.Operation(nil), w.history...)
+	w.mu.Unlock()
+	fixUnknownReturns(h)
 	unknown := 0
 	for _, op := range h {
 		if op.Output.(regOutput).Unknown {
 			unknown++
 		}
 	}
-	timeout := w.opts.CheckTimeout
-	if timeout <= 0 {
-		timeout = defaultCheckTimeout
-	}
 	res := Result{Workload: w.Name(), Verdict: VerdictOK,
 		Summary: fmt.Sprintf("%d operations on %d keys, %d with unknown outcome", len(h), w.keyGen, unknown)}
-	if len(h) == 0 {
-		res.Verdict = VerdictUnknown
-		res.Anomalies = append(res.Anomalies, "no operation was recorded")
-		return res
-	}
-	result, info := porcupine.CheckOperationsVerbose(registerModel, h, timeout)
-	switch result {
-	case porcupine.Illegal:
-		res.Verdict = VerdictFail
-		res.Anomalies = append(res.Anomalies, "the history is not linearizable: see the visualization for the longest linearizable prefix of each failing key")
-		res.Anomalies = append(res.Anomalies, illegalKeys(h, timeout)...)
-	case porcupine.Unknown:
-		res.Verdict = VerdictUnknown
-		res.Anomalies = append(res.Anomalies, fmt.Sprintf("porcupine did not finish within %v", timeout))
-	}
-	info.AddAnnotations(faultAnnotations(env.Timeline.Events()))
-	var buf bytes.Buffer
-	if err := porcupine.Visualize(registerModel, info, &buf); err == nil {
-		res.Visualization = buf.Bytes()
-	}
-	return res
-}
-
-// illegalKeys names the keys whose own history is not linearizable.
-func illegalKeys(h []porcupine.Operation, timeout time.Duration) []string {
-	var out []string
-	for _, part := range registerModel.Partition(h) {
-		if porcupine.CheckOperationsTimeout(registerModel, part, timeout) != porcupine.Illegal {
-			continue
-		}
-		if len(out) == maxListed {
-			out = append(out, "... and more keys")
-			break
-		}
-		first, last := part[0].Call, part[0].Call
-		for _, op := range part {
-			first, last = min(first, op.Call), max(last, op.Call)
-		}
-		out = append(out, fmt.Sprintf("key %s (%d operations between %.2fs and %.2fs) is not linearizable",
-			part[0].Input.(regInput).Key, len(part), float64(first)/1e9, float64(last)/1e9))
-	}
-	return out
+	return porcupineVerdict(res, registerModel, h, w.opts.CheckTimeout, env, func(op porcupine.Operation) string {
+		return "key " + op.Input.(regInput).Key
+	})
 }
 
 // faultAnnotations shows the fault timeline above porcupine's history.

@@ -75,6 +75,7 @@ var workloadRegistry = []struct {
 	doc  string
 }{
 	{"register", func(o WorkloadOptions) Workload { return newRegisterWorkload(o) }, "get, put and compare-and-set per key, checked for linearizability"},
+	{"txn", func(o WorkloadOptions) Workload { return newTxnWorkload(o) }, "multi-key read, write and compare-and-set transactions on groups of keys, checked for strict serializability"},
 	{"lost-writes", func(o WorkloadOptions) Workload { return newLostWritesWorkload(o) }, "every acknowledged put is on every member at the end; all members' HashKV agree"},
 	{"watch", func(o WorkloadOptions) Workload { return newWatchWorkload(o) }, "one resuming watcher per member: ordered, no duplicates, no gaps, every acknowledged put, all watchers agree"},
 }
