@@ -168,6 +168,7 @@ func (m *member) start() error {
 	cmd := exec.Command(m.bin, m.args...)
 	cmd.Dir = m.dir
 	cmd.Stdout, cmd.Stderr = logf, logf
+	dieWithChecker(cmd)
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return fmt.Errorf("check: starting %s: %w", m.name, err)

@@ -95,6 +95,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.ServeArgs == nil {
 		cfg.ServeArgs = DefaultServeArgs
 	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
 	nemeses, err := ParseNemeses(cfg.Nemeses)
 	if err != nil {
 		return nil, err
@@ -159,6 +162,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.Nodes < 1:
+		return fmt.Errorf("check: --nodes must be at least 1, got %d", c.Nodes)
+	case c.Duration <= 0:
+		return fmt.Errorf("check: --duration must be positive, got %v", c.Duration)
+	case c.Bin == "":
+		return fmt.Errorf("check: no synod binary given")
+	}
+	return nil
 }
 
 func runDir(dir string) (string, error) {
