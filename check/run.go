@@ -139,6 +139,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	env.Logf("cluster of %d healthy; running %v", cl.Size(), cfg.Duration)
 	runPhase(ctx, env, cfg, nemeses, workloads)
 	rep.Faults = env.Timeline.Events()
+	if ctx.Err() != nil {
+		rep.Verdict = VerdictUnknown
+		return rep, fmt.Errorf("check: interrupted after %.1fs; nothing was checked", time.Since(env.Start).Seconds())
+	}
 	env.Logf("healing every fault and waiting for the cluster to converge")
 	if err := cl.HealAll(); err != nil {
 		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())

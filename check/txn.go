@@ -258,10 +258,17 @@ func porcupineVerdict(res Result, model porcupine.Model, h []porcupine.Operation
 
 // illegalPartitions names the partitions whose own history is not
 // linearizable.
+// The whole search is bounded by timeout.
 func illegalPartitions(model porcupine.Model, h []porcupine.Operation, timeout time.Duration, name func(porcupine.Operation) string) []string {
 	var out []string
+	deadline := time.Now().Add(timeout)
 	for _, part := range model.Partition(h) {
-		if porcupine.CheckOperationsTimeout(model, part, timeout) != porcupine.Illegal {
+		left := time.Until(deadline)
+		if left <= 0 {
+			out = append(out, "... (stopped looking: the check's time bound was reached)")
+			break
+		}
+		if porcupine.CheckOperationsTimeout(model, part, left) != porcupine.Illegal {
 			continue
 		}
 		if len(out) == maxListed {
