@@ -227,7 +227,11 @@ func (r *Report) Line() string {
 	word := map[Verdict]string{VerdictOK: "OK", VerdictFail: "FAIL", VerdictUnknown: "UNKNOWN"}[r.Verdict]
 	var parts []string
 	for _, res := range r.Results {
-		parts = append(parts, fmt.Sprintf("%s %s (%s)", res.Workload, res.Verdict, res.Summary))
+		part := fmt.Sprintf("%s %s", res.Workload, res.Verdict)
+		if res.Summary != "" {
+			part += " (" + res.Summary + ")"
+		}
+		parts = append(parts, part)
 	}
 	if len(r.Cluster) > 0 {
 		parts = append(parts, fmt.Sprintf("cluster FAIL (%s)", strings.Join(r.Cluster, "; ")))
