@@ -36,8 +36,8 @@ type Config struct {
 	// Seed drives every random choice of the checker (faults, their
 	// timing, operations); the same seed replays the same schedule.
 	Seed int64
-	// Dir is where member directories go; a temporary directory when
-	// empty.
+	// Dir is where the run's directory (holding the member directories)
+	// is made; the system's temporary directory when empty.
 	Dir string
 	// KeepData keeps the member directories (data, logs) after the run.
 	// They are always kept when the verdict is not OK.
@@ -180,18 +180,19 @@ func (c *Config) validate() error {
 	return nil
 }
 
+// runDir makes a fresh directory for the run inside dir (the system's
+// temporary directory when empty). Only that directory is ever removed.
 func runDir(dir string) (string, error) {
-	if dir == "" {
-		d, err := os.MkdirTemp("", "synod-check-")
-		if err != nil {
+	if dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return "", fmt.Errorf("check: %w", err)
 		}
-		return d, nil
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	d, err := os.MkdirTemp(dir, "synod-check-")
+	if err != nil {
 		return "", fmt.Errorf("check: %w", err)
 	}
-	return dir, nil
+	return d, nil
 }
 
 func waitHealthy(ctx context.Context, env *Env, d time.Duration) error {

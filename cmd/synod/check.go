@@ -28,7 +28,7 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Workloads, "workload", "all", "Workloads, comma-separated: all, or any of "+strings.Join(check.WorkloadList(), ", ")+".")
 	fs.Int64Var(&cfg.Seed, "seed", 0, "Seed of every random choice; 0 picks one from the clock (printed, for replay).")
 	fs.BoolVar(&cfg.KeepData, "keep-data", false, "Keep the members' data directories and logs (always kept when the verdict is not OK).")
-	fs.StringVar(&cfg.Dir, "data-dir", "", "Where the members' directories go (default: a temporary directory).")
+	fs.StringVar(&cfg.Dir, "data-dir", "", "Directory in which the run makes its own synod-check-* directory for the members (default: the system's temporary directory).")
 	fs.StringVar(&cfg.ReportPath, "report", "synod-check.html", "Path of the HTML report; empty for none.")
 	fs.StringVar(&cfg.Bin, "synod-bin", "", "synod executable to check (default: this executable).")
 	fs.IntVar(&cfg.Workload.ClientsPerMember, "clients", 2, "Concurrent clients per member and workload.")
