@@ -62,7 +62,7 @@ func (w *lostWritesWorkload) client(ctx context.Context, env *Env, cli *clientv3
 		w.mu.Lock()
 		w.attempted[key] = val
 		w.mu.Unlock()
-		pctx, cancel := context.WithTimeout(ctx, opTimeout)
+		pctx, cancel := context.WithTimeout(ctx, w.opts.opTimeout())
 		_, err := cli.Put(pctx, key, val)
 		cancel()
 		w.mu.Lock()

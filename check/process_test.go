@@ -77,10 +77,14 @@ func TestCheckCatchesStaleReads(t *testing.T) {
 		t.Skip("process-level check")
 	}
 	bin := buildSynod(t, "synod_unsafe")
-	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 15 * time.Second, Seed: 7,
+	// Long pauses and short calls: the old leader's clients keep calling
+	// (and giving up) while it is stopped, so when it continues it has
+	// reads waiting that were called after its successor committed new
+	// writes, and it answers them before it hears of that successor.
+	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 25 * time.Second, Seed: 7,
 		Nemeses: "pause-leader", Workloads: "register",
-		Schedule: Schedule{Quiet: time.Second, Hold: 3 * time.Second},
-		Workload: WorkloadOptions{CheckTimeout: time.Minute}})
+		Schedule: Schedule{Quiet: time.Second, Hold: 4 * time.Second},
+		Workload: WorkloadOptions{CheckTimeout: time.Minute, ClientsPerMember: 5, OpTimeout: time.Second}})
 	t.Cleanup(func() { os.RemoveAll(rep.Dir) })
 	if rep.Verdict != VerdictFail || len(rep.Results) != 1 || rep.Results[0].Verdict != VerdictFail {
 		t.Fatalf("unsafe build: %s; want register FAIL", rep.Line())

@@ -20,9 +20,10 @@ const (
 	// opsPerKey retires a key after this many operations, so each key's
 	// history (checked on its own) stays small enough for porcupine.
 	opsPerKey = 200
-	// opTimeout bounds every client call; a write that times out has an
-	// unknown outcome.
-	opTimeout = 2 * time.Second
+	// defaultOpTimeout bounds every client call unless
+	// WorkloadOptions.OpTimeout says otherwise; a write that times out has
+	// an unknown outcome.
+	defaultOpTimeout = 2 * time.Second
 	// defaultCheckTimeout bounds porcupine; when it runs out the verdict
 	// is unknown, never ok.
 	defaultCheckTimeout = 2 * time.Minute
@@ -146,7 +147,7 @@ func (w *registerWorkload) client(ctx context.Context, env *Env, cli *clientv3.C
 			in.Op, in.ExpectRev = opCASRev, last.rev
 		}
 		call := env.Now()
-		out, err := doRegister(ctx, cli, in)
+		out, err := doRegister(ctx, cli, in, w.opts.opTimeout())
 		ret := env.Now()
 		if err != nil {
 			// Back off a little so that a member that cannot serve does
@@ -172,8 +173,8 @@ func (w *registerWorkload) client(ctx context.Context, env *Env, cli *clientv3.C
 }
 
 // doRegister performs one operation.
-func doRegister(ctx context.Context, cli *clientv3.Client, in regInput) (regOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+func doRegister(ctx context.Context, cli *clientv3.Client, in regInput, timeout time.Duration) (regOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	switch in.Op {
 	case opGet:

@@ -124,7 +124,7 @@ func (w *txnWorkload) client(ctx context.Context, env *Env, cli *clientv3.Client
 			in.Write[rng.Intn(groupSize)] = fmt.Sprintf("p%d-%d", proc, seq)
 		}
 		call := env.Now()
-		out, err := doTxn(ctx, cli, in)
+		out, err := doTxn(ctx, cli, in, w.opts.opTimeout())
 		ret := env.Now()
 		if err != nil {
 			sleepCtx(ctx, failureBackoff+time.Duration(rng.Int63n(int64(failureBackoff))))
@@ -149,8 +149,8 @@ func (w *txnWorkload) client(ctx context.Context, env *Env, cli *clientv3.Client
 }
 
 // doTxn performs one transaction.
-func doTxn(ctx context.Context, cli *clientv3.Client, in txnInput) (txnOutput, error) {
-	ctx, cancel := context.WithTimeout(ctx, opTimeout)
+func doTxn(ctx context.Context, cli *clientv3.Client, in txnInput, timeout time.Duration) (txnOutput, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	key := func(i int) string { return fmt.Sprintf("%sk%d", in.Group, i) }
 	var gets, puts []clientv3.Op

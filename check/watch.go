@@ -103,7 +103,7 @@ func (w *watchWorkload) write(ctx context.Context, cli *clientv3.Client, member 
 		w.mu.Lock()
 		w.tried[key] = val
 		w.mu.Unlock()
-		pctx, cancel := context.WithTimeout(ctx, opTimeout)
+		pctx, cancel := context.WithTimeout(ctx, w.opts.opTimeout())
 		resp, err := cli.Put(pctx, key, val)
 		cancel()
 		if err != nil {

@@ -66,6 +66,17 @@ type WorkloadOptions struct {
 	// CheckTimeout bounds the linearizability check; past it the verdict
 	// is unknown.
 	CheckTimeout time.Duration
+	// OpTimeout bounds each client call (2 s when zero). A longer one
+	// keeps more requests waiting on a paused member, to be answered the
+	// moment it continues.
+	OpTimeout time.Duration
+}
+
+func (o WorkloadOptions) opTimeout() time.Duration {
+	if o.OpTimeout > 0 {
+		return o.OpTimeout
+	}
+	return defaultOpTimeout
 }
 
 // workloadRegistry lists every workload by name, in the order of `all`.
