@@ -38,6 +38,7 @@ func (p progress) Write(b []byte) (int, error) {
 func runCheck(t *testing.T, cfg Config) *Report {
 	t.Helper()
 	cfg.Progress = progress{t}
+	cfg.Dir = t.TempDir()
 	cfg.ReportPath = filepath.Join(t.TempDir(), "report.html")
 	if cfg.Workload.ClientsPerMember == 0 {
 		cfg.Workload.ClientsPerMember = 2
@@ -85,7 +86,6 @@ func TestCheckCatchesStaleReads(t *testing.T) {
 		Nemeses: "pause-leader", Workloads: "register",
 		Schedule: Schedule{Quiet: time.Second, Hold: 4 * time.Second},
 		Workload: WorkloadOptions{CheckTimeout: time.Minute, ClientsPerMember: 5, OpTimeout: time.Second}})
-	t.Cleanup(func() { os.RemoveAll(rep.Dir) })
 	if rep.Verdict != VerdictFail || len(rep.Results) != 1 || rep.Results[0].Verdict != VerdictFail {
 		t.Fatalf("unsafe build: %s; want register FAIL", rep.Line())
 	}
