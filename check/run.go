@@ -143,8 +143,20 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Verdict = VerdictUnknown
 		return rep, fmt.Errorf("check: interrupted after %.1fs; nothing was checked", time.Since(env.Start).Seconds())
 	}
+	healAndCheck(ctx, env, workloads, rep)
+	if cfg.ReportPath != "" {
+		if err := rep.WriteHTML(cfg.ReportPath); err != nil {
+			return rep, err
+		}
+	}
+	return rep, nil
+}
+
+// healAndCheck heals every fault, waits for the cluster to converge, runs
+// every workload's check and records the verdicts in rep.
+func healAndCheck(ctx context.Context, env *Env, workloads []Workload, rep *Report) {
 	env.Logf("healing every fault and waiting for the cluster to converge")
-	if err := cl.HealAll(); err != nil {
+	if err := env.Cluster.HealAll(); err != nil {
 		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())
 	}
 	if err := waitHealthy(ctx, env, time.Minute); err != nil {
@@ -156,16 +168,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		rep.Results = append(rep.Results, res)
 		rep.Verdict = worse(rep.Verdict, res.Verdict)
 	}
-	rep.Cluster = append(rep.Cluster, cl.Crashes()...)
+	rep.Cluster = append(rep.Cluster, env.Cluster.Crashes()...)
 	if len(rep.Cluster) > 0 {
 		rep.Verdict = VerdictFail
 	}
-	if cfg.ReportPath != "" {
-		if err := rep.WriteHTML(cfg.ReportPath); err != nil {
-			return rep, err
-		}
-	}
-	return rep, nil
 }
 
 func (c *Config) validate() error {
