@@ -172,7 +172,12 @@ func victim(ctx context.Context, env *Env, rng *rand.Rand, leader bool) (int, st
 // healing restarts it from its data directory.
 type killNemesis struct{ leader bool }
 
-func (killNemesis) Name() string { return "kill" }
+func (k killNemesis) Name() string {
+	if k.leader {
+		return "kill-leader"
+	}
+	return "kill"
+}
 
 func (k killNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
 	i, who := victim(ctx, env, rng, k.leader)
@@ -186,7 +191,12 @@ func (k killNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Faul
 // healing continues it.
 type pauseNemesis struct{ leader bool }
 
-func (pauseNemesis) Name() string { return "pause" }
+func (p pauseNemesis) Name() string {
+	if p.leader {
+		return "pause-leader"
+	}
+	return "pause"
+}
 
 func (p pauseNemesis) Inject(ctx context.Context, env *Env, rng *rand.Rand) (Fault, error) {
 	i, who := victim(ctx, env, rng, p.leader)

@@ -144,6 +144,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		return rep, fmt.Errorf("check: interrupted after %.1fs; nothing was checked", time.Since(env.Start).Seconds())
 	}
 	healAndCheck(ctx, env, workloads, rep)
+	rep.Elapsed = time.Since(began)
 	if cfg.ReportPath != "" {
 		if err := rep.WriteHTML(cfg.ReportPath); err != nil {
 			return rep, err
