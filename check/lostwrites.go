@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -88,18 +89,26 @@ func (w *lostWritesWorkload) Check(ctx context.Context, env *Env) Result {
 		return unknownResult(res, err)
 	}
 	var anomalies []string
+	deadline := time.Now().Add(catchUpTime)
 	for i := 0; i < env.Cluster.Size(); i++ {
-		kvs, err := localState(ctx, env, i, rev)
-		if err != nil {
+		kvs, err := localState(ctx, env, i, rev, deadline)
+		var behind *behindError
+		switch {
+		case errors.As(err, &behind):
+			anomalies = append(anomalies, err.Error())
+			continue
+		case err != nil:
 			return unknownResult(res, err)
 		}
 		anomalies = append(anomalies, w.compare(env.Cluster.Name(i), kvs)...)
 	}
-	hashes, err := hashesAt(ctx, env, rev)
-	if err != nil {
-		return unknownResult(res, err)
+	if len(anomalies) == 0 {
+		hashes, err := hashesAt(ctx, env, rev)
+		if err != nil {
+			return unknownResult(res, err)
+		}
+		anomalies = append(anomalies, hashes...)
 	}
-	anomalies = append(anomalies, hashes...)
 	res.Summary = fmt.Sprintf("%d puts acknowledged, %d failed; final revision %d", len(w.acked), w.failed, rev)
 	if len(anomalies) > 0 {
 		res.Verdict = VerdictFail
@@ -109,6 +118,19 @@ func (w *lostWritesWorkload) Check(ctx context.Context, env *Env) Result {
 		res.Anomalies = anomalies
 	}
 	return res
+}
+
+// behindError: a member that answers, in a converged cluster, but does not
+// reach the cluster's revision. Every member applies the same log, so this
+// is an anomaly (a diverged or stuck state machine), not an inconclusive
+// check.
+type behindError struct {
+	member    string
+	rev, want int64
+}
+
+func (e *behindError) Error() string {
+	return fmt.Sprintf("%s stays at revision %d while the cluster is at %d (diverged or stuck)", e.member, e.rev, e.want)
 }
 
 // compare checks one member's keys against what was written.
@@ -160,10 +182,13 @@ func finalRevision(ctx context.Context, env *Env) (int64, error) {
 	return 0, fmt.Errorf("final revision: %w", last)
 }
 
-// localState waits until member i has applied revision rev and returns its
-// local (serializable) view of the lost-writes keys.
-func localState(ctx context.Context, env *Env, i int, rev int64) (map[string]string, error) {
-	deadline := time.Now().Add(30 * time.Second)
+// catchUpTime bounds the wait for every member to apply the final revision
+// once the cluster converged.
+const catchUpTime = 30 * time.Second
+
+// localState waits (until deadline) for member i to apply revision rev and
+// returns its local (serializable) view of the lost-writes keys.
+func localState(ctx context.Context, env *Env, i int, rev int64, deadline time.Time) (map[string]string, error) {
 	for {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		resp, err := env.Admin(i).Get(rctx, lostWritesPrefix, clientv3.WithPrefix(), clientv3.WithSerializable())
@@ -177,7 +202,7 @@ func localState(ctx context.Context, env *Env, i int, rev int64) (map[string]str
 		}
 		if time.Now().After(deadline) {
 			if err == nil {
-				err = fmt.Errorf("at revision %d, want %d", resp.Header.Revision, rev)
+				return nil, &behindError{member: env.Cluster.Name(i), rev: resp.Header.Revision, want: rev}
 			}
 			return nil, fmt.Errorf("%s did not catch up: %w", env.Cluster.Name(i), err)
 		}

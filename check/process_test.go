@@ -97,14 +97,31 @@ func TestCheckCatchesStaleReads(t *testing.T) {
 	}
 }
 
+// TestCheckCatchesReapplyAfterRestart: a build that applies again, after a
+// restart, the entries raft replays (-tags synod_unsafe_reapply) passes
+// without faults but must FAIL once members are killed and restarted.
+func TestCheckCatchesReapplyAfterRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level check")
+	}
+	bin := buildSynod(t, "synod_unsafe_reapply")
+	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 15 * time.Second, Seed: 11,
+		Nemeses: "kill", Workloads: "register,lost-writes",
+		Schedule: Schedule{Quiet: time.Second, Hold: 2 * time.Second},
+		Workload: WorkloadOptions{CheckTimeout: time.Minute}})
+	if rep.Verdict != VerdictFail {
+		t.Fatalf("reapplying build: %s; want FAIL", rep.Line())
+	}
+}
+
 // TestCheckUnderFaults is the short process-level check CI runs: every
-// workload under every nemesis for 45 s on the real build.
+// workload under every nemesis for 40 s on the real build.
 func TestCheckUnderFaults(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level check")
 	}
 	bin := buildSynod(t, "")
-	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 45 * time.Second, Seed: 20261201,
+	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 40 * time.Second, Seed: 20261201,
 		Nemeses: "all", Workloads: "all",
 		Schedule: Schedule{Quiet: time.Second, Hold: 2 * time.Second},
 		Workload: WorkloadOptions{CheckTimeout: 2 * time.Minute}})
@@ -118,7 +135,7 @@ func TestCheckUnderFaults(t *testing.T) {
 		}
 	}
 	if len(injected) < 3 {
-		t.Fatalf("only %v injected in 45 s; the schedule should reach at least three kinds", injected)
+		t.Fatalf("only %v injected in 40 s; the schedule should reach at least three kinds", injected)
 	}
 	for _, res := range rep.Results {
 		if !strings.Contains(res.Summary, " ") || res.Verdict != VerdictOK {
