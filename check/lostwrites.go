@@ -89,7 +89,7 @@ func (w *lostWritesWorkload) Check(ctx context.Context, env *Env) Result {
 		return unknownResult(res, err)
 	}
 	var anomalies []string
-	deadline := time.Now().Add(catchUpTime)
+	deadline := time.Now().Add(w.opts.catchUpTimeout())
 	for i := 0; i < env.Cluster.Size(); i++ {
 		kvs, err := localState(ctx, env, i, rev, deadline)
 		var behind *behindError
@@ -182,9 +182,8 @@ func finalRevision(ctx context.Context, env *Env) (int64, error) {
 	return 0, fmt.Errorf("final revision: %w", last)
 }
 
-// catchUpTime bounds the wait for every member to apply the final revision
-// once the cluster converged.
-const catchUpTime = 30 * time.Second
+// defaultCatchUpTimeout: see WorkloadOptions.CatchUpTimeout.
+const defaultCatchUpTimeout = 30 * time.Second
 
 // localState waits (until deadline) for member i to apply revision rev and
 // returns its local (serializable) view of the lost-writes keys.

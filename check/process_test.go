@@ -99,16 +99,19 @@ func TestCheckCatchesStaleReads(t *testing.T) {
 
 // TestCheckCatchesReapplyAfterRestart: a build that applies again, after a
 // restart, the entries raft replays (-tags synod_unsafe_reapply) passes
-// without faults but must FAIL once members are killed and restarted.
+// without faults but must FAIL once members are killed and restarted. Raft
+// snapshots are left at synod's default interval so that a restarted member
+// catches up from the log: a snapshot from the leader would replace (and so
+// repair) its doubly-applied state before it served anything.
 func TestCheckCatchesReapplyAfterRestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("process-level check")
 	}
 	bin := buildSynod(t, "synod_unsafe_reapply")
 	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 15 * time.Second, Seed: 11,
-		Nemeses: "kill", Workloads: "register,lost-writes",
+		Nemeses: "kill", Workloads: "register,lost-writes", ServeArgs: []string{"--snapshot-count", "10000"},
 		Schedule: Schedule{Quiet: time.Second, Hold: 2 * time.Second},
-		Workload: WorkloadOptions{CheckTimeout: time.Minute}})
+		Workload: WorkloadOptions{CheckTimeout: time.Minute, CatchUpTimeout: 5 * time.Second}})
 	if rep.Verdict != VerdictFail {
 		t.Fatalf("reapplying build: %s; want FAIL", rep.Line())
 	}

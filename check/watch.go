@@ -245,7 +245,7 @@ func prefixRevision(ctx context.Context, env *Env) (int64, error) {
 
 // waitCaughtUp waits until every watcher has seen revision final.
 func (w *watchWorkload) waitCaughtUp(ctx context.Context, final int64) error {
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(w.opts.catchUpTimeout())
 	for _, wt := range w.watchers {
 		for wt.last() < final {
 			if time.Now().After(deadline) || !sleepCtx(ctx, 50*time.Millisecond) {

@@ -70,6 +70,17 @@ type WorkloadOptions struct {
 	// keeps more requests waiting on a paused member, to be answered the
 	// moment it continues.
 	OpTimeout time.Duration
+	// CatchUpTimeout bounds the wait, after the cluster converged, for
+	// every member (or watcher) to reach the final revision (30 s when
+	// zero). A member that answers but never gets there is an anomaly.
+	CatchUpTimeout time.Duration
+}
+
+func (o WorkloadOptions) catchUpTimeout() time.Duration {
+	if o.CatchUpTimeout > 0 {
+		return o.CatchUpTimeout
+	}
+	return defaultCatchUpTimeout
 }
 
 func (o WorkloadOptions) opTimeout() time.Duration {
