@@ -116,7 +116,7 @@ func (e *edge) limits() Limits {
 // readBarrier waits for a linearizable read index unless the read is
 // serializable, in which case the local state is good enough.
 func (e *edge) readBarrier(ctx context.Context, serializable bool) error {
-	if serializable {
+	if serializable || e.unsafeSkipReadIndex(ctx) {
 		return nil
 	}
 	return e.srv.ReadIndex(ctx)

@@ -122,7 +122,7 @@ func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 	if err := s.usable(); err != nil {
 		return Result{}, err
 	}
-	if a := s.applied.Load(); index <= a.index {
+	if a := s.applied.Load(); index <= a.index && !unsafeReapply {
 		return Result{}, nil
 	}
 	b := s.db.NewIndexedBatch()

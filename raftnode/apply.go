@@ -26,7 +26,7 @@ func (n *Node) applyEntries(ents []*raftpb.Entry) error {
 
 func (n *Node) applyEntry(e *raftpb.Entry) error {
 	idx, term := e.GetIndex(), e.GetTerm()
-	fresh := idx > n.appliedIndex
+	fresh := idx > n.appliedIndex || unsafeReapply
 	var err error
 	switch e.GetType() {
 	case raftpb.EntryType_EntryConfChange:

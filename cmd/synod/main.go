@@ -4,6 +4,7 @@
 //	synod serve [flags]   run one member (etcd's flags and meanings)
 //	synod dev [flags]     run a local 3-member cluster for development
 //	synod snapshot restore FILE [flags]   a new cluster's data directory from an etcdctl snapshot
+//	synod check [flags]   verify a cluster of this build under faults (Jepsen-style)
 //	synod version         print the version
 package main
 
@@ -21,6 +22,7 @@ Usage:
   synod snapshot restore FILE [flags]
                         create a new cluster member's data directory from a file
                         written by 'etcdctl snapshot save' (etcdutl's flags)
+  synod check [flags]   start a cluster of this build, inject faults, check linearizability
   synod version         print the version
 
 Run 'synod <command> --help' for a command's flags.
@@ -43,6 +45,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runDev(args[1:], stdout, stderr)
 	case "snapshot":
 		return runSnapshot(args[1:], stdout, stderr)
+	case "check":
+		return runCheck(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
 		fmt.Fprintf(stdout, "synod version %s (etcd API %s)\n", version, apiVersion())
 		return 0
