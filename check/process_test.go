@@ -8,12 +8,17 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/synod-db/synod/internal/testcache"
 )
 
 // buildSynod builds ./cmd/synod with the given build tags into a temporary
 // directory.
 func buildSynod(t *testing.T, tags string) string {
 	t.Helper()
+	if err := testcache.DependOnModuleSources(".."); err != nil {
+		t.Fatal(err)
+	}
 	bin := filepath.Join(t.TempDir(), "synod")
 	args := []string{"build", "-o", bin}
 	if tags != "" {

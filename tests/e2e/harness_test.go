@@ -22,11 +22,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
+
+	"github.com/synod-db/synod/internal/testcache"
 )
 
 var (
@@ -138,10 +141,22 @@ func dirExists(p string) bool {
 }
 
 // requireKind skips (binary unavailable) or fails (synod does not build) the test.
+var (
+	trackSources    sync.Once
+	trackSourcesErr error
+)
+
 func requireKind(t testing.TB, kind string) {
 	t.Helper()
 	switch kind {
 	case "synod":
+		// synod is built from the module's sources in a subprocess: make
+		// the cached result depend on them. (Only files opened once the
+		// tests run count, so this is not in TestMain.)
+		trackSources.Do(func() { trackSourcesErr = testcache.DependOnModuleSources(moduleRoot) })
+		if trackSourcesErr != nil {
+			t.Fatal(trackSourcesErr)
+		}
 		if synodBuildErr != "" {
 			t.Fatal(synodBuildErr)
 		}
