@@ -1,0 +1,94 @@
+package check
+
+import (
+	"fmt"
+	"sort"
+)
+
+// lockCheck is the judgement of a lock history.
+type lockCheck struct {
+	applied, refused, unknown int
+	// anomalies break fencing: they fail the check.
+	anomalies []string
+	// overlaps are unfenced critical sections that overlapped: what a lock
+	// without fencing allows (a holder paused past its lease). Reported,
+	// never an anomaly.
+	overlaps []string
+}
+
+// checkLockHistory judges the holds of a lock. final is the fenced
+// resource's token after the run (0 if it was never written).
+//
+// Fenced holders never overlap: ordered by revision, the applied fenced
+// writes carry increasing tokens, each replaced a smaller token (its
+// prev_kv, which also covers writes whose outcome the client never learned),
+// no two holds share a token or a revision, and the final value is at least
+// the largest acknowledged token. Unfenced sections [Enter, Exit] (by
+// revision) that intersect are counted as overlaps.
+func checkLockHistory(holds []lockHold, final int64) lockCheck {
+	var lc lockCheck
+	var fenced []lockHold
+	byToken := map[int64]string{}
+	for _, h := range holds {
+		if other, dup := byToken[h.Token]; dup {
+			lc.anomalies = append(lc.anomalies, fmt.Sprintf("%s and %s were both granted the lock with token %d", other, h.Client, h.Token))
+		}
+		byToken[h.Token] = h.Client
+		switch h.Fence {
+		case fenceApplied:
+			lc.applied++
+			fenced = append(fenced, h)
+		case fenceRefused:
+			lc.refused++
+		default:
+			lc.unknown++
+		}
+	}
+	sort.Slice(fenced, func(i, j int) bool { return fenced[i].FenceRev < fenced[j].FenceRev })
+	var maxToken int64
+	for i, h := range fenced {
+		if h.FencePrev >= h.Token {
+			lc.anomalies = append(lc.anomalies, fmt.Sprintf("fenced write of %s (token %d) at revision %d replaced token %d: an older holder wrote after a newer one",
+				h.Client, h.Token, h.FenceRev, h.FencePrev))
+		}
+		if i > 0 {
+			p := fenced[i-1]
+			switch {
+			case p.FenceRev == h.FenceRev:
+				lc.anomalies = append(lc.anomalies, fmt.Sprintf("fenced writes of %s and %s both at revision %d", p.Client, h.Client, h.FenceRev))
+			case p.Token > h.Token:
+				lc.anomalies = append(lc.anomalies, fmt.Sprintf("fenced write of %s (token %d) at revision %d took effect after %s's (token %d) at revision %d",
+					h.Client, h.Token, h.FenceRev, p.Client, p.Token, p.FenceRev))
+			}
+		}
+		maxToken = max(maxToken, h.Token)
+	}
+	if final < maxToken {
+		lc.anomalies = append(lc.anomalies, fmt.Sprintf("the fenced resource ends with token %d, below the acknowledged token %d", final, maxToken))
+	}
+	lc.overlaps = unfencedOverlaps(holds)
+	return lc
+}
+
+// unfencedOverlaps lists the pairs of holds whose unfenced critical sections
+// (both revisions known) intersect.
+func unfencedOverlaps(holds []lockHold) []string {
+	var known []lockHold
+	for _, h := range holds {
+		if h.Enter > 0 && h.Exit >= h.Enter {
+			known = append(known, h)
+		}
+	}
+	sort.Slice(known, func(i, j int) bool { return known[i].Enter < known[j].Enter })
+	var out []string
+	for i, a := range known {
+		for _, b := range known[i+1:] {
+			if b.Enter > a.Exit {
+				break
+			}
+			out = append(out, fmt.Sprintf("unfenced: %s (token %d, revisions %d–%d) and %s (token %d, revisions %d–%d) both held the lock",
+				a.Client, a.Token, a.Enter, a.Exit, b.Client, b.Token, b.Enter, b.Exit))
+		}
+	}
+	return out
+}
