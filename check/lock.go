@@ -55,6 +55,9 @@ type lockHold struct {
 	// FencePrev is the token the fenced write replaced (its prev_kv), 0
 	// when the key was new.
 	FencePrev int64
+	// Released is when the holder stopped believing it held the lock,
+	// just before it asked to unlock (ns since the run started).
+	Released int64
 	// Enter and Exit are the revisions of the unfenced writes on entering
 	// and leaving the critical section; 0 when unknown.
 	Enter, Exit int64
@@ -142,6 +145,7 @@ func (w *lockWorkload) holdOnce(ctx context.Context, env *Env, cli *clientv3.Cli
 	sleepCtx(ctx, time.Duration(50+rng.Intn(250))*time.Millisecond)
 	h.Fence, h.FenceRev, h.FencePrev = w.fencedPut(ctx, cli, m, h.Token)
 	h.Exit = w.unfencedPut(ctx, cli, h)
+	h.Released = env.Now()
 	w.mu.Lock()
 	w.holds = append(w.holds, h)
 	w.mu.Unlock()

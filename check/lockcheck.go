@@ -23,8 +23,8 @@ type lockCheck struct {
 // writes carry increasing tokens, each replaced a smaller token (its
 // prev_kv, which also covers writes whose outcome the client never learned),
 // no two holds share a token or a revision, and the final value is at least
-// the largest acknowledged token. Unfenced sections [Enter, Exit] (by
-// revision) that intersect are counted as overlaps.
+// the largest acknowledged token. Holders whose beliefs overlapped in time
+// are counted as unfenced overlaps.
 func checkLockHistory(holds []lockHold, final int64) lockCheck {
 	var lc lockCheck
 	var fenced []lockHold
@@ -70,24 +70,27 @@ func checkLockHistory(holds []lockHold, final int64) lockCheck {
 	return lc
 }
 
-// unfencedOverlaps lists the pairs of holds whose unfenced critical sections
-// (both revisions known) intersect.
+// unfencedOverlaps lists the pairs of holds that both believed they held
+// the lock at the same time: their [Acquired, Released] intervals (client
+// clock) intersect. A holder records Released before it asks to unlock and
+// a successor's Lock returns only after the unlock or the lease expiry took
+// effect, so a normal hand-off never counts. When both holds' unfenced
+// writes are known, the note says whether they interleaved in the resource.
 func unfencedOverlaps(holds []lockHold) []string {
-	var known []lockHold
-	for _, h := range holds {
-		if h.Enter > 0 && h.Exit >= h.Enter {
-			known = append(known, h)
-		}
-	}
-	sort.Slice(known, func(i, j int) bool { return known[i].Enter < known[j].Enter })
+	sorted := append([]lockHold(nil), holds...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Acquired < sorted[j].Acquired })
 	var out []string
-	for i, a := range known {
-		for _, b := range known[i+1:] {
-			if b.Enter > a.Exit {
+	for i, a := range sorted {
+		for _, b := range sorted[i+1:] {
+			if b.Acquired > a.Released {
 				break
 			}
-			out = append(out, fmt.Sprintf("unfenced: %s (token %d, revisions %d–%d) and %s (token %d, revisions %d–%d) both held the lock",
-				a.Client, a.Token, a.Enter, a.Exit, b.Client, b.Token, b.Enter, b.Exit))
+			note := fmt.Sprintf("unfenced: %s (token %d) still believed it held the lock when %s (token %d) acquired it at %.3fs",
+				a.Client, a.Token, b.Client, b.Token, float64(b.Acquired)/1e9)
+			if a.Enter > 0 && a.Exit > 0 && b.Enter > 0 && b.Exit > 0 && a.Exit >= b.Enter && b.Exit >= a.Enter {
+				note += fmt.Sprintf("; their unfenced writes interleaved (revisions %d–%d and %d–%d)", a.Enter, a.Exit, b.Enter, b.Exit)
+			}
+			out = append(out, note)
 		}
 	}
 	return out

@@ -6,11 +6,14 @@ import (
 )
 
 func TestCheckLockHistory(t *testing.T) {
+	// Times are the unfenced revisions scaled to milliseconds: a holder
+	// believes it holds the lock from its enter to its exit.
 	applied := func(c string, tok, rev, prev, enter, exit int64) lockHold {
-		return lockHold{Client: c, Token: tok, Fence: fenceApplied, FenceRev: rev, FencePrev: prev, Enter: enter, Exit: exit}
+		return lockHold{Client: c, Token: tok, Fence: fenceApplied, FenceRev: rev, FencePrev: prev, Enter: enter, Exit: exit,
+			Acquired: enter * 1e6, Released: exit * 1e6}
 	}
 	refused := func(c string, tok, enter, exit int64) lockHold {
-		return lockHold{Client: c, Token: tok, Fence: fenceRefused, Enter: enter, Exit: exit}
+		return lockHold{Client: c, Token: tok, Fence: fenceRefused, Enter: enter, Exit: exit, Acquired: enter * 1e6, Released: exit * 1e6}
 	}
 	tests := []struct {
 		name      string
@@ -24,7 +27,7 @@ func TestCheckLockHistory(t *testing.T) {
 			holds: []lockHold{applied("a", 10, 12, 0, 11, 13), applied("b", 15, 17, 10, 16, 18), applied("c", 20, 22, 15, 21, 23)},
 			final: 20},
 		{name: "unknown outcomes and refusals are not anomalies",
-			holds: []lockHold{applied("a", 10, 12, 0, 11, 13), {Client: "b", Token: 15}, applied("c", 20, 22, 15, 21, 0)},
+			holds: []lockHold{applied("a", 10, 12, 0, 11, 13), {Client: "b", Token: 15, Acquired: 14e6, Released: 15e6}, applied("c", 20, 22, 15, 21, 0)},
 			final: 20},
 		{name: "stale holder fenced out, unfenced overlap reported",
 			// a was paused past its lease: b got the lock and wrote; a's
@@ -38,17 +41,17 @@ func TestCheckLockHistory(t *testing.T) {
 			anomalies: []string{"replaced token 15", "took effect after b's (token 15)", "ends with token 10"},
 			overlaps:  1},
 		{name: "older token replaced a newer one the client never heard of",
-			holds:     []lockHold{applied("a", 10, 18, 15, 0, 0), {Client: "b", Token: 15}},
+			holds:     []lockHold{applied("a", 10, 18, 15, 0, 0), {Client: "b", Token: 15, Acquired: 1, Released: 2}},
 			final:     15,
 			anomalies: []string{"replaced token 15"}},
 		{name: "same token granted twice",
 			holds:     []lockHold{applied("a", 10, 12, 0, 0, 0), refused("b", 10, 0, 0)},
 			final:     10,
-			anomalies: []string{"both granted the lock with token 10"}},
+			anomalies: []string{"both granted the lock with token 10"}, overlaps: 1},
 		{name: "two fenced writes at one revision",
 			holds:     []lockHold{applied("a", 10, 12, 0, 0, 0), applied("b", 11, 12, 0, 0, 0)},
 			final:     11,
-			anomalies: []string{"both at revision 12"}},
+			anomalies: []string{"both at revision 12"}, overlaps: 1},
 		{name: "final value below an acknowledged token",
 			holds:     []lockHold{applied("a", 10, 12, 0, 0, 0)},
 			final:     0,
