@@ -216,7 +216,7 @@ func (w *lockWorkload) Check(ctx context.Context, env *Env) Result {
 	}
 	lc := checkLockHistory(holds, final)
 	res.Summary = fmt.Sprintf("%d acquisitions in %d attempts; fenced writes: %d applied, %d refused, %d unknown; "+
-		"%d unfenced overlaps (expected without fencing)", len(holds), attempts, lc.applied, lc.refused, lc.unknown, len(lc.overlaps))
+		"%d stale holders overlapped a successor (expected without fencing)", len(holds), attempts, lc.applied, lc.refused, lc.unknown, len(lc.overlaps))
 	res.Notes = lc.overlaps
 	if len(res.Notes) > maxListed {
 		res.Notes = append(res.Notes[:maxListed:maxListed], fmt.Sprintf("... and %d more", len(lc.overlaps)-maxListed))

@@ -70,28 +70,35 @@ func checkLockHistory(holds []lockHold, final int64) lockCheck {
 	return lc
 }
 
-// unfencedOverlaps lists the pairs of holds that both believed they held
-// the lock at the same time: their [Acquired, Released] intervals (client
-// clock) intersect. A holder records Released before it asks to unlock and
-// a successor's Lock returns only after the unlock or the lease expiry took
-// effect, so a normal hand-off never counts. When both holds' unfenced
-// writes are known, the note says whether they interleaved in the resource.
+// unfencedOverlaps lists, for each hold that still believed it held the
+// lock when a later holder acquired it, one note: their [Acquired, Released]
+// intervals (client clock) intersect. A holder records Released before it
+// asks to unlock and a successor's Lock returns only after the unlock or
+// the lease expiry took effect, so a normal hand-off never counts. When the
+// unfenced writes of the stale holder and its first successor are known,
+// the note says whether they interleaved in the resource.
 func unfencedOverlaps(holds []lockHold) []string {
 	sorted := append([]lockHold(nil), holds...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Acquired < sorted[j].Acquired })
 	var out []string
 	for i, a := range sorted {
+		var later []lockHold
 		for _, b := range sorted[i+1:] {
 			if b.Acquired > a.Released {
 				break
 			}
-			note := fmt.Sprintf("unfenced: %s (token %d) still believed it held the lock when %s (token %d) acquired it at %.3fs",
-				a.Client, a.Token, b.Client, b.Token, float64(b.Acquired)/1e9)
-			if a.Enter > 0 && a.Exit > 0 && b.Enter > 0 && b.Exit > 0 && a.Exit >= b.Enter && b.Exit >= a.Enter {
-				note += fmt.Sprintf("; their unfenced writes interleaved (revisions %d–%d and %d–%d)", a.Enter, a.Exit, b.Enter, b.Exit)
-			}
-			out = append(out, note)
+			later = append(later, b)
 		}
+		if len(later) == 0 {
+			continue
+		}
+		b := later[0]
+		note := fmt.Sprintf("unfenced: %s (token %d) believed it held the lock from %.3fs to %.3fs, while %d later holder(s) acquired it, first %s (token %d) at %.3fs",
+			a.Client, a.Token, float64(a.Acquired)/1e9, float64(a.Released)/1e9, len(later), b.Client, b.Token, float64(b.Acquired)/1e9)
+		if a.Enter > 0 && a.Exit > 0 && b.Enter > 0 && b.Exit > 0 && a.Exit >= b.Enter && b.Exit >= a.Enter {
+			note += fmt.Sprintf("; their unfenced writes interleaved (revisions %d–%d and %d–%d)", a.Enter, a.Exit, b.Enter, b.Exit)
+		}
+		out = append(out, note)
 	}
 	return out
 }

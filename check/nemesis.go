@@ -58,6 +58,7 @@ var nemesisRegistry = []struct {
 	{"pause-leader", func() Nemesis { return pauseNemesis{leader: true} }, "SIGSTOP the leader, SIGCONT on heal"},
 	{"leader-transfer", func() Nemesis { return transferNemesis{} }, "move leadership to a random follower (Maintenance.MoveLeader)"},
 	{"compact", func() Nemesis { return compactNemesis{} }, "compact the keyspace at a recent revision during traffic"},
+	{"member", func() Nemesis { return memberNemesis{} }, "remove a member (sometimes the leader), discard its data, add it back as a new member (sometimes as a learner, then promoted)"},
 }
 
 // NemesisNames lists the nemeses --nemesis accepts (besides all and none),

@@ -160,7 +160,14 @@ func healAndCheck(ctx context.Context, env *Env, workloads []Workload, rep *Repo
 	if err := env.Cluster.HealAll(); err != nil {
 		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())
 	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if err := env.RejoinRemoved(rctx); err != nil {
+		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())
+	}
+	cancel()
 	if err := waitHealthy(ctx, env, time.Minute); err != nil {
+		rep.Cluster = append(rep.Cluster, "after healing every fault: "+err.Error())
+	} else if err := env.CheckVoters(ctx); err != nil {
 		rep.Cluster = append(rep.Cluster, "after healing every fault: "+err.Error())
 	}
 	for _, w := range workloads {
