@@ -81,8 +81,8 @@ func NemesisList() []string {
 }
 
 // ParseNemeses turns a --nemesis list into nemeses: names separated by
-// commas, "all" for partition, netem, kill, pause, leader-transfer and
-// compact, "none" for no faults.
+// commas, "all" for partition, netem, kill, pause, leader-transfer,
+// compact and member, "none" for no faults.
 func ParseNemeses(list string) ([]Nemesis, error) {
 	var out []Nemesis
 	seen := map[string]bool{}
@@ -102,7 +102,7 @@ func ParseNemeses(list string) ([]Nemesis, error) {
 		switch name = strings.TrimSpace(name); name {
 		case "", "none":
 		case "all":
-			for _, n := range []string{"partition", "netem", "kill", "pause", "leader-transfer", "compact"} {
+			for _, n := range []string{"partition", "netem", "kill", "pause", "leader-transfer", "compact", "member"} {
 				if err := add(n); err != nil {
 					return nil, err
 				}
