@@ -104,6 +104,7 @@ var workloadRegistry = []struct {
 	{"lost-writes", func(o WorkloadOptions) Workload { return newLostWritesWorkload(o) }, "every acknowledged put is on every member at the end; all members' HashKV agree"},
 	{"watch", func(o WorkloadOptions) Workload { return newWatchWorkload(o) }, "one resuming watcher per member: ordered, no duplicates, no gaps, every acknowledged put, all watchers agree"},
 	{"lock", func(o WorkloadOptions) Workload { return newLockWorkload(o) }, "clients contend for a lock on short leases: fenced holders never overlap; unfenced overlaps are reported"},
+	{"lease", func(o WorkloadOptions) Workload { return newLeaseWorkload(o) }, "leases kept alive with acknowledged keep-alives never expire before their TTL from the last one"},
 }
 
 // WorkloadNames lists the workloads --workload accepts (besides all), each
