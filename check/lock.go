@@ -10,12 +10,14 @@ import (
 
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/concurrency"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 )
 
 const (
-	// lockPrefix is the lock's name: the holders' keys are
-	// lockPrefix/<lease id in hex>, as concurrency.Mutex lays them out.
-	lockPrefix = "check/lock/mutex/"
+	// lockName is the lock's name: the holders' keys are
+	// lockName/<lease id in hex>, as concurrency.Mutex (and the Lock
+	// service, which runs it) lays them out.
+	lockName = "check/lock/mutex"
 	// lockFencedKey is the resource every holder writes through a fenced
 	// Txn (compare on its lock key's create revision).
 	lockFencedKey = "check/lock/fenced"
@@ -43,6 +45,9 @@ const (
 type lockHold struct {
 	// Client names the client ("m2/c1").
 	Client string
+	// Server says the lock was taken through the Lock service rather than
+	// concurrency.Mutex.
+	Server bool
 	// Token is the fencing token: the create revision of the holder's
 	// lock key.
 	Token int64
@@ -93,13 +98,19 @@ func (w *lockWorkload) Run(ctx context.Context, env *Env) error {
 				return err
 			}
 			rng := rand.New(rand.NewSource(env.Seed + int64(5000+i*100+c)))
+			// Odd clients use the server-side Lock service, even ones
+			// concurrency.Mutex: both queue on the same keys.
+			server := c%2 == 1
 			name := fmt.Sprintf("%s/c%d", env.Cluster.Name(i), c+1)
+			if server {
+				name += "(Lock)"
+			}
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				defer cli.Close()
 				for ctx.Err() == nil {
-					if !w.holdOnce(ctx, env, cli, name, rng) {
+					if !w.holdOnce(ctx, env, cli, name, server, rng) {
 						sleepCtx(ctx, failureBackoff+time.Duration(rng.Int63n(int64(failureBackoff))))
 					}
 				}
@@ -111,7 +122,7 @@ func (w *lockWorkload) Run(ctx context.Context, env *Env) error {
 
 // holdOnce opens a session, acquires the lock, runs the critical section and
 // releases. It reports whether the lock was acquired.
-func (w *lockWorkload) holdOnce(ctx context.Context, env *Env, cli *clientv3.Client, name string, rng *rand.Rand) bool {
+func (w *lockWorkload) holdOnce(ctx context.Context, env *Env, cli *clientv3.Client, name string, server bool, rng *rand.Rand) bool {
 	w.mu.Lock()
 	w.attempts++
 	w.mu.Unlock()
@@ -130,29 +141,60 @@ func (w *lockWorkload) holdOnce(ctx context.Context, env *Env, cli *clientv3.Cli
 		return false
 	}
 	defer closeSession(sess, w.opts.opTimeout())
-	m := concurrency.NewMutex(sess, lockPrefix)
 	lctx, cancel := context.WithTimeout(ctx, lockWait)
-	err = m.Lock(lctx)
+	key, token, unlock, err := w.acquire(lctx, cli, sess, server)
 	cancel()
 	if err != nil {
 		w.countFailure()
 		return false
 	}
-	owner := m.IsOwner()
-	h := lockHold{Client: name, Token: owner.GetCompare().GetCreateRevision(), Acquired: env.Now()}
+	h := lockHold{Client: name, Server: server, Token: token, Acquired: env.Now()}
 	h.Enter = w.unfencedPut(ctx, cli, h)
 	// The critical section's work: long enough for faults to land in it.
 	sleepCtx(ctx, time.Duration(50+rng.Intn(250))*time.Millisecond)
-	h.Fence, h.FenceRev, h.FencePrev = w.fencedPut(ctx, cli, m, h.Token)
+	h.Fence, h.FenceRev, h.FencePrev = w.fencedPut(ctx, cli, key, h.Token)
 	h.Exit = w.unfencedPut(ctx, cli, h)
 	h.Released = env.Now()
 	w.mu.Lock()
 	w.holds = append(w.holds, h)
 	w.mu.Unlock()
 	uctx, cancel := context.WithTimeout(context.Background(), w.opts.opTimeout())
-	m.Unlock(uctx)
+	unlock(uctx)
 	cancel()
 	return true
+}
+
+// acquire takes the lock on sess's lease, through concurrency.Mutex or, if
+// server is set, the Lock service. It returns the holder's key, the
+// fencing token (the key's create revision) and how to unlock.
+func (w *lockWorkload) acquire(ctx context.Context, cli *clientv3.Client, sess *concurrency.Session, server bool) (string, int64, func(context.Context) error, error) {
+	if !server {
+		m := concurrency.NewMutex(sess, lockName)
+		if err := m.Lock(ctx); err != nil {
+			return "", 0, nil, err
+		}
+		owner := m.IsOwner()
+		return m.Key(), owner.GetCompare().GetCreateRevision(), m.Unlock, nil
+	}
+	lc := v3lockpb.NewLockClient(cli.ActiveConnection())
+	resp, err := lc.Lock(ctx, &v3lockpb.LockRequest{Name: []byte(lockName), Lease: int64(sess.Lease())})
+	if err != nil {
+		return "", 0, nil, err
+	}
+	unlock := func(ctx context.Context) error {
+		_, err := lc.Unlock(ctx, &v3lockpb.UnlockRequest{Key: resp.Key})
+		return err
+	}
+	// The token is the key's create revision; a key already gone means
+	// the lease expired meanwhile: the lock is lost before it was used.
+	got, err := cli.Get(ctx, string(resp.Key))
+	if err != nil || len(got.Kvs) == 0 {
+		if err == nil {
+			err = concurrency.ErrSessionExpired
+		}
+		return "", 0, nil, err
+	}
+	return string(resp.Key), got.Kvs[0].CreateRevision, unlock, nil
 }
 
 func (w *lockWorkload) countFailure() {
@@ -184,10 +226,10 @@ func (w *lockWorkload) unfencedPut(ctx context.Context, cli *clientv3.Client, h 
 
 // fencedPut writes the resource only if the holder's lock key still has its
 // create revision (the fencing token), and reports the token it replaced.
-func (w *lockWorkload) fencedPut(ctx context.Context, cli *clientv3.Client, m *concurrency.Mutex, token int64) (fenceOutcome, int64, int64) {
+func (w *lockWorkload) fencedPut(ctx context.Context, cli *clientv3.Client, key string, token int64) (fenceOutcome, int64, int64) {
 	tctx, cancel := context.WithTimeout(ctx, w.opts.opTimeout())
 	defer cancel()
-	resp, err := cli.Txn(tctx).If(m.IsOwner()).
+	resp, err := cli.Txn(tctx).If(clientv3.Compare(clientv3.CreateRevision(key), "=", token)).
 		Then(clientv3.OpPut(lockFencedKey, strconv.FormatInt(token, 10), clientv3.WithPrevKV())).Commit()
 	if err != nil {
 		return fenceUnknown, 0, 0
@@ -215,8 +257,14 @@ func (w *lockWorkload) Check(ctx context.Context, env *Env) Result {
 		return unknownResult(res, err)
 	}
 	lc := checkLockHistory(holds, final)
-	res.Summary = fmt.Sprintf("%d acquisitions in %d attempts; fenced writes: %d applied, %d refused, %d unknown; "+
-		"%d stale holders overlapped a successor (expected without fencing)", len(holds), attempts, lc.applied, lc.refused, lc.unknown, len(lc.overlaps))
+	viaServer := 0
+	for _, h := range holds {
+		if h.Server {
+			viaServer++
+		}
+	}
+	res.Summary = fmt.Sprintf("%d acquisitions (%d through the Lock service) in %d attempts; fenced writes: %d applied, %d refused, %d unknown; "+
+		"%d stale holders overlapped a successor (expected without fencing)", len(holds), viaServer, attempts, lc.applied, lc.refused, lc.unknown, len(lc.overlaps))
 	res.Notes = lc.overlaps
 	if len(res.Notes) > maxListed {
 		res.Notes = append(res.Notes[:maxListed:maxListed], fmt.Sprintf("... and %d more", len(lc.overlaps)-maxListed))
