@@ -13,7 +13,7 @@ import (
 
 // A Nemesis injects one kind of fault into a running cluster.
 //
-// New kinds (lease expiry storms, member removal and re-addition, ...) are
+// New kinds (lease expiry storms, disk faults, ...) are
 // added by implementing Nemesis and listing a constructor in
 // nemesisRegistry; the scheduler, the timeline and the report need no change.
 type Nemesis interface {

@@ -9,7 +9,7 @@ import (
 
 // A Workload drives client traffic during a run and checks what it saw.
 //
-// New workloads (lease and lock fencing, multi-key transactions, ...) are
+// New workloads (elections, multi-group transactions, ...) are
 // added by implementing Workload and listing a constructor in
 // workloadRegistry.
 type Workload interface {
