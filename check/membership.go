@@ -103,15 +103,41 @@ func (e *Env) removeMember(ctx context.Context, i, via int) (uint64, error) {
 		e.forgetID(i)
 		return m.ID, nil
 	}
-	lctx, cancel = context.WithTimeout(ctx, 5*time.Second)
-	list, lerr := cli.MemberList(lctx)
-	cancel()
-	if lerr == nil && memberByPeerURL(list.Members, e.Cluster.PeerURL(i)) == nil {
-		e.forgetID(i)
-		return m.ID, nil
+	// Settle the outcome through any other member, retrying for a while:
+	// guessing wrong either way is costly (a removed member's exit taken
+	// for a crash, or a voter's data discarded).
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		removed, lerr := e.isRemoved(ctx, i)
+		if lerr == nil && removed {
+			e.forgetID(i)
+			return m.ID, nil
+		}
+		if lerr == nil {
+			break
+		}
+		if !sleepCtx(ctx, 500*time.Millisecond) {
+			break
+		}
 	}
 	e.Cluster.expectNoExit(i)
 	return 0, fmt.Errorf("removing m%d (%x) through m%d: %w", i+1, m.ID, via+1, err)
+}
+
+// isRemoved reads the member list through a member other than i and
+// reports whether member i's peer URL is gone from it.
+func (e *Env) isRemoved(ctx context.Context, i int) (bool, error) {
+	via, err := e.otherRunning(i)
+	if err != nil {
+		return false, err
+	}
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := e.Admin(via).MemberList(lctx)
+	if err != nil {
+		return false, err
+	}
+	return memberByPeerURL(list.Members, e.Cluster.PeerURL(i)) == nil, nil
 }
 
 // forgetID drops member i's recorded ID (it was removed; its successor will
