@@ -51,6 +51,7 @@ type member struct {
 	exited  chan struct{} // closed when the current process exited
 	expect  bool          // the checker killed it: its exit is expected
 	paused  bool
+	removed bool     // removed from the cluster; its data is gone until it rejoins
 	crashes []string // unexpected exits
 }
 
@@ -266,12 +267,89 @@ func (c *Cluster) Endpoint(i int) string {
 // Kill kills member i with SIGKILL and waits for it to exit.
 func (c *Cluster) Kill(i int) error { return c.members[i].kill() }
 
-// Restart starts member i again from its data directory.
+// Restart starts member i again from its data directory. A removed member
+// is left alone: it comes back only through Rejoin.
 func (c *Cluster) Restart(i int) error {
-	if c.members[i].running() {
+	if c.members[i].running() || c.Removed(i) {
 		return nil
 	}
 	return c.members[i].start()
+}
+
+// ExpectExit tells the cluster that member i's process is about to exit
+// (it is being removed and stops on its own), so the exit is not a crash.
+func (c *Cluster) ExpectExit(i int) {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expect = true
+}
+
+// expectNoExit undoes ExpectExit (the removal did not happen).
+func (c *Cluster) expectNoExit(i int) {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.expect = false
+}
+
+// Discard waits up to wait for member i's process to exit, kills it if it
+// has not, and deletes its data directory: the member was removed from the
+// cluster and can come back only as a new member. It reports whether the
+// process exited on its own.
+func (c *Cluster) Discard(i int, wait time.Duration) (bool, error) {
+	m := c.members[i]
+	c.ExpectExit(i)
+	m.mu.Lock()
+	exited := m.exited
+	m.removed = true
+	m.mu.Unlock()
+	byItself := true
+	if exited != nil {
+		select {
+		case <-exited:
+		case <-time.After(wait):
+			byItself = false
+			m.signal(syscall.SIGCONT)
+			if err := m.kill(); err != nil {
+				return false, err
+			}
+		}
+	}
+	if err := os.RemoveAll(filepath.Join(m.dir, "data")); err != nil {
+		return byItself, fmt.Errorf("check: discarding %s's data: %w", m.name, err)
+	}
+	return byItself, nil
+}
+
+// Removed reports whether member i was removed and has not rejoined.
+func (c *Cluster) Removed(i int) bool {
+	m := c.members[i]
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.removed
+}
+
+// PeerURL is member i's peer URL (relative: see Cluster).
+func (c *Cluster) PeerURL(i int) string { return fmt.Sprintf("unix://%s.sock", c.members[i].name) }
+
+// StartJoining starts a removed member, with an empty data directory, as a
+// new member of the running cluster (--initial-cluster-state existing). It
+// must have been added (MemberAdd) first.
+func (c *Cluster) StartJoining(i int) error {
+	m := c.members[i]
+	if m.running() {
+		return nil
+	}
+	m.mu.Lock()
+	for k, a := range m.args {
+		if a == "--initial-cluster-state" && k+1 < len(m.args) {
+			m.args[k+1] = "existing"
+		}
+	}
+	m.removed = false
+	m.mu.Unlock()
+	return m.start()
 }
 
 // Pause stops member i with SIGSTOP.

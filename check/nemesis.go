@@ -13,7 +13,7 @@ import (
 
 // A Nemesis injects one kind of fault into a running cluster.
 //
-// New kinds (lease expiry storms, member removal and re-addition, ...) are
+// New kinds (lease expiry storms, disk faults, ...) are
 // added by implementing Nemesis and listing a constructor in
 // nemesisRegistry; the scheduler, the timeline and the report need no change.
 type Nemesis interface {
@@ -58,6 +58,7 @@ var nemesisRegistry = []struct {
 	{"pause-leader", func() Nemesis { return pauseNemesis{leader: true} }, "SIGSTOP the leader, SIGCONT on heal"},
 	{"leader-transfer", func() Nemesis { return transferNemesis{} }, "move leadership to a random follower (Maintenance.MoveLeader)"},
 	{"compact", func() Nemesis { return compactNemesis{} }, "compact the keyspace at a recent revision during traffic"},
+	{"member", func() Nemesis { return memberNemesis{} }, "remove a member (sometimes the leader), discard its data, add it back as a new member (sometimes as a learner, then promoted)"},
 }
 
 // NemesisNames lists the nemeses --nemesis accepts (besides all and none),
@@ -80,8 +81,8 @@ func NemesisList() []string {
 }
 
 // ParseNemeses turns a --nemesis list into nemeses: names separated by
-// commas, "all" for partition, netem, kill, pause, leader-transfer and
-// compact, "none" for no faults.
+// commas, "all" for partition, netem, kill, pause, leader-transfer,
+// compact and member, "none" for no faults.
 func ParseNemeses(list string) ([]Nemesis, error) {
 	var out []Nemesis
 	seen := map[string]bool{}
@@ -101,7 +102,7 @@ func ParseNemeses(list string) ([]Nemesis, error) {
 		switch name = strings.TrimSpace(name); name {
 		case "", "none":
 		case "all":
-			for _, n := range []string{"partition", "netem", "kill", "pause", "leader-transfer", "compact"} {
+			for _, n := range []string{"partition", "netem", "kill", "pause", "leader-transfer", "compact", "member"} {
 				if err := add(n); err != nil {
 					return nil, err
 				}

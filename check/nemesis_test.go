@@ -110,7 +110,7 @@ func TestPartitionKinds(t *testing.T) {
 
 func TestParseNemeses(t *testing.T) {
 	all, err := ParseNemeses("all")
-	if err != nil || len(all) != 6 {
+	if err != nil || len(all) != 7 {
 		t.Fatalf("all: %d nemeses, %v", len(all), err)
 	}
 	none, err := ParseNemeses("none")

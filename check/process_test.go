@@ -151,3 +151,41 @@ func TestCheckUnderFaults(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckLockAndMembership runs the lock workload with the register and
+// lost-writes workloads while members are removed and re-added as new
+// members (and leaders paused, so that lock holders lose their leases): the
+// real build must be OK, at least one member must have been replaced, the
+// lock must have changed hands, and the heal must leave every member a
+// voter (checked by Run).
+func TestCheckLockAndMembership(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level check")
+	}
+	bin := buildSynod(t, "")
+	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 25 * time.Second, Seed: 12,
+		Nemeses: "member,pause-leader", Workloads: "lock,register,lost-writes",
+		Schedule: Schedule{Quiet: time.Second, Hold: 2 * time.Second},
+		Workload: WorkloadOptions{CheckTimeout: time.Minute}})
+	if rep.Verdict != VerdictOK {
+		t.Fatalf("%s\n(data and logs kept in %s)", rep.Line(), rep.Dir)
+	}
+	replaced := 0
+	for _, f := range rep.Faults {
+		if f.Nemesis == "member" && f.Err == "" && strings.HasPrefix(f.Desc, "removed ") {
+			replaced++
+		}
+	}
+	if replaced == 0 {
+		t.Fatalf("no member was replaced in 25 s: %+v", rep.Faults)
+	}
+	var lock *Result
+	for k := range rep.Results {
+		if rep.Results[k].Workload == "lock" {
+			lock = &rep.Results[k]
+		}
+	}
+	if lock == nil || !strings.Contains(lock.Summary, "fenced writes: ") || strings.HasPrefix(lock.Summary, "0 acquisitions") {
+		t.Fatalf("lock: %+v", lock)
+	}
+}

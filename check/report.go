@@ -75,7 +75,8 @@ iframe { width: 100%; height: 700px; border: 1px solid #ccc; }
 <h2>Workloads</h2>
 <table><tr><th>workload</th><th>verdict</th><th>figures</th><th>anomalies</th></tr>
 {{range .Results}}<tr><td>{{.Workload}}</td><td class="{{.Verdict}}">{{.Verdict}}</td><td>{{.Summary}}</td>
-<td>{{if .Anomalies}}<ul>{{range .Anomalies}}<li>{{.}}</li>{{end}}</ul>{{else}}none{{end}}</td></tr>
+<td>{{if .Anomalies}}<ul>{{range .Anomalies}}<li>{{.}}</li>{{end}}</ul>{{else}}none{{end}}
+{{if .Notes}}<p>Expected, not anomalies:</p><ul>{{range .Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}</td></tr>
 {{end}}</table>
 <h2>Fault timeline</h2>
 {{if .Faults}}<table><tr><th>start</th><th>end</th><th>nemesis</th><th>what</th></tr>

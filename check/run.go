@@ -4,8 +4,10 @@
 // workloads through the etcd v3 API with clientv3 while nemeses partition
 // the network, kill, pause and compact on a seeded schedule, then heals
 // everything, lets the cluster converge and checks what the clients saw:
-// linearizability with porcupine (register), durability and replica
-// agreement (lost-writes). It prints a one-line verdict and writes an HTML
+// linearizability with porcupine (register, txn), durability and replica
+// agreement (lost-writes), watch guarantees (watch), fenced locking (lock)
+// and lease expiry (lease), also across member replacement (the member
+// nemesis). It prints a one-line verdict and writes an HTML
 // report with porcupine's visualization and the fault timeline.
 //
 // Workloads and nemeses are registries (workloadRegistry, nemesisRegistry):
@@ -160,7 +162,14 @@ func healAndCheck(ctx context.Context, env *Env, workloads []Workload, rep *Repo
 	if err := env.Cluster.HealAll(); err != nil {
 		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())
 	}
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	if err := env.RejoinRemoved(rctx); err != nil {
+		rep.Cluster = append(rep.Cluster, "healing: "+err.Error())
+	}
+	cancel()
 	if err := waitHealthy(ctx, env, time.Minute); err != nil {
+		rep.Cluster = append(rep.Cluster, "after healing every fault: "+err.Error())
+	} else if err := env.CheckVoters(ctx); err != nil {
 		rep.Cluster = append(rep.Cluster, "after healing every fault: "+err.Error())
 	}
 	for _, w := range workloads {

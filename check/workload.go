@@ -9,7 +9,7 @@ import (
 
 // A Workload drives client traffic during a run and checks what it saw.
 //
-// New workloads (lease and lock fencing, multi-key transactions, ...) are
+// New workloads (elections, multi-group transactions, ...) are
 // added by implementing Workload and listing a constructor in
 // workloadRegistry.
 type Workload interface {
@@ -54,6 +54,9 @@ type Result struct {
 	// Anomalies describes each violation found, or why the verdict is
 	// unknown.
 	Anomalies []string
+	// Notes are findings that are expected and do not affect the verdict,
+	// such as unfenced lock holders that overlapped.
+	Notes []string
 	// Visualization is porcupine's HTML view of the history, if any.
 	Visualization []byte
 }
@@ -100,6 +103,8 @@ var workloadRegistry = []struct {
 	{"txn", func(o WorkloadOptions) Workload { return newTxnWorkload(o) }, "multi-key read, write and compare-and-set transactions on groups of keys, checked for strict serializability"},
 	{"lost-writes", func(o WorkloadOptions) Workload { return newLostWritesWorkload(o) }, "every acknowledged put is on every member at the end; all members' HashKV agree"},
 	{"watch", func(o WorkloadOptions) Workload { return newWatchWorkload(o) }, "one resuming watcher per member: ordered, no duplicates, no gaps, every acknowledged put, all watchers agree"},
+	{"lock", func(o WorkloadOptions) Workload { return newLockWorkload(o) }, "clients contend for a lock on short leases: fenced holders never overlap; unfenced overlaps are reported"},
+	{"lease", func(o WorkloadOptions) Workload { return newLeaseWorkload(o) }, "leases kept alive with acknowledged keep-alives never expire before their TTL from the last one"},
 }
 
 // WorkloadNames lists the workloads --workload accepts (besides all), each
