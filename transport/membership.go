@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -160,7 +159,7 @@ func invokeOnce(ctx context.Context, rawURL, method string, in any, opts []grpc.
 // that is joining uses it to learn its own ID and the cluster's.
 func FetchMembers(ctx context.Context, peerURLs []string, opts ...grpc.DialOption) ([]byte, error) {
 	base := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		DialTLS(nil),
 		grpc.WithContextDialer(dialPeer),
 		grpc.WithNoProxy(),
 	}
