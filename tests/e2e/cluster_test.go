@@ -53,7 +53,7 @@ type Member struct {
 	LogPath   string
 	Bin       string
 	Args      []string
-	ID        uint64 // member ID reported by Status, once known
+	ID        uint64      // member ID reported by Status, once known
 	TLS       *tls.Config // the harness's client TLS, nil for plaintext
 
 	mu      sync.Mutex
