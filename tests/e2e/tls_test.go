@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -248,4 +249,42 @@ func TestTLSCertificateAndCABundleRotateWithoutRestart(t *testing.T) {
 		out != "after-cert-rotation\n1\n" {
 		t.Fatalf("etcdctl with a client certificate of the new CA: code %d, %q %q", code, out, errOut)
 	}
+}
+
+func TestAutoTLSOnClientAndPeerLinks(t *testing.T) {
+	ports, err := freePorts(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", ports[0])
+	insecure := &tls.Config{InsecureSkipVerify: true} // the generated certificates are self-signed
+	c := startClusterWith(t, "synod", 1, clusterOptions{
+		ClientScheme: "https", PeerScheme: "https", ClientTLS: insecure,
+		Flags: []string{"--auto-tls", "--peer-auto-tls", "--listen-metrics-urls=https://" + metricsAddr},
+	})
+	m := c.Members[0]
+	for _, side := range []string{"client", "peer"} {
+		for _, f := range []string{"cert.pem", "key.pem"} {
+			if _, err := os.Stat(filepath.Join(m.DataDir, "fixtures", side, f)); err != nil {
+				t.Errorf("auto TLS did not write %s/%s: %v", side, f, err)
+			}
+		}
+	}
+	if out, errOut, code := etcdctl(t, c.Endpoints(), "--insecure-transport=false", "--insecure-skip-tls-verify", "put", "auto", "tls"); code != 0 || out != "OK\n" {
+		t.Fatalf("etcdctl over auto TLS: code %d, %q %q", code, out, errOut)
+	}
+	if _, err := httpsHealth(metricsAddr, insecure); err != nil {
+		t.Fatalf("https metrics listener: %v", err)
+	}
+	if err := tlsExchange(strings.TrimPrefix(m.PeerURL, "https://"), insecure); err != nil {
+		t.Fatalf("the peer port does not speak TLS: %v", err)
+	}
+}
+
+func TestThreeMembersWithAutoTLSPeers(t *testing.T) {
+	c := startClusterWith(t, "synod", 3, clusterOptions{PeerScheme: "https", Flags: []string{"--peer-auto-tls"}})
+	if out, errOut, code := etcdctl(t, c.Endpoints(), "put", "k", "v"); code != 0 || out != "OK\n" {
+		t.Fatalf("put: code %d, %q %q", code, out, errOut)
+	}
+	c.WaitConverged(30 * time.Second)
 }
