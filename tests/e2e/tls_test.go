@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/internal/testpki"
 )
@@ -287,4 +290,54 @@ func TestThreeMembersWithAutoTLSPeers(t *testing.T) {
 		t.Fatalf("put: code %d, %q %q", code, out, errOut)
 	}
 	c.WaitConverged(30 * time.Second)
+}
+
+// TestTLSMemberJoinsOverPeerTLS adds a member to a TLS cluster: the joiner
+// fetches the membership over the TLS peer link with its certificate, then
+// catches up and serves.
+func TestTLSMemberJoinsOverPeerTLS(t *testing.T) {
+	p := newPKI(t)
+	ctls := clientTLS(t, []*x509.Certificate{p.ca.Cert}, p.clientCert, p.clientKey)
+	c := startClusterWith(t, "synod", 1, clusterOptions{
+		ClientScheme: "https", PeerScheme: "https", ClientTLS: ctls,
+		Flags: append(p.flags(), "--strict-reconfig-check=false"),
+	})
+	m0 := c.Members[0]
+	ports, err := freePorts(2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m1 := &Member{
+		Index: 1, Name: "m1", Bin: m0.Bin, TLS: ctls,
+		ClientURL: fmt.Sprintf("https://127.0.0.1:%d", ports[0]),
+		PeerURL:   fmt.Sprintf("https://127.0.0.1:%d", ports[1]),
+		Endpoint:  fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		DataDir:   filepath.Join(filepath.Dir(m0.DataDir), "m1.data"),
+		LogPath:   filepath.Join(filepath.Dir(m0.LogPath), "m1.log"),
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := m0.client(t).MemberAdd(ctx, []string{m1.PeerURL}); err != nil {
+		t.Fatalf("member add: %v", err)
+	}
+	m1.Args = append([]string{"serve", "--name=m1", "--data-dir=" + m1.DataDir,
+		"--listen-client-urls=" + m1.ClientURL, "--advertise-client-urls=" + m1.ClientURL,
+		"--listen-peer-urls=" + m1.PeerURL, "--initial-advertise-peer-urls=" + m1.PeerURL,
+		"--initial-cluster=m0=" + m0.PeerURL + ",m1=" + m1.PeerURL, "--initial-cluster-state=existing",
+	}, p.flags()...)
+	c.Members = append(c.Members, m1)
+	if err := m1.start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitMemberReady(m1, startTimeout); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m0.client(t).Put(ctx, "joined", "yes"); err != nil {
+		t.Fatal(err)
+	}
+	c.WaitConverged(30 * time.Second)
+	gr, err := m1.client(t).Get(ctx, "joined", clientv3.WithSerializable())
+	if err != nil || len(gr.Kvs) != 1 || string(gr.Kvs[0].Value) != "yes" {
+		t.Fatalf("the joined member's local read: %v, %v", gr, err)
+	}
 }
