@@ -76,6 +76,11 @@ func loadTLS(c *Config, log *slog.Logger) (memberTLS, error) {
 // does, when no certificate was given.
 func loadSide(info tlsconfig.Info, side string, urls []string, dataDir string, opts tlsconfig.Options) (*tlsconfig.Files, error) {
 	flag := map[string]string{"client": "--cert-file/--key-file", "peer": "--peer-cert-file/--peer-key-file"}[side]
+	if !info.Empty() && info.AutoTLS {
+		// As etcd: given certificates win, and are verified as usual.
+		opts.Logger.Warn("ignoring " + side + " auto TLS since certs given")
+		info.AutoTLS = false
+	}
 	if info.Empty() && info.AutoTLS {
 		var hosts []string
 		for _, raw := range urls {

@@ -3,6 +3,7 @@ package tlsconfig
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"net"
 
 	"google.golang.org/grpc/credentials"
@@ -48,8 +49,5 @@ type insecureInfo struct{ credentials.CommonAuthInfo }
 
 func (insecureInfo) AuthType() string { return "insecure" }
 
-var errClientSide = errorString("tlsconfig: Terminated credentials are for servers only")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+// errClientSide: Terminated credentials cannot dial.
+var errClientSide = errors.New("tlsconfig: Terminated credentials are for servers only")
