@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/synod-db/synod/membership"
+	"github.com/synod-db/synod/tlsconfig"
 )
 
 // Config is one member's configuration. Field names follow etcd's flags
@@ -42,6 +43,20 @@ type Config struct {
 	// StrictReconfigCheck refuses membership changes that could cost the
 	// cluster its quorum (etcd's --strict-reconfig-check, on by default).
 	StrictReconfigCheck bool
+	// ClientTLS is the client listeners' certificate flags (--cert-file,
+	// --key-file, --trusted-ca-file, --client-cert-auth, --auto-tls).
+	ClientTLS tlsconfig.Info
+	// PeerTLS is the peer side's (--peer-cert-file, ...): it serves the
+	// https:// peer listeners and dials https:// peer URLs.
+	PeerTLS tlsconfig.Info
+	// CipherSuites is --cipher-suites (comma-separated Go names); empty
+	// means Go's defaults.
+	CipherSuites string
+	// TLSMinVersion is --tls-min-version: TLS1.2 (the default) or TLS1.3.
+	TLSMinVersion string
+	// TLSReloadInterval is how often, at most, certificate files are checked
+	// for a change; 0 means tlsconfig.DefaultReloadInterval.
+	TLSReloadInterval time.Duration
 }
 
 // Defaults are etcd's defaults, except the data directory.
@@ -79,6 +94,7 @@ func NewConfig() Config {
 		MaxTxnOps:                DefaultMaxTxnOps,
 		MaxLearners:              membership.DefaultMaxLearners,
 		StrictReconfigCheck:      true,
+		TLSMinVersion:            tlsconfig.DefaultMinVersion,
 	}
 }
 
@@ -124,6 +140,9 @@ func (c *Config) Validate() error {
 	}
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)
+	}
+	if _, err := c.tlsOptions(); err != nil {
+		return err
 	}
 	_, err := c.initialMembers()
 	return err

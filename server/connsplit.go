@@ -3,7 +3,10 @@ package server
 import (
 	"bufio"
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -20,16 +23,25 @@ const sniffTimeout = 10 * time.Second
 // as etcd does with cmux: each accepted connection is routed by its first
 // bytes to the gRPC or the HTTP child listener. Closing either child closes
 // the parent.
+//
+// On an https:// port the splitter terminates TLS first and routes by the
+// protocol the client negotiated with ALPN: "h2" to gRPC, anything else
+// (http/1.1, or none) to HTTP. The children then hand out *tls.Conn values
+// whose handshake is done, so gRPC (tlsconfig.Terminated) and net/http
+// both see the client's certificate.
 type splitListener struct {
 	parent    net.Listener
+	tls       *tls.Config // nil: plaintext, route by the HTTP/2 preface
+	log       *slog.Logger
 	grpc, web *childListener
 	once      sync.Once
 }
 
 // newSplitListener starts routing ln's connections; the caller serves gRPC
-// on grpcLn and HTTP on webLn.
-func newSplitListener(ln net.Listener) (grpcLn, webLn net.Listener) {
-	s := &splitListener{parent: ln}
+// on grpcLn and HTTP on webLn. tc, if not nil, is the TLS configuration to
+// terminate connections with (it must offer "h2" and "http/1.1").
+func newSplitListener(ln net.Listener, tc *tls.Config, log *slog.Logger) (grpcLn, webLn net.Listener) {
+	s := &splitListener{parent: ln, tls: tc, log: log}
 	s.grpc = &childListener{s: s, conns: make(chan net.Conn), done: make(chan struct{})}
 	s.web = &childListener{s: s, conns: make(chan net.Conn), done: s.grpc.done}
 	go s.accept()
@@ -47,7 +59,11 @@ func (s *splitListener) accept() {
 			s.close()
 			return
 		}
-		go s.route(c)
+		if s.tls != nil {
+			go s.routeTLS(c)
+		} else {
+			go s.route(c)
+		}
 	}
 }
 
@@ -66,11 +82,28 @@ func (s *splitListener) route(c net.Conn) {
 	if bytes.Equal(head, http2Preface) {
 		to = s.grpc
 	}
-	select {
-	case to.conns <- &peekedConn{Conn: c, r: br}:
-	case <-to.done:
+	to.deliver(&peekedConn{Conn: c, r: br})
+}
+
+// routeTLS completes the TLS handshake on c (within sniffTimeout) and
+// routes it by the negotiated application protocol. A client that fails
+// the handshake (plaintext, an untrusted or missing client certificate) is
+// disconnected.
+func (s *splitListener) routeTLS(c net.Conn) {
+	tc := tls.Server(c, s.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), sniffTimeout)
+	err := tc.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.log.Debug("client TLS handshake failed", "remote", c.RemoteAddr().String(), "err", err)
 		c.Close()
+		return
 	}
+	to := s.web
+	if tc.ConnectionState().NegotiatedProtocol == "h2" {
+		to = s.grpc
+	}
+	to.deliver(tc)
 }
 
 func (s *splitListener) close() {
@@ -85,6 +118,15 @@ type childListener struct {
 	s     *splitListener
 	conns chan net.Conn
 	done  chan struct{}
+}
+
+// deliver hands c to the side's Accept, or closes it if the side closed.
+func (l *childListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.done:
+		c.Close()
+	}
 }
 
 // Accept returns the next connection routed to this side.

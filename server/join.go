@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/transport"
@@ -34,7 +35,7 @@ func (m *Member) join(initial []initialMember) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	raw, err := fetchMembers(ctx, urls)
+	raw, err := fetchMembers(ctx, urls, transport.DialTLS(m.tls.peerDialTLS()))
 	if err != nil {
 		return fmt.Errorf("server: cannot fetch cluster info from peer urls: %w", err)
 	}
@@ -73,9 +74,9 @@ func findByPeerURLs(ms []*etcdserverpb.Member, urls []string) *etcdserverpb.Memb
 
 // fetchMembers asks the peers for the membership until one answers or ctx
 // ends (the peers may be starting too).
-func fetchMembers(ctx context.Context, urls []string) ([]byte, error) {
+func fetchMembers(ctx context.Context, urls []string, opts ...grpc.DialOption) ([]byte, error) {
 	for {
-		raw, err := transport.FetchMembers(ctx, urls)
+		raw, err := transport.FetchMembers(ctx, urls, opts...)
 		if err == nil {
 			return raw, nil
 		}

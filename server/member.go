@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -33,6 +34,7 @@ import (
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
+	"github.com/synod-db/synod/tlsconfig"
 	"github.com/synod-db/synod/transport"
 	"github.com/synod-db/synod/watch"
 )
@@ -61,6 +63,8 @@ type Member struct {
 	clientSrv *grpc.Server
 	peerSrv   *grpc.Server
 	clientLns []net.Listener
+	clientSec []bool // clientLns[i] is https://: terminate TLS in the splitter
+	tls       memberTLS
 	peerLns   []net.Listener
 	metricLns []net.Listener // --listen-metrics-urls: HTTP endpoints only
 	httpSrv   *http.Server   // /health, /metrics, ... on client and metrics listeners
@@ -92,6 +96,10 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	}
 	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
 		backupSlots: make(chan struct{}, maxConcurrentBackups)}
+	var err error
+	if m.tls, err = loadTLS(&m.cfg, m.log); err != nil {
+		return nil, err
+	}
 	if err := m.open(); err != nil {
 		m.closeStorage()
 		return nil, err
@@ -151,6 +159,7 @@ func (m *Member) open() error {
 		return err
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
+		TLS:        m.tls.peerDialTLS(),
 		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
@@ -265,11 +274,15 @@ func (m *Member) listen() error {
 			return err
 		}
 		m.clientLns = append(m.clientLns, ln)
+		m.clientSec = append(m.clientSec, secureURL(u))
 	}
 	for _, u := range m.cfg.ListenPeerURLs {
 		ln, err := listenURL(u)
 		if err != nil {
 			return err
+		}
+		if secureURL(u) {
+			ln = secureListener(ln, m.tls.peer, "h2")
 		}
 		m.peerLns = append(m.peerLns, ln)
 	}
@@ -277,6 +290,9 @@ func (m *Member) listen() error {
 		ln, err := listenURL(u)
 		if err != nil {
 			return err
+		}
+		if secureURL(u) {
+			ln = secureListener(ln, m.tls.client, "http/1.1")
 		}
 		m.metricLns = append(m.metricLns, ln)
 	}
@@ -311,10 +327,11 @@ func (m *Member) Start() {
 	m.bg.Add(1)
 	go m.sampleDBSizeLoop()
 	m.node.Start(m.tr)
-	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20))
+	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
-		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics})
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics,
+		ServerOptions: []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
 	m.httpSrv = m.newHTTPServer()
 	for _, ln := range m.metricLns {
 		m.serveHTTP(ln)
@@ -331,8 +348,12 @@ func (m *Member) Start() {
 		// see names them.
 		if m.publish() {
 			m.serve(m.clientSrv, m.selfLn)
-			for _, ln := range m.clientLns {
-				grpcLn, webLn := newSplitListener(ln)
+			for i, ln := range m.clientLns {
+				var tc *tls.Config
+				if m.clientSec[i] {
+					tc = m.tls.client.ServerConfig("h2", "http/1.1")
+				}
+				grpcLn, webLn := newSplitListener(ln, tc, m.log)
 				m.serve(m.clientSrv, grpcLn)
 				m.serveHTTP(webLn)
 			}

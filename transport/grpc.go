@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,7 +12,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Config configures a GRPC transport.
@@ -24,8 +24,13 @@ type Config struct {
 	ClusterID uint64
 	// Handler receives messages and reports. Required.
 	Handler Handler
-	// DialOptions are appended to the transport's defaults (insecure
-	// credentials, a dialer for tcp and unix peer URLs, reconnect backoff
+	// TLS returns the TLS configuration for one connection to a peer whose
+	// URL is https:// or unixs:// (called per dial, so it may hand out
+	// rotated certificates). nil means Go's defaults (system roots, no
+	// client certificate). Peers with http:// URLs are dialed in plaintext.
+	TLS func(serverName string) *tls.Config
+	// DialOptions are appended to the transport's defaults (credentials
+	// that follow the URL scheme, see TLS; a dialer for tcp and unix peer URLs, reconnect backoff
 	// 50 ms to 2 s, no proxy), so they can override any of them, e.g. with
 	// TLS credentials. Replacing the context dialer disables unix:// URLs.
 	// No keepalive is set by default (the peer server's enforcement policy
@@ -109,7 +114,7 @@ func NewGRPC(cfg Config) *GRPC {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	dial := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		DialTLS(cfg.TLS),
 		grpc.WithContextDialer(dialPeer),
 		grpc.WithConnectParams(reconnect),
 		grpc.WithNoProxy(),

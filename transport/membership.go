@@ -11,8 +11,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/resolver/manual"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
@@ -143,7 +144,11 @@ func invokeOnce(ctx context.Context, rawURL, method string, in any, opts []grpc.
 	if err != nil {
 		return nil, err
 	}
-	conn, err := grpc.NewClient("passthrough:///"+addr.Addr, opts...)
+	// A resolver of its own rather than passthrough: the address keeps its
+	// attributes, which say whether to dial TLS (see urlCredentials).
+	res := manual.NewBuilderWithScheme(peerScheme)
+	res.InitialState(resolver.State{Addresses: []resolver.Address{addr}})
+	conn, err := grpc.NewClient(peerScheme+":///once", append(slices.Clip(opts), grpc.WithResolvers(res))...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,7 +165,7 @@ func invokeOnce(ctx context.Context, rawURL, method string, in any, opts []grpc.
 // that is joining uses it to learn its own ID and the cluster's.
 func FetchMembers(ctx context.Context, peerURLs []string, opts ...grpc.DialOption) ([]byte, error) {
 	base := []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		DialTLS(nil),
 		grpc.WithContextDialer(dialPeer),
 		grpc.WithNoProxy(),
 	}

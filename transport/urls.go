@@ -18,7 +18,7 @@ const unixPrefix = "unix:"
 //	http://host:port, https://host:port, host:port  -> "host:port" (TCP)
 //	unix://path, unixs://path, unix:///abs/path     -> "unix:path" (unix socket)
 //
-// The scheme only selects the network; TLS is a matter of the dial options.
+// https and unixs addresses are marked for TLS (see urlCredentials).
 func peerAddress(raw string) (resolver.Address, error) {
 	if !strings.Contains(raw, "://") {
 		if _, _, err := net.SplitHostPort(raw); err != nil {
@@ -35,11 +35,17 @@ func peerAddress(raw string) (resolver.Address, error) {
 		if u.Host == "" {
 			return resolver.Address{}, fmt.Errorf("transport: peer URL %q has no host", raw)
 		}
+		if u.Scheme == "https" {
+			return markSecure(tcpAddress(u.Host)), nil
+		}
 		return tcpAddress(u.Host), nil
 	case "unix", "unixs":
 		path := u.Host + u.Path
 		if path == "" {
 			return resolver.Address{}, fmt.Errorf("transport: peer URL %q has no socket path", raw)
+		}
+		if u.Scheme == "unixs" {
+			return markSecure(resolver.Address{Addr: unixPrefix + path}), nil
 		}
 		return resolver.Address{Addr: unixPrefix + path}, nil
 	default:

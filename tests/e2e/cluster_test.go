@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -30,6 +31,14 @@ type Cluster struct {
 	t       testing.TB
 	Kind    string // "synod" or "etcd"
 	Members []*Member
+	opts    clusterOptions
+}
+
+// clusterOptions change how a cluster is started (startClusterWith).
+type clusterOptions struct {
+	ClientScheme, PeerScheme string      // "http" when empty; "https" for TLS
+	ClientTLS                *tls.Config // the harness's clientv3 clients use it when set
+	Flags                    []string    // appended to every member's command line
 }
 
 // Member is one server process. Its command line never changes, so Restart
@@ -44,7 +53,8 @@ type Member struct {
 	LogPath   string
 	Bin       string
 	Args      []string
-	ID        uint64 // member ID reported by Status, once known
+	ID        uint64      // member ID reported by Status, once known
+	TLS       *tls.Config // the harness's client TLS, nil for plaintext
 
 	mu      sync.Mutex
 	cmd     *exec.Cmd
@@ -81,10 +91,17 @@ func (c *Cluster) RunningEndpoints() []string {
 // test failed.
 func startCluster(t testing.TB, kind string, n int, extraFlags ...string) *Cluster {
 	t.Helper()
+	return startClusterWith(t, kind, n, clusterOptions{Flags: extraFlags})
+}
+
+// startClusterWith is startCluster with URL schemes and client TLS.
+func startClusterWith(t testing.TB, kind string, n int, opts clusterOptions) *Cluster {
+	t.Helper()
 	requireKind(t, kind)
+	extraFlags := opts.Flags
 	var lastErr error
 	for attempt := 1; attempt <= 3; attempt++ {
-		c, err := tryStartCluster(t, kind, n, attempt, extraFlags)
+		c, err := tryStartCluster(t, kind, n, attempt, extraFlags, opts)
 		if err == nil {
 			return c
 		}
@@ -99,22 +116,30 @@ func startCluster(t testing.TB, kind string, n int, extraFlags ...string) *Clust
 	return nil
 }
 
-func tryStartCluster(t testing.TB, kind string, n, attempt int, extraFlags []string) (*Cluster, error) {
+func tryStartCluster(t testing.TB, kind string, n, attempt int, extraFlags []string, opts clusterOptions) (*Cluster, error) {
 	dir := t.TempDir() // registered before the stop cleanup below, so removed after it
 	ports, err := freePorts(2 * n)
 	if err != nil {
 		t.Fatalf("free ports: %v", err)
 	}
-	c := &Cluster{t: t, Kind: kind}
+	c := &Cluster{t: t, Kind: kind, opts: opts}
+	cs, ps := opts.ClientScheme, opts.PeerScheme
+	if cs == "" {
+		cs = "http"
+	}
+	if ps == "" {
+		ps = "http"
+	}
 	token := "e2e-" + randHex(4)
 	var initial []string
 	for i := 0; i < n; i++ {
 		m := &Member{
 			Index:     i,
 			Name:      fmt.Sprintf("m%d", i),
-			ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
-			PeerURL:   fmt.Sprintf("http://127.0.0.1:%d", ports[2*i+1]),
+			ClientURL: fmt.Sprintf("%s://127.0.0.1:%d", cs, ports[2*i]),
+			PeerURL:   fmt.Sprintf("%s://127.0.0.1:%d", ps, ports[2*i+1]),
 			Endpoint:  fmt.Sprintf("127.0.0.1:%d", ports[2*i]),
+			TLS:       opts.ClientTLS,
 		}
 		m.DataDir = filepath.Join(dir, m.Name+".data")
 		m.LogPath = filepath.Join(dir, m.Name+".log")
@@ -269,7 +294,7 @@ func (m *Member) client(t testing.TB) *clientv3.Client {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.cli == nil {
-		cli, err := dialClient(m.Endpoint)
+		cli, err := dialClientTLS(m.TLS, m.Endpoint)
 		if err != nil {
 			t.Fatalf("client for %s: %v", m.Name, err)
 		}

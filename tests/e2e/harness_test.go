@@ -15,6 +15,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -235,7 +236,13 @@ func newClient(t testing.TB, endpoints ...string) *clientv3.Client {
 // dialClient returns a clientv3 client with a silent logger. clientv3.New does
 // not block on connecting, so this only fails on bad configuration.
 func dialClient(endpoints ...string) (*clientv3.Client, error) {
+	return dialClientTLS(nil, endpoints...)
+}
+
+// dialClientTLS is dialClient over TLS with tc (plaintext when tc is nil).
+func dialClientTLS(tc *tls.Config, endpoints ...string) (*clientv3.Client, error) {
 	return clientv3.New(clientv3.Config{
+		TLS:                  tc,
 		Endpoints:            endpoints,
 		DialTimeout:          5 * time.Second,
 		DialKeepAliveTime:    5 * time.Second,

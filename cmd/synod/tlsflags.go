@@ -1,0 +1,24 @@
+package main
+
+import (
+	"flag"
+
+	"github.com/synod-db/synod/server"
+)
+
+// bindTLSFlags binds etcd's security flags to c (see docs/security.md).
+func bindTLSFlags(fs *flag.FlagSet, c *server.Config) {
+	cl, pe := &c.ClientTLS, &c.PeerTLS
+	fs.StringVar(&cl.CertFile, "cert-file", "", "Path to the client server TLS cert file.")
+	fs.StringVar(&cl.KeyFile, "key-file", "", "Path to the client server TLS key file.")
+	fs.StringVar(&cl.TrustedCAFile, "trusted-ca-file", "", "Path to the client server TLS trusted CA cert file (reloaded when it changes).")
+	fs.BoolVar(&cl.ClientCertAuth, "client-cert-auth", false, "Enable client cert authentication.")
+	fs.BoolVar(&cl.AutoTLS, "auto-tls", false, "Client TLS using generated certificates.")
+	fs.StringVar(&pe.CertFile, "peer-cert-file", "", "Path to the peer server TLS cert file.")
+	fs.StringVar(&pe.KeyFile, "peer-key-file", "", "Path to the peer server TLS key file.")
+	fs.StringVar(&pe.TrustedCAFile, "peer-trusted-ca-file", "", "Path to the peer server TLS trusted CA file (reloaded when it changes).")
+	fs.BoolVar(&pe.ClientCertAuth, "peer-client-cert-auth", false, "Enable peer client cert authentication.")
+	fs.BoolVar(&pe.AutoTLS, "peer-auto-tls", false, "Peer TLS using generated certificates.")
+	fs.StringVar(&c.CipherSuites, "cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go).")
+	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Minimum TLS version supported by synod. Possible values: TLS1.2, TLS1.3.")
+}
