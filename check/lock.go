@@ -89,35 +89,20 @@ func newLockWorkload(o WorkloadOptions) *lockWorkload { return &lockWorkload{opt
 func (w *lockWorkload) Name() string { return "lock" }
 
 func (w *lockWorkload) Run(ctx context.Context, env *Env) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i := 0; i < env.Cluster.Size(); i++ {
-		for c := 0; c < w.opts.ClientsPerMember; c++ {
-			cli, err := env.Cluster.Client(i)
-			if err != nil {
-				return err
-			}
-			rng := rand.New(rand.NewSource(env.Seed + int64(5000+i*100+c)))
-			// Odd clients use the server-side Lock service, even ones
-			// concurrency.Mutex: both queue on the same keys.
-			server := c%2 == 1
-			name := fmt.Sprintf("%s/c%d", env.Cluster.Name(i), c+1)
-			if server {
-				name += "(Lock)"
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer cli.Close()
-				for ctx.Err() == nil {
-					if !w.holdOnce(ctx, env, cli, name, server, rng) {
-						sleepCtx(ctx, failureBackoff+time.Duration(rng.Int63n(int64(failureBackoff))))
-					}
-				}
-			}()
+	return runClients(ctx, env, w.opts.ClientsPerMember, 5000, func(i, c int, cli *clientv3.Client, rng *rand.Rand) {
+		// Odd clients use the server-side Lock service, even ones
+		// concurrency.Mutex: both queue on the same keys.
+		server := c%2 == 1
+		name := fmt.Sprintf("%s/c%d", env.Cluster.Name(i), c+1)
+		if server {
+			name += "(Lock)"
 		}
-	}
-	return nil
+		for ctx.Err() == nil {
+			if !w.holdOnce(ctx, env, cli, name, server, rng) {
+				sleepCtx(ctx, failureBackoff+time.Duration(rng.Int63n(int64(failureBackoff))))
+			}
+		}
+	})
 }
 
 // holdOnce opens a session, acquires the lock, runs the critical section and

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"sync"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -34,79 +33,20 @@ const (
 // linearizability against registerModel.
 type registerWorkload struct {
 	opts WorkloadOptions
-
-	mu      sync.Mutex
-	history []porcupine.Operation
-	procs   int // porcupine client IDs handed out
-	keys    []string
-	used    []int
-	keyGen  int
+	opLog
+	keys *rotatingNames
 }
 
 func newRegisterWorkload(o WorkloadOptions) *registerWorkload {
-	w := &registerWorkload{opts: o}
-	for i := 0; i < registerKeys; i++ {
-		w.keys = append(w.keys, w.freshKeyLocked())
-		w.used = append(w.used, 0)
-	}
-	return w
+	return &registerWorkload{opts: o, keys: newRotatingNames("check/register/%04d", registerKeys, opsPerKey)}
 }
 
 func (w *registerWorkload) Name() string { return "register" }
 
-func (w *registerWorkload) freshKeyLocked() string {
-	w.keyGen++
-	return fmt.Sprintf("check/register/%04d", w.keyGen)
-}
-
-// pickKey returns a key in use, retiring it for a fresh one once it has had
-// opsPerKey operations.
-func (w *registerWorkload) pickKey(rng *rand.Rand) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	i := rng.Intn(len(w.keys))
-	w.used[i]++
-	k := w.keys[i]
-	if w.used[i] >= opsPerKey {
-		w.keys[i], w.used[i] = w.freshKeyLocked(), 0
-	}
-	return k
-}
-
-// newProc returns a fresh porcupine client ID. A client that saw an unknown
-// outcome continues as a new process, since its old operation never ends.
-func (w *registerWorkload) newProc() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.procs++
-	return w.procs - 1
-}
-
-func (w *registerWorkload) record(op porcupine.Operation) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.history = append(w.history, op)
-}
-
 func (w *registerWorkload) Run(ctx context.Context, env *Env) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i := 0; i < env.Cluster.Size(); i++ {
-		for c := 0; c < w.opts.ClientsPerMember; c++ {
-			cli, err := env.Cluster.Client(i)
-			if err != nil {
-				return err
-			}
-			rng := rand.New(rand.NewSource(env.Seed + int64(1000+i*100+c)))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer cli.Close()
-				w.client(ctx, env, cli, rng)
-			}()
-		}
-	}
-	return nil
+	return runClients(ctx, env, w.opts.ClientsPerMember, 1000, func(_, _ int, cli *clientv3.Client, rng *rand.Rand) {
+		w.client(ctx, env, cli, rng)
+	})
 }
 
 // failureBackoff is the least pause of a client after a failed call.
@@ -133,7 +73,7 @@ func (w *registerWorkload) client(ctx context.Context, env *Env, cli *clientv3.C
 	proc := w.newProc()
 	seen := map[string]observed{}
 	for seq := 0; ctx.Err() == nil; seq++ {
-		key := w.pickKey(rng)
+		key := w.keys.pick(rng)
 		in := regInput{Key: key, Value: fmt.Sprintf("p%d-%d", proc, seq)}
 		last := seen[key]
 		switch r := rng.Intn(10); {
@@ -215,9 +155,7 @@ func readOutput(kvs []*mvccpb.KeyValue) regOutput {
 }
 
 func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
-	w.mu.Lock()
-	h := append([]porcupine.Operation(nil), w.history...)
-	w.mu.Unlock()
+	h := w.ops()
 	fixUnknownReturns(h)
 	unknown := 0
 	for _, op := range h {
@@ -226,7 +164,7 @@ func (w *registerWorkload) Check(_ context.Context, env *Env) Result {
 		}
 	}
 	res := Result{Workload: w.Name(), Verdict: VerdictOK,
-		Summary: fmt.Sprintf("%d operations on %d keys, %d with unknown outcome", len(h), w.keyGen, unknown)}
+		Summary: fmt.Sprintf("%d operations on %d keys, %d with unknown outcome", len(h), w.keys.count(), unknown)}
 	return porcupineVerdict(res, registerModel, h, w.opts.CheckTimeout, env, func(op porcupine.Operation) string {
 		return "key " + op.Input.(regInput).Key
 	})

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"math/rand"
-	"sync"
 	"time"
 
 	"github.com/anishathalye/porcupine"
@@ -26,82 +25,27 @@ const (
 // transactions on each group.
 type txnWorkload struct {
 	opts WorkloadOptions
-
-	mu      sync.Mutex
-	history []porcupine.Operation
-	procs   int
-	groups  []string
-	used    []int
-	gen     int
+	opLog
+	groups *rotatingNames
 }
 
 func newTxnWorkload(o WorkloadOptions) *txnWorkload {
-	w := &txnWorkload{opts: o}
-	for i := 0; i < txnGroups; i++ {
-		w.groups = append(w.groups, w.freshLocked())
-		w.used = append(w.used, 0)
-	}
-	return w
+	return &txnWorkload{opts: o, groups: newRotatingNames("check/txn/%04d/", txnGroups, opsPerGroup)}
 }
 
 func (w *txnWorkload) Name() string { return "txn" }
 
-func (w *txnWorkload) freshLocked() string {
-	w.gen++
-	return fmt.Sprintf("check/txn/%04d/", w.gen)
-}
-
-func (w *txnWorkload) pickGroup(rng *rand.Rand) string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	i := rng.Intn(len(w.groups))
-	w.used[i]++
-	g := w.groups[i]
-	if w.used[i] >= opsPerGroup {
-		w.groups[i], w.used[i] = w.freshLocked(), 0
-	}
-	return g
-}
-
-func (w *txnWorkload) newProc() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.procs++
-	return w.procs - 1
-}
-
-func (w *txnWorkload) record(op porcupine.Operation) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	w.history = append(w.history, op)
-}
-
 func (w *txnWorkload) Run(ctx context.Context, env *Env) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i := 0; i < env.Cluster.Size(); i++ {
-		for c := 0; c < w.opts.ClientsPerMember; c++ {
-			cli, err := env.Cluster.Client(i)
-			if err != nil {
-				return err
-			}
-			rng := rand.New(rand.NewSource(env.Seed + int64(5000+i*100+c)))
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer cli.Close()
-				w.client(ctx, env, cli, rng)
-			}()
-		}
-	}
-	return nil
+	return runClients(ctx, env, w.opts.ClientsPerMember, 5000, func(_, _ int, cli *clientv3.Client, rng *rand.Rand) {
+		w.client(ctx, env, cli, rng)
+	})
 }
 
 func (w *txnWorkload) client(ctx context.Context, env *Env, cli *clientv3.Client, rng *rand.Rand) {
 	proc := w.newProc()
 	seen := map[string][groupSize]int64{} // last mod_revisions seen per group
 	for seq := 0; ctx.Err() == nil; seq++ {
-		in := txnInput{Group: w.pickGroup(rng)}
+		in := txnInput{Group: w.groups.pick(rng)}
 		last, haveLast := seen[in.Group]
 		switch r := rng.Intn(10); {
 		case r < 4:
@@ -195,9 +139,7 @@ func doTxn(ctx context.Context, cli *clientv3.Client, in txnInput, timeout time.
 }
 
 func (w *txnWorkload) Check(_ context.Context, env *Env) Result {
-	w.mu.Lock()
-	h := append([]porcupine.Operation(nil), w.history...)
-	w.mu.Unlock()
+	h := w.ops()
 	fixUnknownReturns(h)
 	unknown := 0
 	for _, op := range h {
@@ -206,7 +148,7 @@ func (w *txnWorkload) Check(_ context.Context, env *Env) Result {
 		}
 	}
 	res := Result{Workload: w.Name(), Verdict: VerdictOK,
-		Summary: fmt.Sprintf("%d transactions on %d groups of %d keys, %d with unknown outcome", len(h), w.gen, groupSize, unknown)}
+		Summary: fmt.Sprintf("%d transactions on %d groups of %d keys, %d with unknown outcome", len(h), w.groups.count(), groupSize, unknown)}
 	return porcupineVerdict(res, txnModel, h, w.opts.CheckTimeout, env, func(op porcupine.Operation) string {
 		return "group " + op.Input.(txnInput).Group
 	})
