@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"sync"
 	"time"
 
@@ -48,26 +49,14 @@ func newLeaseWorkload(o WorkloadOptions) *leaseWorkload { return &leaseWorkload{
 func (w *leaseWorkload) Name() string { return "lease" }
 
 func (w *leaseWorkload) Run(ctx context.Context, env *Env) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i := 0; i < env.Cluster.Size(); i++ {
-		cli, err := env.Cluster.Client(i)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cli.Close()
-			for seq := 0; ctx.Err() == nil; seq++ {
-				key := fmt.Sprintf("%s%s/%06d", leasePrefix, env.Cluster.Name(i), seq)
-				if !w.oneLease(ctx, env, cli, key) {
-					sleepCtx(ctx, failureBackoff)
-				}
+	return runClients(ctx, env, 1, 0, func(i, _ int, cli *clientv3.Client, _ *rand.Rand) {
+		for seq := 0; ctx.Err() == nil; seq++ {
+			key := fmt.Sprintf("%s%s/%06d", leasePrefix, env.Cluster.Name(i), seq)
+			if !w.oneLease(ctx, env, cli, key) {
+				sleepCtx(ctx, failureBackoff)
 			}
-		}()
-	}
-	return nil
+		}
+	})
 }
 
 // leaseState is what a client knows of its lease.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand"
 	"sort"
 	"strings"
 	"sync"
@@ -39,21 +40,9 @@ func newLostWritesWorkload(o WorkloadOptions) *lostWritesWorkload {
 func (w *lostWritesWorkload) Name() string { return "lost-writes" }
 
 func (w *lostWritesWorkload) Run(ctx context.Context, env *Env) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	for i := 0; i < env.Cluster.Size(); i++ {
-		cli, err := env.Cluster.Client(i)
-		if err != nil {
-			return err
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer cli.Close()
-			w.client(ctx, env, cli, i)
-		}()
-	}
-	return nil
+	return runClients(ctx, env, 1, 0, func(i, _ int, cli *clientv3.Client, _ *rand.Rand) {
+		w.client(ctx, env, cli, i)
+	})
 }
 
 func (w *lostWritesWorkload) client(ctx context.Context, env *Env, cli *clientv3.Client, member int) {
