@@ -46,6 +46,9 @@ func (c *clusterService) MemberList(ctx context.Context, r *pb.MemberListRequest
 // response carries the new member (ID, PeerURLs, IsLearner) and the whole
 // membership after the change.
 func (c *clusterService) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
+	if err := c.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if c.ms == nil {
 		return nil, unimplemented("Cluster.MemberAdd")
 	}
@@ -58,6 +61,9 @@ func (c *clusterService) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) 
 
 // MemberRemove removes a member.
 func (c *clusterService) MemberRemove(ctx context.Context, r *pb.MemberRemoveRequest) (*pb.MemberRemoveResponse, error) {
+	if err := c.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if c.ms == nil {
 		return nil, unimplemented("Cluster.MemberRemove")
 	}
@@ -70,6 +76,9 @@ func (c *clusterService) MemberRemove(ctx context.Context, r *pb.MemberRemoveReq
 
 // MemberUpdate replaces a member's peer URLs.
 func (c *clusterService) MemberUpdate(ctx context.Context, r *pb.MemberUpdateRequest) (*pb.MemberUpdateResponse, error) {
+	if err := c.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if c.ms == nil {
 		return nil, unimplemented("Cluster.MemberUpdate")
 	}
@@ -82,6 +91,9 @@ func (c *clusterService) MemberUpdate(ctx context.Context, r *pb.MemberUpdateReq
 
 // MemberPromote promotes a learner that is in sync with the leader.
 func (c *clusterService) MemberPromote(ctx context.Context, r *pb.MemberPromoteRequest) (*pb.MemberPromoteResponse, error) {
+	if err := c.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if c.ms == nil {
 		return nil, unimplemented("Cluster.MemberPromote")
 	}

@@ -25,11 +25,16 @@ const noLease = -1
 type electionService struct {
 	v3electionpb.UnsafeElectionServer
 	c *clientv3.Client
+	e *edge // forwards the caller's identity to c (nil: none)
 }
 
 // Campaign waits until the caller leads election r.Name with value r.Value.
 // The leader key's revision (LeaderKey.Rev) is its fencing token.
 func (e *electionService) Campaign(ctx context.Context, r *v3electionpb.CampaignRequest) (*v3electionpb.CampaignResponse, error) {
+	ctx, err := e.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	s, err := recipeSession(ctx, e.c, r.GetLease())
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -50,6 +55,10 @@ func (e *electionService) Campaign(ctx context.Context, r *v3electionpb.Campaign
 
 // Proclaim sets a new value for the leadership the caller holds.
 func (e *electionService) Proclaim(ctx context.Context, r *v3electionpb.ProclaimRequest) (*v3electionpb.ProclaimResponse, error) {
+	ctx, err := e.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	el, err := e.resume(ctx, r.GetLeader())
 	if err != nil {
 		return nil, err
@@ -62,6 +71,10 @@ func (e *electionService) Proclaim(ctx context.Context, r *v3electionpb.Proclaim
 
 // Resign gives up the leadership the caller holds.
 func (e *electionService) Resign(ctx context.Context, r *v3electionpb.ResignRequest) (*v3electionpb.ResignResponse, error) {
+	ctx, err := e.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	el, err := e.resume(ctx, r.GetLeader())
 	if err != nil {
 		return nil, err
@@ -75,6 +88,10 @@ func (e *electionService) Resign(ctx context.Context, r *v3electionpb.ResignRequ
 // Leader returns the current leader's key-value of election r.Name, or
 // etcd's "election: no leader".
 func (e *electionService) Leader(ctx context.Context, r *v3electionpb.LeaderRequest) (*v3electionpb.LeaderResponse, error) {
+	ctx, err := e.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	s, err := recipeSession(ctx, e.c, noLease)
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -89,7 +106,10 @@ func (e *electionService) Leader(ctx context.Context, r *v3electionpb.LeaderRequ
 // Observe streams the leader's key-value each time leadership or the
 // proclaimed value changes, until the client goes away.
 func (e *electionService) Observe(r *v3electionpb.LeaderRequest, stream grpc.ServerStreamingServer[v3electionpb.LeaderResponse]) error {
-	ctx := stream.Context()
+	ctx, err := e.e.forward(stream.Context())
+	if err != nil {
+		return toGRPCError(err)
+	}
 	s, err := recipeSession(ctx, e.c, noLease)
 	if err != nil {
 		return toGRPCError(err)

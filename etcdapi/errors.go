@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
@@ -73,6 +74,26 @@ var grpcErrors = []struct {
 	{mvcc.ErrClosed, rpctypes.ErrGRPCStopped}, // a read racing the member's shutdown
 
 	{alarm.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+
+	// Auth, as etcd maps them. auth.ErrNoPasswordUser is, as in etcd, not
+	// in the table: codes.Unknown with its message.
+	{auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist},
+	{auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist},
+	{auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist},
+	{auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty},
+	{auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound},
+	{auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist},
+	{auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound},
+	{auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty},
+	{auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed},
+	{auth.ErrPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven},
+	{auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied},
+	{auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted},
+	{auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted},
+	{auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled},
+	{auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken},
+	{auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt},
+	{auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision},
 
 	{raftnode.ErrNoLeader, rpctypes.ErrGRPCNoLeader},
 	{raftnode.ErrNotLeader, rpctypes.ErrGRPCNotLeader},

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
@@ -60,6 +61,24 @@ var grpcCases = []struct {
 	{"learner not ready", membership.ErrLearnerNotReady, rpctypes.ErrGRPCLearnerNotReady, rpctypes.ErrMemberLearnerNotReady},
 	{"unhealthy", membership.ErrUnhealthy, rpctypes.ErrGRPCUnhealthy, rpctypes.ErrUnhealthy},
 	{"bad peer URLs", membership.ErrBadPeerURLs, rpctypes.ErrGRPCMemberBadURLs, rpctypes.ErrMemberBadURLs},
+
+	{"root user missing", auth.ErrRootUserNotExist, rpctypes.ErrGRPCRootUserNotExist, rpctypes.ErrRootUserNotExist},
+	{"root role missing", auth.ErrRootRoleNotExist, rpctypes.ErrGRPCRootRoleNotExist, rpctypes.ErrRootRoleNotExist},
+	{"user exists", auth.ErrUserAlreadyExist, rpctypes.ErrGRPCUserAlreadyExist, rpctypes.ErrUserAlreadyExist},
+	{"user empty", auth.ErrUserEmpty, rpctypes.ErrGRPCUserEmpty, rpctypes.ErrUserEmpty},
+	{"user not found", auth.ErrUserNotFound, rpctypes.ErrGRPCUserNotFound, rpctypes.ErrUserNotFound},
+	{"role exists", auth.ErrRoleAlreadyExist, rpctypes.ErrGRPCRoleAlreadyExist, rpctypes.ErrRoleAlreadyExist},
+	{"role not found", auth.ErrRoleNotFound, rpctypes.ErrGRPCRoleNotFound, rpctypes.ErrRoleNotFound},
+	{"role empty", auth.ErrRoleEmpty, rpctypes.ErrGRPCRoleEmpty, rpctypes.ErrRoleEmpty},
+	{"auth failed", auth.ErrAuthFailed, rpctypes.ErrGRPCAuthFailed, rpctypes.ErrAuthFailed},
+	{"permission not given", auth.ErrPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven, rpctypes.ErrGRPCPermissionNotGiven},
+	{"permission denied", auth.ErrPermissionDenied, rpctypes.ErrGRPCPermissionDenied, rpctypes.ErrPermissionDenied},
+	{"role not granted", auth.ErrRoleNotGranted, rpctypes.ErrGRPCRoleNotGranted, rpctypes.ErrRoleNotGranted},
+	{"permission not granted", auth.ErrPermissionNotGranted, rpctypes.ErrGRPCPermissionNotGranted, rpctypes.ErrPermissionNotGranted},
+	{"auth not enabled", auth.ErrAuthNotEnabled, rpctypes.ErrGRPCAuthNotEnabled, rpctypes.ErrAuthNotEnabled},
+	{"invalid token", auth.ErrInvalidAuthToken, rpctypes.ErrGRPCInvalidAuthToken, rpctypes.ErrInvalidAuthToken},
+	{"invalid auth mgmt", auth.ErrInvalidAuthMgmt, rpctypes.ErrGRPCInvalidAuthMgmt, rpctypes.ErrInvalidAuthMgmt},
+	{"old auth revision", auth.ErrAuthOldRevision, rpctypes.ErrGRPCAuthOldRevision, rpctypes.ErrAuthOldRevision},
 }
 
 func TestToGRPCErrorTable(t *testing.T) {

@@ -119,13 +119,17 @@ func orDefault(v, d time.Duration) time.Duration {
 }
 
 // serverOptions are the grpc.ServerOptions o stands for.
-func (o Options) serverOptions() []grpc.ServerOption {
+func (o Options) serverOptions(e *edge) []grpc.ServerOption {
 	unary := []grpc.UnaryServerInterceptor{logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)}
 	stream := []grpc.StreamServerInterceptor{logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)}
 	if o.Metrics != nil {
 		unary = append([]grpc.UnaryServerInterceptor{metricsUnary(o.Metrics)}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{metricsStream(o.Metrics)}, stream...)
 	}
+	// The caller's identity first of all, so every interceptor after it
+	// can ask UserFromContext.
+	unary = append([]grpc.UnaryServerInterceptor{identityUnary(e)}, unary...)
+	stream = append([]grpc.StreamServerInterceptor{identityStream(e)}, stream...)
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
@@ -151,7 +155,7 @@ func NewGRPCServer(s Server, opts Options) *grpc.Server {
 
 // newGRPCServer is NewGRPCServer for an assembled edge and complete options.
 func newGRPCServer(e *edge, opts Options) *grpc.Server {
-	gs := grpc.NewServer(opts.serverOptions()...)
+	gs := grpc.NewServer(opts.serverOptions(e)...)
 	pb.RegisterKVServer(gs, &kvService{e: e})
 	pb.RegisterMaintenanceServer(gs, &maintenanceService{e: e})
 	ms, _ := e.srv.(MembershipServer)
@@ -162,10 +166,15 @@ func newGRPCServer(e *edge, opts Options) *grpc.Server {
 	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls, grace: opts.NoLeaderGrace})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
-	unimpl := []string{"Auth"}
+	var unimpl []string
+	if e.au != nil {
+		pb.RegisterAuthServer(gs, &authService{e: e, au: e.au})
+	} else {
+		unimpl = append(unimpl, "Auth")
+	}
 	if opts.Self != nil {
-		v3lockpb.RegisterLockServer(gs, &lockService{c: opts.Self})
-		v3electionpb.RegisterElectionServer(gs, &electionService{c: opts.Self})
+		v3lockpb.RegisterLockServer(gs, &lockService{c: opts.Self, e: e})
+		v3electionpb.RegisterElectionServer(gs, &electionService{c: opts.Self, e: e})
 	} else {
 		unimpl = append(unimpl, "Lock", "Election")
 	}

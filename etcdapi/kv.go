@@ -39,7 +39,15 @@ func (k *kvService) rangeRead(ctx context.Context, r *pb.RangeRequest) (*pb.Rang
 	if err := k.e.readBarrier(ctx, r.GetSerializable()); err != nil {
 		return nil, err
 	}
-	return nonNil(k.e.store().Range(ctx, r))
+	who, err := k.e.checkRange(ctx, r.Key, r.RangeEnd)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := nonNil(k.e.store().Range(ctx, r))
+	if err != nil {
+		return nil, err
+	}
+	return resp, k.e.stillCurrent(who)
 }
 
 // Put writes one key through raft.
@@ -50,7 +58,11 @@ func (k *kvService) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse,
 	if err := checkPutRequest(r); err != nil {
 		return nil, err
 	}
-	resp, err := propose[*pb.PutResponse](ctx, k.e, &pb.InternalRaftRequest{Put: r})
+	req := &pb.InternalRaftRequest{Put: r}
+	if err := k.e.authorize(ctx, req); err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp, err := propose[*pb.PutResponse](ctx, k.e, req)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -63,7 +75,11 @@ func (k *kvService) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (
 	if err := checkDeleteRequest(r); err != nil {
 		return nil, err
 	}
-	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.e, &pb.InternalRaftRequest{DeleteRange: r})
+	req := &pb.InternalRaftRequest{DeleteRange: r}
+	if err := k.e.authorize(ctx, req); err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp, err := propose[*pb.DeleteRangeResponse](ctx, k.e, req)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -93,18 +109,38 @@ func (k *kvService) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse,
 // txn is Txn past validation.
 func (k *kvService) txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
 	if !isTxnReadonly(r) {
-		return propose[*pb.TxnResponse](ctx, k.e, &pb.InternalRaftRequest{Txn: r})
+		req := &pb.InternalRaftRequest{Txn: r}
+		if err := k.e.authorize(ctx, req); err != nil {
+			return nil, err
+		}
+		return propose[*pb.TxnResponse](ctx, k.e, req)
 	}
 	if err := k.e.readBarrier(ctx, isTxnSerializable(r)); err != nil {
 		return nil, err
 	}
-	return nonNil(k.e.store().ReadTxn(ctx, r))
+	who, err := k.e.who(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if st := k.e.authStore(); st != nil {
+		if err := st.CheckTxn(who, r, k.e.leaseKeys()); err != nil {
+			return nil, err
+		}
+	}
+	resp, err := nonNil(k.e.store().ReadTxn(ctx, r))
+	if err != nil {
+		return nil, err
+	}
+	return resp, k.e.stillCurrent(who)
 }
 
 // Compact compacts the key history through raft. As in etcd, the response
 // revision is the store's revision once the compaction returned (for a
 // physical compaction, once the deletion finished).
 func (k *kvService) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.CompactionResponse, error) {
+	if err := k.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := propose[*pb.CompactionResponse](ctx, k.e, &pb.InternalRaftRequest{Compaction: r})
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -128,6 +164,9 @@ func (k *kvService) RangeStream(r *pb.RangeRequest, ss pb.KV_RangeStreamServer) 
 // rangeStream is RangeStream past validation; send delivers one chunk.
 func (k *kvService) rangeStream(ctx context.Context, r *pb.RangeRequest, send func(*pb.RangeStreamResponse) error) error {
 	if err := k.e.readBarrier(ctx, r.GetSerializable()); err != nil {
+		return err
+	}
+	if _, err := k.e.checkRange(ctx, r.Key, r.RangeEnd); err != nil {
 		return err
 	}
 	st := k.e.store()

@@ -51,6 +51,9 @@ func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest
 	if err := s.e.srv.CheckQuota(ctx, alarm.LeaseOverhead); err != nil {
 		return nil, toGRPCError(err)
 	}
+	if err := s.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	r := proto.Clone(req).(*pb.LeaseGrantRequest)
 	// The ID is chosen here, before proposing, so that applying is
 	// deterministic; the minimum TTL too, so that every member grants the
@@ -74,8 +77,14 @@ func (s *leaseService) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeReque
 	if s.ls == nil {
 		return nil, unimplemented("Lease")
 	}
-	r := &pb.LeaseRevokeRequest{ID: req.GetID()}
-	resp, err := proposeAs[*pb.LeaseRevokeResponse](ctx, s.e, &pb.InternalRaftRequest{LeaseRevoke: r})
+	if err := s.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	ireq := &pb.InternalRaftRequest{LeaseRevoke: &pb.LeaseRevokeRequest{ID: req.GetID()}}
+	if err := s.e.authorize(ctx, ireq); err != nil {
+		return nil, toGRPCError(err)
+	}
+	resp, err := proposeAs[*pb.LeaseRevokeResponse](ctx, s.e, ireq)
 	if err != nil {
 		return nil, err
 	}
@@ -90,8 +99,16 @@ func (s *leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToL
 	if s.ls == nil {
 		return nil, unimplemented("Lease")
 	}
+	if err := s.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := s.e.srv.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
+	}
+	if req.GetKeys() {
+		if err := s.e.checkLease(ctx, req.GetID(), false); err != nil {
+			return nil, toGRPCError(err)
+		}
 	}
 	resp := &pb.LeaseTimeToLiveResponse{Header: s.e.fillHeader(nil), ID: req.GetID(), TTL: -1}
 	st, ok := s.ls.Lessor().Lookup(req.GetID(), req.GetKeys())
@@ -114,6 +131,11 @@ func (s *leaseService) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest
 		return nil, toGRPCError(err)
 	}
 	ids := s.ls.Lessor().IDs()
+	for _, id := range ids {
+		if err := s.e.checkLease(ctx, id, false); err != nil {
+			return nil, toGRPCError(err)
+		}
+	}
 	resp := &pb.LeaseLeasesResponse{Header: s.e.fillHeader(nil), Leases: make([]*pb.LeaseStatus, len(ids))}
 	for i, id := range ids {
 		resp.Leases[i] = &pb.LeaseStatus{ID: id}
@@ -201,6 +223,9 @@ func (s *leaseService) keepAlive(ctx context.Context, stream pb.Lease_LeaseKeepA
 	// The header is taken before the renewal (as etcd), so its revision is
 	// never above one at which the lease was revoked.
 	resp := &pb.LeaseKeepAliveResponse{ID: id, Header: s.e.fillHeader(nil)}
+	if err := s.e.checkLease(ctx, id, true); err != nil {
+		return toGRPCError(err)
+	}
 	ttl, err := s.renew(ctx, id)
 	if err != nil {
 		return err

@@ -24,10 +24,15 @@ import (
 type lockService struct {
 	v3lockpb.UnsafeLockServer
 	c *clientv3.Client
+	e *edge // forwards the caller's identity to c (nil: none)
 }
 
 // Lock waits until the caller holds the lock named r.Name under lease r.Lease.
 func (l *lockService) Lock(ctx context.Context, r *v3lockpb.LockRequest) (*v3lockpb.LockResponse, error) {
+	ctx, err := l.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	s, err := recipeSession(ctx, l.c, r.GetLease())
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -45,6 +50,10 @@ func (l *lockService) Lock(ctx context.Context, r *v3lockpb.LockRequest) (*v3loc
 
 // Unlock releases the lock by deleting its key.
 func (l *lockService) Unlock(ctx context.Context, r *v3lockpb.UnlockRequest) (*v3lockpb.UnlockResponse, error) {
+	ctx, err := l.e.forward(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := l.c.Delete(ctx, string(r.GetKey()))
 	if err != nil {
 		return nil, toGRPCError(err)

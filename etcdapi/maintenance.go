@@ -39,6 +39,9 @@ type maintenanceService struct {
 // etcd, the header carries the store's current revision and DowngradeInfo is
 // always present.
 func (m *maintenanceService) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	if err := m.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := m.e.srv.Status(ctx)
 	if err == nil && resp == nil {
 		err = errUnexpectedResponse
@@ -55,7 +58,10 @@ func (m *maintenanceService) Status(ctx context.Context, _ *pb.StatusRequest) (*
 
 // HashKV hashes the keyspace up to r.Revision (0 = current), for checking
 // that members agree. The header carries the store's current revision.
-func (m *maintenanceService) HashKV(_ context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+func (m *maintenanceService) HashKV(ctx context.Context, r *pb.HashKVRequest) (*pb.HashKVResponse, error) {
+	if err := m.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	hash, hashRev, compactRev, err := m.e.store().HashKV(r.GetRevision())
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -70,7 +76,10 @@ func (m *maintenanceService) HashKV(_ context.Context, r *pb.HashKVRequest) (*pb
 
 // Hash hashes the whole replicated state at the current revision (see
 // mvcc.Store.Hash); the header carries that revision.
-func (m *maintenanceService) Hash(context.Context, *pb.HashRequest) (*pb.HashResponse, error) {
+func (m *maintenanceService) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.HashResponse, error) {
+	if err := m.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	hash, rev, err := m.e.srv.Store().Hash()
 	if err != nil {
 		return nil, toGRPCError(err)
@@ -81,6 +90,13 @@ func (m *maintenanceService) Hash(context.Context, *pb.HashRequest) (*pb.HashRes
 // Alarm gets, raises or clears alarms through raft, as etcd does (a GET too
 // goes through the log, so it sees every alarm raised before it).
 func (m *maintenanceService) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
+	check := m.e.requireAdmin // as etcd: listing needs a user, changing needs root
+	if r.GetAction() == pb.AlarmRequest_GET {
+		check = m.e.requireUser
+	}
+	if err := check(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	resp, err := m.e.srv.Alarm(ctx, r)
 	if err == nil && resp == nil {
 		err = errUnexpectedResponse
@@ -95,6 +111,9 @@ func (m *maintenanceService) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb
 // Defragment reclaims disk space (see the member's Defragment: Pebble has
 // nothing to defragment, so it compacts).
 func (m *maintenanceService) Defragment(ctx context.Context, _ *pb.DefragmentRequest) (*pb.DefragmentResponse, error) {
+	if err := m.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	m.e.lg.Info("starting defragment (a full Pebble compaction: an LSM tree has no free pages to defragment)")
 	if err := m.e.srv.Defragment(ctx); err != nil {
 		m.e.lg.Warn("failed to defragment", "err", err)
@@ -109,6 +128,9 @@ func (m *maintenanceService) Defragment(ctx context.Context, _ *pb.DefragmentReq
 // is the snapshot stream padded with zeros to a multiple of 512 bytes, so a
 // saved file's size % 512 == 32 (what etcdctl checks).
 func (m *maintenanceService) Snapshot(_ *pb.SnapshotRequest, srv grpc.ServerStreamingServer[pb.SnapshotResponse]) error {
+	if err := m.e.requireAdmin(srv.Context()); err != nil {
+		return toGRPCError(err)
+	}
 	ctx := srv.Context()
 	body, n, err := m.e.srv.Snapshot(ctx)
 	if err != nil {
@@ -148,6 +170,9 @@ func (zeros) Read(p []byte) (int, error) {
 // MoveLeader hands leadership to r.TargetID. As in etcd only the leader may,
 // the target must be a voting member, and it returns once the target leads.
 func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if err := m.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	if err := m.e.srv.MoveLeader(ctx, r.GetTargetID()); err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -155,6 +180,9 @@ func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderReq
 }
 
 // Downgrade is not supported (codes.Unimplemented).
-func (m *maintenanceService) Downgrade(context.Context, *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+func (m *maintenanceService) Downgrade(ctx context.Context, _ *pb.DowngradeRequest) (*pb.DowngradeResponse, error) {
+	if err := m.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return nil, errGRPCDowngrade
 }

@@ -99,13 +99,15 @@ type reader interface {
 // store, and where to log.
 type edge struct {
 	srv   Server
+	au    AuthServer // nil: the member has no auth (always off)
 	store func() reader
 	lg    *slog.Logger
 }
 
 // newEdge returns the shared state for services of member s.
 func newEdge(s Server, lg *slog.Logger) *edge {
-	return &edge{srv: s, store: func() reader { return s.Store() }, lg: lg}
+	au, _ := s.(AuthServer)
+	return &edge{srv: s, au: au, store: func() reader { return s.Store() }, lg: lg}
 }
 
 // limits returns the member's limits with etcd's defaults applied.

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/watch"
 )
 
@@ -78,6 +79,10 @@ func (s *watchService) Watch(stream pb.Watch_WatchServer) error {
 			}
 			switch r := req.GetRequestUnion().(type) {
 			case *pb.WatchRequest_CreateRequest:
+				if reason := s.refusal(sctx, r.CreateRequest); reason != "" {
+					ws.Refuse(reason)
+					continue
+				}
 				ws.Create(r.CreateRequest)
 			case *pb.WatchRequest_CancelRequest:
 				ws.Cancel(r.CancelRequest.GetWatchId())
@@ -97,6 +102,26 @@ func (s *watchService) Watch(stream pb.Watch_WatchServer) error {
 		return rpctypes.ErrGRPCStopped
 	}
 	return toGRPCError(cause)
+}
+
+// refusal is etcd's isWatchPermitted: "" if the caller may read the
+// watched range, else the cancel reason etcd gives.
+func (s *watchService) refusal(ctx context.Context, r *pb.WatchCreateRequest) string {
+	if r == nil {
+		return ""
+	}
+	_, err := s.e.checkRange(ctx, r.GetKey(), r.GetRangeEnd())
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken.Error()
+	case errors.Is(err, auth.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision.Error()
+	case errors.Is(err, auth.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty.Error()
+	}
+	return rpctypes.ErrGRPCPermissionDenied.Error()
 }
 
 // monitorLeader ends ws once the member has had no leader for the grace

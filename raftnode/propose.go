@@ -42,7 +42,9 @@ func (n *Node) propose(ctx context.Context, req *etcdserverpb.InternalRaftReques
 		return Result{}, ErrNoLeader
 	}
 	id := n.idg.next()
-	req.Header = &etcdserverpb.RequestHeader{ID: id}
+	// The caller's identity (Username, AuthRevision), if the API edge
+	// stamped one, is kept for the permission checks on apply.
+	req.Header = &etcdserverpb.RequestHeader{ID: id, Username: req.GetHeader().GetUsername(), AuthRevision: req.GetHeader().GetAuthRevision()}
 	data, err := proto.Marshal(req)
 	if err != nil {
 		return Result{}, fmt.Errorf("raftnode: marshal proposal: %w", err)

@@ -6,13 +6,15 @@ import (
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 )
 
 // applier is the member's state machine as the raft loop sees it: the mvcc
 // store for key-value requests, the lessor for leases (server/lease.go) and
-// the membership for everything about members. Only the raft loop calls it.
+// the membership for everything about members, the auth store for users
+// and roles (server/auth.go). Only the raft loop calls it.
 type applier struct {
 	m *Member
 }
@@ -30,6 +32,12 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 		return a.m.applyAlarm(index, term, r)
 	}
 	if err := a.m.capped(req); err != nil {
+		return raftnode.Result{Err: err}, a.m.store.ApplyOther(index, term, nil)
+	}
+	if auth.IsMutation(req) {
+		return a.m.applyAuth(index, term, req)
+	}
+	if err := a.m.authorizeApply(req); err != nil {
 		return raftnode.Result{Err: err}, a.m.store.ApplyOther(index, term, nil)
 	}
 	if res, ok, err := a.applyLease(index, term, req); ok {
@@ -64,6 +72,9 @@ func (a applier) Restore(path string) error {
 		return err
 	}
 	if err := a.m.alarms.Reload(a.m.db); err != nil {
+		return err
+	}
+	if err := a.m.auth.Reload(a.m.db); err != nil {
 		return err
 	}
 	if err := a.m.loadLeases(); err != nil {

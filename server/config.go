@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/tlsconfig"
 )
@@ -57,6 +58,12 @@ type Config struct {
 	// TLSReloadInterval is how often, at most, certificate files are checked
 	// for a change; 0 means tlsconfig.DefaultReloadInterval.
 	TLSReloadInterval time.Duration
+	// BcryptCost is --bcrypt-cost: the cost of the password hashes this
+	// member computes (etcd's range, 4 to 31; 0 means etcd's default, 10).
+	BcryptCost int
+	// AuthTokenTTL is --auth-token-ttl: how long the tokens this member
+	// mints are valid (0 means etcd's default, 300 s).
+	AuthTokenTTL time.Duration
 }
 
 // Defaults are etcd's defaults, except the data directory.
@@ -134,6 +141,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes <= 0 || c.MaxTxnOps <= 0 || c.SnapshotCount == 0 {
 		return fmt.Errorf("%w: --max-request-bytes, --max-txn-ops and --snapshot-count must be positive", ErrConfig)
+	}
+	if c.BcryptCost != 0 && (c.BcryptCost < auth.MinBcryptCost || c.BcryptCost > auth.MaxBcryptCost) {
+		return fmt.Errorf("%w: --bcrypt-cost must be between %d and %d, not %d", ErrConfig, auth.MinBcryptCost, auth.MaxBcryptCost, c.BcryptCost)
+	}
+	if c.AuthTokenTTL < 0 {
+		return fmt.Errorf("%w: --auth-token-ttl must not be negative", ErrConfig)
 	}
 	if c.MaxLearners < 0 {
 		return fmt.Errorf("%w: --max-learners must not be negative", ErrConfig)

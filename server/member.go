@@ -28,6 +28,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/metrics"
@@ -57,6 +58,7 @@ type Member struct {
 	hub      *watch.Hub
 	members  *members
 	alarms   *alarm.Set
+	auth     *auth.Store
 	node     *raftnode.Node
 	tr       *transport.GRPC
 
@@ -140,6 +142,9 @@ func (m *Member) open() error {
 		return err
 	}
 	if m.alarms, err = alarm.Load(db); err != nil {
+		return err
+	}
+	if m.auth, err = auth.Load(db); err != nil {
 		return err
 	}
 	m.sampleDBSize()

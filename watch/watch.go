@@ -525,6 +525,13 @@ func (s *Stream) Create(req *pb.WatchCreateRequest) {
 	}
 }
 
+// Refuse queues the answer to a create request refused before it reached
+// the stream (a permission check): Created and Canceled, watch ID -1, with
+// reason.
+func (s *Stream) Refuse(reason string) {
+	s.enqueue(Response{WatchID: -1, Revision: s.hub.Rev(), Created: true, Canceled: true, CancelReason: reason})
+}
+
 // add validates req and registers its watcher on the stream.
 func (s *Stream) add(req *pb.WatchCreateRequest) (*watcher, error) {
 	key, end := req.GetKey(), req.GetRangeEnd()

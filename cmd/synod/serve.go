@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/server"
 )
 
@@ -26,6 +27,8 @@ type serveFlags struct {
 	listenPeer, initialAdvertisePer string
 	listenMetrics                   string
 	heartbeatMS, electionMS         uint
+	authTokenTTL                    uint
+	authToken                       string
 	logLevel                        string
 }
 
@@ -54,6 +57,9 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
 	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", c.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
 	fs.StringVar(&f.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
+	fs.IntVar(&c.BcryptCost, "bcrypt-cost", auth.DefaultBcryptCost, "Specify bcrypt algorithm cost factor for auth password hashing.")
+	fs.UintVar(&f.authTokenTTL, "auth-token-ttl", uint(server.DefaultAuthTokenTTL/time.Second), "The lifetime in seconds of the auth token.")
+	fs.StringVar(&f.authToken, "auth-token", "simple", "Accepted for etcd compatibility ('simple' or 'jwt,...'); synod always issues its own signed tokens (docs/security.md).")
 	bindTLSFlags(fs, c)
 	return fs, f
 }
@@ -95,6 +101,10 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 	c.InitialAdvertisePeerURLs = splitURLs(f.initialAdvertisePer)
 	c.ListenMetricsURLs = splitURLs(f.listenMetrics)
 	c.HeartbeatInterval = time.Duration(f.heartbeatMS) * time.Millisecond
+	c.AuthTokenTTL = time.Duration(f.authTokenTTL) * time.Second
+	if t, _, _ := strings.Cut(f.authToken, ","); t != "simple" && t != "jwt" {
+		return fmt.Errorf("--auth-token: unknown token type %q (want simple or jwt)", t)
+	}
 	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
 	return nil
 }

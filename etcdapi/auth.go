@@ -1,0 +1,275 @@
+package etcdapi
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/auth"
+)
+
+// authService is etcd's Auth service. Changes go through raft (the member
+// that receives UserAdd or UserChangePassword hashes the password first, so
+// the log carries only the bcrypt hash); the proposer must have the root
+// role, checked here and again on apply. Reads (AuthStatus, UserGet,
+// UserList, RoleGet, RoleList) are served from this member's state after a
+// read index: etcd sends them through raft, synod answers the same without
+// writing to the log. Authenticate mints a signed token (auth/token.go)
+// without a raft round.
+type authService struct {
+	pb.UnsafeAuthServer // compile error if the service grows a method
+	e                   *edge
+	au                  AuthServer
+}
+
+// change checks that the caller is root (while auth is on), stamps it into
+// req and replicates req; the response must be a T.
+func change[T proto.Message](ctx context.Context, a *authService, req *pb.InternalRaftRequest) (T, error) {
+	var zero T
+	who, err := a.e.who(ctx)
+	if err != nil {
+		return zero, toGRPCError(err)
+	}
+	if err := a.au.AuthStore().IsAdminPermitted(who); err != nil {
+		return zero, toGRPCError(err)
+	}
+	req.Header = &pb.RequestHeader{Username: who.User, AuthRevision: who.Revision}
+	resp, err := proposeAs[T](ctx, a.e, req)
+	if err != nil {
+		return zero, err
+	}
+	return resp, nil
+}
+
+// header is the response header of an Auth RPC (the store's revision).
+func (a *authService) header() *pb.ResponseHeader { return a.e.fillHeader(nil) }
+
+// AuthEnable turns auth on; this member generates the token signing key.
+func (a *authService) AuthEnable(ctx context.Context, _ *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
+	resp, err := change[*pb.AuthEnableResponse](ctx, a, auth.EnableRequest(auth.NewKey()))
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// AuthDisable turns auth off.
+func (a *authService) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
+	resp, err := change[*pb.AuthDisableResponse](ctx, a, &pb.InternalRaftRequest{AuthDisable: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// AuthStatus reports the enabled flag and the auth revision (no check, as etcd).
+func (a *authService) AuthStatus(ctx context.Context, _ *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	en, rev := a.au.AuthStore().Status()
+	return &pb.AuthStatusResponse{Header: a.header(), Enabled: en, AuthRevision: rev}, nil
+}
+
+// Authenticate checks a password (bcrypt, or the cache of recent successes)
+// and returns a token valid on every member for --auth-token-ttl.
+func (a *authService) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	st := a.au.AuthStore()
+	if err := st.CheckPassword(r.GetName(), r.GetPassword()); err != nil {
+		if !errors.Is(err, auth.ErrAuthNotEnabled) {
+			a.e.lg.Warn("invalid authentication was requested", "user", r.GetName(), "err", err)
+		}
+		return nil, toGRPCError(err)
+	}
+	tok, err := st.Mint(r.GetName(), time.Now(), a.au.AuthOptions().TokenTTL)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.AuthenticateResponse{Header: a.header(), Token: tok}, nil
+}
+
+// UserAdd adds a user; the password is hashed here, before proposing.
+func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*pb.AuthUserAddResponse, error) {
+	if err := a.e.requireAdmin(ctx); err != nil { // before paying bcrypt
+		return nil, toGRPCError(err)
+	}
+	req := &pb.AuthUserAddRequest{Name: r.GetName(), Options: r.GetOptions()}
+	if !r.GetOptions().GetNoPassword() {
+		h, err := auth.HashPassword(r.GetPassword(), a.au.AuthOptions().BcryptCost)
+		if err != nil {
+			return nil, toGRPCError(err)
+		}
+		req.HashedPassword = h
+	}
+	resp, err := change[*pb.AuthUserAddResponse](ctx, a, &pb.InternalRaftRequest{AuthUserAdd: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// UserGet lists a user's roles: root may ask about anyone, a user about itself.
+func (a *authService) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	who, err := a.e.who(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	st := a.au.AuthStore()
+	if err := st.IsAdminPermitted(who); err != nil && r.GetName() != who.User {
+		return nil, toGRPCError(err)
+	}
+	roles, err := st.UserRoles(r.GetName())
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.AuthUserGetResponse{Header: a.header(), Roles: roles}, nil
+}
+
+// UserList lists every user (root only).
+func (a *authService) UserList(ctx context.Context, _ *pb.AuthUserListRequest) (*pb.AuthUserListResponse, error) {
+	if err := a.adminRead(ctx); err != nil {
+		return nil, err
+	}
+	return &pb.AuthUserListResponse{Header: a.header(), Users: a.au.AuthStore().Users()}, nil
+}
+
+// adminRead is the read index and root check of a listing.
+func (a *authService) adminRead(ctx context.Context) error {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return toGRPCError(err)
+	}
+	return toGRPCError(a.e.requireAdmin(ctx))
+}
+
+// UserDelete deletes a user.
+func (a *authService) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
+	resp, err := change[*pb.AuthUserDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthUserDelete: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// UserChangePassword sets a user's password; it is hashed here, before
+// proposing (an empty password is stored as no hash, as etcd).
+func (a *authService) UserChangePassword(ctx context.Context, r *pb.AuthUserChangePasswordRequest) (*pb.AuthUserChangePasswordResponse, error) {
+	if err := a.e.requireAdmin(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	req := &pb.AuthUserChangePasswordRequest{Name: r.GetName(), HashedPassword: r.GetHashedPassword()}
+	if r.GetPassword() != "" {
+		h, err := auth.HashPassword(r.GetPassword(), a.au.AuthOptions().BcryptCost)
+		if err != nil {
+			return nil, toGRPCError(err)
+		}
+		req.HashedPassword = h
+	}
+	resp, err := change[*pb.AuthUserChangePasswordResponse](ctx, a, &pb.InternalRaftRequest{AuthUserChangePassword: req})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// UserGrantRole grants a role to a user.
+func (a *authService) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
+	resp, err := change[*pb.AuthUserGrantRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserGrantRole: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// UserRevokeRole takes a role from a user.
+func (a *authService) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
+	resp, err := change[*pb.AuthUserRevokeRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserRevokeRole: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// RoleAdd adds a role.
+func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
+	resp, err := change[*pb.AuthRoleAddResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleAdd: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// RoleGet lists a role's permissions: root may ask about any role, a user
+// about its own roles.
+func (a *authService) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
+	who, err := a.e.who(ctx)
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	st := a.au.AuthStore()
+	if err := st.IsAdminPermitted(who); err != nil && !st.HasRole(who.User, r.GetRole()) {
+		return nil, toGRPCError(err)
+	}
+	perms, err := st.RolePermissions(r.GetRole())
+	if err != nil {
+		return nil, toGRPCError(err)
+	}
+	return &pb.AuthRoleGetResponse{Header: a.header(), Perm: perms}, nil
+}
+
+// RoleList lists every role (root only).
+func (a *authService) RoleList(ctx context.Context, _ *pb.AuthRoleListRequest) (*pb.AuthRoleListResponse, error) {
+	if err := a.adminRead(ctx); err != nil {
+		return nil, err
+	}
+	return &pb.AuthRoleListResponse{Header: a.header(), Roles: a.au.AuthStore().Roles()}, nil
+}
+
+// RoleDelete deletes a role and takes it from every user.
+func (a *authService) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
+	resp, err := change[*pb.AuthRoleDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleDelete: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// RoleGrantPermission grants (or changes) a key-range permission of a role.
+func (a *authService) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
+	resp, err := change[*pb.AuthRoleGrantPermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleGrantPermission: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}
+
+// RoleRevokePermission revokes a key-range permission of a role.
+func (a *authService) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
+	resp, err := change[*pb.AuthRoleRevokePermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleRevokePermission: r})
+	if err != nil {
+		return nil, err
+	}
+	resp.Header = a.header()
+	return resp, nil
+}

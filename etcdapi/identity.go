@@ -1,0 +1,301 @@
+package etcdapi
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+
+	"github.com/synod-db/synod/auth"
+)
+
+// AuthServer is what a member offers for the Auth service and for the
+// permission checks of every other service, in addition to Server. A
+// Server that does not implement it has auth off and answers the Auth
+// service with codes.Unimplemented.
+type AuthServer interface {
+	// AuthStore is the member's replicated auth state.
+	AuthStore() *auth.Store
+	// AuthOptions are the member's auth flags.
+	AuthOptions() AuthOptions
+}
+
+// AuthOptions are a member's auth flags.
+type AuthOptions struct {
+	// BcryptCost is --bcrypt-cost: the cost of the password hashes this
+	// member computes before proposing UserAdd and UserChangePassword.
+	BcryptCost int
+	// TokenTTL is --auth-token-ttl: how long a token this member mints is valid.
+	TokenTTL time.Duration
+	// ClientCertAuth is --client-cert-auth: a verified client certificate's
+	// common name identifies a request that carries no token.
+	ClientCertAuth bool
+}
+
+// caller is what a request presented to identify itself, taken from its
+// metadata and connection once, when it arrives.
+type caller struct {
+	token string // the "token" (or "authorization") metadata, "" if none
+	cn    string // the verified client certificate's common name, if it counts
+	user  string // the user the request was identified as on arrival, "" if none
+}
+
+type callerKey struct{}
+
+// UserFromContext returns the user a request handled by this package was
+// identified as when it arrived: by its token, or by its verified client
+// certificate's common name under --client-cert-auth. It reports false for
+// an anonymous request, an invalid token, or while auth is disabled. It is
+// the hook for interceptors chained after this package's own (the audit
+// log): NewGRPCServer puts the identity in the context first of all.
+func UserFromContext(ctx context.Context) (string, bool) {
+	c, ok := ctx.Value(callerKey{}).(*caller)
+	if !ok || c.user == "" {
+		return "", false
+	}
+	return c.user, true
+}
+
+// identify reads what ctx presents: the token metadata, and the verified
+// client certificate's common name if cn counts (as etcd's AuthInfoFromTLS,
+// not for requests that came through the gRPC gateway).
+func identify(ctx context.Context, cnCounts bool) *caller {
+	c := &caller{}
+	md, _ := metadata.FromIncomingContext(ctx)
+	if ts := md.Get(rpctypes.TokenFieldNameGRPC); len(ts) > 0 {
+		c.token = ts[0]
+	} else if ts := md.Get(rpctypes.TokenFieldNameSwagger); len(ts) > 0 {
+		c.token = strings.TrimPrefix(ts[0], "Bearer ")
+	}
+	if !cnCounts || len(md.Get("grpcgateway-accept")) > 0 {
+		return c
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok {
+			for _, chain := range ti.State.VerifiedChains {
+				if len(chain) > 0 {
+					c.cn = chain[0].Subject.CommonName
+					break
+				}
+			}
+		}
+	}
+	return c
+}
+
+// authStore is the member's auth state, nil if it has none.
+func (e *edge) authStore() *auth.Store {
+	if e.au == nil {
+		return nil
+	}
+	return e.au.AuthStore()
+}
+
+// authOn reports whether auth is enabled.
+func (e *edge) authOn() bool {
+	st := e.authStore()
+	return st != nil && st.Enabled()
+}
+
+// callerOf returns what ctx presented, reading it now if no interceptor did.
+func (e *edge) callerOf(ctx context.Context) *caller {
+	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
+		return c
+	}
+	return identify(ctx, e.au != nil && e.au.AuthOptions().ClientCertAuth)
+}
+
+// who is etcd's AuthInfoFromCtx: the request's identity at the current auth
+// revision. While auth is off it is the zero Info and no error. A token
+// wins over a certificate; an invalid one is auth.ErrInvalidAuthToken. A
+// request with neither is the zero Info, which every check refuses with
+// auth.ErrUserEmpty. The token is verified on every call, so a long stream
+// notices its token expiring.
+func (e *edge) who(ctx context.Context) (auth.Info, error) {
+	st := e.authStore()
+	if st == nil || !st.Enabled() {
+		return auth.Info{}, nil
+	}
+	c := e.callerOf(ctx)
+	switch {
+	case c.token != "":
+		return st.Verify(c.token, time.Now())
+	case c.cn != "":
+		return st.Current(c.cn), nil
+	}
+	return auth.Info{}, nil
+}
+
+// requireUser is etcd's requireAuthInfo: while auth is on, the request must
+// identify a user (any user).
+func (e *edge) requireUser(ctx context.Context) error {
+	who, err := e.who(ctx)
+	if err != nil {
+		return err
+	}
+	if e.authOn() && who.User == "" {
+		return auth.ErrUserEmpty
+	}
+	return nil
+}
+
+// requireAdmin is etcd's AuthAdmin.isPermitted: while auth is on, the
+// request must come from a user with the root role.
+func (e *edge) requireAdmin(ctx context.Context) error {
+	st := e.authStore()
+	if st == nil {
+		return nil
+	}
+	who, err := e.who(ctx)
+	if err != nil {
+		return err
+	}
+	return st.IsAdminPermitted(who)
+}
+
+// stillCurrent is the end of etcd's doSerialize: a read checked at
+// who.Revision fails with auth.ErrAuthOldRevision if the auth state changed
+// while it ran.
+func (e *edge) stillCurrent(who auth.Info) error {
+	if st := e.authStore(); st != nil && who.Revision != 0 && who.Revision != st.Revision() {
+		return auth.ErrAuthOldRevision
+	}
+	return nil
+}
+
+// leaseKeys returns the keys attached to a lease, for the lease checks.
+func (e *edge) leaseKeys() auth.LeaseKeys {
+	ls, ok := e.srv.(LeaseServer)
+	if !ok {
+		return nil
+	}
+	return func(id int64) ([][]byte, bool) {
+		st, ok := ls.Lessor().Lookup(id, true)
+		return st.Keys, ok
+	}
+}
+
+// authorize checks a write at the edge (so a denied one costs no raft
+// round) and stamps the caller into req's header: every member checks it
+// again when applying, against the caller at that auth revision (a change
+// in between is auth.ErrAuthOldRevision, as in etcd).
+func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error {
+	st := e.authStore()
+	if st == nil {
+		return nil
+	}
+	who, err := e.who(ctx)
+	if err != nil {
+		return err
+	}
+	if err := st.CheckRequest(who, req, e.leaseKeys()); err != nil {
+		return err
+	}
+	req.Header = &pb.RequestHeader{Username: who.User, AuthRevision: who.Revision}
+	return nil
+}
+
+// forward returns ctx carrying, as outgoing metadata, a fresh token of the
+// caller's user for the member's client of itself (Lock and Election run
+// with the caller's permissions, never as an all-powerful internal user).
+// While auth is off, or for an anonymous caller, ctx is returned as is.
+func (e *edge) forward(ctx context.Context) (context.Context, error) {
+	if e == nil {
+		return ctx, nil
+	}
+	st := e.authStore()
+	if st == nil || !st.Enabled() {
+		return ctx, nil
+	}
+	who, err := e.who(ctx)
+	if err != nil || who.User == "" {
+		return ctx, err
+	}
+	tok, err := st.Mint(who.User, time.Now(), e.au.AuthOptions().TokenTTL)
+	if err != nil {
+		return ctx, nil // an identity without a stored user: the recipes see nobody
+	}
+	return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok), nil
+}
+
+// identityUnary puts the caller's identity in the context of every unary
+// RPC (see UserFromContext).
+func identityUnary(e *edge) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		return handler(e.withCaller(ctx), req)
+	}
+}
+
+// identityStream is identityUnary for streams.
+func identityStream(e *edge) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		return handler(srv, &callerStream{ServerStream: ss, ctx: e.withCaller(ss.Context())})
+	}
+}
+
+// withCaller returns ctx with the caller's identity.
+func (e *edge) withCaller(ctx context.Context) context.Context {
+	if e.au == nil {
+		return ctx
+	}
+	c := identify(ctx, e.au.AuthOptions().ClientCertAuth)
+	ctx = context.WithValue(ctx, callerKey{}, c)
+	if who, err := e.who(ctx); err == nil {
+		c.user = who.User
+	}
+	return ctx
+}
+
+// callerStream is a server stream whose context carries the caller.
+type callerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *callerStream) Context() context.Context { return s.ctx }
+
+// checkRange checks that the caller may read [key, end) and returns who
+// it is, for stillCurrent once the read is done.
+func (e *edge) checkRange(ctx context.Context, key, end []byte) (auth.Info, error) {
+	st := e.authStore()
+	if st == nil {
+		return auth.Info{}, nil
+	}
+	who, err := e.who(ctx)
+	if err != nil {
+		return who, err
+	}
+	return who, st.IsRangePermitted(who, key, end)
+}
+
+// checkLease is etcd's lease checks while auth is on: the caller must be a
+// user, and root or allowed to write (renewals) or read (TimeToLive with
+// keys, Leases) every key attached to lease id.
+func (e *edge) checkLease(ctx context.Context, id int64, write bool) error {
+	st := e.authStore()
+	if st == nil || !st.Enabled() {
+		return nil
+	}
+	who, err := e.who(ctx)
+	if err != nil {
+		return err
+	}
+	if who.User == "" {
+		return auth.ErrUserEmpty
+	}
+	if write {
+		err = st.CheckLeaseKeys(who, id, e.leaseKeys())
+	} else {
+		err = st.CheckLeaseReadable(who, id, e.leaseKeys())
+	}
+	if err != nil {
+		return err
+	}
+	return e.stillCurrent(who)
+}
