@@ -13,6 +13,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"go.etcd.io/etcd/client/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"go.uber.org/zap"
 
@@ -307,4 +308,73 @@ func TestAuthClientCertCommonName(t *testing.T) {
 // context2 is a cancellable context with the test deadline.
 func context2(t *testing.T) (context.Context, context.CancelFunc) {
 	return context.WithCancel(ctx(t))
+}
+
+// The auth state travels in raft snapshots (a member that lagged behind a
+// truncated log catches up through one) and in backups restored with
+// `synod snapshot restore`.
+func TestAuthSurvivesSnapshotCatchUpAndRestore(t *testing.T) {
+	c := newCluster(t, 3, func(cfg *server.Config) { fastBcrypt(cfg); cfg.SnapshotCount = 20 })
+	lead := c.waitLeader()
+	lag := (lead + 1) % 3
+	other := 3 - lead - lag
+	c.stop(lag)
+	setupAuth(t, c.client(lead, other))
+	root := c.authClient("root", "rootpw", lead, other)
+	for i := 0; i < 100; i++ {
+		if _, err := root.Put(ctx(t), fmt.Sprintf("/p/%03d", i), "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.start(lag)
+	want := c.members[lead].AuthStore().Revision()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		en, rev := c.members[lag].AuthStore().Status()
+		snaps := c.members[lag].RaftStats().SnapshotsInstalled
+		if en && rev == want && snaps > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lagging member: auth enabled %v at revision %d (want %d), snapshots installed %d", en, rev, want, snaps)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	tok, err := c.client(lead).Authenticate(ctx(t), "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.tokenClient(tok.Token, lag).Get(ctx(t), "/a", clientv3.WithSerializable()); err != nil {
+		t.Fatalf("alice's token on the member that caught up by snapshot: %v", err)
+	}
+
+	file := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := snapshot.SaveWithVersion(ctx(t), zap.NewNop(), clientv3.Config{Endpoints: []string{c.endpoint(lead)},
+		Username: "root", Password: "rootpw"}, file); err != nil {
+		t.Fatalf("snapshot save as root: %v", err)
+	}
+	ports := freePorts(t, 2)
+	cfg := server.NewConfig()
+	cfg.Name, cfg.DataDir = "restored", filepath.Join(t.TempDir(), "restored")
+	client, peer := fmt.Sprintf("http://127.0.0.1:%d", ports[0]), fmt.Sprintf("http://127.0.0.1:%d", ports[1])
+	cfg.ListenClientURLs, cfg.AdvertiseClientURLs = []string{client}, []string{client}
+	cfg.ListenPeerURLs, cfg.InitialAdvertisePeerURLs = []string{peer}, []string{peer}
+	cfg.HeartbeatInterval, cfg.ElectionTimeout = 10*time.Millisecond, 100*time.Millisecond
+	if _, err := server.RestoreSnapshot(cfg, file, server.RestoreOptions{}); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	rc := &cluster{t: t, cfgs: []server.Config{cfg}, members: make([]*server.Member, 1)}
+	rc.start(0)
+	t.Cleanup(rc.stopAll)
+	rc.waitLeader()
+	if _, err := rc.client(0).Get(ctx(t), "/a"); !errors.Is(err, rpctypes.ErrUserEmpty) {
+		t.Fatalf("anonymous read of the restored cluster: %v, want %v", err, rpctypes.ErrUserEmpty)
+	}
+	alice := rc.authClient("alice", "alicepw", 0)
+	if _, err := alice.Get(ctx(t), "/a"); err != nil {
+		t.Fatalf("alice reads /a after restore: %v", err)
+	}
+	if _, err := alice.Put(ctx(t), "/a", "x"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("alice writes /a after restore: %v", err)
+	}
 }
