@@ -86,6 +86,9 @@ func TestServeConfigValidation(t *testing.T) {
 		{[]string{"--election-timeout=300", "--heartbeat-interval=100"}, "at least 5 times"},
 		{[]string{"--listen-client-urls=localhost"}, "not a URL"},
 		{[]string{"--initial-cluster=a=http://127.0.0.1:9"}, "--initial-cluster has default="},
+		{[]string{"--bcrypt-cost=3"}, "--bcrypt-cost must be between 4 and 31"},
+		{[]string{"--bcrypt-cost=32"}, "--bcrypt-cost must be between 4 and 31"},
+		{[]string{"--auth-token=oauth"}, `unknown token type "oauth"`},
 	} {
 		c, err := parseServe(t, tc.args, nil)
 		if err == nil {
@@ -126,5 +129,22 @@ func TestServeMembershipFlags(t *testing.T) {
 	c.MaxLearners = -1
 	if err := c.Validate(); err == nil {
 		t.Fatal("negative --max-learners accepted")
+	}
+}
+
+func TestServeAuthFlags(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BcryptCost != 10 || c.AuthTokenTTL != 300*time.Second {
+		t.Fatalf("etcd's defaults: bcrypt cost %d, token TTL %v", c.BcryptCost, c.AuthTokenTTL)
+	}
+	c, err = parseServe(t, []string{"--bcrypt-cost=4", "--auth-token=jwt,sign-method=RS256"}, map[string]string{"ETCD_AUTH_TOKEN_TTL": "60"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.BcryptCost != 4 || c.AuthTokenTTL != time.Minute {
+		t.Fatalf("bcrypt cost %d, token TTL %v", c.BcryptCost, c.AuthTokenTTL)
 	}
 }
