@@ -29,11 +29,15 @@ type authService struct {
 // req and replicates req; the response must be a T.
 func change[T proto.Message](ctx context.Context, a *authService, req *pb.InternalRaftRequest) (T, error) {
 	var zero T
-	who, err := a.e.who(ctx)
+	var who auth.Info
+	err := a.e.recheck(ctx, func() error {
+		var err error
+		if who, err = a.e.who(ctx); err != nil {
+			return err
+		}
+		return a.au.AuthStore().IsAdminPermitted(who)
+	})
 	if err != nil {
-		return zero, toGRPCError(err)
-	}
-	if err := a.au.AuthStore().IsAdminPermitted(who); err != nil {
 		return zero, toGRPCError(err)
 	}
 	req.Header = &pb.RequestHeader{Username: who.User, AuthRevision: who.Revision}

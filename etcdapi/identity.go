@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -118,6 +119,16 @@ func (e *edge) callerOf(ctx context.Context) *caller {
 // auth.ErrUserEmpty. The token is verified on every call, so a long stream
 // notices its token expiring.
 func (e *edge) who(ctx context.Context) (auth.Info, error) {
+	who, err := e.whoNow(ctx)
+	if errors.Is(err, auth.ErrInvalidAuthToken) && e.catchUp(ctx) {
+		// The token may be of a user this member has not applied yet.
+		who, err = e.whoNow(ctx)
+	}
+	return who, err
+}
+
+// whoNow is who against the state this member has applied so far.
+func (e *edge) whoNow(ctx context.Context) (auth.Info, error) {
 	st := e.authStore()
 	if st == nil || !st.Enabled() {
 		return auth.Info{}, nil
@@ -132,17 +143,48 @@ func (e *edge) who(ctx context.Context) (auth.Info, error) {
 	return auth.Info{}, nil
 }
 
+// catchUp waits until this member has applied everything committed so far
+// (a read index) and reports whether it did.
+func (e *edge) catchUp(ctx context.Context) bool {
+	return e.srv != nil && e.srv.ReadIndex(ctx) == nil
+}
+
+// denial reports whether err is an auth check's refusal.
+func denial(err error) bool {
+	for _, d := range []error{auth.ErrPermissionDenied, auth.ErrUserEmpty, auth.ErrUserNotFound, auth.ErrAuthOldRevision} {
+		if errors.Is(err, d) {
+			return true
+		}
+	}
+	return false
+}
+
+// recheck runs check and, if it refuses, runs it once more after this
+// member caught up with the log: a member that lags behind an auth change
+// acknowledged elsewhere (a grant, auth disable) must not refuse what the
+// cluster already allows. A refusal thus costs a read index, never a log
+// entry; what is allowed costs nothing extra.
+func (e *edge) recheck(ctx context.Context, check func() error) error {
+	err := check()
+	if err == nil || !denial(err) || !e.catchUp(ctx) {
+		return err
+	}
+	return check()
+}
+
 // requireUser is etcd's requireAuthInfo: while auth is on, the request must
 // identify a user (any user).
 func (e *edge) requireUser(ctx context.Context) error {
-	who, err := e.who(ctx)
-	if err != nil {
-		return err
-	}
-	if e.authOn() && who.User == "" {
-		return auth.ErrUserEmpty
-	}
-	return nil
+	return e.recheck(ctx, func() error {
+		who, err := e.who(ctx)
+		if err != nil {
+			return err
+		}
+		if e.authOn() && who.User == "" {
+			return auth.ErrUserEmpty
+		}
+		return nil
+	})
 }
 
 // requireAdmin is etcd's AuthAdmin.isPermitted: while auth is on, the
@@ -152,11 +194,13 @@ func (e *edge) requireAdmin(ctx context.Context) error {
 	if st == nil {
 		return nil
 	}
-	who, err := e.who(ctx)
-	if err != nil {
-		return err
-	}
-	return st.IsAdminPermitted(who)
+	return e.recheck(ctx, func() error {
+		who, err := e.who(ctx)
+		if err != nil {
+			return err
+		}
+		return st.IsAdminPermitted(who)
+	})
 }
 
 // stillCurrent is the end of etcd's doSerialize: a read checked at
@@ -190,11 +234,15 @@ func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error
 	if st == nil {
 		return nil
 	}
-	who, err := e.who(ctx)
+	var who auth.Info
+	err := e.recheck(ctx, func() error {
+		var err error
+		if who, err = e.who(ctx); err != nil {
+			return err
+		}
+		return st.CheckRequest(who, req, e.leaseKeys())
+	})
 	if err != nil {
-		return err
-	}
-	if err := st.CheckRequest(who, req, e.leaseKeys()); err != nil {
 		return err
 	}
 	req.Header = &pb.RequestHeader{Username: who.User, AuthRevision: who.Revision}
@@ -278,17 +326,32 @@ func (e *edge) checkRange(ctx context.Context, key, end []byte) (auth.Info, erro
 // user, and root or allowed to write (renewals) or read (TimeToLive with
 // keys, Leases) every key attached to lease id.
 func (e *edge) checkLease(ctx context.Context, id int64, write bool) error {
+	if !e.authOn() {
+		return nil
+	}
+	return e.recheck(ctx, func() error {
+		who, err := e.who(ctx)
+		if err != nil {
+			return err
+		}
+		return e.checkLeaseFor(who.User, id, write)
+	})
+}
+
+// checkLeaseFor is checkLease for a user identified already (when a
+// keep-alive stream opened: a stream outlives its token's expiry, as an
+// active etcd simple token does; the permissions are still checked against
+// the current state at every renewal).
+func (e *edge) checkLeaseFor(user string, id int64, write bool) error {
 	st := e.authStore()
 	if st == nil || !st.Enabled() {
 		return nil
 	}
-	who, err := e.who(ctx)
-	if err != nil {
-		return err
-	}
-	if who.User == "" {
+	if user == "" {
 		return auth.ErrUserEmpty
 	}
+	who := st.Current(user)
+	var err error
 	if write {
 		err = st.CheckLeaseKeys(who, id, e.leaseKeys())
 	} else {

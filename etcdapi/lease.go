@@ -163,6 +163,10 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 		}
 		go endWithoutLeader(ctx, lw, s.grace, func() { cancel(raftnode.ErrNoLeader) })
 	}
+	who, err := s.e.who(ctx) // the token is verified once, when the stream opens
+	if err != nil {
+		return toGRPCError(err)
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait() // runs before cancel: after io.EOF, answers in flight are still sent
 	var sendMu sync.Mutex
@@ -180,7 +184,7 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 			go func() {
 				defer wg.Done()
 				defer func() { <-sem }()
-				if err := s.keepAlive(ctx, stream, &sendMu, id); err != nil {
+				if err := s.keepAlive(ctx, stream, &sendMu, who.User, id); err != nil {
 					cancel(err)
 				}
 			}()
@@ -219,11 +223,11 @@ func (s *leaseService) receive(ctx context.Context, stream pb.Lease_LeaseKeepAli
 }
 
 // keepAlive renews one lease and sends the answer.
-func (s *leaseService) keepAlive(ctx context.Context, stream pb.Lease_LeaseKeepAliveServer, sendMu *sync.Mutex, id int64) error {
+func (s *leaseService) keepAlive(ctx context.Context, stream pb.Lease_LeaseKeepAliveServer, sendMu *sync.Mutex, user string, id int64) error {
 	// The header is taken before the renewal (as etcd), so its revision is
 	// never above one at which the lease was revoked.
 	resp := &pb.LeaseKeepAliveResponse{ID: id, Header: s.e.fillHeader(nil)}
-	if err := s.e.checkLease(ctx, id, true); err != nil {
+	if err := s.e.checkLeaseFor(user, id, true); err != nil {
 		return toGRPCError(err)
 	}
 	ttl, err := s.renew(ctx, id)

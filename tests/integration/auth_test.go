@@ -378,3 +378,58 @@ func TestAuthSurvivesSnapshotCatchUpAndRestore(t *testing.T) {
 		t.Fatalf("alice writes /a after restore: %v", err)
 	}
 }
+
+// Lease RPCs check the keys attached to the lease, as etcd.
+func TestAuthLeases(t *testing.T) {
+	c := newCluster(t, 1, fastBcrypt)
+	setupAuth(t, c.client())
+	if _, err := c.client(0).Grant(ctx(t), 30); !errors.Is(err, rpctypes.ErrUserEmpty) {
+		t.Fatalf("anonymous grant: %v", err)
+	}
+	root := c.authClient("root", "rootpw", 0)
+	alice := c.authClient("alice", "alicepw", 0)
+	mine, err := alice.Grant(ctx(t), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Put(ctx(t), "/p/k", "v", clientv3.WithLease(mine.ID)); err != nil {
+		t.Fatal(err)
+	}
+	theirs, err := root.Grant(ctx(t), 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := root.Put(ctx(t), "/b", "v", clientv3.WithLease(theirs.ID)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.KeepAliveOnce(ctx(t), mine.ID); err != nil {
+		t.Fatalf("renewing her own lease: %v", err)
+	}
+	denied := map[string]func() error{
+		"keep-alive": func() error { _, err := alice.KeepAliveOnce(ctx(t), theirs.ID); return err },
+		"revoke":     func() error { _, err := alice.Revoke(ctx(t), theirs.ID); return err },
+		"attach":     func() error { _, err := alice.Put(ctx(t), "/p/k2", "v", clientv3.WithLease(theirs.ID)); return err },
+		"time-to-live with keys": func() error {
+			_, err := alice.TimeToLive(ctx(t), theirs.ID, clientv3.WithAttachedKeys())
+			return err
+		},
+		"leases": func() error { _, err := alice.Leases(ctx(t)); return err },
+	}
+	for name, op := range denied {
+		if err := op(); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+			t.Errorf("alice %s on root's lease: %v, want permission denied", name, err)
+		}
+	}
+	if _, err := alice.TimeToLive(ctx(t), theirs.ID); err != nil {
+		t.Errorf("time-to-live without keys: %v", err)
+	}
+	if r, err := root.Get(ctx(t), "/b"); err != nil || len(r.Kvs) != 1 {
+		t.Fatalf("root's leased key after alice's attempts: %v %v", r, err)
+	}
+	if _, err := alice.Revoke(ctx(t), mine.ID); err != nil {
+		t.Fatalf("revoking her own lease: %v", err)
+	}
+	if r, err := root.Get(ctx(t), "/p/k"); err != nil || len(r.Kvs) != 0 {
+		t.Fatalf("her revoked lease's key: %v %v", r, err)
+	}
+}
