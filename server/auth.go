@@ -32,6 +32,12 @@ func (m *Member) AuthOptions() etcdapi.AuthOptions {
 	return o
 }
 
+// registerAuthMetrics publishes the auth revision under etcd's name.
+func (m *Member) registerAuthMetrics() {
+	m.metrics.GaugeFunc("etcd_debugging_auth_revision", "The current revision of auth store.",
+		func() float64 { return float64(m.auth.Revision()) })
+}
+
 // applyAuth applies a committed auth change in the entry's apply batch,
 // identically on every member.
 func (m *Member) applyAuth(index, term uint64, req *etcdserverpb.InternalRaftRequest) (raftnode.Result, error) {

@@ -168,6 +168,7 @@ func (m *Member) open() error {
 		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
+	m.registerAuthMetrics()
 	return nil
 }
 
