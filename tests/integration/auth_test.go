@@ -433,3 +433,35 @@ func TestAuthLeases(t *testing.T) {
 		t.Fatalf("her revoked lease's key: %v %v", r, err)
 	}
 }
+
+// An expired token is etcd's "invalid auth token", which clientv3 answers
+// by authenticating again: a client with a user name and password never
+// notices.
+func TestAuthTokenExpiry(t *testing.T) {
+	c := newCluster(t, 1, func(cfg *server.Config) { fastBcrypt(cfg); cfg.AuthTokenTTL = time.Second })
+	setupAuth(t, c.client())
+	alice := c.authClient("alice", "alicepw", 0)
+	tok, err := c.client(0).Authenticate(ctx(t), "alice", "alicepw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := c.tokenClient(tok.Token, 0)
+	if _, err := raw.Get(ctx(t), "/a"); err != nil {
+		t.Fatalf("fresh token: %v", err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err := raw.Get(ctx(t), "/a")
+		if errors.Is(err, rpctypes.ErrInvalidAuthToken) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("token minted with a 1 s TTL still answers %v after 10 s", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// alice's own token expired too; her client re-authenticates.
+	if _, err := alice.Put(ctx(t), "/p/after-expiry", "v"); err != nil {
+		t.Fatalf("client with a password after its token expired: %v", err)
+	}
+}
