@@ -143,10 +143,13 @@ func (o Options) serverOptions(e *edge) []grpc.ServerOption {
 }
 
 // NewGRPCServer returns a gRPC server for member s with etcd's KV,
-// Maintenance, Cluster, Watch (if s implements WatchServer) and Lease (if s
-// implements LeaseServer) services, the Lock and Election services (given
-// opts.Self), the gRPC health service, and the services synod does not serve
-// yet, which answer codes.Unimplemented. The caller serves it on its listeners
+// Maintenance, Cluster, Watch (if s implements WatchServer), Lease (if s
+// implements LeaseServer) and Auth (if s implements AuthServer; then every
+// service checks permissions while auth is enabled) services, the Lock and
+// Election services (given opts.Self), the gRPC health service, and the
+// services synod does not serve, which answer codes.Unimplemented. The
+// first interceptor of every RPC puts the caller's identity in its context
+// (UserFromContext). The caller serves it on its listeners
 // and stops it.
 func NewGRPCServer(s Server, opts Options) *grpc.Server {
 	opts = opts.withDefaults(s.Limits())
