@@ -26,6 +26,10 @@ import (
 // user never repeats). Permissions are always checked against the current
 // state, so a token never grants roles its user lost after it was minted.
 
+// strictB64 decodes only the canonical encoding, so a token has exactly one
+// spelling.
+var strictB64 = base64.RawURLEncoding.Strict()
+
 // tokenPrefix names the token format.
 const tokenPrefix = "s1."
 
@@ -67,11 +71,11 @@ func (s *Store) Verify(token string, now time.Time) (Info, error) {
 	if !ok || !strings.HasPrefix(token, tokenPrefix) {
 		return Info{}, ErrInvalidAuthToken
 	}
-	p, err := base64.RawURLEncoding.DecodeString(body)
+	p, err := strictB64.DecodeString(body)
 	if err != nil || len(p) <= payloadSize {
 		return Info{}, ErrInvalidAuthToken
 	}
-	sig, err := base64.RawURLEncoding.DecodeString(mac)
+	sig, err := strictB64.DecodeString(mac)
 	if err != nil {
 		return Info{}, ErrInvalidAuthToken
 	}

@@ -41,9 +41,9 @@ func change[T proto.Message](ctx context.Context, a *authService, req *pb.Intern
 		return zero, toGRPCError(err)
 	}
 	req.Header = &pb.RequestHeader{Username: who.User, AuthRevision: who.Revision}
-	resp, err := proposeAs[T](ctx, a.e, req)
+	resp, err := propose[T](ctx, a.e, req) // bounded by --max-request-bytes, as etcd
 	if err != nil {
-		return zero, err
+		return zero, toGRPCError(err)
 	}
 	return resp, nil
 }
