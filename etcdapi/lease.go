@@ -130,6 +130,9 @@ func (s *leaseService) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest
 	if err := s.e.srv.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
+	if err := s.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	ids := s.ls.Lessor().IDs()
 	for _, id := range ids {
 		if err := s.e.checkLease(ctx, id, false); err != nil {

@@ -386,6 +386,9 @@ func TestAuthLeases(t *testing.T) {
 	if _, err := c.client(0).Grant(ctx(t), 30); !errors.Is(err, rpctypes.ErrUserEmpty) {
 		t.Fatalf("anonymous grant: %v", err)
 	}
+	if _, err := c.client(0).Leases(ctx(t)); !errors.Is(err, rpctypes.ErrUserEmpty) {
+		t.Fatalf("anonymous lease list (no leases yet): %v", err)
+	}
 	root := c.authClient("root", "rootpw", 0)
 	alice := c.authClient("alice", "alicepw", 0)
 	mine, err := alice.Grant(ctx(t), 30)
