@@ -11,12 +11,14 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/client/v3/snapshot"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"go.uber.org/zap"
 
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/internal/testpki"
 	"github.com/synod-db/synod/server"
 	"github.com/synod-db/synod/tlsconfig"
@@ -466,5 +468,45 @@ func TestAuthTokenExpiry(t *testing.T) {
 	// alice's own token expired too; her client re-authenticates.
 	if _, err := alice.Put(ctx(t), "/p/after-expiry", "v"); err != nil {
 		t.Fatalf("client with a password after its token expired: %v", err)
+	}
+}
+
+// Every member checks a write again when it applies it, against the user
+// and auth revision its proposer stamped: a stale revision is refused with
+// etcd's ErrAuthOldRevision, a forbidden write with permission denied, and
+// neither leaves anything. (Proposed past the API edge, which would have
+// refused them first.)
+func TestAuthCheckedOnApply(t *testing.T) {
+	c := newCluster(t, 3, fastBcrypt)
+	setupAuth(t, c.client())
+	m := c.members[c.waitLeader()]
+	rev := m.AuthStore().Revision()
+	put := func(user string, authRev uint64, key string) error {
+		_, err := m.Propose(ctx(t), &pb.InternalRaftRequest{
+			Header: &pb.RequestHeader{Username: user, AuthRevision: authRev},
+			Put:    &pb.PutRequest{Key: []byte(key), Value: []byte("v")},
+		})
+		return err
+	}
+	for _, tc := range []struct {
+		user string
+		rev  uint64
+		key  string
+		want error
+	}{
+		{"alice", rev - 1, "/p/old", auth.ErrAuthOldRevision},
+		{"alice", rev, "/b", auth.ErrPermissionDenied},
+		{"", 0, "/p/anon", auth.ErrUserEmpty},
+		{"alice", rev, "/p/ok", nil},
+		{"root", rev, "/b", nil},
+	} {
+		if err := put(tc.user, tc.rev, tc.key); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+			t.Errorf("put %s as %q at auth revision %d: %v, want %v", tc.key, tc.user, tc.rev, err, tc.want)
+		}
+	}
+	root := c.authClient("root", "rootpw", 0, 1, 2)
+	r, err := root.Get(ctx(t), "/p/", clientv3.WithPrefix())
+	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Key) != "/p/ok" {
+		t.Fatalf("keys under /p/ after the refused writes: %v %v, want only /p/ok", r, err)
 	}
 }
