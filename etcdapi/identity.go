@@ -294,7 +294,7 @@ func (e *edge) withCaller(ctx context.Context) context.Context {
 	}
 	c := identify(ctx, e.au.AuthOptions().ClientCertAuth)
 	ctx = context.WithValue(ctx, callerKey{}, c)
-	if who, err := e.who(ctx); err == nil {
+	if who, err := e.whoNow(ctx); err == nil { // no read index here: only for UserFromContext
 		c.user = who.User
 	}
 	return ctx

@@ -110,7 +110,12 @@ func (s *watchService) refusal(ctx context.Context, r *pb.WatchCreateRequest) st
 	if r == nil {
 		return ""
 	}
-	_, err := s.e.checkRange(ctx, r.GetKey(), r.GetRangeEnd())
+	// A refusal is confirmed after a read index, so a watch created just
+	// after a grant acknowledged through another member is not refused.
+	err := s.e.recheck(ctx, func() error {
+		_, err := s.e.checkRange(ctx, r.GetKey(), r.GetRangeEnd())
+		return err
+	})
 	switch {
 	case err == nil:
 		return ""
