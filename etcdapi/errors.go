@@ -152,3 +152,21 @@ func toGRPCError(err error) error {
 	}
 	return status.Error(codes.Unknown, err.Error())
 }
+
+// watchCancelReason is the cancel reason of a watch create refused by an
+// auth check, as etcd's isWatchPermitted words it ("" for nil): the text of
+// the gRPC status, which clientv3 recognises to re-authenticate and retry
+// (invalid token, old revision).
+func watchCancelReason(err error) string {
+	switch {
+	case err == nil:
+		return ""
+	case errors.Is(err, auth.ErrInvalidAuthToken):
+		return rpctypes.ErrGRPCInvalidAuthToken.Error()
+	case errors.Is(err, auth.ErrAuthOldRevision):
+		return rpctypes.ErrGRPCAuthOldRevision.Error()
+	case errors.Is(err, auth.ErrUserEmpty):
+		return rpctypes.ErrGRPCUserEmpty.Error()
+	}
+	return rpctypes.ErrGRPCPermissionDenied.Error()
+}

@@ -12,7 +12,6 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/watch"
 )
 
@@ -116,17 +115,7 @@ func (s *watchService) refusal(ctx context.Context, r *pb.WatchCreateRequest) st
 		_, err := s.e.checkRange(ctx, r.GetKey(), r.GetRangeEnd())
 		return err
 	})
-	switch {
-	case err == nil:
-		return ""
-	case errors.Is(err, auth.ErrInvalidAuthToken):
-		return rpctypes.ErrGRPCInvalidAuthToken.Error()
-	case errors.Is(err, auth.ErrAuthOldRevision):
-		return rpctypes.ErrGRPCAuthOldRevision.Error()
-	case errors.Is(err, auth.ErrUserEmpty):
-		return rpctypes.ErrGRPCUserEmpty.Error()
-	}
-	return rpctypes.ErrGRPCPermissionDenied.Error()
+	return watchCancelReason(err)
 }
 
 // monitorLeader ends ws once the member has had no leader for the grace
