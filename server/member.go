@@ -446,6 +446,7 @@ func (m *Member) Stop() {
 		m.closeListeners()
 		m.tr.Close()
 		m.bg.Wait()
+		m.flushOnStop()
 		m.closeStorage()
 		m.closeAudit()
 	})
