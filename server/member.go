@@ -74,6 +74,8 @@ type Member struct {
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
 	audit     *audit.Log       // --audit-log, nil when off
 
+	refusedConns []*atomic.Uint64 // per client listener: connections over --max-client-connections
+
 	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
 	dbInUse atomic.Int64 // sampled size of live data
 
@@ -281,7 +283,7 @@ func (m *Member) listen() error {
 		if err != nil {
 			return err
 		}
-		m.clientLns = append(m.clientLns, ln)
+		m.clientLns = append(m.clientLns, m.limitClient(ln))
 		m.clientSec = append(m.clientSec, secureURL(u))
 	}
 	for _, u := range m.cfg.ListenPeerURLs {
