@@ -54,6 +54,9 @@ type Config struct {
 	CipherSuites string
 	// TLSMinVersion is --tls-min-version: TLS1.2 (the default) or TLS1.3.
 	TLSMinVersion string
+	// TLSMaxVersion is --tls-max-version: TLS1.2, TLS1.3, or empty for Go's
+	// highest.
+	TLSMaxVersion string
 	// AuditLog is --audit-log: the audit log's file, "-" for standard
 	// output, empty for none (docs/security.md).
 	AuditLog string

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/synod-db/synod/etcdapi"
@@ -37,5 +38,27 @@ func TestAuditAndLimitFlags(t *testing.T) {
 	c, _ = parseServe(t, []string{"--max-client-connections=-1"}, nil)
 	if err := c.Validate(); err == nil {
 		t.Fatal("a negative --max-client-connections validated")
+	}
+}
+
+// TestTLSExtraFlags: CRL files, allowed peer names and the maximum TLS
+// version reach the configuration; a maximum below the minimum is refused.
+func TestTLSExtraFlags(t *testing.T) {
+	c, err := parseServe(t, []string{"--client-crl-file=/c.crl", "--peer-crl-file=/p.crl", "--peer-cert-allowed-cn=m1,m2",
+		"--tls-max-version=TLS1.3"}, map[string]string{"ETCD_PEER_CERT_ALLOWED_HOSTNAME": "h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientTLS.CRLFile != "/c.crl" || c.PeerTLS.CRLFile != "/p.crl" || c.PeerTLS.AllowedCN != "m1,m2" ||
+		c.PeerTLS.AllowedHostname != "h" || c.TLSMaxVersion != "TLS1.3" {
+		t.Fatalf("parsed: %+v %+v %q", c.ClientTLS, c.PeerTLS, c.TLSMaxVersion)
+	}
+	c, _ = parseServe(t, []string{"--tls-min-version=TLS1.3", "--tls-max-version=TLS1.2"}, nil)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "min version (TLS1.3) is greater than max version (TLS1.2)") {
+		t.Fatalf("max below min: %v", err)
+	}
+	c, _ = parseServe(t, []string{"--tls-max-version=TLS1.1"}, nil)
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "--tls-max-version") {
+		t.Fatalf("bad max version: %v", err)
 	}
 }
