@@ -33,7 +33,7 @@ func TestLineFormatGolden(t *testing.T) {
 		{Time: t0, Peer: "[::1]:5001", RPC: "/etcdserverpb.KV/Put", Key: []byte{0xff, 0xfe, 'k'},
 			Code: "NotFound", Message: "etcdserver: requested lease not found"},
 		{Time: t0, User: "bob", Peer: "127.0.0.1:5000", RPC: "/etcdserverpb.KV/Txn", Code: "OK", Revision: 4,
-			Ops: []Op{{Type: "put", Key: []byte("x")}, {Type: "delete_range", Key: []byte("a"), RangeEnd: []byte{0xc3}}},
+			Ops:          []Op{{Type: "put", Key: []byte("x")}, {Type: "delete_range", Key: []byte("a"), RangeEnd: []byte{0xc3}}},
 			OpsTruncated: 3},
 		{Time: t0, Peer: "127.0.0.1:5000", RPC: "/etcdserverpb.Cluster/MemberRemove", Member: 0x8e9e05c52164694d,
 			Code: "OK"},
@@ -234,7 +234,9 @@ func TestOverflowWritesOneDroppedLine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := func(i int) { l.Record(Entry{Time: t0, RPC: "/etcdserverpb.KV/Put", Key: []byte{'a' + byte(i)}, Code: "OK"}) }
+	rec := func(i int) {
+		l.Record(Entry{Time: t0, RPC: "/etcdserverpb.KV/Put", Key: []byte{'a' + byte(i)}, Code: "OK"})
+	}
 	// The writer takes the first entry and blocks writing it; then the
 	// queue (4) fills. Wait for the writer to hold the first.
 	rec(0)
