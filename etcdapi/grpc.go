@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/keepalive"
 
+	"github.com/synod-db/synod/audit"
 	"github.com/synod-db/synod/metrics"
 )
 
@@ -82,6 +83,10 @@ type Options struct {
 	// member itself. nil leaves those two services answering
 	// codes.Unimplemented.
 	Self *clientv3.Client
+	// Audit, if set, receives an entry for every mutating request and every
+	// authentication or authorization decision (package audit). Its
+	// interceptors are the outermost.
+	Audit *audit.Log
 	// ServerOptions are appended last (credentials for TLS, for example) and
 	// so override the options above.
 	ServerOptions []grpc.ServerOption
@@ -126,8 +131,12 @@ func (o Options) serverOptions(e *edge) []grpc.ServerOption {
 		unary = append([]grpc.UnaryServerInterceptor{metricsUnary(o.Metrics)}, unary...)
 		stream = append([]grpc.StreamServerInterceptor{metricsStream(o.Metrics)}, stream...)
 	}
-	// The caller's identity first of all, so every interceptor after it
-	// can ask UserFromContext.
+	if o.Audit != nil {
+		unary = append([]grpc.UnaryServerInterceptor{auditUnary(o.Audit)}, unary...)
+		stream = append([]grpc.StreamServerInterceptor{auditStream(o.Audit)}, stream...)
+	}
+	// The caller's identity first of all (outermost, even around the audit
+	// log), so every interceptor after it can ask UserFromContext.
 	unary = append([]grpc.UnaryServerInterceptor{identityUnary(e)}, unary...)
 	stream = append([]grpc.StreamServerInterceptor{identityStream(e)}, stream...)
 	opts := []grpc.ServerOption{

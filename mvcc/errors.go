@@ -2,6 +2,9 @@ package mvcc
 
 import (
 	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble"
 
 	"github.com/synod-db/synod/record"
 )
@@ -23,3 +26,14 @@ var (
 // ErrCorrupt is record.ErrCorrupt: stored data failed its checksum. It is
 // never a request-level error; the member must stop serving.
 var ErrCorrupt = record.ErrCorrupt
+
+// storageErr marks an error Pebble reports for damaged files (a block
+// that fails its checksum, a malformed table) as record.ErrCorrupt too, so
+// that it reaches clients as etcd's "corrupt cluster" and stops the member
+// like a record that fails its own checksum. Other errors pass unchanged.
+func storageErr(err error) error {
+	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%w: %w", record.ErrCorrupt, err)
+	}
+	return err
+}

@@ -79,7 +79,7 @@ func readEvent(snap *pebble.Snapshot, it *pebble.Iterator, main int64) (*mvccpb.
 		return nil, corruptf("revision log %d points to missing version of %q", main, key)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: read version: %w", err)
+		return nil, fmt.Errorf("mvcc: read version: %w", storageErr(err))
 	}
 	defer closer.Close()
 	tag, _, data, err := openVersion(vk, val)

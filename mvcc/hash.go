@@ -235,7 +235,7 @@ func getVersion(snap *pebble.Snapshot, vk []byte) (tag byte, sub int64, data []b
 		return 0, 0, nil, err
 	}
 	if err != nil {
-		return 0, 0, nil, fmt.Errorf("mvcc: read version: %w", err)
+		return 0, 0, nil, fmt.Errorf("mvcc: read version: %w", storageErr(err))
 	}
 	defer closer.Close()
 	tag, sub, data, err = openVersion(vk, val)

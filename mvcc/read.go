@@ -94,7 +94,7 @@ func nextUserKey(it *pebble.Iterator, prefix []byte) bool {
 // closeIter closes it and returns the first of err, the iterator's error.
 func closeIter(it *pebble.Iterator, err error) error {
 	if cerr := it.Close(); err == nil && cerr != nil {
-		return fmt.Errorf("mvcc: iterator: %w", cerr)
+		return fmt.Errorf("mvcc: iterator: %w", storageErr(cerr))
 	}
 	return err
 }

@@ -236,7 +236,7 @@ func readMeta(g getter, key []byte, size int) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: read meta %x: %w", key, err)
+		return nil, fmt.Errorf("mvcc: read meta %x: %w", key, storageErr(err))
 	}
 	defer c.Close()
 	p, err := openMeta(key, v, size)

@@ -55,6 +55,29 @@ type Config struct {
 	CipherSuites string
 	// TLSMinVersion is --tls-min-version: TLS1.2 (the default) or TLS1.3.
 	TLSMinVersion string
+	// TLSMaxVersion is --tls-max-version: TLS1.2, TLS1.3, or empty for Go's
+	// highest.
+	TLSMaxVersion string
+	// AuditLog is --audit-log: the audit log's file, "-" for standard
+	// output, empty for none (docs/security.md).
+	AuditLog string
+	// AuditLogMaxSize is --audit-log-max-size: the audit log is rotated
+	// when it would grow past this many MiB; 0 never rotates.
+	AuditLogMaxSize int
+	// AuditLogMaxBackups is --audit-log-max-backups: rotated audit logs
+	// kept (PATH.1 newest); 0 keeps none.
+	AuditLogMaxBackups int
+	// MaxConcurrentStreams is --max-concurrent-streams: the most concurrent
+	// RPCs (streams) of one client connection; 0 means
+	// etcdapi.DefaultMaxConcurrentStreams.
+	MaxConcurrentStreams uint32
+	// MaxClientConnections is --max-client-connections (a synod flag): the
+	// most open connections on each client listener; further connections
+	// are closed at once. 0 means no limit.
+	MaxClientConnections int
+	// MaxWatchers is --max-watchers-per-stream (a synod flag): the most
+	// watchers one Watch stream may hold; 0 means watch.DefaultMaxWatchers.
+	MaxWatchers int
 	// TLSReloadInterval is how often, at most, certificate files are checked
 	// for a change; 0 means tlsconfig.DefaultReloadInterval.
 	TLSReloadInterval time.Duration
@@ -79,6 +102,10 @@ const (
 	DefaultQuotaBackendBytes   = 2 << 30
 	DefaultMaxRequestBytes     = 1536 * 1024
 	DefaultMaxTxnOps           = 128
+	// DefaultAuditLogMaxSize is --audit-log-max-size's default, in MiB.
+	DefaultAuditLogMaxSize = 100
+	// DefaultAuditLogMaxBackups is --audit-log-max-backups's default.
+	DefaultAuditLogMaxBackups = 10
 )
 
 // NewConfig returns a Config with every default filled in: a single-member
@@ -102,6 +129,8 @@ func NewConfig() Config {
 		MaxLearners:              membership.DefaultMaxLearners,
 		StrictReconfigCheck:      true,
 		TLSMinVersion:            tlsconfig.DefaultMinVersion,
+		AuditLogMaxSize:          DefaultAuditLogMaxSize,
+		AuditLogMaxBackups:       DefaultAuditLogMaxBackups,
 	}
 }
 
@@ -150,6 +179,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxLearners < 0 {
 		return fmt.Errorf("%w: --max-learners must not be negative", ErrConfig)
+	}
+	if c.AuditLogMaxSize < 0 || c.AuditLogMaxBackups < 0 || c.MaxClientConnections < 0 || c.MaxWatchers < 0 {
+		return fmt.Errorf("%w: --audit-log-max-size, --audit-log-max-backups, --max-client-connections and --max-watchers-per-stream must not be negative", ErrConfig)
 	}
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)

@@ -28,6 +28,7 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/audit"
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/lease"
@@ -73,6 +74,9 @@ type Member struct {
 	metrics   *metrics.Set
 	selfLn    *pipeListener    // in-memory listener for self
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
+	audit     *audit.Log       // --audit-log, nil when off
+
+	refusedConns []*atomic.Uint64 // per client listener: connections over --max-client-connections
 
 	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
 	dbInUse atomic.Int64 // sampled size of live data
@@ -102,13 +106,18 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	if m.tls, err = loadTLS(&m.cfg, m.log); err != nil {
 		return nil, err
 	}
+	if err := m.openAudit(); err != nil {
+		return nil, err
+	}
 	if err := m.open(); err != nil {
 		m.closeStorage()
+		m.closeAudit()
 		return nil, err
 	}
 	if err := m.listen(); err != nil {
 		m.closeListeners()
 		m.closeStorage()
+		m.closeAudit()
 		return nil, err
 	}
 	return m, nil
@@ -137,7 +146,7 @@ func (m *Member) open() error {
 	if err := m.loadLeases(); err != nil {
 		return err
 	}
-	m.hub = watch.NewHub(m.store, watch.Config{})
+	m.hub = watch.NewHub(m.store, watch.Config{MaxWatchers: m.cfg.MaxWatchers})
 	if m.members, err = loadMembers(db); err != nil {
 		return err
 	}
@@ -168,6 +177,7 @@ func (m *Member) open() error {
 		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
+	m.registerAuditMetrics()
 	m.registerAuthMetrics()
 	return nil
 }
@@ -279,7 +289,7 @@ func (m *Member) listen() error {
 		if err != nil {
 			return err
 		}
-		m.clientLns = append(m.clientLns, ln)
+		m.clientLns = append(m.clientLns, m.limitClient(ln))
 		m.clientSec = append(m.clientSec, secureURL(u))
 	}
 	for _, u := range m.cfg.ListenPeerURLs {
@@ -336,8 +346,9 @@ func (m *Member) Start() {
 	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
-		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics,
-		ServerOptions: []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
+		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics, Audit: m.audit,
+		MaxConcurrentStreams: m.cfg.MaxConcurrentStreams,
+		ServerOptions:        []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
 	m.httpSrv = m.newHTTPServer()
 	for _, ln := range m.metricLns {
 		m.serveHTTP(ln)
@@ -443,7 +454,9 @@ func (m *Member) Stop() {
 		m.closeListeners()
 		m.tr.Close()
 		m.bg.Wait()
+		m.flushOnStop()
 		m.closeStorage()
+		m.closeAudit()
 	})
 }
 

@@ -11,7 +11,7 @@ import (
 	"github.com/synod-db/synod/tlsconfig"
 )
 
-// tlsOptions parses --cipher-suites and --tls-min-version.
+// tlsOptions parses --cipher-suites, --tls-min-version and --tls-max-version.
 func (c *Config) tlsOptions() (tlsconfig.Options, error) {
 	v := c.TLSMinVersion
 	if v == "" {
@@ -21,6 +21,15 @@ func (c *Config) tlsOptions() (tlsconfig.Options, error) {
 	if err != nil {
 		return tlsconfig.Options{}, fmt.Errorf("%w: --tls-min-version: %w", ErrConfig, err)
 	}
+	var maxVersion uint16
+	if c.TLSMaxVersion != "" {
+		if maxVersion, err = tlsconfig.ParseVersion(c.TLSMaxVersion); err != nil {
+			return tlsconfig.Options{}, fmt.Errorf("%w: --tls-max-version: %w", ErrConfig, err)
+		}
+		if maxVersion < minVersion {
+			return tlsconfig.Options{}, fmt.Errorf("%w: min version (%s) is greater than max version (%s)", ErrConfig, v, c.TLSMaxVersion)
+		}
+	}
 	suites, err := tlsconfig.ParseCipherSuites(c.CipherSuites)
 	if err != nil {
 		return tlsconfig.Options{}, fmt.Errorf("%w: --cipher-suites: %w", ErrConfig, err)
@@ -28,7 +37,8 @@ func (c *Config) tlsOptions() (tlsconfig.Options, error) {
 	if minVersion == tls.VersionTLS13 && len(suites) > 0 {
 		return tlsconfig.Options{}, fmt.Errorf("%w: cipher suites cannot be configured when only TLS1.3 is enabled", ErrConfig)
 	}
-	return tlsconfig.Options{CipherSuites: suites, MinVersion: minVersion, ReloadInterval: c.TLSReloadInterval}, nil
+	return tlsconfig.Options{CipherSuites: suites, MinVersion: minVersion, MaxVersion: maxVersion,
+		ReloadInterval: c.TLSReloadInterval}, nil
 }
 
 // secureURL reports whether a listen or peer URL asks for TLS.

@@ -25,6 +25,14 @@ type Info struct {
 	TrustedCAFile  string // --trusted-ca-file / --peer-trusted-ca-file
 	ClientCertAuth bool   // --client-cert-auth / --peer-client-cert-auth
 	AutoTLS        bool   // --auto-tls / --peer-auto-tls
+	// CRLFile is --client-crl-file / --peer-crl-file: certificates it
+	// revokes are refused (reloaded like the other files).
+	CRLFile string
+	// AllowedCN and AllowedHostname are --peer-cert-allowed-cn and
+	// --peer-cert-allowed-hostname, comma-separated: the other side's
+	// verified certificate must have one of these common names, or be
+	// valid for one of these host names. At most one of the two may be set.
+	AllowedCN, AllowedHostname string
 }
 
 // Empty reports whether no certificate was given.
@@ -34,6 +42,7 @@ func (i Info) Empty() bool { return i.CertFile == "" && i.KeyFile == "" }
 type Options struct {
 	CipherSuites   []uint16      // --cipher-suites; nil means Go's defaults
 	MinVersion     uint16        // --tls-min-version; 0 means TLS 1.2
+	MaxVersion     uint16        // --tls-max-version; 0 means Go's highest (TLS 1.3)
 	ReloadInterval time.Duration // 0 means DefaultReloadInterval
 	Logger         *slog.Logger  // reload failures; nil discards
 }
@@ -42,10 +51,11 @@ type Options struct {
 // when they change (see the package documentation). It is safe for
 // concurrent use.
 type Files struct {
-	info       Info
-	opts       Options
-	skipVerify bool // auto TLS: the other side's self-signed certificate cannot be verified
-	log        *slog.Logger
+	info                     Info
+	opts                     Options
+	skipVerify               bool     // auto TLS: the other side's self-signed certificate cannot be verified
+	allowedCNs, allowedHosts []string // Info.AllowedCN, Info.AllowedHostname split
+	log                      *slog.Logger
 
 	mu      sync.Mutex
 	checked time.Time
@@ -57,6 +67,7 @@ type Files struct {
 type material struct {
 	cert *tls.Certificate
 	pool *x509.CertPool // nil without a CA file
+	crl  revoked        // nil without a CRL file
 }
 
 // stamp identifies one version of a file.
@@ -65,7 +76,7 @@ type stamp struct {
 	mod  time.Time
 }
 
-type stamps [3]stamp
+type stamps [4]stamp
 
 // Load checks info and reads its files once; errors name the flag and the
 // file. info must have a certificate (generate one with SelfCert for auto
@@ -84,6 +95,13 @@ func Load(info Info, opts Options) (*Files, error) {
 	if opts.MinVersion == tls.VersionTLS13 && len(opts.CipherSuites) > 0 {
 		return nil, fmt.Errorf("%w: cipher suites cannot be configured when only TLS1.3 is enabled", ErrTLS)
 	}
+	if opts.MaxVersion != 0 && opts.MaxVersion < opts.MinVersion {
+		return nil, fmt.Errorf("%w: min version (%s) is greater than max version (%s)", ErrTLS,
+			tls.VersionName(opts.MinVersion), tls.VersionName(opts.MaxVersion))
+	}
+	if info.AllowedCN != "" && info.AllowedHostname != "" {
+		return nil, fmt.Errorf("%w: allowed common names and allowed host names cannot both be set", ErrTLS)
+	}
 	if opts.ReloadInterval <= 0 {
 		opts.ReloadInterval = DefaultReloadInterval
 	}
@@ -91,7 +109,8 @@ func Load(info Info, opts Options) (*Files, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	f := &Files{info: info, opts: opts, skipVerify: info.AutoTLS, log: log}
+	f := &Files{info: info, opts: opts, skipVerify: info.AutoTLS, log: log,
+		allowedCNs: splitList(info.AllowedCN), allowedHosts: splitList(info.AllowedHostname)}
 	st, err := f.stamps()
 	if err != nil {
 		return nil, err
@@ -107,8 +126,8 @@ func Load(info Info, opts Options) (*Files, error) {
 // Info returns the flags f was loaded from.
 func (f *Files) Info() Info { return f.info }
 
-func (f *Files) paths() [3]string {
-	return [3]string{f.info.CertFile, f.info.KeyFile, f.info.TrustedCAFile}
+func (f *Files) paths() [4]string {
+	return [4]string{f.info.CertFile, f.info.KeyFile, f.info.TrustedCAFile, f.info.CRLFile}
 }
 
 func (f *Files) stamps() (stamps, error) {
@@ -132,6 +151,11 @@ func (f *Files) load() (*material, error) {
 		return nil, fmt.Errorf("%w: cert %s, key %s: %w", ErrTLS, f.info.CertFile, f.info.KeyFile, err)
 	}
 	m := &material{cert: &cert}
+	if f.info.CRLFile != "" {
+		if m.crl, err = loadCRL(f.info.CRLFile); err != nil {
+			return nil, err
+		}
+	}
 	if f.info.TrustedCAFile == "" {
 		return m, nil
 	}
@@ -210,8 +234,10 @@ func (f *Files) ClientConfig(serverName string, nextProtos ...string) *tls.Confi
 
 func (f *Files) baseConfig(nextProtos []string) *tls.Config {
 	return &tls.Config{
-		MinVersion:   f.opts.MinVersion,
-		CipherSuites: f.opts.CipherSuites,
-		NextProtos:   nextProtos,
+		MinVersion:            f.opts.MinVersion,
+		MaxVersion:            f.opts.MaxVersion,
+		CipherSuites:          f.opts.CipherSuites,
+		NextProtos:            nextProtos,
+		VerifyPeerCertificate: f.verifyPeer,
 	}
 }

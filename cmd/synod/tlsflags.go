@@ -21,4 +21,10 @@ func bindTLSFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.BoolVar(&pe.AutoTLS, "peer-auto-tls", false, "Peer TLS using generated certificates.")
 	fs.StringVar(&c.CipherSuites, "cipher-suites", "", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go).")
 	fs.StringVar(&c.TLSMinVersion, "tls-min-version", c.TLSMinVersion, "Minimum TLS version supported by synod. Possible values: TLS1.2, TLS1.3.")
+	fs.StringVar(&c.TLSMaxVersion, "tls-max-version", "", "Maximum TLS version supported by synod. Possible values: TLS1.2, TLS1.3 (empty: Go's highest).")
+	fs.StringVar(&cl.CRLFile, "client-crl-file", "", "Path to the client certificate revocation list file (reloaded when it changes).")
+	fs.StringVar(&pe.CRLFile, "peer-crl-file", "", "Path to the peer certificate revocation list file (reloaded when it changes).")
+	fs.StringVar(&pe.AllowedCN, "peer-cert-allowed-cn", "", "Comma-separated common names a peer's certificate must have one of.")
+	fs.StringVar(&pe.AllowedHostname, "peer-cert-allowed-hostname", "", "Comma-separated host names a peer's certificate must be valid for one of.")
+
 }

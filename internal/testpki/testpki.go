@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"os"
@@ -33,7 +34,7 @@ func NewCA(name string) (*CA, error) {
 	}
 	tmpl := template(name)
 	tmpl.IsCA = true
-	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature
+	tmpl.KeyUsage = x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
 		return nil, err
@@ -112,4 +113,28 @@ func template(cn string) *x509.Certificate {
 		NotAfter:              now.Add(24 * time.Hour),
 		BasicConstraintsValid: true,
 	}
+}
+
+// RevocationList returns a PEM-encoded CRL, signed by ca, that revokes the
+// certificates of pairs.
+func (ca *CA) RevocationList(pairs ...Pair) ([]byte, error) {
+	var entries []x509.RevocationListEntry
+	for _, p := range pairs {
+		blk, _ := pem.Decode(p.CertPEM)
+		if blk == nil {
+			return nil, errors.New("testpki: pair holds no PEM certificate")
+		}
+		c, err := x509.ParseCertificate(blk.Bytes)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: time.Now()})
+	}
+	tmpl := &x509.RevocationList{Number: big.NewInt(time.Now().UnixNano()), ThisUpdate: time.Now().Add(-time.Minute),
+		NextUpdate: time.Now().Add(24 * time.Hour), RevokedCertificateEntries: entries}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.key)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), nil
 }

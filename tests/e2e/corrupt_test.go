@@ -1,0 +1,188 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// valueSite is one place a value's bytes were found in a data directory.
+type valueSite struct {
+	path string
+	off  int
+}
+
+// findValue returns every place v occurs in the files under dir.
+func findValue(t *testing.T, dir string, v []byte) []valueSite {
+	t.Helper()
+	var out []valueSite
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		for off := 0; ; {
+			i := bytes.Index(b[off:], v)
+			if i < 0 {
+				break
+			}
+			out = append(out, valueSite{p, off + i})
+			off += i + 1
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// flipBitAt flips the lowest bit of the byte at off in path.
+func flipBitAt(t *testing.T, path string, off int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, int64(off)); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0x01
+	if _, err := f.WriteAt(b, int64(off)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// corruptionCluster is a 3-member cluster holding a distinctive value
+// under "m-victim" between two runs of filler keys (so the value's
+// sstable block holds neither metadata nor the raft state).
+func corruptionCluster(t *testing.T) (*Cluster, string) {
+	cl := startCluster(t, "synod", 3)
+	cli := newClient(t, cl.Endpoints()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	value := "corrupt-me-" + randHex(24)
+	filler := func(prefix string) {
+		for i := 0; i < 60; i++ {
+			if _, err := cli.Put(ctx, fmt.Sprintf("%s-%03d", prefix, i), strings.Repeat(randHex(16), 32)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	filler("a-fill")
+	if _, err := cli.Put(ctx, "m-victim", value); err != nil {
+		t.Fatal(err)
+	}
+	filler("z-fill")
+	cl.WaitConverged(30 * time.Second)
+	return cl, value
+}
+
+// checkNeverServed restarts member i after its data was damaged and checks
+// it never serves a wrong m-victim: it either refuses to start (and says
+// why: want is in its last log line) or serves the right value; the other
+// members serve the right value throughout. It returns whether i started.
+func checkNeverServed(t *testing.T, cl *Cluster, i int, value, want string) bool {
+	t.Helper()
+	m := cl.Members[i]
+	if err := m.start(); err != nil {
+		t.Fatal(err)
+	}
+	readyErr := cl.waitMemberReady(m, 20*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for j, o := range cl.Members {
+		if j == i {
+			continue
+		}
+		r, err := o.client(t).Get(ctx, "m-victim")
+		if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Value) != value {
+			t.Fatalf("%s: m-victim = %v, %v; want the written value", o.Name, r, err)
+		}
+	}
+	if readyErr != nil {
+		if m.Running() {
+			t.Fatalf("%s neither ready nor stopped: %v", m.Name, readyErr)
+		}
+		lines := strings.Split(strings.TrimSpace(m.LogText()), "\n")
+		last := lines[len(lines)-1]
+		if !strings.Contains(last, want) || m.exitStatus() == nil {
+			t.Fatalf("%s stopped (%v) with last line %q; want a non-zero exit saying %q", m.Name, m.exitStatus(), last, want)
+		}
+		t.Logf("%s refused to start: %s", m.Name, last)
+		return false
+	}
+	r, err := m.client(t).Get(ctx, "m-victim", clientv3.WithSerializable())
+	if err == nil && (len(r.Kvs) != 1 || string(r.Kvs[0].Value) != value) {
+		t.Fatalf("%s served m-victim = %v after its value was damaged", m.Name, r.Kvs)
+	}
+	t.Logf("%s started and answers m-victim with %v, %v", m.Name, r, err)
+	return true
+}
+
+// TestCorruptValueNeverServed stops a member cleanly (its memtable is
+// flushed, so the data is in sstables), flips one bit of the distinctive
+// value inside the member's sstable, and restarts it. The member finds the
+// damaged block when it opens (it reads every key version to attach
+// leases) and refuses to start with an error naming the table and the
+// checksum mismatch; it never serves. The other members keep serving the
+// right value.
+func TestCorruptValueNeverServed(t *testing.T) {
+	cl, value := corruptionCluster(t)
+	victim := cl.Members[2]
+	cl.StopMember(2)
+	var site *valueSite
+	for _, s := range findValue(t, victim.DataDir, []byte(value)) {
+		if strings.HasSuffix(s.path, ".sst") {
+			site = &s // the last one is the key's version record
+		}
+	}
+	if site == nil {
+		t.Fatalf("the value is in no sstable after a clean stop")
+	}
+	flipBitAt(t, site.path, site.off+len(value)/2)
+	if checkNeverServed(t, cl, 2, value, "stored record failed its checksum") {
+		t.Fatalf("%s started with a damaged sstable", victim.Name)
+	}
+	if !strings.Contains(victim.LogText(), "checksum mismatch") {
+		t.Errorf("the error does not say what failed")
+	}
+}
+
+// TestCorruptWALNeverServed kills a member (so the value is only in its
+// write-ahead log) and flips one bit of the value there. The WAL record's
+// checksum fails while valid records follow it, so Pebble refuses to
+// replay the log and the member refuses to start; the others serve on.
+// (A damaged record that is the very last one of the log is
+// indistinguishable from a torn write and is dropped; see
+// docs/security.md.)
+func TestCorruptWALNeverServed(t *testing.T) {
+	cl, value := corruptionCluster(t)
+	victim := cl.Members[2]
+	cl.Kill9(2)
+	var site *valueSite
+	for _, s := range findValue(t, victim.DataDir, []byte(value)) {
+		if strings.HasSuffix(s.path, ".log") {
+			site = &s
+		}
+	}
+	if site == nil {
+		t.Fatalf("the value is in no WAL after kill -9")
+	}
+	flipBitAt(t, site.path, site.off+len(value)/2)
+	if checkNeverServed(t, cl, 2, value, "error when replaying WAL") {
+		t.Fatalf("%s started with a damaged WAL record", victim.Name)
+	}
+}
