@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
 
@@ -35,6 +37,7 @@ type auditLine struct {
 	Revision int64             `json:"revision"`
 	Detail   string            `json:"detail"`
 	Lease    int64             `json:"lease"`
+	Name     string            `json:"name"`
 }
 
 // readAudit parses every line of an audit log.
@@ -160,5 +163,53 @@ func TestAuditLogSession(t *testing.T) {
 	raw, _ := os.ReadFile(logPath)
 	if strings.Contains(string(raw), "secret-value") {
 		t.Errorf("the audit log holds a value:\n%s", raw)
+	}
+}
+
+// TestAuditLogAuthUser checks that with auth on, the audit log names the
+// user a token identified, and records the auth decisions: a failed
+// Authenticate, and a read and a write refused for want of permission.
+func TestAuditLogAuthUser(t *testing.T) {
+	logPath := filepath.Join(t.TempDir(), "audit.log")
+	c := newCluster(t, 1, func(cfg *server.Config) { fastBcrypt(cfg); cfg.AuditLog = logPath })
+	setupAuth(t, c.client(0))
+	alice := c.authClient("alice", "alicepw", 0)
+	if _, err := alice.Put(ctx(t), "/p/x", "v"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Put(ctx(t), "/a", "v"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("alice wrote /a: %v", err)
+	}
+	if _, err := alice.Get(ctx(t), "/b"); !errors.Is(err, rpctypes.ErrPermissionDenied) {
+		t.Fatalf("alice read /b: %v", err)
+	}
+	if _, err := alice.Get(ctx(t), "/a"); err != nil { // allowed read: not logged
+		t.Fatal(err)
+	}
+	if _, err := alice.Authenticate(ctx(t), "alice", "wrong"); !errors.Is(err, rpctypes.ErrAuthFailed) {
+		t.Fatalf("authenticate with a wrong password: %v", err)
+	}
+	alice.Close()
+	c.stopAll()
+
+	type seen struct{ User, RPC, Key, Name, Outcome string }
+	var got []seen
+	for _, l := range readAudit(t, logPath) {
+		if l.User == "alice" || l.Outcome != "OK" || l.Name == "alice" {
+			got = append(got, seen{l.User, l.RPC, l.Key, l.Name, l.Outcome})
+		}
+	}
+	want := []seen{
+		{"", "/etcdserverpb.Auth/UserAdd", "", "alice", "OK"},
+		{"", "/etcdserverpb.Auth/UserGrantRole", "", "alice", "OK"},
+		{"", "/etcdserverpb.Auth/AuthEnable", "", "", "FailedPrecondition"}, // root lacks the root role
+		{"", "/etcdserverpb.Auth/Authenticate", "", "alice", "OK"},
+		{"alice", "/etcdserverpb.KV/Put", "/p/x", "", "OK"},
+		{"alice", "/etcdserverpb.KV/Put", "/a", "", "PermissionDenied"},
+		{"alice", "/etcdserverpb.KV/Range", "/b", "", "PermissionDenied"},
+		{"alice", "/etcdserverpb.Auth/Authenticate", "", "alice", "InvalidArgument"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("audit lines of alice and refusals:\n got %+v\nwant %+v", got, want)
 	}
 }
