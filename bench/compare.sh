@@ -54,7 +54,7 @@ start_member() {
   local kind=$1 i=$2 cmd initial="" j
   for j in 1 2 3; do initial+="m$j=http://127.0.0.1:${j}2380,"; done
   if [[ $kind == synod ]]; then
-    cmd=("$work/synod" serve --log-level=warn ${SYNOD_FLAGS:-})
+    cmd=("$work/synod" serve --log-level=error ${SYNOD_FLAGS:-}) # as etcd below: no per-request warnings
   else
     cmd=("$bin/etcd" --log-level=error)
   fi
@@ -129,16 +129,38 @@ record() { # name value
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print "nan" }'; }
 
+# settle waits until every member has applied the leader's last entry, then 2 s more for
+# background work (memtable flushes, compactions, a lagging follower's catch-up), so each
+# load starts on a quiet cluster instead of paying for the one before it.
+settle() {
+  local st
+  for _ in $(seq 300); do
+    st=$("$bin/etcdctl" --endpoints="$all" endpoint status -w json 2>/dev/null |
+      grep -o '"raftAppliedIndex":[0-9]*' | cut -d: -f2 | sort -u | wc -l)
+    [[ $st == 1 ]] && break
+    sleep 0.1
+  done
+  sleep 2
+}
+
 run_loads() {
   local lead
   lead=$(leader_ep)
+  settle
   bench "put, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 put --key-size=8 --sequential-keys --total=3000 --val-size=256
+  settle
   bench "put, 100 clients / 10 conns" rps --endpoints="$lead" --conns=10 --clients=100 put --key-size=8 --sequential-keys --total=30000 --val-size=256
+  settle
   bench "put, 1000 clients / 100 conns" rps --endpoints="$lead" --conns=100 --clients=1000 put --key-size=8 --sequential-keys --total=50000 --val-size=256
+  settle
   bench "txn CAS (stm, 2 keys), 100 clients" rps --endpoints="$all" --conns=10 --clients=100 stm --keys=1000 --keys-per-txn=2 --total=5000 --isolation=r --val-size=256
+  settle
   bench "range linearizable, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 range foo --consistency=l --total=3000
+  settle
   bench "range serializable, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 range foo --consistency=s --total=3000
+  settle
   bench "range linearizable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range foo --consistency=l --total=30000
+  settle
   bench "range serializable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range foo --consistency=s --total=30000
 }
 
@@ -146,11 +168,13 @@ run_watch() { # 1,000 watchers on one key (10 streams x 100) on a follower, 100 
   local lead ep
   lead=$(leader_ep)
   for ep in ${all//,/ }; do [[ $ep != "$lead" ]] && break; done
+  settle
   bench "watch event latency, 1000 watchers," lat --endpoints="$ep" --conns=1 --clients=1 watch-latency \
     --streams=10 --watchers-per-stream=100 --put-total=500 --put-rate=100 --val-size=256
 }
 
 run_lease() {
+  settle
   bench "lease keep-alive, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 lease-keepalive --total=30000
 }
 
