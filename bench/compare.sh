@@ -1,74 +1,248 @@
 #!/usr/bin/env bash
-# First side-by-side throughput comparison of synod and etcd on this machine.
+# Side-by-side comparison of synod and etcd on this machine (issue 5).
+#
 # Builds synod, and etcd + etcd's benchmark tool through ../shared/tools/etcd-anchors.sh
 # (or uses $ANCHORS_BIN), starts identical 3-member clusters on loopback, runs the same
-# `benchmark` loads against each, alternating A/B, and prints requests/s and the ratio.
-# Usage: bench/compare.sh [rounds]   (default 1). Only loopback addresses are used.
+# loads with etcd's own `benchmark` tool against each, and prints one table: the median
+# over the rounds for etcd and synod and the ratio synod/etcd. Rounds alternate the two
+# systems (etcd, synod, then synod, etcd, ...), so slow drift of a shared machine hits
+# both alike. Only loopback addresses are used.
+#
+# Usage: bench/compare.sh [-r rounds] [-m modes]
+#   -r rounds  default 3
+#   -m modes   comma-separated subset of: load,watch,lease,footprint,restart (default all)
+# Environment:
+#   FOOTPRINT_KEYS  keys of 256 B written before RSS and disk are measured (default 100000)
+#   RESTART_KEYS    keys in the store when the restart is timed (default 1000000; the keys
+#                   beyond FOOTPRINT_KEYS are written with 1000 clients first)
+#   KEEP_LOGS=1     keep the member logs and the raw benchmark output in $work
+#   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-rounds=${1:-1}
-bin=${ANCHORS_BIN:-$(bash "$root/../shared/tools/etcd-anchors.sh")}
-work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
-go build -o "$work/synod" "$root/cmd/synod"
-
-start_cluster() { # kind
-  local kind=$1 cmd initial="" i
-  for i in 1 2 3; do initial+="m$i=http://127.0.0.1:${i}2380,"; done
-  initial=${initial%,}
-  for i in 1 2 3; do
-    if [[ $kind == synod ]]; then cmd=("$work/synod" serve --log-level=warn); else cmd=("$bin/etcd" --log-level=error); fi
-    "${cmd[@]}" --name "m$i" --data-dir "$work/$kind-m$i" \
-      --listen-client-urls "http://127.0.0.1:${i}2379" --advertise-client-urls "http://127.0.0.1:${i}2379" \
-      --listen-peer-urls "http://127.0.0.1:${i}2380" --initial-advertise-peer-urls "http://127.0.0.1:${i}2380" \
-      --initial-cluster "$initial" --initial-cluster-token bench --initial-cluster-state new \
-      >"$work/$kind-m$i.log" 2>&1 &
+rounds=3 modes=load,watch,lease,footprint,restart
+while getopts "r:m:" o; do
+  case $o in
+  r) rounds=$OPTARG ;;
+  m) modes=$OPTARG ;;
+  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  esac
+done
+FOOTPRINT_KEYS=${FOOTPRINT_KEYS:-100000}
+RESTART_KEYS=${RESTART_KEYS:-1000000}
+anchors() { # the etcd-anchors.sh next to the repository (or next to its worktree directory)
+  local d
+  for d in "$root/../shared" "$root/../../shared"; do
+    [[ -f $d/tools/etcd-anchors.sh ]] && { bash "$d/tools/etcd-anchors.sh"; return; }
   done
-  for _ in $(seq 100); do
-    "$bin/etcdctl" --endpoints=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379 endpoint health >/dev/null 2>&1 && return 0
+  echo "etcd-anchors.sh not found; set ANCHORS_BIN" >&2; exit 1
+}
+bin=${ANCHORS_BIN:-$(anchors)}
+work=$(mktemp -d)
+cleanup() {
+  stop_cluster
+  if [[ ${KEEP_LOGS:-} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
+}
+trap cleanup EXIT
+go build -o "$work/synod" "$root/cmd/synod"
+all=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379
+declare -A pids=()
+
+has_mode() { [[ ",$modes," == *",$1,"* ]]; }
+
+# start_member kind i: starts member i of kind's cluster on its data dir (kept across restarts).
+start_member() {
+  local kind=$1 i=$2 cmd initial="" j
+  for j in 1 2 3; do initial+="m$j=http://127.0.0.1:${j}2380,"; done
+  if [[ $kind == synod ]]; then
+    cmd=("$work/synod" serve --log-level=error ${SYNOD_FLAGS:-}) # as etcd below: no per-request warnings
+  else
+    cmd=("$bin/etcd" --log-level=error)
+  fi
+  "${cmd[@]}" --name "m$i" --data-dir "$work/$kind-m$i" \
+    --listen-client-urls "http://127.0.0.1:${i}2379" --advertise-client-urls "http://127.0.0.1:${i}2379" \
+    --listen-peer-urls "http://127.0.0.1:${i}2380" --initial-advertise-peer-urls "http://127.0.0.1:${i}2380" \
+    --initial-cluster "${initial%,}" --initial-cluster-token bench --initial-cluster-state new \
+    >>"$work/$kind-m$i.log" 2>&1 &
+  pids[$i]=$!
+}
+
+# wait_serving: waits (up to 120 s) until every member answers a linearizable read.
+wait_serving() {
+  local ep
+  for _ in $(seq 1200); do
+    local ok=1
+    for ep in ${all//,/ }; do
+      "$bin/etcdctl" --endpoints="$ep" --command-timeout=1s get bench-probe >/dev/null 2>&1 || { ok=0; break; }
+    done
+    [[ $ok == 1 ]] && return 0
     sleep 0.1
   done
-  echo "cluster $kind did not become healthy" >&2; cat "$work/$kind-m1.log" >&2; exit 1
+  echo "cluster did not start serving" >&2; tail -20 "$work"/*-m1.log >&2; exit 1
 }
-stop_cluster() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"/*-m?; }
 
-leader_ep() { # prints the leader's endpoint, waiting for one to be elected
+start_cluster() { # kind
+  local i
+  for i in 1 2 3; do start_member "$1" "$i"; done
+  wait_serving
+}
+
+# stop_cluster [keep]: stops the members; removes their data unless keep is given.
+stop_cluster() {
+  local i
+  for i in "${!pids[@]}"; do kill "${pids[$i]}" 2>/dev/null || true; done
+  for i in "${!pids[@]}"; do wait "${pids[$i]}" 2>/dev/null || true; done
+  pids=()
+  [[ ${1:-} == keep ]] || rm -rf "$work"/*-m?
+}
+
+leader_ep() { # prints the leader's client address
   local ep
   for _ in $(seq 100); do
-    ep=$(leader_once)
+    ep=$("$bin/etcdctl" --endpoints="$all" endpoint status -w fields 2>/dev/null |
+      awk -F' : ' '/"Leader"/{l=$2} /"MemberID"/{m=$2} /"Endpoint"/{ if (l==m) print $2 }' | tr -d '"' | head -1)
     [[ -n $ep ]] && { echo "$ep"; return 0; }
     sleep 0.1
   done
   echo "no leader" >&2; exit 1
 }
-leader_once() {
-  "$bin/etcdctl" --endpoints=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379 endpoint status -w fields |
-    awk -F' : ' '/"Leader"/{l=$2} /"MemberID"/{m=$2} /"Endpoint"/{ if (l==m) print $2 }' | tr -d '"' | head -1
-}
 
-run_load() { # name args... ; prints requests/sec
-  local out; shift
+# bench name field args...: runs etcd's benchmark and records, under name for the current
+# kind, its Requests/sec and p99 latency (field rps) or its p50 and p99 latency (field lat).
+declare -A res=()
+order=()
+bench() {
+  local name=$1 field=$2 out; shift 2
   out=$("$bin/benchmark" "$@" 2>&1) || { echo "$out" >&2; exit 1; }
-  echo "$out" | awk '/Requests\/sec:/{print $2}'
+  [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
+  if [[ $field == rps ]]; then
+    record "$name (req/s)" "$(awk '/Requests\/sec:/{print $2}' <<<"$out")"
+  else
+    # watch-latency prints the puts' summary first, then the watch events' one
+    out=$(awk '/Watch events summary/{w=1} w' <<<"$out")
+    record "$name p50 (ms)" "$(awk '/ 50% in /{printf "%.3f", $3*1000}' <<<"$out")"
+  fi
+  record "$name p99 (ms)" "$(awk '/ 99% in /{printf "%.3f", $3*1000}' <<<"$out")"
+}
+record() { # name value
+  [[ " ${order[*]} " == *" $1 "* ]] || order+=("$1")
+  res[$kind,$1]+=" $2"
+}
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print "nan" }'; }
+
+# settle waits until every member has applied the leader's last entry, then 2 s more for
+# background work (memtable flushes, compactions, a lagging follower's catch-up), so each
+# load starts on a quiet cluster instead of paying for the one before it.
+settle() {
+  local st
+  for _ in $(seq 300); do
+    st=$("$bin/etcdctl" --endpoints="$all" endpoint status -w json 2>/dev/null |
+      grep -o '"raftAppliedIndex":[0-9]*' | cut -d: -f2 | sort -u | wc -l)
+    [[ $st == 1 ]] && break
+    sleep 0.1
+  done
+  sleep 2
 }
 
-declare -A sum
-loads=(put1 put100 range-l range-s)
-for r in $(seq "$rounds"); do
-  for kind in etcd synod; do
-    start_cluster "$kind"
+run_loads() {
+  local lead
+  lead=$(leader_ep)
+  settle
+  bench "put, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 put --key-size=8 --sequential-keys --total=3000 --val-size=256
+  settle
+  bench "put, 100 clients / 10 conns" rps --endpoints="$lead" --conns=10 --clients=100 put --key-size=8 --sequential-keys --total=30000 --val-size=256
+  settle
+  bench "put, 1000 clients / 100 conns" rps --endpoints="$lead" --conns=100 --clients=1000 put --key-size=8 --sequential-keys --total=50000 --val-size=256
+  settle
+  bench "txn CAS (stm, 2 keys), 100 clients" rps --endpoints="$all" --conns=10 --clients=100 stm --keys=1000 --keys-per-txn=2 --total=5000 --isolation=r --val-size=256
+  settle
+  bench "range linearizable, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 range foo --consistency=l --total=3000
+  settle
+  bench "range serializable, 1 client" rps --endpoints="$lead" --conns=1 --clients=1 range foo --consistency=s --total=3000
+  settle
+  bench "range linearizable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range foo --consistency=l --total=30000
+  settle
+  bench "range serializable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range foo --consistency=s --total=30000
+}
+
+run_watch() { # 1,000 watchers on one key (10 streams x 100) on a follower, 100 puts/s to it
+  local lead ep
+  lead=$(leader_ep)
+  for ep in ${all//,/ }; do [[ $ep != "$lead" ]] && break; done
+  settle
+  bench "watch event latency, 1000 watchers," lat --endpoints="$ep" --conns=1 --clients=1 watch-latency \
+    --streams=10 --watchers-per-stream=100 --put-total=500 --put-rate=100 --val-size=256
+}
+
+run_lease() {
+  settle
+  bench "lease keep-alive, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 lease-keepalive --total=30000
+}
+
+# member_rss: sum of the members' resident memory in MiB.
+member_rss() {
+  local i kb=0 v
+  for i in "${!pids[@]}"; do
+    v=$(awk '/^VmRSS:/{print $2}' "/proc/${pids[$i]}/status")
+    kb=$((kb + v))
+  done
+  echo "scale=1; $kb / 1024" | bc
+}
+
+run_footprint() { # fresh cluster: FOOTPRINT_KEYS distinct keys of 256 B
+  local lead
+  lead=$(leader_ep)
+  bench "load $FOOTPRINT_KEYS keys, 1000 clients" rps --endpoints="$lead" --conns=100 --clients=1000 put --key-size=16 --sequential-keys \
+    --key-space-size="$FOOTPRINT_KEYS" --total="$FOOTPRINT_KEYS" --val-size=256
+  sleep 2 # let the followers apply and background flushes settle
+  record "RSS, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(member_rss)"
+  # allocated blocks include preallocated WAL space (etcd: 64 MiB segments; Pebble: 1.1 x
+  # the memtable size per WAL); the apparent size is the bytes actually written
+  record "disk allocated, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(du -s --block-size=1 "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}')"
+  record "disk apparent, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(du -sb "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}')"
+}
+
+run_restart() { # the store holds RESTART_KEYS keys; all members are restarted at once
+  local lead extra t0 t1
+  extra=$((RESTART_KEYS - FOOTPRINT_KEYS))
+  if ((extra > 0)); then
     lead=$(leader_ep)
-    all=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379
-    v=$(run_load put1 --endpoints="$lead" --conns=1 --clients=1 put --key-size=8 --sequential-keys --total=3000 --val-size=256); sum[$kind,put1]+=" $v"
-    v=$(run_load put100 --endpoints="$lead" --conns=10 --clients=100 put --key-size=8 --sequential-keys --total=30000 --val-size=256); sum[$kind,put100]+=" $v"
-    v=$(run_load range-l --endpoints="$all" --conns=10 --clients=100 range foo --consistency=l --total=30000); sum[$kind,range-l]+=" $v"
-    v=$(run_load range-s --endpoints="$all" --conns=10 --clients=100 range foo --consistency=s --total=30000); sum[$kind,range-s]+=" $v"
-    stop_cluster
+    "$bin/benchmark" --endpoints="$lead" --conns=100 --clients=1000 put --key-size=16 --sequential-keys \
+      --key-space-size="$RESTART_KEYS" --total="$RESTART_KEYS" --val-size=256 >/dev/null 2>&1
+  fi
+  stop_cluster keep
+  t0=$(date +%s.%N)
+  for i in 1 2 3; do start_member "$kind" "$i"; done
+  wait_serving
+  t1=$(date +%s.%N)
+  record "restart to serving, $RESTART_KEYS keys (s)" "$(echo "$t1 - $t0" | bc -l | xargs printf '%.2f')"
+}
+
+for round in $(seq "$rounds"); do
+  kinds=(etcd synod)
+  ((round % 2 == 0)) && kinds=(synod etcd)
+  for kind in "${kinds[@]}"; do
+    echo "round $round: $kind" >&2
+    if has_mode load || has_mode watch || has_mode lease; then
+      start_cluster "$kind"
+      has_mode load && run_loads
+      has_mode watch && run_watch
+      has_mode lease && run_lease
+      stop_cluster
+    fi
+    if has_mode footprint || has_mode restart; then
+      start_cluster "$kind"
+      run_footprint
+      has_mode restart && run_restart
+      stop_cluster
+    fi
   done
 done
-printf '%-10s %14s %14s %8s\n' load "etcd req/s" "synod req/s" ratio
-for l in "${loads[@]}"; do
-  e=$(echo ${sum[etcd,$l]} | tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-  s=$(echo ${sum[synod,$l]} | tr ' ' '\n' | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}')
-  printf '%-10s %14.0f %14.0f %7.2fx\n' "$l" "$e" "$s" "$(echo "$s / $e" | bc -l)"
+
+printf '\n%-48s %12s %12s %8s\n' "metric (median of $rounds)" etcd synod synod/etcd
+echo "(req/s: higher is better; ms, s, MiB: lower is better)"
+for name in "${order[@]}"; do
+  e=$(median <<<"${res[etcd,$name]:-}")
+  s=$(median <<<"${res[synod,$name]:-}")
+  r=$(awk -v s="$s" -v e="$e" 'BEGIN{ if (e+0 > 0) printf "%.2fx", s/e; else print "-" }')
+  printf '%-48s %12s %12s %8s\n' "$name" "$e" "$s" "$r"
 done

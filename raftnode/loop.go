@@ -141,7 +141,7 @@ func (n *Node) handleReady(rd raft.Ready) error {
 		}
 	}
 	n.noteConfChanges(rd.Entries)
-	mustSync := raft.MustSync(rd.HardState, n.prevHardState, len(rd.Entries))
+	mustSync := n.mustSync(rd)
 	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)
 	}
@@ -166,6 +166,19 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	n.rn.Advance(rd)
 	return n.maybeSnapshot()
+}
+
+// mustSync reports whether rd must be made durable before its messages go
+// out: it carries entries, or a new term or vote. A Ready without a
+// HardState leaves the HardState as it was; raft.MustSync, given nil,
+// would compare an empty term and vote against the previous ones and sync
+// every Ready, putting an fsync into every heartbeat and ReadIndex round.
+func (n *Node) mustSync(rd raft.Ready) bool {
+	hs := rd.HardState
+	if raft.IsEmptyHardState(hs) {
+		hs = n.prevHardState
+	}
+	return raft.MustSync(hs, n.prevHardState, len(rd.Entries))
 }
 
 func (n *Node) updateLeader(ss *raft.SoftState) {
