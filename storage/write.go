@@ -42,6 +42,7 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) e
 		return err
 	}
 	writeHS := !raft.IsEmptyHardState(hs)
+	sync = sync && !unsafeNoSync
 	if !writeHS && len(ents) == 0 {
 		if !sync {
 			return nil
@@ -159,7 +160,7 @@ func (s *LogStore) publishSave(hs *raftpb.HardState, writeHS bool, ents []*raftp
 // commit commits b; a failure makes the store refuse later mutations, since
 // what reached the disk is unknown. The caller holds wmu.
 func (s *LogStore) commit(b *pebble.Batch, sync bool) error {
-	if !sync {
+	if !sync || unsafeNoSync {
 		return s.check(b.Commit(pebble.NoSync))
 	}
 	start := time.Now()
