@@ -19,6 +19,7 @@ const checkTimeout = 20 * time.Second
 type hashLog struct {
 	c    *cluster
 	seen map[uint64]hashAt // looked up only, never iterated
+	told map[hashAt]bool    // (index, member) pairs already reported
 	bad  []string
 }
 
@@ -30,7 +31,7 @@ type hashAt struct {
 // sample hashes every live member's state at its applied index.
 func (h *hashLog) sample() {
 	if h.seen == nil {
-		h.seen = map[uint64]hashAt{}
+		h.seen, h.told = map[uint64]hashAt{}, map[hashAt]bool{}
 	}
 	for _, m := range h.c.live() {
 		idx, _ := m.disk.store.Applied()
@@ -43,7 +44,8 @@ func (h *hashLog) sample() {
 		switch {
 		case !ok:
 			h.seen[idx] = hashAt{m.id, sum}
-		case first.hash != sum && len(h.bad) < 10:
+		case first.hash != sum && len(h.bad) < 10 && !h.told[hashAt{m.id, uint32(idx)}]:
+			h.told[hashAt{m.id, uint32(idx)}] = true
 			h.bad = append(h.bad, fmt.Sprintf("state hash mismatch at applied index %d: member %x has %08x, member %x had %08x",
 				idx, m.id, sum, first.member, first.hash))
 		}

@@ -67,11 +67,26 @@ func Run(cfg Config) Result {
 		c.sched.after(Time(c.rng.IntN(50)), cl.next)
 	}
 	c.sched.after(Time(200+c.rng.IntN(200)), c.nemesis)
-	c.sampleHashes()
-	for c.err == nil && c.sched.step(c.workloadEnd) {
-	}
-	converged := c.settle()
+	var converged []*member
+	c.guarded(func() {
+		c.sampleHashes()
+		for c.err == nil && c.sched.step(c.workloadEnd) {
+		}
+		converged = c.settle()
+	})
 	return c.result(cfg.Seed, c.verify(converged))
+}
+
+// guarded runs fn, turning a panic into the run's fatal error: raft panics
+// when it finds its own invariants broken (a log that lost committed
+// entries, say), which in a real member stops the process.
+func (c *cluster) guarded(fn func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			c.fail(fmt.Errorf("panic: %v", r))
+		}
+	}()
+	fn()
 }
 
 // bootstrap starts the founding members.
@@ -147,7 +162,7 @@ func (c *cluster) verify(converged []*member) []string {
 	if converged == nil && c.err == nil {
 		out = append(out, fmt.Sprintf("cluster did not converge within %d ms of healing", settleLimit))
 	}
-	c.hashes.sample()
+	c.guarded(c.hashes.sample)
 	out = append(out, c.hashes.bad...)
 	if converged != nil {
 		out = append(out, c.lostWrites(converged)...)

@@ -24,9 +24,17 @@ func runSeed(t *testing.T, seed uint64, cfg Config) Result {
 	return Run(cfg)
 }
 
+// buildTags are the unsafe build tags this test binary was built with
+// (appended by tags_*_test.go), so a replay command rebuilds the same code.
+var buildTags []string
+
 // replayCommand is how to replay one seed.
 func replayCommand(seed uint64) string {
-	return fmt.Sprintf("go test ./simulation -run 'TestSimulation$' -sim.seed=%d -v", seed)
+	tags := ""
+	if len(buildTags) > 0 {
+		tags = " -tags " + strings.Join(buildTags, ",")
+	}
+	return fmt.Sprintf("go test%s ./simulation -run 'TestSimulation$' -sim.seed=%d -v", tags, seed)
 }
 
 // TestSimulation runs -sim.seeds seeds from -sim.start (or only -sim.seed)
