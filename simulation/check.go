@@ -19,7 +19,7 @@ const checkTimeout = 20 * time.Second
 type hashLog struct {
 	c    *cluster
 	seen map[uint64]hashAt // looked up only, never iterated
-	told map[hashAt]bool    // (index, member) pairs already reported
+	told map[hashAt]bool   // (index, member) pairs already reported
 	bad  []string
 }
 

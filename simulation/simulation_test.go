@@ -14,6 +14,7 @@ var (
 	flagSeed  = flag.Uint64("sim.seed", 0, "run only this seed (with its trace under -v)")
 	flagSeeds = flag.Int("sim.seeds", 500, "number of seeds TestSimulation runs")
 	flagStart = flag.Uint64("sim.start", 1, "first seed TestSimulation runs")
+	flagMax   = flag.Int("sim.maxfail", 3, "stop the sweep after this many failed seeds (0: never)")
 )
 
 // runSeed makes crypto/rand (raft's election timeouts) deterministic from
@@ -56,7 +57,7 @@ func TestSimulation(t *testing.T) {
 		res := runSeed(t, seed, Config{})
 		if res.Failed() {
 			report(t, res)
-			if failed++; failed >= 3 {
+			if failed++; *flagMax > 0 && failed >= *flagMax {
 				break
 			}
 		}
