@@ -6,6 +6,8 @@ import (
 	"hash"
 	"io"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 
 	"github.com/anishathalye/porcupine"
 	"go.etcd.io/raft/v3"
@@ -38,6 +40,10 @@ type cluster struct {
 	history     []porcupine.Operation
 	acked       []ackedWrite
 	hashes      hashLog
+
+	snapshotCount  uint64 // applied entries between raft snapshots
+	catchUpEntries uint64 // entries kept behind a snapshot
+	snapRoot       string // real directory holding every member's snapshot files
 
 	digest hash.Hash
 	tail   []string
@@ -99,7 +105,11 @@ func (c *cluster) addMember(founder bool, peers []raft.Peer) (*member, error) {
 		return nil, err
 	}
 	c.nextMem++
-	m := &member{id: c.nextMem, founder: founder, peers: peers, disk: d, c: c}
+	m := &member{id: c.nextMem, founder: founder, peers: peers, disk: d, c: c,
+		snapDir: filepath.Join(c.snapRoot, fmt.Sprintf("m%d", c.nextMem))}
+	if err := os.MkdirAll(m.snapDir, 0o700); err != nil {
+		return nil, err
+	}
 	c.members = append(c.members, m)
 	if err := m.start(); err != nil {
 		return nil, err
@@ -128,15 +138,17 @@ func (c *cluster) member(id uint64) *member {
 }
 
 // deliver hands a message to its recipient if it is up and still a member.
-func (c *cluster) deliver(msg *raftpb.Message) {
+func (c *cluster) deliver(msg *raftpb.Message) bool {
 	m := c.member(msg.GetTo())
 	if m == nil || !m.up || m.removed {
-		return
+		return false
 	}
 	if from := c.member(msg.GetFrom()); from != nil && from.removed {
-		return // the transport refuses removed members
+		return false // the transport refuses removed members
 	}
-	c.fail(m.step(msg))
+	err := m.step(msg)
+	c.fail(err)
+	return err == nil
 }
 
 // live is every member that is up and not removed, in ID order.

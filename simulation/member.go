@@ -20,6 +20,7 @@ type member struct {
 	founder bool // bootstraps with the founding peers when its log is empty
 	peers   []raft.Peer
 	disk    *disk
+	snapDir string // received snapshot files (real filesystem)
 	rn      *raft.RawNode
 	up      bool
 	removed bool
@@ -27,6 +28,7 @@ type member struct {
 	prevHS    *raftpb.HardState
 	confState *raftpb.ConfState
 	applied   uint64
+	snapIndex uint64
 	lead      uint64
 	leader    bool
 
@@ -45,6 +47,14 @@ func (m *member) start() error {
 	if err != nil {
 		return err
 	}
+	if err := m.recoverSnapshot(); err != nil {
+		return fmt.Errorf("simulation: member %x: %w", m.id, err)
+	}
+	snap, err := m.disk.log.Snapshot()
+	if err != nil {
+		return err
+	}
+	m.snapIndex = snap.GetMetadata().GetIndex()
 	m.prevHS, m.confState = hs, cs
 	m.applied, _ = m.disk.store.Applied()
 	rn, err := raft.NewRawNode(&raft.Config{
@@ -52,6 +62,7 @@ func (m *member) start() error {
 		ElectionTick:              10,
 		HeartbeatTick:             1,
 		Storage:                   m.disk.log,
+		Applied:                   m.snapIndex,
 		MaxSizePerMsg:             1 << 20,
 		MaxCommittedSizePerReady:  8 << 20,
 		MaxUncommittedEntriesSize: 1 << 30,
@@ -98,6 +109,11 @@ func (m *member) tick() error {
 
 // step hands a received message to raft.
 func (m *member) step(msg *raftpb.Message) error {
+	if len(msg.GetSnapshot().GetData()) > 0 {
+		if err := m.receiveSnapshot(msg); err != nil {
+			return fmt.Errorf("simulation: member %x: %w", m.id, err)
+		}
+	}
 	_ = m.rn.Step(msg) // errors are stale or foreign messages raft ignored
 	return m.process()
 }
@@ -154,7 +170,14 @@ func (m *member) handleReady(rd raft.Ready) error {
 	}
 	leader := m.leader
 	if leader {
-		m.send(rd.Messages)
+		if err := m.send(rd.Messages); err != nil {
+			return err
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := m.installSnapshot(rd.Snapshot); err != nil {
+			return err
+		}
 	}
 	mustSync := raft.MustSync(rd.HardState, m.prevHS, len(rd.Entries))
 	if err := m.disk.log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
@@ -164,7 +187,9 @@ func (m *member) handleReady(rd raft.Ready) error {
 		m.prevHS = rd.HardState
 	}
 	if !leader {
-		m.send(rd.Messages)
+		if err := m.send(rd.Messages); err != nil {
+			return err
+		}
 	}
 	for _, rs := range rd.ReadStates {
 		m.gotReadState(rs)
@@ -173,16 +198,26 @@ func (m *member) handleReady(rd raft.Ready) error {
 		return err
 	}
 	m.rn.Advance(rd)
+	if err := m.maybeSnapshot(); err != nil {
+		return err
+	}
 	m.c.tracef("ready %x hs=%d/%d/%d ents=%d msgs=%d applied=%d", m.id,
 		rd.HardState.GetTerm(), rd.HardState.GetVote(), rd.HardState.GetCommit(),
 		len(rd.Entries), len(rd.Messages), m.applied)
 	return nil
 }
 
-func (m *member) send(msgs []*raftpb.Message) {
+func (m *member) send(msgs []*raftpb.Message) error {
 	for _, msg := range msgs {
+		if msg.GetType() == raftpb.MessageType_MsgSnap {
+			if err := m.sendSnapshot(msg); err != nil {
+				return err
+			}
+			continue
+		}
 		m.c.net.send(msg)
 	}
+	return nil
 }
 
 // gotReadState records the index a read must wait for.

@@ -33,8 +33,8 @@ type network struct {
 	cfg     netConfig
 	rng     *rand.Rand
 	sched   *scheduler
-	cut     map[link]bool // looked up only, never iterated
-	deliver func(m *raftpb.Message)
+	cut     map[link]bool                // looked up only, never iterated
+	deliver func(m *raftpb.Message) bool // reports whether the recipient took it
 	trace   func(format string, args ...any)
 }
 
@@ -67,6 +67,24 @@ func (n *network) schedule(m *raftpb.Message) {
 			return // cut while in flight
 		}
 		n.deliver(c)
+	})
+}
+
+// sendReport sends a snapshot message (never duplicated) and calls report
+// with whether it reached its recipient, as synod's snapshot stream tells
+// the sender.
+func (n *network) sendReport(m *raftpb.Message, report func(delivered bool)) {
+	l := link{m.GetFrom(), m.GetTo()}
+	lost := n.cut[l] || n.rng.Float64() < n.cfg.Loss
+	d := n.cfg.MinDelay + Time(n.rng.Int64N(int64(n.cfg.MaxDelay-n.cfg.MinDelay)+1))
+	c := proto.Clone(m).(*raftpb.Message)
+	n.sched.after(d, func() {
+		if lost || n.cut[l] {
+			n.trace("snapshot %x→%x lost", l.from, l.to)
+			report(false)
+			return
+		}
+		report(n.deliver(c))
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"os"
 
 	"go.etcd.io/raft/v3"
 
@@ -56,7 +57,16 @@ func Run(cfg Config) Result {
 		MinDelay: 1, MaxDelay: Time(2 + c.rng.IntN(15)),
 		Loss: c.rng.Float64() * 0.1, Dup: c.rng.Float64() * 0.05, Reorder: c.rng.Float64() * 0.1,
 	}
-	c.tracef("seed %d: %d members, net %+v", cfg.Seed, size, c.net.cfg)
+	c.snapshotCount = uint64(5 + c.rng.IntN(25))
+	c.catchUpEntries = uint64(1 + c.rng.IntN(int(c.snapshotCount/2)))
+	c.tracef("seed %d: %d members, net %+v, snapshot every %d keeping %d", cfg.Seed, size, c.net.cfg, c.snapshotCount, c.catchUpEntries)
+	dir, err := os.MkdirTemp("", "synod-sim-*")
+	if err != nil {
+		return c.result(cfg.Seed, []string{err.Error()})
+	}
+	defer os.RemoveAll(dir)
+	defer c.closeAll()
+	c.snapRoot = dir
 	c.workloadEnd = workloadLength
 	if err := c.bootstrap(size); err != nil {
 		return c.result(cfg.Seed, []string{err.Error()})
@@ -87,6 +97,15 @@ func (c *cluster) guarded(fn func()) {
 		}
 	}()
 	fn()
+}
+
+// closeAll closes every member's database (after the checks read them).
+func (c *cluster) closeAll() {
+	for _, m := range c.members {
+		if m.disk.db != nil {
+			_ = m.disk.close()
+		}
+	}
 }
 
 // bootstrap starts the founding members.
