@@ -16,18 +16,21 @@ const (
 
 // nemesis injects one random fault and schedules the next, until the
 // workload ends: partitions of every kind, crashes (sometimes of two members
-// at once, so a majority may lose its unsynced writes) and membership changes.
+// at once, so a majority may lose its unsynced writes), membership changes
+// and leader transfers.
 func (c *cluster) nemesis() {
 	if c.sched.now >= c.workloadEnd {
 		return
 	}
 	switch r := c.rng.IntN(100); {
-	case r < 40:
+	case r < 35:
 		c.partition()
-	case r < 80:
+	case r < 70:
 		c.crashSome()
-	default:
+	case r < 90:
 		c.changeMembership()
+	default:
+		c.transferLeader()
 	}
 	c.sched.after(Time(minFaultGap+c.rng.IntN(maxFaultGap-minFaultGap+1)), c.nemesis)
 }
@@ -100,5 +103,21 @@ func (c *cluster) changeMembership() {
 	if err := l.rn.ProposeConfChange(cc); err != nil {
 		return // dropped: raft knows no leader or a change is pending
 	}
+	c.fail(l.process())
+}
+
+// transferLeader asks the leader to hand leadership to a random other voter.
+func (c *cluster) transferLeader() {
+	l := c.leader()
+	if l == nil {
+		return
+	}
+	voters := others(l.confState.GetVoters(), l.id)
+	if len(voters) == 0 {
+		return
+	}
+	to := voters[c.rng.IntN(len(voters))]
+	c.tracef("transfer leadership %x→%x", l.id, to)
+	l.rn.TransferLeader(to)
 	c.fail(l.process())
 }
