@@ -133,8 +133,13 @@ func (m *member) propose(c *call) error {
 	return m.process()
 }
 
-// readIndex starts a linearizable read (raft ReadIndex, as raftnode/read.go).
+// readIndex starts a linearizable read (raft ReadIndex, as raftnode/read.go);
+// with no known leader it fails at once (raftnode's ErrNoLeader).
 func (m *member) readIndex(c *call) error {
+	if m.lead == 0 {
+		c.finish(outcomeFailed, nil)
+		return nil
+	}
 	m.reads = append(m.reads, c)
 	m.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, c.id))
 	return m.process()

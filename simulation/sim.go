@@ -15,7 +15,7 @@ import (
 const (
 	workloadLength = 2000 // clients and faults
 	settleLimit    = 8000 // after healing, time allowed to converge
-	sampleEvery    = 100  // state hash sampling period
+	sampleEvery    = 250  // state hash sampling period
 )
 
 // Config is one run.
