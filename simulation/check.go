@@ -70,12 +70,12 @@ func (c *cluster) linearizable() []string {
 		return []string{fmt.Sprintf("linearizability check of %d operations did not finish in %s", len(h), checkTimeout)}
 	}
 	out := []string{fmt.Sprintf("history of %d operations is not linearizable", len(h))}
-	return append(out, describeIllegal(h, c)...)
+	return append(out, describeIllegal(h)...)
 }
 
 // describeIllegal lists the operations on the keys porcupine could not
 // linearize, so a failure can be read without the visualizer.
-func describeIllegal(h []porcupine.Operation, c *cluster) []string {
+func describeIllegal(h []porcupine.Operation) []string {
 	var out []string
 	for k := 0; k < numKeys; k++ {
 		key := fmt.Sprintf("k%d", k)
