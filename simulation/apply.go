@@ -62,24 +62,39 @@ func (m *member) applyNormal(e *raftpb.Entry) error {
 	if err := proto.Unmarshal(e.GetData(), &req); err != nil {
 		return fmt.Errorf("decode request: %w", err)
 	}
-	res, err := store.Apply(e.GetIndex(), e.GetTerm(), &req)
-	if err != nil {
-		return err
+	var resp proto.Message
+	var reqErr error
+	if isLeaseRequest(&req) {
+		var err error
+		if reqErr, err = m.applyLease(e.GetIndex(), e.GetTerm(), &req); err != nil {
+			return err
+		}
+	} else {
+		res, err := store.Apply(e.GetIndex(), e.GetTerm(), &req)
+		if err != nil {
+			return err
+		}
+		m.lessor.ApplyEvents(res.Events)
+		resp, reqErr = res.Resp, res.Err
 	}
-	id := req.GetHeader().GetID()
+	m.answer(req.GetHeader().GetID(), resp, reqErr)
+	return nil
+}
+
+// answer finishes the call waiting on this member for request id.
+func (m *member) answer(id uint64, resp proto.Message, reqErr error) {
 	for i, w := range m.writes {
 		if w.id != id {
 			continue
 		}
 		m.writes = append(m.writes[:i], m.writes[i+1:]...)
-		if res.Err != nil {
+		if reqErr != nil {
 			w.finish(outcomeFailed, nil)
 		} else {
-			w.finish(outcomeOK, res.Resp)
+			w.finish(outcomeOK, resp)
 		}
-		break
+		return
 	}
-	return nil
 }
 
 // applyConfChange validates a membership change against the current

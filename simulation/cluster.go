@@ -39,6 +39,8 @@ type cluster struct {
 	workloadEnd Time
 	history     []porcupine.Operation
 	acked       []ackedWrite
+	leases      []int64 // granted (acknowledged) lease IDs
+	revoked     []int64 // leases whose revocation was acknowledged
 	hashes      hashLog
 
 	snapshotCount  uint64 // applied entries between raft snapshots

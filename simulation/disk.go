@@ -36,8 +36,9 @@ func newDisk() (*disk, error) {
 	return &disk{fs: fs}, errors.Join(root.Sync(), root.Close())
 }
 
-// open opens the database, the raft log and the mvcc store.
-func (d *disk) open() error {
+// open opens the database, the raft log and the mvcc store; leaseExists
+// is the store's lease check (nil: no lease exists).
+func (d *disk) open(leaseExists func(int64) bool) error {
 	opts := &pebble.Options{
 		FS: d.fs,
 		// Large enough that a run never flushes a memtable: a flush is
@@ -55,7 +56,7 @@ func (d *disk) open() error {
 	if d.log, err = storage.Open(db); err != nil {
 		return errors.Join(err, d.closeDB())
 	}
-	if d.store, err = mvcc.Open(db, mvcc.Options{}); err != nil {
+	if d.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: leaseExists}); err != nil {
 		return errors.Join(err, d.closeDB())
 	}
 	return nil

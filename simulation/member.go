@@ -7,6 +7,8 @@ import (
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/lease"
 )
 
 // member is one simulated synod member: a raft.RawNode over the real
@@ -21,6 +23,7 @@ type member struct {
 	peers   []raft.Peer
 	disk    *disk
 	snapDir string // received snapshot files (real filesystem)
+	lessor  *lease.Lessor
 	rn      *raft.RawNode
 	up      bool
 	removed bool
@@ -40,7 +43,8 @@ type member struct {
 
 // start opens the member's disk and raft. Crashed members restart the same way.
 func (m *member) start() error {
-	if err := m.disk.open(); err != nil {
+	m.newLessor()
+	if err := m.disk.open(func(id int64) bool { return m.lessor.Exists(id) }); err != nil {
 		return err
 	}
 	hs, cs, err := m.disk.log.InitialState()
@@ -49,6 +53,9 @@ func (m *member) start() error {
 	}
 	if err := m.recoverSnapshot(); err != nil {
 		return fmt.Errorf("simulation: member %x: %w", m.id, err)
+	}
+	if err := m.loadLeases(); err != nil {
+		return fmt.Errorf("simulation: member %x: load leases: %w", m.id, err)
 	}
 	snap, err := m.disk.log.Snapshot()
 	if err != nil {

@@ -77,6 +77,7 @@ func Run(cfg Config) Result {
 		c.sched.after(Time(c.rng.IntN(50)), cl.next)
 	}
 	c.sched.after(Time(200+c.rng.IntN(200)), c.nemesis)
+	c.sched.after(leaseCheckTick, c.expireLeases)
 	var converged []*member
 	c.guarded(func() {
 		c.sampleHashes()
@@ -185,6 +186,7 @@ func (c *cluster) verify(converged []*member) []string {
 	out = append(out, c.hashes.bad...)
 	if converged != nil {
 		out = append(out, c.lostWrites(converged)...)
+		out = append(out, c.checkLeases(converged)...)
 	}
 	return append(out, c.linearizable()...)
 }

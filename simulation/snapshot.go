@@ -102,6 +102,9 @@ func (m *member) installSnapshot(snap *raftpb.Snapshot) error {
 	if err := m.disk.store.Restore(m.snapPath(md.GetTerm(), md.GetIndex())); err != nil {
 		return fmt.Errorf("restore snapshot: %w", err)
 	}
+	if err := m.loadLeases(); err != nil {
+		return fmt.Errorf("reload leases after restore: %w", err)
+	}
 	if err := m.disk.log.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("install snapshot in log: %w", err)
 	}

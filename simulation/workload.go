@@ -14,6 +14,7 @@ const (
 	numKeys       = 4    // keys share a small pool, so clients contend
 	clientTimeout = 1000 // ms before a call's outcome is unknown
 	maxThink      = 20   // ms a client waits between calls
+	leaseShare    = 15   // percent of calls that are lease calls (lease.go)
 )
 
 // client issues one call at a time to a random live member.
@@ -35,6 +36,10 @@ func (cl *client) next() {
 		c.sched.after(10, cl.next)
 		return
 	}
+	if c.rng.IntN(100) < leaseShare {
+		cl.nextLease(m)
+		return
+	}
 	in := cl.pickOp()
 	req := buildRequest(in)
 	id := c.nextID()
@@ -51,6 +56,24 @@ func (cl *client) next() {
 		err = m.propose(cc)
 	}
 	c.fail(err)
+}
+
+// nextLease issues a lease call on m; it is kept out of the history.
+func (cl *client) nextLease(m *member) {
+	c := cl.c
+	cl.n++
+	req, desc := cl.leaseOp()
+	id := c.nextID()
+	req.Header = &pb.RequestHeader{ID: id}
+	cc := &call{id: id, req: req}
+	cc.onDone = func(o outcome, _ proto.Message) {
+		c.leaseDone(req, o)
+		c.tracef("lease call c%d %s: outcome %d", cl.id, desc, o)
+		c.sched.after(Time(c.rng.IntN(maxThink+1)), cl.next)
+	}
+	c.tracef("call c%d %s on %x", cl.id, desc, m.id)
+	c.sched.after(clientTimeout, func() { cc.finish(outcomeUnknown, nil) })
+	c.fail(m.propose(cc))
 }
 
 // pickOp draws the next operation: gets, puts, compare-and-sets on value
