@@ -151,15 +151,18 @@ func (c *cluster) settle() []*member {
 }
 
 // converged returns the members of the leader's configuration when they
-// all are live and applied exactly the leader's commit index, and the
-// clients are done.
+// all are live and applied exactly the leader's last index, which the leader
+// has committed, and the clients are done.
 func (c *cluster) converged() []*member {
 	l := c.leader()
 	if l == nil {
 		return nil
 	}
-	st := l.rn.BasicStatus()
-	if l.applied != st.GetCommit() {
+	// Everything in the leader's log, its own term's first entry included,
+	// must be committed and applied: until that entry commits, the commit
+	// index may lag entries an earlier leader committed (and acknowledged).
+	last, err := l.disk.log.LastIndex()
+	if err != nil || l.applied != l.rn.BasicStatus().GetCommit() || l.applied != last {
 		return nil
 	}
 	var ms []*member
