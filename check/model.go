@@ -1,186 +1,31 @@
 package check
 
-import (
-	"fmt"
+import "github.com/synod-db/synod/kvmodel"
 
-	"github.com/anishathalye/porcupine"
+// The porcupine models of etcd's key-value semantics live in package
+// kvmodel, shared with the in-process simulation; these aliases keep the
+// workloads' short names.
+type (
+	regInput  = kvmodel.RegInput
+	regOutput = kvmodel.RegOutput
+	txnInput  = kvmodel.TxnInput
+	txnOutput = kvmodel.TxnOutput
 )
-
-// regOp is the kind of a register operation.
-type regOp uint8
 
 const (
-	opGet      regOp = iota // Range of one key
-	opPut                   // Put
-	opCASValue              // Txn: if value == Expect then put else get
-	opCASRev                // Txn: if mod_revision == ExpectRev then put else get
+	opGet      = kvmodel.OpGet
+	opPut      = kvmodel.OpPut
+	opCASValue = kvmodel.OpCASValue
+	opCASRev   = kvmodel.OpCASRev
+
+	txnRead  = kvmodel.TxnRead
+	txnWrite = kvmodel.TxnWrite
+	txnCAS   = kvmodel.TxnCAS
+
+	groupSize = kvmodel.GroupSize
 )
 
-// regInput is a register operation as called.
-type regInput struct {
-	Op        regOp
-	Key       string
-	Value     string // put / CAS new value
-	Expect    string // opCASValue
-	ExpectRev int64  // opCASRev
-}
-
-// regOutput is what the operation returned.
-type regOutput struct {
-	// Unknown: the call failed or timed out, so it may or may not have
-	// taken effect (its return is placed at the end of the history).
-	Unknown bool
-	// Ok: a CAS took its then-branch.
-	Ok bool
-	// Value and Rev: for a get or a failed CAS, the key's value ("" when
-	// absent) and mod_revision (0 when absent); for a put or a successful
-	// CAS, Rev is the revision of the write (the response header's).
-	Value string
-	Rev   int64
-}
-
-// regState is one key's state in the model. When Known is false the exact
-// mod_revision is not known (a write of unknown outcome may have set it)
-// and Rev is a strict lower bound of it.
-type regState struct {
-	Value string
-	Rev   int64
-	Known bool
-}
-
-// revIs reports whether s's mod_revision can be r.
-func (s regState) revIs(r int64) bool {
-	if s.Known {
-		return s.Rev == r
-	}
-	return r > s.Rev
-}
-
-// absent reports whether the key certainly does not exist.
-func (s regState) absent() bool { return s.Known && s.Rev == 0 }
-
-// valueIs is etcd's value compare: a missing key never matches, not even
-// the empty string.
-func (s regState) valueIs(v string) bool { return !s.absent() && s.Value == v }
-
-// read checks an observed (value, mod_revision) against s and returns the
-// state it reveals.
-func (s regState) read(o regOutput) (bool, regState) {
-	if o.Value != s.Value || !s.revIs(o.Rev) {
-		return false, s
-	}
-	return true, regState{Value: o.Value, Rev: o.Rev, Known: true}
-}
-
-// wrote returns the state after a write of v whose revision is unknown.
-func (s regState) wrote(v string) regState {
-	return regState{Value: v, Rev: s.Rev, Known: false}
-}
-
-// stepRegister is etcd's semantics for one key as a nondeterministic step:
-// every write gets a revision greater than the key's previous mod_revision,
-// a read returns the latest value with its mod_revision, and a compare
-// takes the then-branch exactly when it holds.
-func stepRegister(state, input, output any) []any {
-	s, in, out := state.(regState), input.(regInput), output.(regOutput)
-	if out.Unknown {
-		return stepUnknown(s, in)
-	}
-	switch in.Op {
-	case opGet:
-		return keep(s.read(out))
-	case opPut:
-		if out.Rev > s.Rev {
-			return []any{regState{Value: in.Value, Rev: out.Rev, Known: true}}
-		}
-	case opCASValue:
-		if out.Ok && s.valueIs(in.Expect) && out.Rev > s.Rev {
-			return []any{regState{Value: in.Value, Rev: out.Rev, Known: true}}
-		}
-		if !out.Ok && !s.valueIs(in.Expect) {
-			return keep(s.read(out))
-		}
-	case opCASRev:
-		if out.Ok && s.revIs(in.ExpectRev) && out.Rev > in.ExpectRev {
-			return []any{regState{Value: in.Value, Rev: out.Rev, Known: true}}
-		}
-		if !out.Ok && out.Rev != in.ExpectRev {
-			return keep(s.read(out))
-		}
-	}
-	return nil
-}
-
-// stepUnknown is an operation whose outcome is unknown, linearized here: it
-// took effect (placing it after every other operation models "it did not").
-func stepUnknown(s regState, in regInput) []any {
-	switch in.Op {
-	case opPut:
-		return []any{s.wrote(in.Value)}
-	case opCASValue:
-		if s.valueIs(in.Expect) {
-			return []any{s.wrote(in.Value)}
-		}
-		return []any{s}
-	case opCASRev:
-		switch {
-		case s.Known && s.Rev == in.ExpectRev:
-			return []any{s.wrote(in.Value)}
-		case s.Known || in.ExpectRev <= s.Rev:
-			return []any{s}
-		default: // the unknown revision may or may not equal ExpectRev
-			return []any{s, s.wrote(in.Value)}
-		}
-	}
-	return []any{s} // a read of unknown outcome observed nothing
-}
-
-func keep(ok bool, s regState) []any {
-	if !ok {
-		return nil
-	}
-	return []any{s}
-}
-
-// registerModel is the porcupine model of per-key registers, partitioned by
-// key so each key is checked on its own.
-var registerModel = (&porcupine.NondeterministicModel{
-	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		return partitionBy(h, func(op porcupine.Operation) string { return op.Input.(regInput).Key })
-	},
-	Init:              func() []any { return []any{regState{Known: true}} },
-	Step:              stepRegister,
-	DescribeOperation: describeRegOp,
-	DescribeState: func(state any) string {
-		s := state.(regState)
-		if s.Known {
-			return fmt.Sprintf("%q@%d", s.Value, s.Rev)
-		}
-		return fmt.Sprintf("%q@>%d", s.Value, s.Rev)
-	},
-}).ToModel()
-
-func describeRegOp(input, output any) string {
-	in, out := input.(regInput), output.(regOutput)
-	var call string
-	switch in.Op {
-	case opGet:
-		call = fmt.Sprintf("get(%s)", in.Key)
-	case opPut:
-		call = fmt.Sprintf("put(%s, %q)", in.Key, in.Value)
-	case opCASValue:
-		call = fmt.Sprintf("cas(%s, value=%q → %q)", in.Key, in.Expect, in.Value)
-	case opCASRev:
-		call = fmt.Sprintf("cas(%s, mod_rev=%d → %q)", in.Key, in.ExpectRev, in.Value)
-	}
-	switch {
-	case out.Unknown:
-		return call + " → ?"
-	case in.Op == opPut || out.Ok:
-		return fmt.Sprintf("%s → ok@%d", call, out.Rev)
-	case in.Op == opGet:
-		return fmt.Sprintf("%s → %q@%d", call, out.Value, out.Rev)
-	default:
-		return fmt.Sprintf("%s → failed, saw %q@%d", call, out.Value, out.Rev)
-	}
-}
+var (
+	registerModel = kvmodel.Register
+	txnModel      = kvmodel.Txn
+)

@@ -60,11 +60,26 @@ func applySnap(i, term uint64, cs *raftpb.ConfState, wantErr error) op {
 	return op{
 		desc: fmt.Sprintf("applySnapshot(%d, %d, %v)", i, term, cs),
 		mem: func(ms *raft.MemoryStorage) (*raftpb.Snapshot, error) {
-			return nil, ms.ApplySnapshot(snapshot(i, term, cs))
+			return nil, memApplySnapshot(ms, snapshot(i, term, cs))
 		},
 		log:     func(s *LogStore) (*raftpb.Snapshot, error) { return nil, s.ApplySnapshot(snapshot(i, term, cs)) },
 		wantErr: wantErr,
 	}
+}
+
+// memApplySnapshot is MemoryStorage.ApplySnapshot plus what LogStore adds:
+// a stored HardState's commit is raised to the snapshot index (see
+// LogStore.ApplySnapshot).
+func memApplySnapshot(ms *raft.MemoryStorage, snap *raftpb.Snapshot) error {
+	if err := ms.ApplySnapshot(snap); err != nil {
+		return err
+	}
+	hs, _, _ := ms.InitialState()
+	if !raft.IsEmptyHardState(hs) && hs.GetCommit() < snap.GetMetadata().GetIndex() {
+		hs.Commit = proto.Uint64(snap.GetMetadata().GetIndex())
+		ms.SetHardState(hs)
+	}
+	return nil
 }
 
 var conformanceScenarios = []struct {

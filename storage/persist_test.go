@@ -136,7 +136,10 @@ func crashCompact(i uint64) crashOp {
 
 func crashApplySnap(i, term uint64) crashOp {
 	return crashOp{true, func(s raft.Storage) error {
-		return s.(interface{ ApplySnapshot(*raftpb.Snapshot) error }).ApplySnapshot(snapshot(i, term, confState(1)))
+		if ms, ok := s.(*raft.MemoryStorage); ok {
+			return memApplySnapshot(ms, snapshot(i, term, confState(1)))
+		}
+		return s.(*LogStore).ApplySnapshot(snapshot(i, term, confState(1)))
 	}}
 }
 
@@ -204,5 +207,46 @@ func TestCrashKeepsSyncedWrites(t *testing.T) {
 	}
 	if lost == 0 {
 		t.Fatal("no crash dropped an unsynced step: the test does not simulate crashes")
+	}
+}
+
+// TestRestartAfterSnapshotInstall: a follower installs a snapshot beyond its
+// HardState's commit and crashes before the next Save (whose new commit
+// index raft does not ask to sync). raft must be able to start from what
+// the disk kept; before ApplySnapshot raised the stored commit, raft
+// panicked ("state.commit 26 is out of range [42, 42]") and the member could
+// never restart. Found by the deterministic simulation (seed 45).
+func TestRestartAfterSnapshotInstall(t *testing.T) {
+	fs := vfs.NewStrictMem()
+	db := openDB(t, fs)
+	s := mustOpen(t, db)
+	if err := s.Save(mkHS(2, 1, 26), ents(1, 30, 2), true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplySnapshot(snapshot(42, 3, confState(1, 2, 3))); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Save(mkHS(3, 1, 42), nil, false); err != nil { // lost in the crash
+		t.Fatal(err)
+	}
+	fs.SetIgnoreSyncs(true)
+	db.Close()
+	fs.ResetToSyncedState()
+	fs.SetIgnoreSyncs(false)
+	db = openDB(t, fs)
+	defer db.Close()
+	s = mustOpen(t, db)
+	hs, _, _ := s.InitialState()
+	if hs.GetCommit() < 42 || hs.GetTerm() != 2 || hs.GetVote() != 1 {
+		t.Fatalf("HardState after the crash %v, want term 2 vote 1 and commit >= 42", hs)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			t.Fatalf("raft cannot start from the recovered log: %v", r)
+		}
+	}()
+	if _, err := raft.NewRawNode(&raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: s,
+		Applied: 42, MaxInflightMsgs: 1, MaxSizePerMsg: 1 << 20}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -42,6 +42,7 @@ func (s *LogStore) Save(hs *raftpb.HardState, ents []*raftpb.Entry, sync bool) e
 		return err
 	}
 	writeHS := !raft.IsEmptyHardState(hs)
+	sync = sync && !unsafeNoSync
 	if !writeHS && len(ents) == 0 {
 		if !sync {
 			return nil
@@ -159,7 +160,7 @@ func (s *LogStore) publishSave(hs *raftpb.HardState, writeHS bool, ents []*raftp
 // commit commits b; a failure makes the store refuse later mutations, since
 // what reached the disk is unknown. The caller holds wmu.
 func (s *LogStore) commit(b *pebble.Batch, sync bool) error {
-	if !sync {
+	if !sync || unsafeNoSync {
 		return s.check(b.Commit(pebble.NoSync))
 	}
 	start := time.Now()
@@ -196,7 +197,13 @@ func (s *LogStore) check(err error) error {
 // ApplySnapshot installs a snapshot received from the leader: it records the
 // snapshot's metadata (Data is not stored; synod streams the state machine
 // separately), makes its index and term the truncation point, and discards
-// the entire log, in one synced batch. raft.ErrSnapOutOfDate if a snapshot
+// the entire log, in one synced batch. A stored HardState whose commit is
+// below the snapshot index is raised to it in the same batch: the snapshot's
+// entries are committed by definition, and raft refuses to start (it
+// panics) from a HardState committing less than the log's truncation point,
+// which is what a crash between this call and the next Save would
+// otherwise leave (the Save carrying the new commit index is not synced
+// when nothing else changed). raft.ErrSnapOutOfDate if a snapshot
 // at the same or a higher index is already installed (as MemoryStorage, an
 // index-0 snapshot carrying only a ConfState may be applied to a store
 // whose snapshot index is 0). snap is not modified.
@@ -221,11 +228,21 @@ func (s *LogStore) ApplySnapshot(snap *raftpb.Snapshot) error {
 	if err := s.putSnapshotAndTruncate(b, meta, meta.GetIndex(), meta.GetTerm(), logEnd); err != nil {
 		return err
 	}
+	hs := s.hs
+	if hs.set && hs.commit < meta.GetIndex() {
+		hs.commit = meta.GetIndex()
+		if err := setProto(b, keyHardState, &raftpb.HardState{
+			Term: proto.Uint64(hs.term), Vote: proto.Uint64(hs.vote), Commit: proto.Uint64(hs.commit),
+		}); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.commit(b, true); err != nil {
 		return err
 	}
+	s.hs = hs
 	s.snap = meta
 	s.offset, s.offsetTerm, s.last = meta.GetIndex(), meta.GetTerm(), meta.GetIndex()
 	s.cache.reset()

@@ -1,4 +1,4 @@
-package check
+package kvmodel
 
 import (
 	"fmt"
@@ -7,34 +7,34 @@ import (
 	"github.com/anishathalye/porcupine"
 )
 
-// groupSize is the number of keys one multi-key transaction works on.
-const groupSize = 3
+// GroupSize is the number of keys one multi-key transaction works on.
+const GroupSize = 3
 
-// txnKind is the kind of a multi-key transaction.
-type txnKind uint8
+// TxnKind is the kind of a multi-key transaction.
+type TxnKind uint8
 
 const (
-	txnRead  txnKind = iota // Txn of a Get per key of the group
-	txnWrite                // Txn of Puts to some keys of the group
-	txnCAS                  // Txn: if every compared mod_revision matches, Puts, else a Get per key
+	TxnRead  TxnKind = iota // Txn of a Get per key of the group
+	TxnWrite                // Txn of Puts to some keys of the group
+	TxnCAS                  // Txn: if every compared mod_revision matches, Puts, else a Get per key
 )
 
-// txnInput is a multi-key transaction as called. Keys of the group are
-// numbered 0..groupSize-1.
-type txnInput struct {
-	Kind  txnKind
+// TxnInput is a multi-key transaction as called. Keys of the group are
+// numbered 0..GroupSize-1.
+type TxnInput struct {
+	Kind  TxnKind
 	Group string
 	// Write[i] is the new value of key i, "" when key i is not written.
-	Write [groupSize]string
+	Write [GroupSize]string
 	// Compare[i] says whether key i's mod_revision is compared with
-	// Expect[i] (txnCAS).
-	Compare [groupSize]bool
-	Expect  [groupSize]int64
+	// Expect[i] (TxnCAS).
+	Compare [GroupSize]bool
+	Expect  [GroupSize]int64
 }
 
-// txnOutput is what the transaction returned.
-type txnOutput struct {
-	// Unknown: the outcome is unknown (see regOutput).
+// TxnOutput is what the transaction returned.
+type TxnOutput struct {
+	// Unknown: the outcome is unknown (see RegOutput).
 	Unknown bool
 	// Ok: a CAS took its then-branch.
 	Ok bool
@@ -42,11 +42,11 @@ type txnOutput struct {
 	Rev int64
 	// Read holds each key's value and mod_revision for a read or a failed
 	// CAS.
-	Read [groupSize]regOutput
+	Read [GroupSize]RegOutput
 }
 
 // txnState is a group's state: one register per key.
-type txnState [groupSize]regState
+type txnState [GroupSize]regState
 
 // stepTxn is etcd's semantics for a group of keys under multi-key
 // transactions: a write gives every key it writes the same new revision,
@@ -55,16 +55,16 @@ type txnState [groupSize]regState
 // Checked per group with porcupine, this is strict serializability of the
 // transactions on each group.
 func stepTxn(state, input, output any) []any {
-	s, in, out := state.(txnState), input.(txnInput), output.(txnOutput)
+	s, in, out := state.(txnState), input.(TxnInput), output.(TxnOutput)
 	if out.Unknown {
 		return stepTxnUnknown(s, in)
 	}
 	switch in.Kind {
-	case txnRead:
+	case TxnRead:
 		return keepTxn(s.read(out.Read))
-	case txnWrite:
+	case TxnWrite:
 		return keepTxn(s.write(in, out.Rev))
-	case txnCAS:
+	case TxnCAS:
 		if out.Ok {
 			for i := range s {
 				if in.Compare[i] && !s[i].revIs(in.Expect[i]) {
@@ -87,7 +87,7 @@ func stepTxn(state, input, output any) []any {
 }
 
 // read checks every key's observed value and revision.
-func (s txnState) read(obs [groupSize]regOutput) (bool, txnState) {
+func (s txnState) read(obs [GroupSize]RegOutput) (bool, txnState) {
 	next := s
 	for i := range s {
 		ok, ns := s[i].read(obs[i])
@@ -102,7 +102,7 @@ func (s txnState) read(obs [groupSize]regOutput) (bool, txnState) {
 // write applies the puts of in at revision rev, which must exceed the
 // revision of every key of the group (revisions are global: a write's
 // revision exceeds every earlier write's).
-func (s txnState) write(in txnInput, rev int64) (bool, txnState) {
+func (s txnState) write(in TxnInput, rev int64) (bool, txnState) {
 	next := s
 	for i, v := range in.Write {
 		if rev <= s[i].Rev {
@@ -116,7 +116,7 @@ func (s txnState) write(in txnInput, rev int64) (bool, txnState) {
 }
 
 // stepTxnUnknown: the transaction took effect here (or, placed last, never).
-func stepTxnUnknown(s txnState, in txnInput) []any {
+func stepTxnUnknown(s txnState, in TxnInput) []any {
 	applied := s
 	for i, v := range in.Write {
 		if v != "" {
@@ -124,9 +124,9 @@ func stepTxnUnknown(s txnState, in txnInput) []any {
 		}
 	}
 	switch in.Kind {
-	case txnWrite:
+	case TxnWrite:
 		return []any{applied}
-	case txnCAS:
+	case TxnCAS:
 		certain, possible := true, true
 		for i := range s {
 			if !in.Compare[i] {
@@ -158,11 +158,11 @@ func keepTxn(ok bool, s txnState) []any {
 	return []any{s}
 }
 
-// txnModel is the porcupine model of multi-key transactions, partitioned by
+// Txn is the porcupine model of multi-key transactions, partitioned by
 // group.
-var txnModel = (&porcupine.NondeterministicModel{
+var Txn = (&porcupine.NondeterministicModel{
 	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		return partitionBy(h, func(op porcupine.Operation) string { return op.Input.(txnInput).Group })
+		return partitionBy(h, func(op porcupine.Operation) string { return op.Input.(TxnInput).Group })
 	},
 	Init:              func() []any { return []any{txnState{{Known: true}, {Known: true}, {Known: true}}} },
 	Step:              stepTxn,
@@ -170,7 +170,7 @@ var txnModel = (&porcupine.NondeterministicModel{
 	DescribeState: func(state any) string {
 		var parts []string
 		for _, r := range state.(txnState) {
-			parts = append(parts, registerModel.DescribeState([]any{r}))
+			parts = append(parts, Register.DescribeState([]any{r}))
 		}
 		return strings.Join(parts, " ")
 	},
@@ -195,14 +195,14 @@ func partitionBy(h []porcupine.Operation, key func(porcupine.Operation) string) 
 }
 
 func describeTxnOp(input, output any) string {
-	in, out := input.(txnInput), output.(txnOutput)
+	in, out := input.(TxnInput), output.(TxnOutput)
 	var b strings.Builder
 	switch in.Kind {
-	case txnRead:
+	case TxnRead:
 		b.WriteString("read(")
-	case txnWrite:
+	case TxnWrite:
 		b.WriteString("write(")
-	case txnCAS:
+	case TxnCAS:
 		b.WriteString("cas(")
 		for i, c := range in.Compare {
 			if c {
@@ -220,7 +220,7 @@ func describeTxnOp(input, output any) string {
 	switch {
 	case out.Unknown:
 		b.WriteString(" → ?")
-	case in.Kind == txnWrite || out.Ok:
+	case in.Kind == TxnWrite || out.Ok:
 		fmt.Fprintf(&b, " → ok@%d", out.Rev)
 	default:
 		b.WriteString(" →")

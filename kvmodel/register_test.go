@@ -1,4 +1,4 @@
-package check
+package kvmodel
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 )
 
 // op builds a history entry; ret < 0 means the outcome is unknown.
-func op(client int, call, ret int64, in regInput, out regOutput) porcupine.Operation {
+func op(client int, call, ret int64, in RegInput, out RegOutput) porcupine.Operation {
 	if ret < 0 {
 		ret = math.MaxInt64
 		out.Unknown = true
@@ -17,18 +17,21 @@ func op(client int, call, ret int64, in regInput, out regOutput) porcupine.Opera
 	return porcupine.Operation{ClientId: client, Call: call, Return: ret, Input: in, Output: out}
 }
 
-func put(k, v string) regInput { return regInput{Op: opPut, Key: k, Value: v} }
-func get(k string) regInput    { return regInput{Op: opGet, Key: k} }
-func casV(k, exp, v string) regInput {
-	return regInput{Op: opCASValue, Key: k, Expect: exp, Value: v}
+func put(k, v string) RegInput { return RegInput{Op: OpPut, Key: k, Value: v} }
+func get(k string) RegInput    { return RegInput{Op: OpGet, Key: k} }
+func casV(k, exp, v string) RegInput {
+	return RegInput{Op: OpCASValue, Key: k, Expect: exp, Value: v}
 }
-func casR(k string, exp int64, v string) regInput {
-	return regInput{Op: opCASRev, Key: k, ExpectRev: exp, Value: v}
+func casR(k string, exp int64, v string) RegInput {
+	return RegInput{Op: OpCASRev, Key: k, ExpectRev: exp, Value: v}
 }
-func wrote(rev int64) regOutput           { return regOutput{Rev: rev} }
-func saw(v string, rev int64) regOutput   { return regOutput{Value: v, Rev: rev} }
-func casOK(rev int64) regOutput           { return regOutput{Ok: true, Rev: rev} }
-func casNo(v string, rev int64) regOutput { return regOutput{Value: v, Rev: rev} }
+func del(k string) RegInput               { return RegInput{Op: OpDelete, Key: k} }
+func deleted(rev int64) RegOutput         { return RegOutput{Ok: true, Rev: rev} }
+func nothingDeleted(rev int64) RegOutput  { return RegOutput{Rev: rev} }
+func wrote(rev int64) RegOutput           { return RegOutput{Rev: rev} }
+func saw(v string, rev int64) RegOutput   { return RegOutput{Value: v, Rev: rev} }
+func casOK(rev int64) RegOutput           { return RegOutput{Ok: true, Rev: rev} }
+func casNo(v string, rev int64) RegOutput { return RegOutput{Value: v, Rev: rev} }
 
 func TestRegisterModel(t *testing.T) {
 	tests := []struct {
@@ -82,30 +85,30 @@ func TestRegisterModel(t *testing.T) {
 		}},
 		{"unknown put that took effect", true, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
-			op(0, 20, -1, put("x", "b"), regOutput{}),
+			op(0, 20, -1, put("x", "b"), RegOutput{}),
 			op(1, 40, 50, get("x"), saw("b", 9)),
 			op(1, 60, 70, get("x"), saw("b", 9)),
 		}},
 		{"unknown put that did not take effect", true, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
-			op(0, 20, -1, put("x", "b"), regOutput{}),
+			op(0, 20, -1, put("x", "b"), RegOutput{}),
 			op(1, 40, 50, get("x"), saw("a", 2)),
 		}},
 		{"unknown put cannot be undone", false, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
-			op(0, 20, -1, put("x", "b"), regOutput{}),
+			op(0, 20, -1, put("x", "b"), RegOutput{}),
 			op(1, 40, 50, get("x"), saw("b", 9)),
 			op(1, 60, 70, get("x"), saw("a", 2)),
 		}},
 		{"unknown put's revision must exceed the previous one", false, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(5)),
-			op(0, 20, -1, put("x", "b"), regOutput{}),
+			op(0, 20, -1, put("x", "b"), RegOutput{}),
 			op(1, 40, 50, get("x"), saw("b", 3)),
 		}},
 		{"cas on an unknown revision may go either way", true, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
-			op(0, 20, -1, put("x", "b"), regOutput{}),
-			op(1, 30, -1, casR("x", 8, "c"), regOutput{}),
+			op(0, 20, -1, put("x", "b"), RegOutput{}),
+			op(1, 30, -1, casR("x", 8, "c"), RegOutput{}),
 			op(2, 40, 50, get("x"), saw("c", 9)),
 		}},
 		{"value compare on a missing key fails even for the empty string", false, []porcupine.Operation{
@@ -120,10 +123,38 @@ func TestRegisterModel(t *testing.T) {
 			op(2, 20, 30, get("y"), saw("a", 3)),
 			op(2, 40, 50, get("x"), saw("a", 2)),
 		}},
+		{"delete then read absent", true, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(2)),
+			op(0, 20, 30, del("x"), deleted(3)),
+			op(1, 40, 50, get("x"), saw("", 0)),
+		}},
+		{"read of a deleted value", false, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(2)),
+			op(0, 20, 30, del("x"), deleted(3)),
+			op(1, 40, 50, get("x"), saw("a", 2)),
+		}},
+		{"delete of an absent key deletes nothing", false, []porcupine.Operation{
+			op(0, 0, 10, del("x"), deleted(2)),
+		}},
+		{"delete that found nothing after a put", false, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(2)),
+			op(0, 20, 30, del("x"), nothingDeleted(2)),
+		}},
+		{"unknown delete may have removed the key", true, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(2)),
+			op(0, 20, -1, del("x"), RegOutput{}),
+			op(1, 40, 50, get("x"), saw("", 0)),
+			op(1, 60, 70, put("x", "b"), wrote(4)),
+		}},
+		{"cas on mod_revision 0 creates an absent key", true, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(2)),
+			op(0, 20, 30, del("x"), deleted(3)),
+			op(0, 40, 50, casR("x", 0, "b"), casOK(4)),
+		}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := porcupine.CheckOperationsTimeout(registerModel, tc.h, 10*time.Second)
+			got := porcupine.CheckOperationsTimeout(Register, tc.h, 10*time.Second)
 			want := porcupine.Illegal
 			if tc.ok {
 				want = porcupine.Ok
@@ -137,38 +168,17 @@ func TestRegisterModel(t *testing.T) {
 
 func TestDescribeRegOp(t *testing.T) {
 	for _, tc := range []struct {
-		in   regInput
-		out  regOutput
+		in   RegInput
+		out  RegOutput
 		want string
 	}{
 		{get("k"), saw("v", 3), `get(k) → "v"@3`},
 		{put("k", "v"), wrote(4), `put(k, "v") → ok@4`},
 		{casV("k", "a", "b"), casNo("c", 2), `cas(k, value="a" → "b") → failed, saw "c"@2`},
-		{casR("k", 2, "b"), regOutput{Unknown: true}, `cas(k, mod_rev=2 → "b") → ?`},
+		{casR("k", 2, "b"), RegOutput{Unknown: true}, `cas(k, mod_rev=2 → "b") → ?`},
 	} {
 		if got := describeRegOp(tc.in, tc.out); got != tc.want {
 			t.Errorf("got %s, want %s", got, tc.want)
 		}
-	}
-}
-
-// TestCheckTimeoutIsUnknown: when porcupine runs out of time the verdict is
-// unknown, never ok.
-func TestCheckTimeoutIsUnknown(t *testing.T) {
-	// Many concurrent writes of unknown outcome and reads that pin none of
-	// them down: a large search space.
-	var h []porcupine.Operation
-	for i := 0; i < 60; i++ {
-		h = append(h, op(i, int64(i), -1, put("x", string(rune('a'+i%26))+string(rune('a'+i/26))), regOutput{}))
-	}
-	for i := 0; i < 60; i++ {
-		h = append(h, op(100+i, 1000+int64(i), 2000+int64(i), get("x"), saw("zz", int64(5000+i))))
-	}
-	fixUnknownReturns(h)
-	env := &Env{Timeline: &Timeline{}}
-	res := porcupineVerdict(Result{Workload: "register", Verdict: VerdictOK}, registerModel, h, time.Millisecond, env,
-		func(porcupine.Operation) string { return "key x" })
-	if res.Verdict != VerdictUnknown {
-		t.Fatalf("verdict %s (%v), want unknown", res.Verdict, res.Anomalies)
 	}
 }

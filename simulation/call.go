@@ -1,0 +1,34 @@
+package simulation
+
+import (
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// outcome is how a client call ended.
+type outcome uint8
+
+const (
+	outcomeOK      outcome = iota // answered
+	outcomeFailed                 // certainly had no effect (refused, or a read that was not served)
+	outcomeUnknown                // may or may not have taken effect (timeout, member crash)
+)
+
+// call is one client request in flight on a member.
+type call struct {
+	id     uint64
+	req    *etcdserverpb.InternalRaftRequest
+	readAt uint64 // for reads: the read index, once raft has confirmed it
+	done   bool
+	onDone func(outcome, proto.Message)
+}
+
+// finish ends the call once; later finishes (a late apply after a timeout)
+// are ignored.
+func (c *call) finish(o outcome, resp proto.Message) {
+	if c.done {
+		return
+	}
+	c.done = true
+	c.onDone(o, resp)
+}

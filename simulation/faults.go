@@ -1,0 +1,123 @@
+package simulation
+
+import (
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Fault schedule bounds (ms) and limits.
+const (
+	minFaultGap, maxFaultGap = 50, 400
+	maxPartition             = 600
+	maxDowntime              = 600
+	maxMembersCreated        = 8 // founders plus joiners, per run
+	minVoters, maxVoters     = 3, 5
+)
+
+// nemesis injects one random fault and schedules the next, until the
+// workload ends: partitions of every kind, crashes (sometimes of two members
+// at once, so a majority may lose its unsynced writes), membership changes
+// and leader transfers.
+func (c *cluster) nemesis() {
+	if c.sched.now >= c.workloadEnd {
+		return
+	}
+	switch r := c.rng.IntN(100); {
+	case r < 35:
+		c.partition()
+	case r < 70:
+		c.crashSome()
+	case r < 90:
+		c.changeMembership()
+	default:
+		c.transferLeader()
+	}
+	c.sched.after(Time(minFaultGap+c.rng.IntN(maxFaultGap-minFaultGap+1)), c.nemesis)
+}
+
+// partition cuts links for a while, then heals them.
+func (c *cluster) partition() {
+	ids := c.current()
+	if len(ids) < 2 {
+		return
+	}
+	p := partitionKinds[c.rng.IntN(len(partitionKinds))](ids, c.rng)
+	c.net.apply(p)
+	c.tracef("partition %s", p.name)
+	c.sched.after(Time(1+c.rng.IntN(maxPartition)), func() {
+		c.net.heal()
+		c.tracef("heal")
+	})
+}
+
+// crashSome crashes one live member, or two, and restarts each later.
+func (c *cluster) crashSome() {
+	n := 1
+	if c.rng.IntN(3) == 0 {
+		n = 2
+	}
+	for i := 0; i < n; i++ {
+		m := c.randomLiveMember()
+		if m == nil {
+			return
+		}
+		m.crash()
+		c.sched.after(Time(1+c.rng.IntN(maxDowntime)), func() { c.restart(m) })
+	}
+}
+
+// restart starts a crashed member again from what its disk kept.
+func (c *cluster) restart(m *member) {
+	if m.up || m.removed {
+		return
+	}
+	c.fail(m.start())
+}
+
+// changeMembership asks the leader for one change: promote a learner, add
+// a new member as a learner, or remove a voter, keeping 3 to 5 voters.
+func (c *cluster) changeMembership() {
+	l := c.leader()
+	if l == nil {
+		return
+	}
+	voters, learners := l.confState.GetVoters(), l.confState.GetLearners()
+	var cc *raftpb.ConfChange
+	switch {
+	case len(learners) > 0:
+		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddNode.Enum(), NodeId: proto.Uint64(learners[0])}
+	case len(voters) < maxVoters && len(c.members) < maxMembersCreated && (len(voters) <= minVoters || c.rng.IntN(2) == 0):
+		m, err := c.addMember(false, nil)
+		if err != nil {
+			c.fail(err)
+			return
+		}
+		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(m.id)}
+	case len(voters) > minVoters:
+		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(voters[c.rng.IntN(len(voters))])}
+	default:
+		return
+	}
+	c.tracef("propose conf %s %x on %x", cc.GetType(), cc.GetNodeId(), l.id)
+	cc.Id = proto.Uint64(c.nextID())
+	if err := l.rn.ProposeConfChange(cc); err != nil {
+		return // dropped: raft knows no leader or a change is pending
+	}
+	c.fail(l.process())
+}
+
+// transferLeader asks the leader to hand leadership to a random other voter.
+func (c *cluster) transferLeader() {
+	l := c.leader()
+	if l == nil {
+		return
+	}
+	voters := others(l.confState.GetVoters(), l.id)
+	if len(voters) == 0 {
+		return
+	}
+	to := voters[c.rng.IntN(len(voters))]
+	c.tracef("transfer leadership %x→%x", l.id, to)
+	l.rn.TransferLeader(to)
+	c.fail(l.process())
+}
