@@ -40,6 +40,8 @@ type leaseService struct {
 	e     *edge
 	ls    LeaseServer
 	grace time.Duration // how long a require-leader keep-alive stream survives without a leader
+
+	renewals renewer // coalesces keep-alives into shared raft entries
 }
 
 func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
@@ -284,7 +286,8 @@ func streamErr(ctx context.Context) error {
 	return toGRPCError(context.Cause(ctx))
 }
 
-// renew renews lease id through raft and returns its granted TTL, or 0 if
+// renew renews lease id through raft (in an entry shared with the other
+// renewals in flight on this member) and returns its granted TTL, or 0 if
 // the lease does not exist or has expired on this member (its revocation is
 // pending: etcd answers such a lease with TTL 0 too, once revoked).
 func (s *leaseService) renew(ctx context.Context, id int64) (int64, error) {
@@ -302,13 +305,9 @@ func (s *leaseService) renew(ctx context.Context, id int64) (int64, error) {
 	if st.Remaining <= 0 {
 		return 0, nil
 	}
-	req := &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
-		Checkpoints: []*pb.LeaseCheckpoint{{ID: id, Remaining_TTL: st.TTL}},
-	}}
-	if _, err := s.e.srv.Propose(ctx, req); err != nil {
-		if errors.Is(err, lease.ErrNotFound) {
-			return 0, nil
-		}
+	// Concurrent renewals of this member's clients share one raft entry.
+	renewed, err := s.renewals.renew(ctx, s.e.srv, id, st.TTL)
+	if err != nil || !renewed {
 		return 0, err
 	}
 	return st.TTL, nil

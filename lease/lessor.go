@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"container/heap"
 	"errors"
+	"fmt"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,24 @@ var (
 	// ErrTTLTooLarge: a grant asked for a TTL above MaxTTL.
 	ErrTTLTooLarge = errors.New("lease: too large lease TTL")
 )
+
+// MissingError is the error of a LeaseCheckpoint entry that renews leases
+// which do not exist when it applies: it names them, in entry order, so that
+// the renewals of one entry (coalesced keep-alives of many clients) can each
+// be answered. It is ErrNotFound for errors.Is. The entry's other changes are
+// applied all the same.
+type MissingError struct {
+	// IDs are the leases the entry renewed that did not exist.
+	IDs []int64
+}
+
+// Error names the first missing lease (the message is ErrNotFound's).
+func (e *MissingError) Error() string {
+	return fmt.Sprintf("%v: %016x (%d missing)", ErrNotFound, e.IDs[0], len(e.IDs))
+}
+
+// Unwrap is ErrNotFound.
+func (e *MissingError) Unwrap() error { return ErrNotFound }
 
 // Clock returns the current time. Expiries are compared with its monotonic
 // readings only (time.Now is the production clock).
@@ -238,20 +257,21 @@ func (l *Lessor) PlanRevoke(id int64) (Change, error) {
 // proposed by a leader: it removes the lease only if the lease's RenewIndex
 // (including renewals earlier in this entry) is still -Remaining_TTL, so that
 // a renewal applied after the leader's decision cancels it. Remaining_TTL == 0
-// does nothing. Renewing a lease that does not exist returns ErrNotFound
-// together with the rest of the change, which must still be applied.
+// does nothing. Renewing leases that do not exist returns a *MissingError
+// (ErrNotFound) naming them, together with the rest of the change, which must
+// still be applied.
 func (l *Lessor) PlanCheckpoints(cps []*pb.LeaseCheckpoint, index uint64) (Change, error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	var c Change
-	var err error
+	var missing []int64
 	renewed := map[int64]uint64{}
 	removed := map[int64]bool{}
 	for _, cp := range cps {
 		e := l.leases[cp.GetID()]
 		if e == nil || removed[cp.GetID()] {
 			if cp.GetRemaining_TTL() > 0 {
-				err = ErrNotFound
+				missing = append(missing, cp.GetID())
 			}
 			continue
 		}
@@ -272,7 +292,10 @@ func (l *Lessor) PlanCheckpoints(cps []*pb.LeaseCheckpoint, index uint64) (Chang
 		}
 	}
 	sort.Slice(c.DeleteKeys, func(i, j int) bool { return bytes.Compare(c.DeleteKeys[i], c.DeleteKeys[j]) < 0 })
-	return c, err
+	if len(missing) > 0 {
+		return c, &MissingError{IDs: missing}
+	}
+	return c, nil
 }
 
 // Commit applies c to memory once its batch is committed: each put record

@@ -178,19 +178,22 @@ func TestPlanCheckpoints(t *testing.T) {
 		wantRemove []int64
 		wantKeys   [][]byte
 		err        error
+		missing    []int64
 	}{
-		{"renew", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 3}}, []Record{{1, 10, 50}}, nil, nil, nil},
+		{"renew", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 3}}, []Record{{1, 10, 50}}, nil, nil, nil, nil},
 		{"renew missing", []*pb.LeaseCheckpoint{{ID: 9, Remaining_TTL: 3}, {ID: 2, Remaining_TTL: 20}},
-			[]Record{{2, 20, 50}}, nil, nil, ErrNotFound},
+			[]Record{{2, 20, 50}}, nil, nil, ErrNotFound, []int64{9}},
+		{"renew several missing", []*pb.LeaseCheckpoint{{ID: 9, Remaining_TTL: 3}, {ID: 1, Remaining_TTL: 10}, {ID: 8, Remaining_TTL: 3}},
+			[]Record{{1, 10, 50}}, nil, nil, ErrNotFound, []int64{9, 8}},
 		{"expire current", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: -11}, {ID: 2, Remaining_TTL: -12}},
-			nil, []int64{1, 2}, keys("a", "b", "c"), nil},
-		{"expire stale", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: -5}}, nil, nil, nil, nil},
-		{"expire missing", []*pb.LeaseCheckpoint{{ID: 9, Remaining_TTL: -5}}, nil, nil, nil, nil},
+			nil, []int64{1, 2}, keys("a", "b", "c"), nil, nil},
+		{"expire stale", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: -5}}, nil, nil, nil, nil, nil},
+		{"expire missing", []*pb.LeaseCheckpoint{{ID: 9, Remaining_TTL: -5}}, nil, nil, nil, nil, nil},
 		{"renew then stale expiry", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 1}, {ID: 1, Remaining_TTL: -11}},
-			[]Record{{1, 10, 50}}, nil, nil, nil},
+			[]Record{{1, 10, 50}}, nil, nil, nil, nil},
 		{"expire then renew", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: -11}, {ID: 1, Remaining_TTL: 1}},
-			nil, []int64{1}, keys("b", "c"), ErrNotFound},
-		{"zero does nothing", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 0}}, nil, nil, nil, nil},
+			nil, []int64{1}, keys("b", "c"), ErrNotFound, []int64{1}},
+		{"zero does nothing", []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 0}}, nil, nil, nil, nil, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			l, _ := newTestLessor()
@@ -200,6 +203,10 @@ func TestPlanCheckpoints(t *testing.T) {
 			c, err := l.PlanCheckpoints(tc.cps, 50)
 			if !errors.Is(err, tc.err) {
 				t.Fatalf("err %v, want %v", err, tc.err)
+			}
+			var me *MissingError
+			if errors.As(err, &me) != (tc.err != nil) || me != nil && !reflect.DeepEqual(me.IDs, tc.missing) {
+				t.Fatalf("err %v, want the missing leases %v named", err, tc.missing)
 			}
 			if !reflect.DeepEqual(c.Put, tc.wantPut) || !reflect.DeepEqual(c.Remove, tc.wantRemove) ||
 				!reflect.DeepEqual(c.DeleteKeys, tc.wantKeys) {

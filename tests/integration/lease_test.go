@@ -557,3 +557,75 @@ func TestLeaseKeepAliveRequireLeaderEndsWithoutLeader(t *testing.T) {
 		t.Fatalf("new stream on a leaderless member: %v, want %v", err, rpctypes.ErrGRPCNoLeader)
 	}
 }
+
+// Keep-alives sent concurrently on several streams of every member (so that
+// followers' and the leader's renewals are coalesced into shared entries)
+// are each answered: the granted TTL for a live lease, TTL 0 for a revoked
+// one in the same entries; and every member applies the renewals.
+func TestLeaseCoalescedKeepAlivesAnswerEachLease(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	const leases, streamsPerMember = 40, 3
+	ids := make([]int64, leases)
+	for i := range ids {
+		ids[i] = int64(grant(t, c.client(0), 30))
+	}
+	if _, err := c.client(0).Revoke(ctx(t), clientv3.LeaseID(ids[0])); err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 3*streamsPerMember)
+	for m := range 3 {
+		for range streamsPerMember {
+			go func() { errc <- keepAliveAll(t, c.client(m), ids) }()
+		}
+	}
+	for range 3 * streamsPerMember {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for m, mem := range c.members {
+		// Every member applied a renewal of each live lease (the grants
+		// count as granted, not renewed).
+		waitUntil(t, 10*time.Second, fmt.Sprintf("member %d renewed every live lease", m), func() bool {
+			return mem.Lessor().Stats().Renewed >= leases-1
+		})
+	}
+}
+
+// keepAliveAll sends one keep-alive per id on one stream and checks every
+// answer: TTL 30, or 0 for ids[0] (revoked).
+func keepAliveAll(t *testing.T, cli *clientv3.Client, ids []int64) error {
+	stream, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseKeepAlive(ctx(t))
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: id}); err != nil {
+			return err
+		}
+	}
+	if err := stream.CloseSend(); err != nil {
+		return err
+	}
+	got := map[int64]int64{}
+	for {
+		r, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fmt.Errorf("after %d answers: %w", len(got), err)
+		}
+		got[r.ID] = r.TTL
+	}
+	for i, id := range ids {
+		want := int64(30)
+		if i == 0 {
+			want = 0
+		}
+		if ttl, ok := got[id]; !ok || ttl != want {
+			return fmt.Errorf("lease %x: answered %v (TTL %d), want TTL %d", id, ok, ttl, want)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,130 @@
+package etcdapi
+
+import (
+	"context"
+	"errors"
+	"sync"
+
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/raftnode"
+)
+
+// Bounds of the keep-alive coalescing (renewer).
+const (
+	// maxRenewalsPerEntry bounds the checkpoints of one raft entry (each is
+	// ~12 bytes on the wire and one 16-byte record write on apply).
+	maxRenewalsPerEntry = 1024
+	// maxRenewalsQueued bounds the renewals waiting for an entry; beyond it
+	// a keep-alive fails with ErrTooManyRequests, as a full proposal queue.
+	maxRenewalsQueued = 16384
+	// maxRenewalEntriesInFlight bounds the renewal entries this member has
+	// proposed and not yet seen applied. While they are in flight, new
+	// renewals queue and go together into the next entry.
+	maxRenewalEntriesInFlight = 2
+)
+
+// renewer coalesces the keep-alives a member receives into few raft
+// entries: each entry is one LeaseCheckpoint carrying many renewals (as
+// etcd's LeaseCheckpointRequest allows), and every renewal in it is answered
+// once the entry has applied, from that entry's outcome. A renewal is still
+// a raft entry applied in log order on every member, so the lease guarantees
+// (docs/leases.md) are those of a single renewal. The zero value is ready.
+type renewer struct {
+	mu       sync.Mutex
+	queue    []*renewal
+	inFlight int // flushers running (each has at most one entry in flight)
+}
+
+// proposer replicates a request through raft (Server does).
+type proposer interface {
+	// Propose is Server.Propose.
+	Propose(ctx context.Context, req *pb.InternalRaftRequest) (proto.Message, error)
+}
+
+// renewal is one keep-alive waiting for its entry.
+type renewal struct {
+	id, ttl int64
+	done    chan struct{} // closed once renewed and err are set
+	renewed bool          // the lease existed when the entry applied
+	err     error         // the entry failed (not applied, or unknown outcome)
+}
+
+// renew renews lease id (granted TTL ttl) in the next renewal entry and
+// reports whether the lease existed when that entry applied.
+func (r *renewer) renew(ctx context.Context, srv proposer, id, ttl int64) (bool, error) {
+	w := &renewal{id: id, ttl: ttl, done: make(chan struct{})}
+	r.mu.Lock()
+	if len(r.queue) >= maxRenewalsQueued {
+		r.mu.Unlock()
+		return false, raftnode.ErrTooManyRequests
+	}
+	r.queue = append(r.queue, w)
+	start := r.inFlight < maxRenewalEntriesInFlight
+	if start {
+		r.inFlight++
+	}
+	r.mu.Unlock()
+	if start {
+		go r.flush(srv)
+	}
+	select {
+	case <-w.done:
+		return w.renewed, w.err
+	case <-ctx.Done():
+		// The renewal may still apply; it is not acknowledged.
+		return false, ctx.Err()
+	}
+}
+
+// flush proposes the queued renewals, up to maxRenewalsPerEntry per entry,
+// one entry at a time, until the queue is empty.
+func (r *renewer) flush(srv proposer) {
+	for {
+		r.mu.Lock()
+		n := min(len(r.queue), maxRenewalsPerEntry)
+		if n == 0 {
+			r.inFlight--
+			r.mu.Unlock()
+			return
+		}
+		batch := make([]*renewal, n)
+		copy(batch, r.queue)
+		rest := copy(r.queue, r.queue[n:])
+		clear(r.queue[rest:])
+		r.queue = r.queue[:rest]
+		r.mu.Unlock()
+		proposeRenewals(srv, batch)
+	}
+}
+
+// proposeRenewals proposes batch as one LeaseCheckpoint entry (each lease
+// once) and answers every renewal in it. The proposal does not inherit any
+// one client's context: it is bounded by the member's request timeout.
+func proposeRenewals(srv proposer, batch []*renewal) {
+	cps := make([]*pb.LeaseCheckpoint, 0, len(batch))
+	seen := make(map[int64]bool, len(batch))
+	for _, w := range batch {
+		if !seen[w.id] {
+			seen[w.id] = true
+			cps = append(cps, &pb.LeaseCheckpoint{ID: w.id, Remaining_TTL: w.ttl})
+		}
+	}
+	req := &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}}
+	_, err := srv.Propose(context.Background(), req)
+	missing := map[int64]bool{}
+	var me *lease.MissingError
+	if errors.As(err, &me) {
+		// Applied: the leases it names did not exist, the others are renewed.
+		for _, id := range me.IDs {
+			missing[id] = true
+		}
+		err = nil
+	}
+	for _, w := range batch {
+		w.renewed, w.err = err == nil && !missing[w.id], err
+		close(w.done)
+	}
+}
