@@ -77,33 +77,35 @@ type applying struct {
 	err  error
 }
 
-// apply dispatches req to its handler.
+// apply dispatches req to its handler. Every response carries an empty
+// header, which the API edge fills (member, term, revision) for the caller.
 func (a *applying) apply(req *pb.InternalRaftRequest) (proto.Message, error) {
+	h := &pb.ResponseHeader{}
 	switch {
 	case req.AuthEnable != nil:
-		return &pb.AuthEnableResponse{}, a.enable(req.GetAuthenticate().GetSimpleToken())
+		return &pb.AuthEnableResponse{Header: h}, a.enable(req.GetAuthenticate().GetSimpleToken())
 	case req.AuthDisable != nil:
 		a.disable()
-		return &pb.AuthDisableResponse{}, nil
+		return &pb.AuthDisableResponse{Header: h}, nil
 	case req.AuthUserAdd != nil:
-		return &pb.AuthUserAddResponse{}, a.userAdd(req.AuthUserAdd)
+		return &pb.AuthUserAddResponse{Header: h}, a.userAdd(req.AuthUserAdd)
 	case req.AuthUserDelete != nil:
-		return &pb.AuthUserDeleteResponse{}, a.userDelete(req.AuthUserDelete.Name)
+		return &pb.AuthUserDeleteResponse{Header: h}, a.userDelete(req.AuthUserDelete.Name)
 	case req.AuthUserChangePassword != nil:
-		return &pb.AuthUserChangePasswordResponse{}, a.changePassword(req.AuthUserChangePassword)
+		return &pb.AuthUserChangePasswordResponse{Header: h}, a.changePassword(req.AuthUserChangePassword)
 	case req.AuthUserGrantRole != nil:
-		return &pb.AuthUserGrantRoleResponse{}, a.grantRole(req.AuthUserGrantRole.User, req.AuthUserGrantRole.Role)
+		return &pb.AuthUserGrantRoleResponse{Header: h}, a.grantRole(req.AuthUserGrantRole.User, req.AuthUserGrantRole.Role)
 	case req.AuthUserRevokeRole != nil:
-		return &pb.AuthUserRevokeRoleResponse{}, a.revokeRole(req.AuthUserRevokeRole.Name, req.AuthUserRevokeRole.Role)
+		return &pb.AuthUserRevokeRoleResponse{Header: h}, a.revokeRole(req.AuthUserRevokeRole.Name, req.AuthUserRevokeRole.Role)
 	case req.AuthRoleAdd != nil:
-		return &pb.AuthRoleAddResponse{}, a.roleAdd(req.AuthRoleAdd.Name)
+		return &pb.AuthRoleAddResponse{Header: h}, a.roleAdd(req.AuthRoleAdd.Name)
 	case req.AuthRoleDelete != nil:
-		return &pb.AuthRoleDeleteResponse{}, a.roleDelete(req.AuthRoleDelete.Role)
+		return &pb.AuthRoleDeleteResponse{Header: h}, a.roleDelete(req.AuthRoleDelete.Role)
 	case req.AuthRoleGrantPermission != nil:
-		return &pb.AuthRoleGrantPermissionResponse{}, a.grantPermission(req.AuthRoleGrantPermission)
+		return &pb.AuthRoleGrantPermissionResponse{Header: h}, a.grantPermission(req.AuthRoleGrantPermission)
 	case req.AuthRoleRevokePermission != nil:
 		r := req.AuthRoleRevokePermission
-		return &pb.AuthRoleRevokePermissionResponse{}, a.revokePermission(r.Role, r.Key, r.RangeEnd)
+		return &pb.AuthRoleRevokePermissionResponse{Header: h}, a.revokePermission(r.Role, r.Key, r.RangeEnd)
 	}
 	return nil, nil
 }

@@ -33,14 +33,18 @@ func newHarness(t *testing.T) *harness {
 	return &harness{t: t, db: db, s: s}
 }
 
-// apply applies req as user and returns the request's error.
+// apply applies req as user and returns the request's error; a response
+// always carries a header.
 func (h *harness) apply(user string, req *pb.InternalRaftRequest) error {
 	h.t.Helper()
 	req.Header = &pb.RequestHeader{Username: user}
 	b := h.db.NewBatch()
-	_, reqErr, err := h.s.Apply(b, req)
+	resp, reqErr, err := h.s.Apply(b, req)
 	if err != nil {
 		h.t.Fatal(err)
+	}
+	if r, ok := resp.(interface{ GetHeader() *pb.ResponseHeader }); reqErr == nil && (!ok || r.GetHeader() == nil) {
+		h.t.Fatalf("apply %v: response %T has no header for the API edge to fill", req, resp)
 	}
 	if err := b.Commit(pebble.Sync); err != nil {
 		h.t.Fatal(err)

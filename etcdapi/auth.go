@@ -25,9 +25,17 @@ type authService struct {
 	au                  AuthServer
 }
 
+// changeResponse is the response of an Auth RPC that changes the auth
+// state: the auth applier gives each one an empty header to fill.
+type changeResponse interface {
+	proto.Message
+	GetHeader() *pb.ResponseHeader
+}
+
 // change checks that the caller is root (while auth is on), stamps it into
-// req and replicates req; the response must be a T.
-func change[T proto.Message](ctx context.Context, a *authService, req *pb.InternalRaftRequest) (T, error) {
+// req, replicates req and fills the header of the response, which must be
+// a T.
+func change[T changeResponse](ctx context.Context, a *authService, req *pb.InternalRaftRequest) (T, error) {
 	var zero T
 	var who auth.Info
 	err := a.e.recheck(ctx, func() error {
@@ -45,6 +53,7 @@ func change[T proto.Message](ctx context.Context, a *authService, req *pb.Intern
 	if err != nil {
 		return zero, toGRPCError(err)
 	}
+	a.e.fillHeader(resp.GetHeader())
 	return resp, nil
 }
 
@@ -53,22 +62,12 @@ func (a *authService) header() *pb.ResponseHeader { return a.e.fillHeader(nil) }
 
 // AuthEnable turns auth on; this member generates the token signing key.
 func (a *authService) AuthEnable(ctx context.Context, _ *pb.AuthEnableRequest) (*pb.AuthEnableResponse, error) {
-	resp, err := change[*pb.AuthEnableResponse](ctx, a, auth.EnableRequest(auth.NewKey()))
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthEnableResponse](ctx, a, auth.EnableRequest(auth.NewKey()))
 }
 
 // AuthDisable turns auth off.
 func (a *authService) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest) (*pb.AuthDisableResponse, error) {
-	resp, err := change[*pb.AuthDisableResponse](ctx, a, &pb.InternalRaftRequest{AuthDisable: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthDisableResponse](ctx, a, &pb.InternalRaftRequest{AuthDisable: r})
 }
 
 // AuthStatus reports the enabled flag and the auth revision (no check, as etcd).
@@ -113,12 +112,7 @@ func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*p
 		}
 		req.HashedPassword = h
 	}
-	resp, err := change[*pb.AuthUserAddResponse](ctx, a, &pb.InternalRaftRequest{AuthUserAdd: req})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthUserAddResponse](ctx, a, &pb.InternalRaftRequest{AuthUserAdd: req})
 }
 
 // UserGet lists a user's roles: root may ask about anyone, a user about itself.
@@ -159,12 +153,7 @@ func (a *authService) adminRead(ctx context.Context) error {
 
 // UserDelete deletes a user.
 func (a *authService) UserDelete(ctx context.Context, r *pb.AuthUserDeleteRequest) (*pb.AuthUserDeleteResponse, error) {
-	resp, err := change[*pb.AuthUserDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthUserDelete: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthUserDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthUserDelete: r})
 }
 
 // UserChangePassword sets a user's password; it is hashed here, before
@@ -181,42 +170,22 @@ func (a *authService) UserChangePassword(ctx context.Context, r *pb.AuthUserChan
 		}
 		req.HashedPassword = h
 	}
-	resp, err := change[*pb.AuthUserChangePasswordResponse](ctx, a, &pb.InternalRaftRequest{AuthUserChangePassword: req})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthUserChangePasswordResponse](ctx, a, &pb.InternalRaftRequest{AuthUserChangePassword: req})
 }
 
 // UserGrantRole grants a role to a user.
 func (a *authService) UserGrantRole(ctx context.Context, r *pb.AuthUserGrantRoleRequest) (*pb.AuthUserGrantRoleResponse, error) {
-	resp, err := change[*pb.AuthUserGrantRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserGrantRole: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthUserGrantRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserGrantRole: r})
 }
 
 // UserRevokeRole takes a role from a user.
 func (a *authService) UserRevokeRole(ctx context.Context, r *pb.AuthUserRevokeRoleRequest) (*pb.AuthUserRevokeRoleResponse, error) {
-	resp, err := change[*pb.AuthUserRevokeRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserRevokeRole: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthUserRevokeRoleResponse](ctx, a, &pb.InternalRaftRequest{AuthUserRevokeRole: r})
 }
 
 // RoleAdd adds a role.
 func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*pb.AuthRoleAddResponse, error) {
-	resp, err := change[*pb.AuthRoleAddResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleAdd: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthRoleAddResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleAdd: r})
 }
 
 // RoleGet lists a role's permissions: root may ask about any role, a user
@@ -250,30 +219,15 @@ func (a *authService) RoleList(ctx context.Context, _ *pb.AuthRoleListRequest) (
 
 // RoleDelete deletes a role and takes it from every user.
 func (a *authService) RoleDelete(ctx context.Context, r *pb.AuthRoleDeleteRequest) (*pb.AuthRoleDeleteResponse, error) {
-	resp, err := change[*pb.AuthRoleDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleDelete: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthRoleDeleteResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleDelete: r})
 }
 
 // RoleGrantPermission grants (or changes) a key-range permission of a role.
 func (a *authService) RoleGrantPermission(ctx context.Context, r *pb.AuthRoleGrantPermissionRequest) (*pb.AuthRoleGrantPermissionResponse, error) {
-	resp, err := change[*pb.AuthRoleGrantPermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleGrantPermission: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthRoleGrantPermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleGrantPermission: r})
 }
 
 // RoleRevokePermission revokes a key-range permission of a role.
 func (a *authService) RoleRevokePermission(ctx context.Context, r *pb.AuthRoleRevokePermissionRequest) (*pb.AuthRoleRevokePermissionResponse, error) {
-	resp, err := change[*pb.AuthRoleRevokePermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleRevokePermission: r})
-	if err != nil {
-		return nil, err
-	}
-	resp.Header = a.header()
-	return resp, nil
+	return change[*pb.AuthRoleRevokePermissionResponse](ctx, a, &pb.InternalRaftRequest{AuthRoleRevokePermission: r})
 }

@@ -99,6 +99,14 @@ func TestAuthEnableRequiresRoot(t *testing.T) {
 	if err != nil || st.Enabled || st.AuthRevision != 1 {
 		t.Fatalf("status of a new cluster: %v %v, want disabled at revision 1", st, err)
 	}
+	// A change answers with a whole header, as etcd: cluster, member, term, revision.
+	ra, err := cli.RoleAdd(ctx(t), "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := ra.Header; h == nil || h.ClusterId == 0 || h.MemberId == 0 || h.RaftTerm == 0 || h.Revision != 1 {
+		t.Fatalf("role add header %v, want cluster, member, term and revision 1", h)
+	}
 }
 
 func TestAuthPermissionsAcrossMembers(t *testing.T) {
