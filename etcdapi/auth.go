@@ -117,18 +117,10 @@ func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*p
 
 // UserGet lists a user's roles: root may ask about anyone, a user about itself.
 func (a *authService) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*pb.AuthUserGetResponse, error) {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
-		return nil, toGRPCError(err)
+	if err := a.readAbout(ctx, func(who auth.Info) bool { return r.GetName() == who.User }); err != nil {
+		return nil, err
 	}
-	who, err := a.e.who(ctx)
-	if err != nil {
-		return nil, toGRPCError(err)
-	}
-	st := a.au.AuthStore()
-	if err := st.IsAdminPermitted(who); err != nil && r.GetName() != who.User {
-		return nil, toGRPCError(err)
-	}
-	roles, err := st.UserRoles(r.GetName())
+	roles, err := a.au.AuthStore().UserRoles(r.GetName())
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -141,6 +133,23 @@ func (a *authService) UserList(ctx context.Context, _ *pb.AuthUserListRequest) (
 		return nil, err
 	}
 	return &pb.AuthUserListResponse{Header: a.header(), Users: a.au.AuthStore().Users()}, nil
+}
+
+// readAbout is the read index and check of UserGet and RoleGet: root may
+// read about anyone, another caller only when own(caller) holds (its own
+// user, one of its roles).
+func (a *authService) readAbout(ctx context.Context, own func(auth.Info) bool) error {
+	if err := a.e.srv.ReadIndex(ctx); err != nil {
+		return toGRPCError(err)
+	}
+	who, err := a.e.who(ctx)
+	if err != nil {
+		return toGRPCError(err)
+	}
+	if err := a.au.AuthStore().IsAdminPermitted(who); err != nil && !own(who) {
+		return toGRPCError(err)
+	}
+	return nil
 }
 
 // adminRead is the read index and root check of a listing.
@@ -191,16 +200,9 @@ func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*p
 // RoleGet lists a role's permissions: root may ask about any role, a user
 // about its own roles.
 func (a *authService) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
-		return nil, toGRPCError(err)
-	}
-	who, err := a.e.who(ctx)
-	if err != nil {
-		return nil, toGRPCError(err)
-	}
 	st := a.au.AuthStore()
-	if err := st.IsAdminPermitted(who); err != nil && !st.HasRole(who.User, r.GetRole()) {
-		return nil, toGRPCError(err)
+	if err := a.readAbout(ctx, func(who auth.Info) bool { return st.HasRole(who.User, r.GetRole()) }); err != nil {
+		return nil, err
 	}
 	perms, err := st.RolePermissions(r.GetRole())
 	if err != nil {
