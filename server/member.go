@@ -127,7 +127,7 @@ func (m *Member) open() error {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := pebble.Open(filepath.Join(m.cfg.DataDir, "db"), pebbleOptions())
+	db, err := openPebble(filepath.Join(m.cfg.DataDir, "db"))
 	if err != nil {
 		return fmt.Errorf("server: open database: %w", err)
 	}

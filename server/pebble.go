@@ -4,12 +4,29 @@ import (
 	"github.com/cockroachdb/pebble"
 )
 
+// Pebble sizing. Pebble charges every live memtable (the mutable one and
+// those queued for flush) against the block cache, so the cache must be sized
+// for the memtables it carries plus the blocks it is meant to hold: with
+// Pebble's default 8 MiB cache and a 64 MiB memtable the reservation exceeds
+// the cache and no block is ever cached, so every read of an sstable (index,
+// range-deletion and data blocks) becomes a pread and a decompression.
+const (
+	memTableSize = 64 << 20
+	// blockCacheBytes is what is left for sstable blocks while two
+	// memtables (one filling, one flushing) are live.
+	blockCacheBytes = 32 << 20
+	cacheBytes      = 2*memTableSize + blockCacheBytes
+)
+
 // pebbleOptions tunes Pebble for synod's load: small, frequent synced
 // batches (raft log appends) interleaved with unsynced apply batches, and a
-// log keyspace that is written once and deleted in ranges.
+// log keyspace that is written once and deleted in ranges. The caller owns
+// the returned Cache reference: openPebble releases it once the DB holds its
+// own.
 func pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
-		MemTableSize:                64 << 20,
+		Cache:                       pebble.NewCache(cacheBytes),
+		MemTableSize:                memTableSize,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
@@ -23,6 +40,14 @@ func pebbleOptions() *pebble.Options {
 		o.Levels[i].TargetFileSize = 16 << 20
 	}
 	return o.EnsureDefaults()
+}
+
+// openPebble opens (or creates) the member's database at dir with
+// pebbleOptions.
+func openPebble(dir string) (*pebble.DB, error) {
+	o := pebbleOptions()
+	defer o.Cache.Unref() // the DB took its own reference, or failed to open
+	return pebble.Open(dir, o)
 }
 
 // quietLogger drops Pebble's informational chatter but keeps fatal errors.

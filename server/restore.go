@@ -79,7 +79,7 @@ func RestoreSnapshot(cfg Config, path string, opts RestoreOptions) (RestoreResul
 // restoreInto imports the snapshot into a new database at dir and writes the
 // new membership and this member's identity.
 func restoreInto(dir, path string, opts RestoreOptions, f founding) (res RestoreResult, err error) {
-	db, err := pebble.Open(dir, pebbleOptions())
+	db, err := openPebble(dir)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("server: open database: %w", err)
 	}
