@@ -68,13 +68,14 @@ func UserFromContext(ctx context.Context) (string, bool) {
 // not for requests that came through the gRPC gateway).
 func identify(ctx context.Context, cnCounts bool) *caller {
 	c := &caller{}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if ts := md.Get(rpctypes.TokenFieldNameGRPC); len(ts) > 0 {
+	// ValueFromIncomingContext reads one key without copying the whole
+	// metadata map (FromIncomingContext copies it on every request).
+	if ts := metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameGRPC); len(ts) > 0 {
 		c.token = ts[0]
-	} else if ts := md.Get(rpctypes.TokenFieldNameSwagger); len(ts) > 0 {
+	} else if ts := metadata.ValueFromIncomingContext(ctx, rpctypes.TokenFieldNameSwagger); len(ts) > 0 {
 		c.token = strings.TrimPrefix(ts[0], "Bearer ")
 	}
-	if !cnCounts || len(md.Get("grpcgateway-accept")) > 0 {
+	if !cnCounts || len(metadata.ValueFromIncomingContext(ctx, "grpcgateway-accept")) > 0 {
 		return c
 	}
 	if p, ok := peer.FromContext(ctx); ok {

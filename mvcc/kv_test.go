@@ -3,10 +3,12 @@ package mvcc
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math/rand"
 	"sort"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 )
@@ -425,5 +427,32 @@ func TestKeyEncodingOrder(t *testing.T) {
 		if string(got[i].Key) != want[i] || !bytes.Equal(got[i].Value, got[i].Key) {
 			t.Fatalf("kv %d = %x, want key %x", i, got[i].Key, want[i])
 		}
+	}
+}
+
+// TestDirectViewRefusesMovedCompaction: a Range's view whose compaction
+// revision moved before its iterator opened is refused (and Range retries),
+// so a read never runs on an iterator that may lack versions it must see.
+func TestDirectViewRefusesMovedCompaction(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.put("a", "1")
+	h.put("a", "2")
+	h.put("a", "3")
+	v := &directView{s: h.s, compactRev: h.s.compactRev.Load(), rev: h.s.rev.Load()}
+	h.compact(3)
+	if _, err := v.NewIter(&pebble.IterOptions{}); !errors.Is(err, errViewMoved) {
+		t.Fatalf("NewIter after a compaction was scheduled: err = %v, want errViewMoved", err)
+	}
+	fresh := &directView{s: h.s, compactRev: h.s.compactRev.Load(), rev: h.s.rev.Load()}
+	it, err := fresh.NewIter(&pebble.IterOptions{})
+	if err != nil {
+		t.Fatalf("NewIter on a current view: %v", err)
+	}
+	_ = it.Close()
+	if _, err := fresh.NewIter(&pebble.IterOptions{}); err == nil {
+		t.Fatal("a directView opened a second iterator")
+	}
+	if got := h.get("a"); string(got.Value) != "3" {
+		t.Fatalf("get a = %q, want 3", got.Value)
 	}
 }

@@ -170,12 +170,59 @@ func (v *readView) release() { _ = v.snap.Close() }
 // current revision; the caller fills ClusterId, MemberId and RaftTerm.
 // Errors: ErrCompacted, ErrFutureRev, wrapped record.ErrCorrupt, ctx.Err().
 func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeResponse, error) {
-	v, err := s.acquire()
+	for {
+		if err := s.usable(); err != nil {
+			return nil, err
+		}
+		// A range reads through exactly one iterator, and a Pebble iterator
+		// is a point-in-time view of its own: no snapshot needed.
+		v := &directView{s: s, compactRev: s.compactRev.Load()}
+		v.rev = s.rev.Load()
+		resp, err := executeRange(ctx, v, req, v.rev, v.compactRev)
+		if !errors.Is(err, errViewMoved) {
+			return resp, err
+		}
+	}
+}
+
+// errViewMoved: a compaction was scheduled between loading a directView's
+// revisions and opening its iterator; the read starts over.
+var errViewMoved = errors.New("mvcc: read view moved")
+
+// directView is a read view for a read that opens one iterator, straight on
+// the DB. Its revisions are loaded first (compaction revision, then
+// revision); the iterator, opened after, sees every write up to rev (the
+// revision is published after its batch commits). If the compaction revision
+// did not move meanwhile, no physical deletion the iterator sees can touch a
+// version at or above compactRev, so the read is exact (as acquire's
+// snapshot check); otherwise NewIter returns errViewMoved.
+type directView struct {
+	s               *Store
+	rev, compactRev int64
+	opened          bool
+}
+
+// NewIter implements iterSource, once.
+func (v *directView) NewIter(o *pebble.IterOptions) (*pebble.Iterator, error) {
+	if v.opened {
+		return nil, errors.New("mvcc: directView opens one iterator")
+	}
+	v.opened = true
+	s := v.s
+	s.mu.RLock() // not inside a Restore
+	defer s.mu.RUnlock()
+	if err := s.usableLocked(); err != nil {
+		return nil, err
+	}
+	it, err := s.db.NewIter(o)
 	if err != nil {
 		return nil, err
 	}
-	defer v.release()
-	return executeRange(ctx, v.snap, req, v.rev, v.compactRev)
+	if s.compactRev.Load() != v.compactRev {
+		_ = it.Close()
+		return nil, errViewMoved
+	}
+	return it, nil
 }
 
 // ReadTxn evaluates a txn whose every op (at any depth) is a range, without
