@@ -343,7 +343,7 @@ func (m *Member) Start() {
 	m.bg.Add(1)
 	go m.sampleDBSizeLoop()
 	m.node.Start(m.tr)
-	m.peerSrv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))
+	m.peerSrv = grpc.NewServer(append(transport.ServerOptions(), grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))...)
 	m.tr.Register(m.peerSrv)
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
 		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics, Audit: m.audit,

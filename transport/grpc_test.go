@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -498,5 +499,61 @@ func (endlessBody) WriteTo(w io.Writer) (int64, error) {
 		if err != nil {
 			return total, err
 		}
+	}
+}
+
+// countingListener counts the Write calls of the connections it accepts.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: &l.writes}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
+// TestGRPCReceiverWritesNothingPerMessage: a peer server built with
+// ServerOptions receives a stream of raft messages, one HTTP/2 frame each,
+// without writing back per message. gRPC's bandwidth-delay estimator (on
+// unless the window is fixed) sends a PING for nearly every frame it
+// receives, which cost a write and a read on each side per raft message.
+func TestGRPCReceiverWritesNothingPerMessage(t *testing.T) {
+	a := startMember(t, 1, testCluster, Config{}, ServerOptions()...)
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: lis}
+	b := &member{id: 2, rec: newRecorder(), addr: lis.Addr().String(), opts: ServerOptions()}
+	b.url = "http://" + b.addr
+	b.tr = NewGRPC(Config{LocalID: 2, ClusterID: testCluster, Handler: b.rec})
+	b.serve(t, cl)
+	t.Cleanup(func() { b.tr.Close(); b.srv.Stop() })
+	a.tr.AddPeer(2, []string{b.url})
+	sendUntil(t, a.tr, 1, 2, b.rec) // stream established
+	b.rec.clearMsgs()
+
+	const n = 200
+	before := cl.writes.Load()
+	for i := 1; i <= n; i++ { // one at a time: each its own DATA frame
+		a.tr.Send([]*raftpb.Message{msg(1, 2, uint64(i), []byte("entry"))})
+		b.rec.waitMsgs(t, i)
+	}
+	if w := cl.writes.Load() - before; w > n/10 {
+		t.Fatalf("receiver wrote %d times for %d messages; want almost none (no per-message PING)", w, n)
 	}
 }
