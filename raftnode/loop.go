@@ -1,16 +1,20 @@
 package raftnode
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+
+	"github.com/synod-db/synod/record"
 )
 
 // run is the raft loop: the only goroutine that touches n.rn.
 func (n *Node) run() {
 	defer n.shutdown()
+	defer n.recoverCorruption()
 	ticks := n.cfg.Ticks
 	if ticks == nil {
 		t := time.NewTicker(n.cfg.TickInterval)
@@ -95,6 +99,23 @@ func (n *Node) drainReads() {
 			return
 		}
 	}
+}
+
+// recoverCorruption turns raft's panic on a failed storage read into the
+// loop's fatal error when the read failed because a stored record is
+// corrupt (raft panics on any storage error it does not expect), so the
+// member stops saying what was damaged instead of with a stack trace. Any
+// other panic is a bug and goes on.
+func (n *Node) recoverCorruption() {
+	p := recover()
+	if p == nil {
+		return
+	}
+	if err, ok := p.(error); ok && errors.Is(err, record.ErrCorrupt) {
+		n.setFatal(err)
+		return
+	}
+	panic(p)
 }
 
 func (n *Node) setFatal(err error) {

@@ -12,6 +12,15 @@ import (
 	"github.com/synod-db/synod/record"
 )
 
+// readErr wraps an error reading the raft log; Pebble's own corruption
+// errors (a block failing its checksum) also wrap record.ErrCorrupt.
+func readErr(err error) error {
+	if pebble.IsCorruptionError(err) && !errors.Is(err, record.ErrCorrupt) {
+		return fmt.Errorf("%w: storage: read raft log: %w", record.ErrCorrupt, err)
+	}
+	return fmt.Errorf("storage: read raft log: %w", err)
+}
+
 // corruptf returns an error wrapping record.ErrCorrupt: stored data that can
 // not be served.
 func corruptf(format string, args ...any) error {

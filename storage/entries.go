@@ -84,7 +84,7 @@ func (s *LogStore) readRange(out []*raftpb.Entry, lo, hi uint64, r *sizeLimiter)
 	}
 	out, err = scanRange(it, out, lo, hi, r)
 	if cerr := it.Close(); err == nil && cerr != nil {
-		err = fmt.Errorf("storage: read raft log: %w", cerr)
+		err = readErr(cerr)
 	}
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func scanRange(it *pebble.Iterator, out []*raftpb.Entry, lo, hi uint64, r *sizeL
 		}
 		v, err := it.ValueAndErr()
 		if err != nil {
-			return out, fmt.Errorf("storage: read raft log: %w", err)
+			return out, readErr(err)
 		}
 		// Stored payload length == proto.Size: check before decoding.
 		if !r.admit(uint64(max(len(v)-record.HeaderSize, 0))) {
@@ -115,7 +115,7 @@ func scanRange(it *pebble.Iterator, out []*raftpb.Entry, lo, hi uint64, r *sizeL
 		want++
 	}
 	if err := it.Error(); err != nil {
-		return out, fmt.Errorf("storage: read raft log: %w", err)
+		return out, readErr(err)
 	}
 	if want != hi {
 		return out, corruptf("raft log entry %d is missing (log read [%d, %d))", want, lo, hi)

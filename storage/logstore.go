@@ -151,7 +151,7 @@ func (s *LogStore) loadLastIndex() error {
 func iterEntry(it *pebble.Iterator) (*raftpb.Entry, error) {
 	v, err := it.ValueAndErr()
 	if err != nil {
-		return nil, fmt.Errorf("storage: read raft log: %w", err)
+		return nil, readErr(err)
 	}
 	return decodeEntry(it.Key(), v)
 }

@@ -140,25 +140,57 @@ func checkNeverServed(t *testing.T, cl *Cluster, i int, value, want string) bool
 // checksum mismatch; it never serves. The other members keep serving the
 // right value.
 func TestCorruptValueNeverServed(t *testing.T) {
+	corruptSSTable(t, tagKeyValueValue, "the key's version record")
+}
+
+// TestCorruptRaftLogNeverServed flips one bit of the value in the raft log
+// entry that carried the put, in an sstable. Raft reads that entry when the
+// member restarts; the read fails its checksum and the member refuses to
+// start, saying so (not with raft's panic), and the others serve on.
+func TestCorruptRaftLogNeverServed(t *testing.T) {
+	corruptSSTable(t, tagPutRequestValue, "the raft log entry of the put")
+}
+
+// The protobuf tag byte in front of the value's length: which record a copy
+// of the value found on disk belongs to.
+const (
+	tagKeyValueValue   = 0x2a // mvccpb.KeyValue.value (field 5): the version record
+	tagPutRequestValue = 0x12 // PutRequest.value (field 2): the raft log entry
+)
+
+// corruptSSTable stops a member after a clean flush, flips one bit of the
+// victim value in the sstable record tagged tag, and checks the member
+// never serves a wrong value.
+func corruptSSTable(t *testing.T, tag byte, what string) {
 	cl, value := corruptionCluster(t)
 	victim := cl.Members[2]
 	cl.StopMember(2)
 	var site *valueSite
 	for _, s := range findValue(t, victim.DataDir, []byte(value)) {
-		if strings.HasSuffix(s.path, ".sst") {
-			site = &s // the last one is the key's version record
+		if strings.HasSuffix(s.path, ".sst") && s.off >= 2 && readByte(t, s.path, s.off-2) == tag {
+			site = &s
 		}
 	}
 	if site == nil {
-		t.Fatalf("the value is in no sstable after a clean stop")
+		t.Fatalf("%s is in no sstable after a clean stop", what)
 	}
 	flipBitAt(t, site.path, site.off+len(value)/2)
 	if checkNeverServed(t, cl, 2, value, "stored record failed its checksum") {
-		t.Fatalf("%s started with a damaged sstable", victim.Name)
+		t.Fatalf("%s started with a damaged sstable (%s)", victim.Name, what)
 	}
 	if !strings.Contains(victim.LogText(), "checksum mismatch") {
 		t.Errorf("the error does not say what failed")
 	}
+}
+
+// readByte returns the byte at off in the file at path.
+func readByte(t *testing.T, path string, off int) byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b[off]
 }
 
 // TestCorruptWALNeverServed kills a member (so the value is only in its
