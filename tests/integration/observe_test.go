@@ -68,6 +68,9 @@ func TestMetricsOnClientPort(t *testing.T) {
 		{"etcd_mvcc_db_total_size_in_bytes", "", 1},
 		{"etcd_debugging_mvcc_current_revision", "", puts + 1},
 		{"grpc_server_handled_total", `grpc_code="OK",grpc_method="Put"`, puts},
+		{"synod_pebble_memtable_size_bytes", "", 1},
+		{"synod_pebble_block_cache_misses_total", "", 0},
+		{"synod_pebble_l0_files", "", 0},
 	}
 	for _, ch := range checks {
 		if v := metricValue(t, body, ch.name, ch.labels); v < ch.min {
