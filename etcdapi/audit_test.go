@@ -1,11 +1,9 @@
 package etcdapi
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,18 +14,6 @@ import (
 
 	"github.com/synod-db/synod/audit"
 )
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
 
 // denySecret stands in for an authorization layer inside the audit
 // interceptors: reads of "secret" and watches on it are refused as etcd
@@ -61,7 +47,7 @@ func denySecret() []grpc.ServerOption {
 // for reads (unary, and a watch refused on its stream), with the identity
 // the hook gives; allowed reads are not; passwords never appear.
 func TestAuditAuthDecisions(t *testing.T) {
-	var out syncBuffer
+	var out logBuffer
 	l, err := audit.Open(audit.Config{Output: &out, Identity: func(context.Context) string { return "carol" }})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +81,7 @@ func TestAuditAuthDecisions(t *testing.T) {
 
 	type line struct{ User, RPC, Key, RangeEnd, Outcome, Message string }
 	var got []line
-	for _, s := range strings.Split(strings.TrimSpace(out.buf.String()), "\n") {
+	for _, s := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var m struct {
 			User     string `json:"user"`
 			RPC      string `json:"rpc"`
@@ -117,14 +103,14 @@ func TestAuditAuthDecisions(t *testing.T) {
 		{"carol", "/etcdserverpb.KV/Put", "k", "", "OK", ""},
 	}
 	if len(got) != len(want) {
-		t.Fatalf("audit lines:\n%s", out.buf.String())
+		t.Fatalf("audit lines:\n%s", out.String())
 	}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("line %d: %+v, want %+v", i, got[i], want[i])
 		}
 	}
-	if strings.Contains(out.buf.String(), "hunter2") {
+	if strings.Contains(out.String(), "hunter2") {
 		t.Errorf("a password reached the audit log")
 	}
 }
