@@ -109,11 +109,24 @@ func decodeKV(vk, b []byte) (*mvccpb.KeyValue, error) {
 }
 
 // getKV returns the version of key visible at rev, or nil if the key does not
-// exist at rev.
-func getKV(src iterSource, key []byte, rev int64) (*mvccpb.KeyValue, error) {
-	var kv *mvccpb.KeyValue
-	err := scan(context.Background(), src, key, nil, rev, func(vk, b []byte) error {
-		var err error
+// exist at rev. It is the point form of scan (and answers as scan would): an
+// iterator bounded to the key's versions and one seek to the newest version
+// at or below rev, since versions sort newest first; no step to a next key.
+func getKV(src iterSource, key []byte, rev int64) (kv *mvccpb.KeyValue, err error) {
+	n := len(key) + 3 + revSuffixLen
+	buf := appendVersionPrefix(make([]byte, 0, 3*n), key)
+	lower := buf[:len(buf):len(buf)]
+	upper := appendPrefixEnd(buf[len(buf):len(buf)], lower)
+	seek := appendRev(append(upper[len(upper):], lower...), rev)
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper[:len(upper):len(upper)]})
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: new iterator: %w", err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	if !it.SeekGE(seek) {
+		return nil, nil
+	}
+	err = visitVersion(it, func(vk, b []byte) error {
 		kv, err = decodeKV(vk, b)
 		return err
 	})
