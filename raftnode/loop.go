@@ -163,10 +163,14 @@ func (n *Node) handleReady(rd raft.Ready) error {
 	}
 	n.noteConfChanges(rd.Entries)
 	mustSync := n.mustSync(rd)
-	if err := n.cfg.Log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
+	hs := n.hardStateToSave(rd)
+	if err := n.cfg.Log.Save(hs, rd.Entries, mustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)
 	}
-	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
+	if hs != nil {
+		n.savedHardState = hs
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
 		n.prevHardState = rd.HardState
 	}
 	if len(rd.Entries) > 0 {
@@ -200,6 +204,32 @@ func (n *Node) mustSync(rd raft.Ready) bool {
 		hs = n.prevHardState
 	}
 	return raft.MustSync(hs, n.prevHardState, len(rd.Entries))
+}
+
+// hardStateToSave returns the HardState rd's Save writes, or nil for none:
+// the latest one raft gave (rd's, or the previous), when it differs from
+// the stored one in term or vote (raft requires those durable before any
+// message goes out), or when rd writes entries anyway. A change of the
+// commit index alone is not written by itself: it waits for the next write
+// of entries, saving a storage write per commit on every member (3 → 2 per
+// put at one client). The commit index needs no durability: after a
+// restart raft relearns it from the leader, entries at or below the applied
+// index are skipped on replay, and storage raises the stored commit to any
+// snapshot or truncation point it writes, which raft requires
+// (storage.LogStore.CreateSnapshot, Compact).
+func (n *Node) hardStateToSave(rd raft.Ready) *raftpb.HardState {
+	hs := rd.HardState
+	if raft.IsEmptyHardState(hs) {
+		hs = n.prevHardState
+	}
+	saved := n.savedHardState
+	if raft.IsEmptyHardState(hs) || (hs.GetTerm() == saved.GetTerm() && hs.GetVote() == saved.GetVote() && hs.GetCommit() == saved.GetCommit()) {
+		return nil
+	}
+	if len(rd.Entries) > 0 || hs.GetTerm() != saved.GetTerm() || hs.GetVote() != saved.GetVote() {
+		return hs
+	}
+	return nil
 }
 
 func (n *Node) updateLeader(ss *raft.SoftState) {

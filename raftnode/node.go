@@ -119,8 +119,11 @@ type Node struct {
 	appliedTerm   uint64
 	reads         readBatches
 	sendingSnaps  int
-	prevHardState *raftpb.HardState
-	ccExpected    map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
+	prevHardState *raftpb.HardState // the latest raft gave
+	// savedHardState is the latest written; its commit may lag
+	// (hardStateToSave).
+	savedHardState *raftpb.HardState
+	ccExpected     map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
 
 	// Published by the loop for other goroutines.
 	lead    atomic.Uint64
@@ -233,7 +236,7 @@ func (n *Node) startRaft() error {
 	}
 	n.snapIndex = snap.GetMetadata().GetIndex()
 	n.confState = cs
-	n.prevHardState = hs
+	n.prevHardState, n.savedHardState = hs, hs
 	n.appliedIndex, n.appliedTerm = n.cfg.Applier.Applied()
 	n.aw.advance(n.appliedIndex)
 	rc := &raft.Config{

@@ -40,8 +40,14 @@ func es0(es []*raftpb.Entry) uint64 {
 
 func createSnap(i uint64, cs *raftpb.ConfState, wantErr error) op {
 	return op{
-		desc:    fmt.Sprintf("createSnapshot(%d, %v)", i, cs),
-		mem:     func(ms *raft.MemoryStorage) (*raftpb.Snapshot, error) { return ms.CreateSnapshot(i, cs, nil) },
+		desc: fmt.Sprintf("createSnapshot(%d, %v)", i, cs),
+		mem: func(ms *raft.MemoryStorage) (*raftpb.Snapshot, error) {
+			snap, err := ms.CreateSnapshot(i, cs, nil)
+			if err == nil {
+				memRaiseCommit(ms, i)
+			}
+			return snap, err
+		},
 		log:     func(s *LogStore) (*raftpb.Snapshot, error) { return s.CreateSnapshot(i, cs) },
 		wantErr: wantErr,
 	}
@@ -49,8 +55,14 @@ func createSnap(i uint64, cs *raftpb.ConfState, wantErr error) op {
 
 func compact(i uint64, wantErr error) op {
 	return op{
-		desc:    fmt.Sprintf("compact(%d)", i),
-		mem:     func(ms *raft.MemoryStorage) (*raftpb.Snapshot, error) { return nil, ms.Compact(i) },
+		desc: fmt.Sprintf("compact(%d)", i),
+		mem: func(ms *raft.MemoryStorage) (*raftpb.Snapshot, error) {
+			err := ms.Compact(i)
+			if err == nil {
+				memRaiseCommit(ms, i)
+			}
+			return nil, err
+		},
 		log:     func(s *LogStore) (*raftpb.Snapshot, error) { return nil, s.Compact(i) },
 		wantErr: wantErr,
 	}
@@ -67,6 +79,17 @@ func applySnap(i, term uint64, cs *raftpb.ConfState, wantErr error) op {
 	}
 }
 
+// memRaiseCommit is what LogStore adds to MemoryStorage's CreateSnapshot,
+// Compact and ApplySnapshot: a stored HardState committing less than the
+// snapshot or truncation index is raised to it (LogStore.raiseCommit).
+func memRaiseCommit(ms *raft.MemoryStorage, index uint64) {
+	hs, _, _ := ms.InitialState()
+	if !raft.IsEmptyHardState(hs) && hs.GetCommit() < index {
+		hs.Commit = proto.Uint64(index)
+		ms.SetHardState(hs)
+	}
+}
+
 // memApplySnapshot is MemoryStorage.ApplySnapshot plus what LogStore adds:
 // a stored HardState's commit is raised to the snapshot index (see
 // LogStore.ApplySnapshot).
@@ -74,11 +97,7 @@ func memApplySnapshot(ms *raft.MemoryStorage, snap *raftpb.Snapshot) error {
 	if err := ms.ApplySnapshot(snap); err != nil {
 		return err
 	}
-	hs, _, _ := ms.InitialState()
-	if !raft.IsEmptyHardState(hs) && hs.GetCommit() < snap.GetMetadata().GetIndex() {
-		hs.Commit = proto.Uint64(snap.GetMetadata().GetIndex())
-		ms.SetHardState(hs)
-	}
+	memRaiseCommit(ms, snap.GetMetadata().GetIndex())
 	return nil
 }
 

@@ -198,12 +198,8 @@ func (s *LogStore) check(err error) error {
 // snapshot's metadata (Data is not stored; synod streams the state machine
 // separately), makes its index and term the truncation point, and discards
 // the entire log, in one synced batch. A stored HardState whose commit is
-// below the snapshot index is raised to it in the same batch: the snapshot's
-// entries are committed by definition, and raft refuses to start (it
-// panics) from a HardState committing less than the log's truncation point,
-// which is what a crash between this call and the next Save would
-// otherwise leave (the Save carrying the new commit index is not synced
-// when nothing else changed). raft.ErrSnapOutOfDate if a snapshot
+// below the snapshot index is raised to it in the same batch (raiseCommit).
+// raft.ErrSnapOutOfDate if a snapshot
 // at the same or a higher index is already installed (as MemoryStorage, an
 // index-0 snapshot carrying only a ConfState may be applied to a store
 // whose snapshot index is 0). snap is not modified.
@@ -228,14 +224,9 @@ func (s *LogStore) ApplySnapshot(snap *raftpb.Snapshot) error {
 	if err := s.putSnapshotAndTruncate(b, meta, meta.GetIndex(), meta.GetTerm(), logEnd); err != nil {
 		return err
 	}
-	hs := s.hs
-	if hs.set && hs.commit < meta.GetIndex() {
-		hs.commit = meta.GetIndex()
-		if err := setProto(b, keyHardState, &raftpb.HardState{
-			Term: proto.Uint64(hs.term), Vote: proto.Uint64(hs.vote), Commit: proto.Uint64(hs.commit),
-		}); err != nil {
-			return err
-		}
+	hs, err := s.raiseCommit(b, meta.GetIndex())
+	if err != nil {
+		return err
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,6 +238,28 @@ func (s *LogStore) ApplySnapshot(snap *raftpb.Snapshot) error {
 	s.offset, s.offsetTerm, s.last = meta.GetIndex(), meta.GetTerm(), meta.GetIndex()
 	s.cache.reset()
 	return nil
+}
+
+// raiseCommit keeps the stored HardState's commit index at or above index,
+// the index of a snapshot or truncation point being written in b: if it is
+// below, b also rewrites the HardState with commit = index. It returns the
+// in-memory HardState to publish once b is committed. Every entry up to a
+// snapshot or truncation point is committed by definition, and raft refuses
+// to start (it panics) from a HardState committing less than its snapshot
+// or truncation point. The stored commit can lag that far because the
+// caller need not persist a HardState whose only change is the commit index
+// (raftnode writes it with the next entries: docs/performance.md). The
+// caller holds wmu.
+func (s *LogStore) raiseCommit(b *pebble.Batch, index uint64) (hardState, error) {
+	hs := s.hs
+	if !hs.set || hs.commit >= index {
+		return hs, nil
+	}
+	hs.commit = index
+	err := setProto(b, keyHardState, &raftpb.HardState{
+		Term: proto.Uint64(hs.term), Vote: proto.Uint64(hs.vote), Commit: proto.Uint64(hs.commit),
+	})
+	return hs, err
 }
 
 // putSnapshotAndTruncate adds to b: the snapshot metadata (if meta != nil),
@@ -271,6 +284,8 @@ func (s *LogStore) putSnapshotAndTruncate(b *pebble.Batch, meta *raftpb.Snapshot
 // snapshot index; ErrOutOfBounds if index > LastIndex(); raft.ErrCompacted if
 // index is below the truncation point. The log is not truncated (see Compact).
 // The write is not synced: it becomes durable with the next synced write.
+// A stored HardState committing less than index is raised to it in the
+// same batch (raiseCommit).
 //
 // Mutators are serialised; CreateSnapshot may run concurrently with readers.
 func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState) (*raftpb.Snapshot, error) {
@@ -300,11 +315,15 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState) (*raftpb.S
 	if err := setProto(b, keySnapshot, meta); err != nil {
 		return nil, err
 	}
+	hs, err := s.raiseCommit(b, index)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.commit(b, false); err != nil {
 		return nil, err
 	}
 	s.mu.Lock()
-	s.snap = meta
+	s.snap, s.hs = meta, hs
 	s.mu.Unlock()
 	return &raftpb.Snapshot{Metadata: proto.Clone(meta).(*raftpb.SnapshotMetadata)}, nil
 }
@@ -316,7 +335,9 @@ func (s *LogStore) CreateSnapshot(index uint64, cs *raftpb.ConfState) (*raftpb.S
 // compactIndex > LastIndex(). Like MemoryStorage it does not check the
 // snapshot: the caller must not compact past the latest snapshot's index
 // (nor past the applied index). The write is not synced: if it is lost in a
-// crash, the discarded entries reappear, which is harmless.
+// crash, the discarded entries reappear, which is harmless. A stored
+// HardState committing less than compactIndex is raised to it in the same
+// batch (raiseCommit).
 //
 // Mutators are serialised; readers wait for Compact to finish.
 func (s *LogStore) Compact(compactIndex uint64) error {
@@ -340,11 +361,16 @@ func (s *LogStore) Compact(compactIndex uint64) error {
 	if err := s.putSnapshotAndTruncate(b, nil, compactIndex, term, logKey(compactIndex+1)); err != nil {
 		return err
 	}
+	hs, err := s.raiseCommit(b, compactIndex)
+	if err != nil {
+		return err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.commit(b, false); err != nil {
 		return err
 	}
+	s.hs = hs
 	s.offset, s.offsetTerm = compactIndex, term
 	s.cache.dropBefore(compactIndex + 1)
 	return nil
