@@ -12,15 +12,24 @@ import (
 // state's applied index were applied before a restart and are skipped, except
 // that raft itself must relearn configuration changes.
 func (n *Node) applyEntries(ents []*raftpb.Entry) error {
-	for _, e := range ents {
-		if err := n.applyEntry(e); err != nil {
+	if len(ents) == 0 {
+		return nil
+	}
+	for rest := ents; len(rest) > 0; {
+		if k := n.requestRun(rest); k > 1 {
+			if err := n.applyRun(rest[:k]); err != nil {
+				return err
+			}
+			rest = rest[k:]
+			continue
+		}
+		if err := n.applyEntry(rest[0]); err != nil {
 			return err
 		}
+		rest = rest[1:]
 	}
-	if len(ents) > 0 {
-		n.appliedTermPub.Store(n.appliedTerm)
-		n.aw.advance(n.appliedIndex)
-	}
+	n.appliedTermPub.Store(n.appliedTerm)
+	n.aw.advance(n.appliedIndex)
 	return nil
 }
 
@@ -67,6 +76,49 @@ func (n *Node) applyNormal(e *raftpb.Entry) error {
 	}
 	if id := req.GetHeader().GetID(); id != 0 {
 		n.wait.trigger(id, res)
+	}
+	return nil
+}
+
+// requestRun returns how many entries at the start of ents form a run for
+// ApplyBatch: client requests (normal entries with data) not yet applied.
+// 0 when the Applier is not a BatchApplier.
+func (n *Node) requestRun(ents []*raftpb.Entry) int {
+	if _, ok := n.cfg.Applier.(BatchApplier); !ok || unsafeReapply {
+		return 0
+	}
+	k := 0
+	for _, e := range ents {
+		if e.GetType() != raftpb.EntryType_EntryNormal || len(e.GetData()) == 0 || e.GetIndex() <= n.appliedIndex {
+			break
+		}
+		k++
+	}
+	return k
+}
+
+// applyRun applies a run of client requests (requestRun) with one
+// ApplyBatch and then answers their proposers, once the whole run is
+// applied and visible.
+func (n *Node) applyRun(ents []*raftpb.Entry) error {
+	reqs := make([]Request, len(ents))
+	for i, e := range ents {
+		reqs[i] = Request{Index: e.GetIndex(), Term: e.GetTerm(), Req: new(etcdserverpb.InternalRaftRequest)}
+		if err := proto.Unmarshal(e.GetData(), reqs[i].Req); err != nil {
+			return fmt.Errorf("raftnode: apply entry %d (term %d): decode request: %w", e.GetIndex(), e.GetTerm(), err)
+		}
+	}
+	res := make([]Result, len(ents))
+	if err := n.cfg.Applier.(BatchApplier).ApplyBatch(reqs, res); err != nil {
+		first, last := ents[0], ents[len(ents)-1]
+		return fmt.Errorf("raftnode: apply entries %d-%d (term %d-%d): %w", first.GetIndex(), last.GetIndex(), first.GetTerm(), last.GetTerm(), err)
+	}
+	last := ents[len(ents)-1]
+	n.appliedIndex, n.appliedTerm = last.GetIndex(), last.GetTerm()
+	for i, r := range reqs {
+		if id := r.Req.GetHeader().GetID(); id != 0 {
+			n.wait.trigger(id, res[i])
+		}
 	}
 	return nil
 }

@@ -47,6 +47,25 @@ type Applier interface {
 	Restore(path string) error
 }
 
+// BatchApplier is an Applier that also applies a run of client requests
+// at once, for one storage write per run instead of one per entry. The
+// raft loop hands it every run of two or more consecutive client entries
+// of a Ready that are not yet applied.
+type BatchApplier interface {
+	Applier
+	// ApplyBatch applies reqs, consecutive entries in order, with the
+	// results Apply would give for each in turn, filling res[i] for
+	// reqs[i]. The state and applied index may be committed once at the
+	// end. A returned error is fatal.
+	ApplyBatch(reqs []Request, res []Result) error
+}
+
+// Request is a client request at its raft position, for ApplyBatch.
+type Request struct {
+	Index, Term uint64
+	Req         *etcdserverpb.InternalRaftRequest
+}
+
 // Snapshot is a point-in-time copy of the state being streamed to a peer.
 // WriteTo may run on another goroutine; Close releases it.
 type Snapshot interface {

@@ -1,10 +1,12 @@
 package server
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/mvcc"
@@ -19,7 +21,7 @@ type applier struct {
 	m *Member
 }
 
-var _ raftnode.Applier = applier{}
+var _ raftnode.BatchApplier = applier{}
 
 func (a applier) Applied() (uint64, uint64) { return a.m.store.Applied() }
 
@@ -56,6 +58,105 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	a.m.lessor.ApplyEvents(res.Events)
 	a.m.notifyWatchers(res.Events)
 	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
+}
+
+// ApplyBatch applies every run of two or more plain key-value requests
+// (groupable) with one mvcc.Group, so one batch commit, and every other
+// request with Apply.
+func (a applier) ApplyBatch(reqs []raftnode.Request, res []raftnode.Result) error {
+	for i := 0; i < len(reqs); {
+		j := i
+		for j < len(reqs) && groupable(reqs[j].Req) {
+			j++
+		}
+		if j-i > 1 {
+			if err := a.applyGroup(reqs[i:j], res[i:j]); err != nil {
+				return err
+			}
+			i = j
+			continue
+		}
+		r, err := a.Apply(reqs[i].Index, reqs[i].Term, reqs[i].Req)
+		if err != nil {
+			return err
+		}
+		res[i] = r
+		i++
+	}
+	return nil
+}
+
+// groupable reports whether req is a Put, DeleteRange or Txn and nothing
+// else: a request that changes only the key-value store and, through its
+// events, lease attachments and watchers, and whose gates (the NOSPACE
+// alarm, permissions) only change with requests that are not groupable.
+func groupable(req *etcdserverpb.InternalRaftRequest) bool {
+	kv := 0
+	for _, set := range []bool{req.Put != nil, req.DeleteRange != nil, req.Txn != nil} {
+		if set {
+			kv++
+		}
+	}
+	return kv == 1 && req.Compaction == nil && req.ClusterMemberAttrSet == nil && req.Alarm == nil &&
+		req.LeaseGrant == nil && req.LeaseRevoke == nil && req.LeaseCheckpoint == nil && !auth.IsMutation(req)
+}
+
+// applyGroup applies groupable requests in one mvcc.Group: the same gates
+// and results as Apply for each, one commit for all, and the events go to
+// the lessor and the watchers once the group is committed. If the group
+// breaks (mvcc.ErrGroupBroken), nothing of it was committed and the
+// requests are applied again one by one.
+func (a applier) applyGroup(reqs []raftnode.Request, res []raftnode.Result) error {
+	g, err := a.m.store.NewGroup()
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	events := make([][]*mvccpb.Event, len(reqs))
+	for i, r := range reqs {
+		if err := a.gate(r.Req); err != nil {
+			res[i] = raftnode.Result{Err: err}
+			g.Skip(r.Index, r.Term)
+			continue
+		}
+		mr, err := g.Apply(r.Index, r.Term, r.Req)
+		if errors.Is(err, mvcc.ErrGroupBroken) {
+			g.Close()
+			return a.applyEach(reqs, res)
+		}
+		if err != nil {
+			return err
+		}
+		res[i], events[i] = raftnode.Result{Resp: mr.Resp, Err: mr.Err}, mr.Events
+	}
+	if err := g.Commit(); err != nil {
+		return err
+	}
+	for _, evs := range events {
+		a.m.lessor.ApplyEvents(evs)
+		a.m.notifyWatchers(evs)
+	}
+	return nil
+}
+
+// gate is what Apply checks of a key-value request before the store: the
+// NOSPACE alarm and the caller's permissions.
+func (a applier) gate(req *etcdserverpb.InternalRaftRequest) error {
+	if err := a.m.capped(req); err != nil {
+		return err
+	}
+	return a.m.authorizeApply(req)
+}
+
+// applyEach applies reqs one by one with Apply.
+func (a applier) applyEach(reqs []raftnode.Request, res []raftnode.Result) error {
+	for i, r := range reqs {
+		var err error
+		if res[i], err = a.Apply(r.Index, r.Term, r.Req); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a applier) ApplyNoop(index, term uint64) error { return a.m.store.ApplyOther(index, term, nil) }

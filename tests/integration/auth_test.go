@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -496,7 +497,7 @@ func TestAuthCheckedOnApply(t *testing.T) {
 		})
 		return err
 	}
-	for _, tc := range []struct {
+	cases := []struct {
 		user string
 		rev  uint64
 		key  string
@@ -507,7 +508,8 @@ func TestAuthCheckedOnApply(t *testing.T) {
 		{"", 0, "/p/anon", auth.ErrUserEmpty},
 		{"alice", rev, "/p/ok", nil},
 		{"root", rev, "/b", nil},
-	} {
+	}
+	for _, tc := range cases {
 		if err := put(tc.user, tc.rev, tc.key); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
 			t.Errorf("put %s as %q at auth revision %d: %v, want %v", tc.key, tc.user, tc.rev, err, tc.want)
 		}
@@ -516,5 +518,30 @@ func TestAuthCheckedOnApply(t *testing.T) {
 	r, err := root.Get(ctx(t), "/p/", clientv3.WithPrefix())
 	if err != nil || len(r.Kvs) != 1 || string(r.Kvs[0].Key) != "/p/ok" {
 		t.Fatalf("keys under /p/ after the refused writes: %v %v, want only /p/ok", r, err)
+	}
+	// The same, proposed all at once and again and again, so that refused
+	// and allowed writes are applied in one run (one storage batch).
+	var wg sync.WaitGroup
+	for round := 0; round < 20; round++ {
+		for _, tc := range cases {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				key := fmt.Sprintf("%s/%02d", tc.key, round)
+				if err := put(tc.user, tc.rev, key); !errors.Is(err, tc.want) || (tc.want == nil && err != nil) {
+					t.Errorf("concurrent put %s as %q at auth revision %d: %v, want %v", key, tc.user, tc.rev, err, tc.want)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	r, err = root.Get(ctx(t), "/p/", clientv3.WithPrefix(), clientv3.WithKeysOnly())
+	if err != nil || len(r.Kvs) != 21 {
+		t.Fatalf("keys under /p/ after the concurrent writes: %d %v, want /p/ok and 20 under /p/ok/", len(r.Kvs), err)
+	}
+	for _, kv := range r.Kvs {
+		if k := string(kv.Key); k != "/p/ok" && !strings.HasPrefix(k, "/p/ok/") {
+			t.Fatalf("a refused write left %s", k)
+		}
 	}
 }
