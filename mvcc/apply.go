@@ -61,13 +61,13 @@ type writer struct {
 // this revision.
 func (w *writer) put(key, value []byte, lease int64) error {
 	rev := w.beginRev + 1
-	prev, err := getKV(w.b, key, rev)
+	create, version, live, err := getGeneration(w.b, key, rev)
 	if err != nil {
 		return err
 	}
 	kv := &mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}
-	if prev != nil {
-		kv.CreateRevision, kv.Version = prev.CreateRevision, prev.Version+1
+	if live {
+		kv.CreateRevision, kv.Version = create, version+1
 	}
 	data, err := proto.Marshal(kv)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/mvccpb"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -109,10 +110,64 @@ func decodeKV(vk, b []byte) (*mvccpb.KeyValue, error) {
 }
 
 // getKV returns the version of key visible at rev, or nil if the key does not
-// exist at rev. It is the point form of scan (and answers as scan would): an
-// iterator bounded to the key's versions and one seek to the newest version
-// at or below rev, since versions sort newest first; no step to a next key.
+// exist at rev.
 func getKV(src iterSource, key []byte, rev int64) (kv *mvccpb.KeyValue, err error) {
+	err = visitKey(src, key, rev, func(vk, b []byte) error {
+		kv, err = decodeKV(vk, b)
+		return err
+	})
+	return kv, err
+}
+
+// getGeneration returns the create revision and version of the version of
+// key visible at rev (ok false if the key does not exist at rev): what a
+// put needs of the previous version, without decoding (and copying) its key
+// and value. The record's checksum is verified as for any read.
+func getGeneration(src iterSource, key []byte, rev int64) (create, version int64, ok bool, err error) {
+	err = visitKey(src, key, rev, func(vk, b []byte) error {
+		ok = true
+		create, version, err = decodeGeneration(vk, b)
+		return err
+	})
+	return create, version, ok, err
+}
+
+// decodeGeneration reads create_revision (field 2) and version (field 4)
+// from a marshalled KeyValue stored under vk, skipping the other fields.
+func decodeGeneration(vk, b []byte) (create, version int64, err error) {
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return 0, 0, corruptf("key %q: KeyValue field tag: %v", vk, protowire.ParseError(n))
+		}
+		b = b[n:]
+		if (num == 2 || num == 4) && typ == protowire.VarintType {
+			v, m := protowire.ConsumeVarint(b)
+			if m < 0 {
+				return 0, 0, corruptf("key %q: KeyValue field %d: %v", vk, num, protowire.ParseError(m))
+			}
+			if num == 2 {
+				create = int64(v)
+			} else {
+				version = int64(v)
+			}
+			b = b[m:]
+			continue
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b)
+		if m < 0 {
+			return 0, 0, corruptf("key %q: KeyValue field %d: %v", vk, num, protowire.ParseError(m))
+		}
+		b = b[m:]
+	}
+	return create, version, nil
+}
+
+// visitKey hands fn the version of key visible at rev, if live. It is the
+// point form of scan (and answers as scan would): an iterator bounded to
+// the key's versions and one seek to the newest version at or below rev,
+// since versions sort newest first; no step to a next key.
+func visitKey(src iterSource, key []byte, rev int64, fn visitFunc) (err error) {
 	n := len(key) + 3 + revSuffixLen
 	buf := appendVersionPrefix(make([]byte, 0, 3*n), key)
 	lower := buf[:len(buf):len(buf)]
@@ -120,17 +175,13 @@ func getKV(src iterSource, key []byte, rev int64) (kv *mvccpb.KeyValue, err erro
 	seek := appendRev(append(upper[len(upper):], lower...), rev)
 	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper[:len(upper):len(upper)]})
 	if err != nil {
-		return nil, fmt.Errorf("mvcc: new iterator: %w", err)
+		return fmt.Errorf("mvcc: new iterator: %w", err)
 	}
 	defer func() { err = closeIter(it, err) }()
 	if !it.SeekGE(seek) {
-		return nil, nil
+		return nil
 	}
-	err = visitVersion(it, func(vk, b []byte) error {
-		kv, err = decodeKV(vk, b)
-		return err
-	})
-	return kv, err
+	return visitVersion(it, fn)
 }
 
 // LeasedKeys calls fn, in key order, for every live key at the current
