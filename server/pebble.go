@@ -14,11 +14,12 @@ import (
 //
 // The sizes trade memory for write batching. Measured on the issue-5 bench
 // (100k keys of 256 B, 3 members): 64 MiB memtables and a 32 MiB block
-// budget gave 1.3x etcd's RSS; 16 MiB and 8 MiB give about 1.1x with the
-// same put and read throughput (smaller skiplists are cheaper to search and
-// insert into, which offsets the extra flushes). See docs/performance.md.
+// budget gave 1.3x etcd's RSS, 16 MiB and 8 MiB 1.17x, 8 MiB and 8 MiB
+// 1.0x, with put throughput and CPU per put the same within the noise
+// (smaller skiplists are cheaper to search and insert into, which offsets
+// the extra flushes). See docs/performance.md, changes 7 and 11.
 const (
-	memTableSize = 16 << 20
+	memTableSize = 8 << 20
 	// blockCacheBytes is what is left for sstable blocks while two
 	// memtables are live.
 	blockCacheBytes = 8 << 20
