@@ -11,6 +11,8 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/record"
 )
 
 // ErrUnknownRequest is returned (fatal) by Apply for an InternalRaftRequest
@@ -69,12 +71,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	if live {
 		kv.CreateRevision, kv.Version = create, version+1
 	}
-	data, err := proto.Marshal(kv)
-	if err != nil {
-		return fmt.Errorf("mvcc: marshal KeyValue: %w", err)
-	}
-	vk := versionKey(key, rev)
-	if err := w.b.Set(vk, seal(vk, versionPayload(tagPut, w.changes, data)), nil); err != nil {
+	if err := setVersion(w.b, versionKey(key, rev), tagPut, w.changes, kv); err != nil {
 		return err
 	}
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
@@ -84,8 +81,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 // tombstone writes a deletion of key at beginRev+1.
 func (w *writer) tombstone(key []byte) error {
 	rev := w.beginRev + 1
-	vk := versionKey(key, rev)
-	if err := w.b.Set(vk, seal(vk, versionPayload(tagTombstone, w.changes, nil)), nil); err != nil {
+	if err := setVersion(w.b, versionKey(key, rev), tagTombstone, w.changes, nil); err != nil {
 		return err
 	}
 	kv := &mvccpb.KeyValue{Key: key, ModRevision: rev}
@@ -97,7 +93,39 @@ func (w *writer) tombstone(key []byte) error {
 func (w *writer) log(tag byte, key []byte) error {
 	lk := logKey(w.beginRev+1, w.changes)
 	w.changes++
-	return w.b.Set(lk, seal(lk, append([]byte{tag}, key...)), nil)
+	op := w.b.SetDeferred(len(lk), record.HeaderSize+1+len(key))
+	copy(op.Key, lk)
+	op.Value[record.HeaderSize] = tag
+	copy(op.Value[record.HeaderSize+1:], key)
+	record.SealInPlace(op.Key, op.Value)
+	return op.Finish()
+}
+
+// setVersion adds the sealed version record of vk to b (the format of
+// seal(vk, versionPayload(tag, sub, marshal(kv))); kv is nil for a
+// tombstone), encoding it straight into the batch: no intermediate copies
+// of the value, which a put's record otherwise made three of.
+func setVersion(b *pebble.Batch, vk []byte, tag byte, sub int64, kv *mvccpb.KeyValue) error {
+	size := 0
+	if kv != nil {
+		size = proto.Size(kv)
+	}
+	op := b.SetDeferred(len(vk), record.HeaderSize+versionHeaderLen+size)
+	copy(op.Key, vk)
+	p := op.Value[record.HeaderSize:]
+	p[0] = tag
+	binary.BigEndian.PutUint64(p[1:versionHeaderLen], uint64(sub))
+	if kv != nil {
+		out, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(p[versionHeaderLen:versionHeaderLen], kv)
+		if err != nil {
+			return fmt.Errorf("mvcc: marshal KeyValue: %w", err)
+		}
+		if len(out) != size || (size > 0 && &out[0] != &p[versionHeaderLen]) {
+			return fmt.Errorf("mvcc: marshal KeyValue: %d bytes, sized %d", len(out), size)
+		}
+	}
+	record.SealInPlace(op.Key, op.Value)
+	return op.Finish()
 }
 
 // Apply applies one committed raft entry carrying a key-value request. Only

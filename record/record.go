@@ -38,6 +38,15 @@ func Seal(dst, key, payload []byte) []byte {
 	return append(dst, payload...)
 }
 
+// SealInPlace seals a record built in place: sealed holds HeaderSize bytes
+// of room followed by the payload, and SealInPlace writes the checksum of
+// key and that payload into the room. The result is what Seal(nil, key,
+// sealed[HeaderSize:]) returns, without copying the payload. It panics if
+// sealed is shorter than HeaderSize (a caller bug).
+func SealInPlace(key, sealed []byte) {
+	binary.BigEndian.PutUint32(sealed[:HeaderSize], Sum(key, sealed[HeaderSize:]))
+}
+
 // Open verifies a sealed value read under key and returns its payload, which
 // aliases value. It returns an error wrapping ErrCorrupt on any mismatch.
 func Open(key, value []byte) ([]byte, error) {

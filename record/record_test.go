@@ -15,6 +15,11 @@ func TestSealOpenRoundTrip(t *testing.T) {
 		if err != nil || !bytes.Equal(got, []byte(tc.payload)) {
 			t.Fatalf("Open(Seal(%q,%q)) = %q, %v", tc.key, tc.payload, got, err)
 		}
+		inPlace := append(make([]byte, HeaderSize), tc.payload...)
+		SealInPlace([]byte(tc.key), inPlace)
+		if !bytes.Equal(inPlace, sealed) {
+			t.Fatalf("SealInPlace(%q,%q) = %x, Seal gives %x", tc.key, tc.payload, inPlace, sealed)
+		}
 	}
 }
 
