@@ -170,6 +170,7 @@ func runMaintenanceScript(t *testing.T, cl *Cluster) string {
 	s.run(nil, false, "put", "after-disarm", "v")
 	checkStatusErrors(t, cl, "")
 
+	waitStorageVersion(t, cl.Members[0])
 	file := filepath.Join(t.TempDir(), "snap.db")
 	out, _ = s.run([]int{0}, false, "snapshot", "save", file)
 	out = strings.ReplaceAll(out, file, "<file>")
@@ -258,6 +259,25 @@ func checkStatusErrors(t *testing.T, cl *Cluster, want string) {
 
 // waitInUseBelow waits until every member reports a size in use below quota
 // (what an operator checks before disarming NOSPACE).
+// waitStorageVersion waits until m reports a storage version. etcd writes
+// its storage version a few seconds after start (its version monitor), and
+// until then its snapshots carry none and etcdctl prints no "Server
+// version" line; on a loaded machine the script can reach its snapshot
+// before that.
+func waitStorageVersion(t *testing.T, m *Member) {
+	t.Helper()
+	err := waitFor(30*time.Second, 100*time.Millisecond, func() (bool, error) {
+		st, err := m.Status(t, 5*time.Second)
+		if err != nil {
+			return false, err
+		}
+		return st.StorageVersion != "", fmt.Errorf("%s: no storage version yet", m.Name)
+	})
+	if err != nil {
+		t.Fatalf("storage version: %v", err)
+	}
+}
+
 func waitInUseBelow(t *testing.T, cl *Cluster, quota int64) {
 	t.Helper()
 	err := waitFor(30*time.Second, 100*time.Millisecond, func() (bool, error) {
