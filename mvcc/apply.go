@@ -225,21 +225,30 @@ func (s *Store) compaction(w *writer, rev int64) (Result, *int64, error) {
 }
 
 // commitApply adds the meta of the entry to w's batch, commits it and
-// publishes the new in-memory state (revision before compaction revision:
-// readers load them in the opposite order).
+// publishes the new in-memory state.
 func (s *Store) commitApply(w *writer, index, term uint64, compactTo *int64) error {
 	rev := w.beginRev
 	if w.changes > 0 {
 		rev++
-		if err := setMeta(w.b, metaRev, be64(uint64(rev))); err != nil {
+	}
+	return s.commitBatch(w.b, rev, index, term, compactTo)
+}
+
+// commitBatch adds to b the revision (when it is not the store's) and the
+// applied index, commits b with pebble.NoSync and publishes the new
+// in-memory state (revision before compaction revision: readers load them
+// in the opposite order). Apply and Group.Commit end here.
+func (s *Store) commitBatch(b *pebble.Batch, rev int64, index, term uint64, compactTo *int64) error {
+	if rev != s.rev.Load() {
+		if err := setMeta(b, metaRev, be64(uint64(rev))); err != nil {
 			return err
 		}
 	}
-	if err := setMeta(w.b, metaApplied, appliedBytes(index, term)); err != nil {
+	if err := setMeta(b, metaApplied, appliedBytes(index, term)); err != nil {
 		return err
 	}
 	start := time.Now()
-	if err := w.b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("mvcc: commit apply batch: %w", err)
 	}
 	if s.opts.ObserveCommit != nil {

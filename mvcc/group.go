@@ -2,8 +2,6 @@ package mvcc
 
 import (
 	"errors"
-	"fmt"
-	"time"
 
 	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -102,25 +100,7 @@ func (g *Group) Commit() error {
 	if g.index == 0 {
 		return nil
 	}
-	s := g.s
-	if g.rev != s.rev.Load() {
-		if err := setMeta(g.b, metaRev, be64(uint64(g.rev))); err != nil {
-			return err
-		}
-	}
-	if err := setMeta(g.b, metaApplied, appliedBytes(g.index, g.term)); err != nil {
-		return err
-	}
-	start := time.Now()
-	if err := g.b.Commit(pebble.NoSync); err != nil {
-		return fmt.Errorf("mvcc: commit apply group: %w", err)
-	}
-	if s.opts.ObserveCommit != nil {
-		s.opts.ObserveCommit(time.Since(start))
-	}
-	s.rev.Store(g.rev)
-	s.applied.Store(&appliedState{index: g.index, term: g.term})
-	return nil
+	return g.s.commitBatch(g.b, g.rev, g.index, g.term, nil)
 }
 
 // Close discards whatever the group holds that was not committed. It may
