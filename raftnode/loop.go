@@ -211,7 +211,7 @@ func (n *Node) mustSync(rd raft.Ready) bool {
 // the stored one in term or vote (raft requires those durable before any
 // message goes out), or when rd writes entries anyway. A change of the
 // commit index alone is not written by itself: it waits for the next write
-// of entries, saving a storage write per commit on every member (3 → 2 per
+// of entries, saving a Pebble commit per Ready on every member (3 → 2 per
 // put at one client). The commit index needs no durability: after a
 // restart raft relearns it from the leader, entries at or below the applied
 // index are skipped on replay, and storage raises the stored commit to any
