@@ -228,3 +228,13 @@ type quietLogger struct{}
 func (quietLogger) Infof(string, ...any)              {}
 func (quietLogger) Errorf(format string, args ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
+
+// versionPayload returns the payload of a version as the stored format
+// defines it: tag, sub revision and, for a put, the marshaled KeyValue.
+// setVersion writes the same bytes in place; tests build records with it.
+func versionPayload(tag byte, sub int64, kv []byte) []byte {
+	p := make([]byte, 0, versionHeaderLen+len(kv))
+	p = append(p, tag)
+	p = binary.BigEndian.AppendUint64(p, uint64(sub))
+	return append(p, kv...)
+}

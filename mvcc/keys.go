@@ -148,15 +148,6 @@ func openPayload(key, value []byte) ([]byte, error) {
 	return p, nil
 }
 
-// versionPayload returns the payload of a version: tag, sub revision and,
-// for a put, the marshaled KeyValue.
-func versionPayload(tag byte, sub int64, kv []byte) []byte {
-	p := make([]byte, 0, versionHeaderLen+len(kv))
-	p = append(p, tag)
-	p = binary.BigEndian.AppendUint64(p, uint64(sub))
-	return append(p, kv...)
-}
-
 // openVersion verifies a sealed version stored under key and splits its
 // payload into tag, sub revision and (for a put) the marshaled KeyValue.
 func openVersion(key, value []byte) (tag byte, sub int64, kv []byte, err error) {

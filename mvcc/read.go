@@ -168,6 +168,9 @@ func decodeGeneration(vk, b []byte) (create, version int64, err error) {
 // the key's versions and one seek to the newest version at or below rev,
 // since versions sort newest first; no step to a next key.
 func visitKey(src iterSource, key []byte, rev int64, fn visitFunc) (err error) {
+	// One allocation holds the lower bound (the key's version prefix), the
+	// upper bound (the prefix's end) and the seek key (prefix + rev); each
+	// slice is capped so that appending the next cannot overwrite it.
 	n := len(key) + 3 + revSuffixLen
 	buf := appendVersionPrefix(make([]byte, 0, 3*n), key)
 	lower := buf[:len(buf):len(buf)]

@@ -222,11 +222,12 @@ func (n *Node) hardStateToSave(rd raft.Ready) *raftpb.HardState {
 	if raft.IsEmptyHardState(hs) {
 		hs = n.prevHardState
 	}
-	saved := n.savedHardState
-	if raft.IsEmptyHardState(hs) || (hs.GetTerm() == saved.GetTerm() && hs.GetVote() == saved.GetVote() && hs.GetCommit() == saved.GetCommit()) {
+	if raft.IsEmptyHardState(hs) {
 		return nil
 	}
-	if len(rd.Entries) > 0 || hs.GetTerm() != saved.GetTerm() || hs.GetVote() != saved.GetVote() {
+	saved := n.savedHardState
+	termOrVote := hs.GetTerm() != saved.GetTerm() || hs.GetVote() != saved.GetVote()
+	if termOrVote || (len(rd.Entries) > 0 && hs.GetCommit() != saved.GetCommit()) {
 		return hs
 	}
 	return nil
