@@ -7,6 +7,7 @@ import (
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/membershippb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/record"
@@ -200,6 +201,44 @@ func TestCappedGate(t *testing.T) {
 	for name, r := range map[string]*pb.InternalRaftRequest{"read txn": txnRead, "delete": del, "compaction": compact, "disarm": disarm} {
 		if err := Capped(true, r); err != nil {
 			t.Errorf("%s under NOSPACE: %v", name, err)
+		}
+	}
+}
+
+func TestCorruptGate(t *testing.T) {
+	op := func(r *pb.RequestOp) *pb.InternalRaftRequest {
+		return &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Success: []*pb.RequestOp{r}}}
+	}
+	checkpoint := func(ttl int64) *pb.InternalRaftRequest {
+		return &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
+			Checkpoints: []*pb.LeaseCheckpoint{{ID: 1, Remaining_TTL: 30}, {ID: 2, Remaining_TTL: ttl}}}}
+	}
+	refused := map[string]*pb.InternalRaftRequest{
+		"put":          {Put: &pb.PutRequest{Key: []byte("k")}},
+		"delete":       {DeleteRange: &pb.DeleteRangeRequest{Key: []byte("k")}},
+		"txn":          op(&pb.RequestOp{Request: &pb.RequestOp_RequestRange{RequestRange: &pb.RangeRequest{Key: []byte("k")}}}),
+		"compaction":   {Compaction: &pb.CompactionRequest{Revision: 3}},
+		"lease grant":  {LeaseGrant: &pb.LeaseGrantRequest{TTL: 10}},
+		"lease revoke": {LeaseRevoke: &pb.LeaseRevokeRequest{ID: 1}},
+		"lease expiry": checkpoint(-7),
+	}
+	passed := map[string]*pb.InternalRaftRequest{
+		"renewals": checkpoint(30),
+		"disarm":   {Alarm: &pb.AlarmRequest{Action: pb.AlarmRequest_DEACTIVATE, Alarm: pb.AlarmType_CORRUPT}},
+		"auth":     {AuthUserAdd: &pb.AuthUserAddRequest{Name: "u"}},
+		"member":   {ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{Member_ID: 1}},
+	}
+	for name, r := range refused {
+		if err := Corrupt(true, r); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s under CORRUPT: %v, want ErrCorrupt", name, err)
+		}
+		if err := Corrupt(false, r); err != nil {
+			t.Errorf("%s without CORRUPT: %v", name, err)
+		}
+	}
+	for name, r := range passed {
+		if err := Corrupt(true, r); err != nil {
+			t.Errorf("%s under CORRUPT: %v, want it to pass", name, err)
 		}
 	}
 }

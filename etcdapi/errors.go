@@ -74,6 +74,7 @@ var grpcErrors = []struct {
 	{mvcc.ErrClosed, rpctypes.ErrGRPCStopped}, // a read racing the member's shutdown
 
 	{alarm.ErrNoSpace, rpctypes.ErrGRPCNoSpace},
+	{alarm.ErrCorrupt, rpctypes.ErrGRPCCorrupt},
 
 	// Auth, as etcd maps them. auth.ErrNoPasswordUser is, as in etcd, not
 	// in the table: codes.Unknown with its message.

@@ -45,6 +45,7 @@ var grpcCases = []struct {
 	{"stopped", raftnode.ErrStopped, rpctypes.ErrGRPCStopped, rpctypes.ErrStopped},
 	{"too many requests", raftnode.ErrTooManyRequests, rpctypes.ErrGRPCRequestTooManyRequests, rpctypes.ErrTooManyRequests},
 	{"no space", alarm.ErrNoSpace, rpctypes.ErrGRPCNoSpace, rpctypes.ErrNoSpace},
+	{"corrupt cluster", alarm.ErrCorrupt, rpctypes.ErrGRPCCorrupt, rpctypes.ErrCorrupt},
 	{"not leader", raftnode.ErrNotLeader, rpctypes.ErrGRPCNotLeader, rpctypes.ErrNotLeader},
 	{"bad transferee", raftnode.ErrBadTransferee, rpctypes.ErrGRPCBadLeaderTransferee, rpctypes.ErrBadLeaderTransferee},
 	{"transfer timeout", raftnode.ErrTransferTimeout, errGRPCTransferTimeout, errGRPCTransferTimeout},

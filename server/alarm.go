@@ -38,11 +38,16 @@ func (m *Member) applyAlarm(index, term uint64, r *etcdserverpb.AlarmRequest) (r
 	return raftnode.Result{Resp: resp}, nil
 }
 
-// capped is the apply-time gate of etcd's capped applier: while NOSPACE is
-// raised, a put, a txn with a put or a lease grant fails with
-// alarm.ErrNoSpace. It depends only on replicated state, so every member
-// answers alike.
-func (m *Member) capped(req *etcdserverpb.InternalRaftRequest) error {
+// alarmGate is the apply-time gate of etcd's alarm appliers: while CORRUPT
+// is raised, a request that would change the keys fails with
+// alarm.ErrCorrupt (etcd's corrupt applier, which wraps the capped one);
+// while NOSPACE is raised, a put, a txn with a put or a lease grant fails
+// with alarm.ErrNoSpace. It depends only on replicated state, so every
+// member answers alike.
+func (m *Member) alarmGate(req *etcdserverpb.InternalRaftRequest) error {
+	if err := alarm.Corrupt(m.alarms.Active(etcdserverpb.AlarmType_CORRUPT), req); err != nil {
+		return err
+	}
 	return alarm.Capped(m.alarms.Active(etcdserverpb.AlarmType_NOSPACE), req)
 }
 

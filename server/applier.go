@@ -33,7 +33,7 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	if r := req.GetAlarm(); r != nil {
 		return a.m.applyAlarm(index, term, r)
 	}
-	if err := a.m.capped(req); err != nil {
+	if err := a.m.alarmGate(req); err != nil {
 		return raftnode.Result{Err: err}, a.m.store.ApplyOther(index, term, nil)
 	}
 	if auth.IsMutation(req) {
@@ -140,9 +140,9 @@ func (a applier) applyGroup(reqs []raftnode.Request, res []raftnode.Result) erro
 }
 
 // gate is what Apply checks of a key-value request before the store: the
-// NOSPACE alarm and the caller's permissions.
+// CORRUPT and NOSPACE alarms and the caller's permissions.
 func (a applier) gate(req *etcdserverpb.InternalRaftRequest) error {
-	if err := a.m.capped(req); err != nil {
+	if err := a.m.alarmGate(req); err != nil {
 		return err
 	}
 	return a.m.authorizeApply(req)

@@ -120,6 +120,18 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 		m.closeAudit()
 		return nil, err
 	}
+	if cfg.InitialCorruptCheck {
+		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+		err := m.checkInitialCorruption(ctx)
+		cancel()
+		if err != nil {
+			m.tr.Close()
+			m.closeListeners()
+			m.closeStorage()
+			m.closeAudit()
+			return nil, err
+		}
+	}
 	return m, nil
 }
 
@@ -174,7 +186,7 @@ func (m *Member) open() error {
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
 		TLS:        m.tls.peerDialTLS(),
-		Membership: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
+		Membership: m, Hasher: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
 	m.registerAuditMetrics()
@@ -358,6 +370,10 @@ func (m *Member) Start() {
 	}
 	m.bg.Add(2)
 	go m.runLeaseExpiry()
+	if m.cfg.CorruptCheckTime > 0 {
+		m.bg.Add(1)
+		go m.runCorruptCheck(m.cfg.CorruptCheckTime)
+	}
 	go func() {
 		defer m.bg.Done()
 		// Like etcd, serve clients only once this member's name and client

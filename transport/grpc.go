@@ -46,6 +46,9 @@ type Config struct {
 	// Membership answers the peer service's membership RPCs (a joining
 	// member's MemberList, forwarded membership changes). nil refuses them.
 	Membership Membership
+	// Hasher answers the peer service's HashKV RPC (the leader's
+	// corruption check). nil refuses it.
+	Hasher Hasher
 	// IsRemoved reports whether a member ID was removed from the cluster:
 	// streams from it are refused with ErrMemberRemoved. nil means none is.
 	IsRemoved func(id uint64) bool

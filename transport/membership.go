@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
@@ -104,37 +103,7 @@ func (t *GRPC) serveMemberChange(ctx context.Context, req []byte) (*wrapperspb.B
 // peer's raft connection, which the change itself may close (removing a
 // member closes every connection to it).
 func (t *GRPC) ForwardMemberChange(ctx context.Context, peer uint64, op string, req []byte) ([]byte, error) {
-	t.mu.RLock()
-	p := t.peers[peer]
-	t.mu.RUnlock()
-	if p == nil {
-		return nil, fmt.Errorf("transport: forward to %x: %w", peer, ErrUnknownPeer)
-	}
-	p.mu.Lock()
-	urls := slices.Clone(p.urls)
-	p.mu.Unlock()
-	md := metadata.Pairs(
-		mdCluster, strconv.FormatUint(t.cfg.ClusterID, 10),
-		mdFrom, strconv.FormatUint(t.cfg.LocalID, 10),
-		mdTo, strconv.FormatUint(peer, 10),
-		mdOp, op,
-	)
-	ctx = metadata.NewOutgoingContext(ctx, md)
-	var lastErr error
-	for _, u := range urls {
-		out, err := invokeOnce(ctx, u, memberChangeMethod, wrapperspb.Bytes(req), t.dial)
-		if s, ok := status.FromError(err); ok && s.Code() == codes.Aborted {
-			return nil, &RemoteError{Msg: s.Message()}
-		}
-		if err == nil {
-			return out, nil
-		}
-		lastErr = err
-		if s, ok := status.FromError(err); ok && s.Code() != codes.Unavailable {
-			break // the peer answered: another URL would answer the same
-		}
-	}
-	return nil, fmt.Errorf("transport: forward to %x: %w", peer, lastErr)
+	return t.callPeer(ctx, peer, memberChangeMethod, op, req)
 }
 
 // invokeOnce calls a unary method of the peer service at rawURL on a

@@ -48,7 +48,7 @@ type peerService interface {
 var serviceDesc = grpc.ServiceDesc{
 	ServiceName: serviceName,
 	HandlerType: (*peerService)(nil),
-	Methods:     membershipMethods,
+	Methods:     unaryMethods,
 	Streams: []grpc.StreamDesc{
 		raftStream: {
 			StreamName:    "Raft",

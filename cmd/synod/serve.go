@@ -30,6 +30,8 @@ type serveFlags struct {
 	authTokenTTL                    uint
 	authToken                       string
 	logLevel                        string
+	gates                           featureGates
+	gateNotes                       []string // gates set that have no effect in synod
 }
 
 func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -53,6 +55,8 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	fs.StringVar(&f.listenMetrics, "listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints (they are served on the client URLs too).")
+	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "Duration of time between cluster corruption check passes (0: off).")
+	fs.Var(&f.gates, "feature-gates", "A set of key=value pairs for etcd's feature gates; synod implements InitialCorruptCheck=true|false (default false) and accepts etcd's other gates without effect.")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
 	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", c.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
@@ -107,6 +111,7 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("--auth-token: unknown token type %q (want simple or jwt)", t)
 	}
 	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
+	f.gateNotes = f.gates.apply(c)
 	return nil
 }
 
@@ -141,6 +146,9 @@ func runServe(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "synod serve: %v\n", err)
 		return 2
+	}
+	for _, note := range f.gateNotes {
+		logger.Warn(note)
 	}
 	m, err := server.New(f.cfg, logger)
 	if err != nil {
