@@ -120,18 +120,3 @@ func (m *Member) sampleDBSize() {
 	m.dbSize.Store(size)
 	m.dbInUse.Store(max(inUse, 0))
 }
-
-// sampleDBSizeLoop samples the database size until the member stops.
-func (m *Member) sampleDBSizeLoop() {
-	defer m.bg.Done()
-	t := time.NewTicker(dbSizeSampleInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stopped:
-			return
-		case <-t.C:
-			m.sampleDBSize()
-		}
-	}
-}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
@@ -71,29 +70,20 @@ func corruptionFindings(self uint64, before, after hashPoint, peers []peerHash) 
 	return out
 }
 
-// runCorruptCheck is the leader's periodic corruption check (etcd's
-// --corrupt-check-time): every interval, if this member leads, it compares
-// its HashKV with every other member's at the same revision and raises the
-// CORRUPT alarm for the first member found suspect. The alarm stops every
-// write on every member (alarm.Corrupt) until an operator disarms it.
-func (m *Member) runCorruptCheck(interval time.Duration) {
-	defer m.bg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stopped:
-			return
-		case <-t.C:
-		}
-		if !m.node.IsLeader() {
-			continue
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
-		if err := m.CheckCorruption(ctx); err != nil {
-			m.log.Warn("corruption check did not finish", "err", err)
-		}
-		cancel()
+// corruptCheckTick is the leader's periodic corruption check (etcd's
+// --corrupt-check-time), run every interval: if this member leads, it
+// compares its HashKV with every other member's at the same revision and
+// raises the CORRUPT alarm for the first member found suspect. The alarm
+// stops every write on every member (alarm.Corrupt) until an operator
+// disarms it.
+func (m *Member) corruptCheckTick() {
+	if !m.node.IsLeader() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+	defer cancel()
+	if err := m.CheckCorruption(ctx); err != nil {
+		m.log.Warn("corruption check did not finish", "err", err)
 	}
 }
 

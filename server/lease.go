@@ -134,37 +134,27 @@ func (a applier) commitLease(index, term uint64, c lease.Change) error {
 	return nil
 }
 
-// runLeaseExpiry is the leader's expiry duty: every leaseCheckInterval, if
-// this member leads, it proposes an expiry for each lease past its local
-// expiry, at most leaseRevokeRate per second. Followers never expire leases.
-func (m *Member) runLeaseExpiry() {
-	defer m.bg.Done()
-	t := time.NewTicker(leaseCheckInterval)
-	defer t.Stop()
-	sem := make(chan struct{}, leaseExpiryInFlight)
+// expireLeases is the leader's expiry duty, run every leaseCheckInterval:
+// if this member leads, it proposes an expiry for each lease past its local
+// expiry, at most leaseRevokeRate per second and leaseExpiryInFlight at a
+// time (sem). Followers never expire leases.
+func (m *Member) expireLeases(sem chan struct{}) {
+	if !m.node.IsLeader() {
+		return
+	}
 	perRound := int(leaseRevokeRate * leaseCheckInterval / time.Second)
-	for {
+	for _, e := range m.lessor.Expired(perRound) {
 		select {
+		case sem <- struct{}{}:
 		case <-m.stopped:
 			return
-		case <-t.C:
 		}
-		if !m.node.IsLeader() {
-			continue
-		}
-		for _, e := range m.lessor.Expired(perRound) {
-			select {
-			case sem <- struct{}{}:
-			case <-m.stopped:
-				return
-			}
-			m.bg.Add(1)
-			go func(e lease.Expiry) {
-				defer m.bg.Done()
-				defer func() { <-sem }()
-				m.proposeExpiry(e)
-			}(e)
-		}
+		m.bg.Add(1)
+		go func(e lease.Expiry) {
+			defer m.bg.Done()
+			defer func() { <-sem }()
+			m.proposeExpiry(e)
+		}(e)
 	}
 }
 

@@ -353,7 +353,7 @@ func listenURL(raw string) (net.Listener, error) {
 func (m *Member) Start() {
 	m.syncPeers()
 	m.bg.Add(1)
-	go m.sampleDBSizeLoop()
+	go m.runEvery(dbSizeSampleInterval, m.sampleDBSize)
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(append(transport.ServerOptions(), grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))...)
 	m.tr.Register(m.peerSrv)
@@ -369,10 +369,11 @@ func (m *Member) Start() {
 		m.serve(m.peerSrv, ln)
 	}
 	m.bg.Add(2)
-	go m.runLeaseExpiry()
+	sem := make(chan struct{}, leaseExpiryInFlight)
+	go m.runEvery(leaseCheckInterval, func() { m.expireLeases(sem) })
 	if m.cfg.CorruptCheckTime > 0 {
 		m.bg.Add(1)
-		go m.runCorruptCheck(m.cfg.CorruptCheckTime)
+		go m.runEvery(m.cfg.CorruptCheckTime, m.corruptCheckTick)
 	}
 	go func() {
 		defer m.bg.Done()
@@ -539,4 +540,20 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// runEvery calls fn every interval until the member stops. The caller
+// has added the goroutine to m.bg.
+func (m *Member) runEvery(interval time.Duration, fn func()) {
+	defer m.bg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case <-t.C:
+			fn()
+		}
+	}
 }

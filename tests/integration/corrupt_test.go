@@ -43,14 +43,7 @@ func TestCorruptionCheck(t *testing.T) {
 
 	victim := (lead + 1) % 3
 	victimID := c.members[victim].ID()
-	eventually(t, "the victim applies the last put", 10*time.Second, func() error {
-		g, err := c.client(victim).Get(ctx(t), "corrupt-me", clientv3.WithSerializable())
-		if err != nil || len(g.Kvs) != 1 {
-			return fmt.Errorf("%v %v", g, err)
-		}
-		return nil
-	})
-	c.stop(victim)
+	stopWithValue(t, c, victim)
 	tamperValue(t, filepath.Join(c.cfgs[victim].DataDir, "db"))
 	c.start(victim)
 
@@ -115,14 +108,7 @@ func TestInitialCorruptionCheck(t *testing.T) {
 	}
 	lead := c.waitLeader()
 	victim := (lead + 1) % 3
-	eventually(t, "the victim applies the put", 10*time.Second, func() error {
-		g, err := c.client(victim).Get(ctx(t), "corrupt-me", clientv3.WithSerializable())
-		if err != nil || len(g.Kvs) != 1 {
-			return fmt.Errorf("%v %v", g, err)
-		}
-		return nil
-	})
-	c.stop(victim)
+	stopWithValue(t, c, victim)
 	c.cfgs[victim].InitialCorruptCheck = true
 	c.start(victim) // fails the test if the healthy member does not start
 	c.stop(victim)
@@ -139,6 +125,20 @@ func TestInitialCorruptionCheck(t *testing.T) {
 	// Without the check it starts (the periodic check would catch it).
 	c.cfgs[victim].InitialCorruptCheck = false
 	c.start(victim)
+}
+
+// stopWithValue stops member i once it has applied the put of
+// "corrupt-me".
+func stopWithValue(t *testing.T, c *cluster, i int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("member %d applies the put", i), 10*time.Second, func() error {
+		g, err := c.client(i).Get(ctx(t), "corrupt-me", clientv3.WithSerializable())
+		if err != nil || len(g.Kvs) != 1 {
+			return fmt.Errorf("%v %v", g, err)
+		}
+		return nil
+	})
+	c.stop(i)
 }
 
 // tamperValue changes the stored "corrupt-me" of a stopped member under a
