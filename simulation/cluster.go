@@ -116,19 +116,22 @@ func (c *cluster) addMember(founder bool, peers []raft.Peer) (*member, error) {
 	if err := m.start(); err != nil {
 		return nil, err
 	}
+	// Clocks run at different rates: each member ticks every 9 to 11 ms.
+	m.tickEvery = Time(tickInterval - 1 + c.rng.IntN(3))
 	c.sched.after(Time(1+c.rng.IntN(tickInterval)), func() { c.tick(m) })
 	return m, nil
 }
 
-// tick ticks m (if it is up) and schedules its next tick.
+// tick ticks m (if it is up and running) and schedules its next tick. A
+// paused member loses its ticks, as a stopped process's ticker does.
 func (c *cluster) tick(m *member) {
 	if m.removed {
 		return
 	}
-	if m.up {
+	if m.up && !m.paused {
 		c.fail(m.tick())
 	}
-	c.sched.after(tickInterval, func() { c.tick(m) })
+	c.sched.after(m.tickEvery, func() { c.tick(m) })
 }
 
 // member returns the member with id, or nil.
@@ -147,6 +150,10 @@ func (c *cluster) deliver(msg *raftpb.Message) bool {
 	}
 	if from := c.member(msg.GetFrom()); from != nil && from.removed {
 		return false // the transport refuses removed members
+	}
+	if m.paused {
+		m.held = append(m.held, msg) // in the socket, read on resume
+		return true
 	}
 	err := m.step(msg)
 	c.fail(err)
@@ -175,20 +182,27 @@ func (c *cluster) current() []uint64 {
 	return out
 }
 
-// randomLiveMember picks a live member, or nil when none is.
+// randomLiveMember picks a live member that is not paused, or nil when
+// none is.
 func (c *cluster) randomLiveMember() *member {
-	l := c.live()
+	var l []*member
+	for _, m := range c.live() {
+		if !m.paused {
+			l = append(l, m)
+		}
+	}
 	if len(l) == 0 {
 		return nil
 	}
 	return l[c.rng.IntN(len(l))]
 }
 
-// leader is a live member that believes it leads with the highest term, or nil.
+// leader is a running member that believes it leads with the highest
+// term, or nil (a paused one cannot act).
 func (c *cluster) leader() *member {
 	var best *member
 	for _, m := range c.live() {
-		if m.leader && (best == nil || m.rn.BasicStatus().GetTerm() > best.rn.BasicStatus().GetTerm()) {
+		if m.leader && !m.paused && (best == nil || m.rn.BasicStatus().GetTerm() > best.rn.BasicStatus().GetTerm()) {
 			best = m
 		}
 	}

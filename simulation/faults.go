@@ -10,24 +10,27 @@ const (
 	minFaultGap, maxFaultGap = 50, 400
 	maxPartition             = 600
 	maxDowntime              = 600
+	maxPause                 = 600
 	maxMembersCreated        = 8 // founders plus joiners, per run
 	minVoters, maxVoters     = 3, 5
 )
 
 // nemesis injects one random fault and schedules the next, until the
 // workload ends: partitions of every kind, crashes (sometimes of two members
-// at once, so a majority may lose its unsynced writes), membership changes
-// and leader transfers.
+// at once, so a majority may lose its unsynced writes), pauses, membership
+// changes and leader transfers.
 func (c *cluster) nemesis() {
 	if c.sched.now >= c.workloadEnd {
 		return
 	}
 	switch r := c.rng.IntN(100); {
-	case r < 35:
+	case r < 30:
 		c.partition()
-	case r < 70:
+	case r < 60:
 		c.crashSome()
-	case r < 90:
+	case r < 75:
+		c.pauseOne()
+	case r < 92:
 		c.changeMembership()
 	default:
 		c.transferLeader()
@@ -63,6 +66,37 @@ func (c *cluster) crashSome() {
 		}
 		m.crash()
 		c.sched.after(Time(1+c.rng.IntN(maxDowntime)), func() { c.restart(m) })
+	}
+}
+
+// pauseOne stops one running member's process for 1 to maxPause ms (a
+// SIGSTOP, a long GC or VM pause): it keeps its state, memory included, and
+// resumes where it was, believing what it believed (a paused leader still
+// thinks it leads), while the others may have elected a new leader.
+func (c *cluster) pauseOne() {
+	m := c.randomLiveMember()
+	if m == nil {
+		return
+	}
+	m.paused = true
+	c.tracef("pause %x", m.id)
+	c.sched.after(Time(1+c.rng.IntN(maxPause)), func() { c.resume(m) })
+}
+
+// resume lets a paused member run again: it handles the messages that
+// arrived meanwhile, in order, then ticks on as before.
+func (c *cluster) resume(m *member) {
+	if !m.paused {
+		return // crashed (or resumed) meanwhile
+	}
+	held := m.held
+	m.paused, m.held = false, nil
+	c.tracef("resume %x with %d held", m.id, len(held))
+	for _, msg := range held {
+		if !m.up || m.removed || m.paused {
+			return
+		}
+		c.fail(m.step(msg))
 	}
 }
 

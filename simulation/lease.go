@@ -97,11 +97,16 @@ func (m *member) commitLease(index, term uint64, c lease.Change) error {
 	return nil
 }
 
-// expireLeases is the leader's expiry duty: it proposes the expiry of every
-// lease past its expiry on the leader's clock, conditional on the renewal
-// index it saw, then schedules itself again.
+// expireLeases is the expiry duty of every running member that believes
+// it leads (as the server runs it: a stale leader just resumed from a pause
+// runs it too, until it hears of the new term): it proposes the expiry of
+// every lease past its expiry on that member's clock, conditional on the
+// renewal index it saw, then schedules itself again.
 func (c *cluster) expireLeases() {
-	if l := c.leader(); l != nil {
+	for _, l := range c.live() {
+		if !l.leader || l.paused {
+			continue
+		}
 		for _, e := range l.lessor.Expired(100) {
 			req := &pb.InternalRaftRequest{Header: &pb.RequestHeader{ID: c.nextID()},
 				LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: []*pb.LeaseCheckpoint{{ID: e.ID, Remaining_TTL: -int64(e.RenewIndex)}}}}
@@ -113,6 +118,9 @@ func (c *cluster) expireLeases() {
 			c.tracef("propose expiry of lease %x on %x", e.ID, l.id)
 			_ = l.rn.Propose(data) // a dropped expiry is proposed again later
 			c.fail(l.process())
+			if !l.up || !l.leader {
+				break
+			}
 		}
 	}
 	c.sched.after(leaseCheckTick, c.expireLeases)

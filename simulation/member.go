@@ -27,6 +27,12 @@ type member struct {
 	rn      *raft.RawNode
 	up      bool
 	removed bool
+	// paused models a stopped process (SIGSTOP, a long GC or VM pause): it
+	// keeps its state but neither ticks nor handles messages; what arrives
+	// meanwhile waits in held, in order, and is handled on resume.
+	paused    bool
+	held      []*raftpb.Message
+	tickEvery Time // this member's tick period: its clock's rate (skew)
 
 	prevHS    *raftpb.HardState
 	confState *raftpb.ConfState
@@ -97,6 +103,7 @@ func (m *member) start() error {
 // waiting on it get an unknown outcome.
 func (m *member) crash() {
 	m.up, m.rn, m.lead, m.leader = false, nil, 0, false
+	m.paused, m.held = false, nil
 	m.disk.crash()
 	for _, w := range m.writes {
 		w.finish(outcomeUnknown, nil)

@@ -135,8 +135,9 @@ func (c *cluster) sampleHashes() {
 // converged members, or nil.
 func (c *cluster) settle() []*member {
 	c.net.heal()
-	c.tracef("settle: heal all, restart all")
+	c.tracef("settle: heal all, resume and restart all")
 	for _, m := range c.members {
+		c.resume(m)
 		c.restart(m)
 	}
 	deadline := c.workloadEnd + settleLimit

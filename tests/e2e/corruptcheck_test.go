@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/synod-db/synod/tests/tamper"
+	"github.com/synod-db/synod/internal/tamper"
 )
 
 // TestCorruptionChecksEtcdctl gives one member of a real 3-process cluster a

@@ -11,8 +11,8 @@ import (
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
+	"github.com/synod-db/synod/internal/tamper"
 	"github.com/synod-db/synod/server"
-	"github.com/synod-db/synod/tests/tamper"
 )
 
 // TestCorruptionCheck gives one member a history that differs from the
