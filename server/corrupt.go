@@ -233,17 +233,25 @@ func (m *Member) checkInitialCorruption(ctx context.Context) error {
 	return nil
 }
 
-// PeerHashKV answers the leader's corruption check (transport.Hasher): this
-// member's HashKV at the requested revision, with its header (its current
+// PeerHashKV answers a corruption check (transport.Hasher): this member's
+// HashKV at the requested revision, with its header (its current
 // revision). A revision it has not applied yet fails with
 // mvcc.ErrFutureRev's text, a compacted one with mvcc.ErrCompacted's.
-func (m *Member) PeerHashKV(_ context.Context, body []byte) ([]byte, error) {
+// Hashing reads the whole history, so one request is served at a time; the
+// others wait, until their ctx ends.
+func (m *Member) PeerHashKV(ctx context.Context, body []byte) ([]byte, error) {
 	var req etcdserverpb.HashKVRequest
 	if err := proto.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("server: decode hash request: %w", err)
 	}
 	if req.GetRevision() < 0 {
 		return nil, errors.New("server: negative revision")
+	}
+	select {
+	case m.hashSlot <- struct{}{}:
+		defer func() { <-m.hashSlot }()
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	hdr := m.Header()
 	h, rev, compactRev, err := m.store.HashKV(req.GetRevision())

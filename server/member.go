@@ -82,6 +82,7 @@ type Member struct {
 	dbInUse atomic.Int64 // sampled size of live data
 
 	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
+	hashSlot    chan struct{} // one peer HashKV computed at a time (PeerHashKV)
 
 	stopOnce    sync.Once
 	stopped     chan struct{}
@@ -101,7 +102,7 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
-		backupSlots: make(chan struct{}, maxConcurrentBackups)}
+		backupSlots: make(chan struct{}, maxConcurrentBackups), hashSlot: make(chan struct{}, 1)}
 	var err error
 	if m.tls, err = loadTLS(&m.cfg, m.log); err != nil {
 		return nil, err
