@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand"
 	"slices"
+	"strings"
 	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -245,6 +246,26 @@ func (e *Env) CheckVoters(ctx context.Context) error {
 		case m.IsLearner:
 			return fmt.Errorf("m%d is still a learner", i+1)
 		}
+	}
+	return nil
+}
+
+// CheckAlarms reports the alarms raised in the cluster, if any. A run
+// raises none: CORRUPT means members' histories differ (the members run the
+// corruption check, DefaultServeArgs), NOSPACE that a run outgrew the quota.
+func (e *Env) CheckAlarms(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	list, err := e.Admin(0).AlarmList(cctx)
+	if err != nil {
+		return fmt.Errorf("alarm list: %w", err)
+	}
+	var raised []string
+	for _, a := range list.Alarms {
+		raised = append(raised, fmt.Sprintf("%s on %x", a.Alarm, a.MemberID))
+	}
+	if len(raised) > 0 {
+		return fmt.Errorf("alarms raised: %s", strings.Join(raised, ", "))
 	}
 	return nil
 }
