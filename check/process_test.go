@@ -2,12 +2,16 @@ package check
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/internal/testcache"
 )
@@ -187,5 +191,49 @@ func TestCheckLockAndMembership(t *testing.T) {
 	}
 	if lock == nil || !strings.Contains(lock.Summary, "fenced writes: ") || strings.HasPrefix(lock.Summary, "0 acquisitions") {
 		t.Fatalf("lock: %+v", lock)
+	}
+}
+
+// TestAlarmFailsTheRun checks the end-of-run alarm check against a real
+// cluster: with an alarm raised (here NOSPACE, which the API can raise
+// directly; CORRUPT comes from the members' corruption check) CheckAlarms
+// names it, and once disarmed it passes.
+func TestAlarmFailsTheRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level check")
+	}
+	bin := buildSynod(t, "")
+	cl, err := StartCluster(ClusterConfig{Bin: bin, Nodes: 3, Dir: t.TempDir(), Seed: 5, Token: "alarm-test", ExtraArgs: DefaultServeArgs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Stop()
+	env, err := newEnv(cl, 5, progress{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := waitHealthy(ctx, env, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CheckAlarms(ctx); err != nil {
+		t.Fatalf("a fresh cluster: %v", err)
+	}
+	id := env.MemberID(1)
+	alarm := &etcdserverpb.AlarmRequest{Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: etcdserverpb.AlarmType_NOSPACE}
+	if _, err := etcdserverpb.NewMaintenanceClient(env.Admin(0).ActiveConnection()).Alarm(ctx, alarm); err != nil {
+		t.Fatal(err)
+	}
+	err = env.CheckAlarms(ctx)
+	if want := fmt.Sprintf("NOSPACE on %x", id); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("with NOSPACE raised: %v, want an error naming %q", err, want)
+	}
+	if _, err := env.Admin(0).AlarmDisarm(ctx, &clientv3.AlarmMember{MemberID: id, Alarm: etcdserverpb.AlarmType_NOSPACE}); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.CheckAlarms(ctx); err != nil {
+		t.Fatalf("after disarming: %v", err)
 	}
 }
