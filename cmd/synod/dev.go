@@ -55,6 +55,7 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	dataDir := fs.String("data-dir", "", "Directory for the members' data (default: a temporary directory, removed on exit).")
 	logLevel := fs.String("log-level", "warn", "Log level: debug, info, warn, error.")
+	slack := fs.Duration("timer-slack", defaultTimerSlack, "How late the kernel may fire this process's timers to batch wake-ups (Linux; 0: the kernel's 50us).")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -69,6 +70,13 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "synod dev: %v\n", err)
 		return 2
+	}
+	if err := checkTimerSlack(*slack); err != nil {
+		fmt.Fprintf(stderr, "synod dev: %v\n", err)
+		return 2
+	}
+	if err := applyTimerSlack(*slack); err != nil {
+		logger.Warn("timer slack not set; the kernel's default applies", "err", err)
 	}
 	dir, cleanup := *dataDir, func() {}
 	if dir == "" {

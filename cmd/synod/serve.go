@@ -31,6 +31,7 @@ type serveFlags struct {
 	authToken                       string
 	logLevel                        string
 	gates                           featureGates
+	timerSlack                      time.Duration
 	gateNotes                       []string // gates set that have no effect in synod
 }
 
@@ -56,6 +57,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
 	fs.StringVar(&f.listenMetrics, "listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints (they are served on the client URLs too).")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "Duration of time between cluster corruption check passes (0: off).")
+	fs.DurationVar(&f.timerSlack, "timer-slack", defaultTimerSlack, "How late the kernel may fire this process's timers to batch wake-ups (Linux; 0: the kernel's 50us). A synod flag; see docs/performance.md.")
 	fs.Var(&f.gates, "feature-gates", "A set of key=value pairs for etcd's feature gates; synod implements InitialCorruptCheck=true|false (default false) and accepts etcd's other gates without effect.")
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
@@ -111,6 +113,9 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 		return fmt.Errorf("--auth-token: unknown token type %q (want simple or jwt)", t)
 	}
 	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
+	if err := checkTimerSlack(f.timerSlack); err != nil {
+		return err
+	}
 	f.gateNotes = f.gates.apply(c)
 	return nil
 }
@@ -146,6 +151,9 @@ func runServe(args []string, _, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "synod serve: %v\n", err)
 		return 2
+	}
+	if err := applyTimerSlack(f.timerSlack); err != nil {
+		logger.Warn("timer slack not set; the kernel's default applies", "timer-slack", f.timerSlack, "err", err)
 	}
 	for _, note := range f.gateNotes {
 		logger.Warn(note)

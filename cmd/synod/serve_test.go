@@ -68,6 +68,8 @@ func TestServeRejectsBadInput(t *testing.T) {
 		{args: []string{"--bogus"}, want: "flag provided but not defined: -bogus"},
 		{args: []string{"stray"}, want: "'stray' is not a valid flag"},
 		{args: []string{"--max-txn-ops=many"}, want: "invalid value"},
+		{args: []string{"--timer-slack=-1ms"}, want: "--timer-slack must be between 0 and 10ms, got -1ms"},
+		{args: []string{"--timer-slack=1s"}, want: "--timer-slack must be between 0 and 10ms, got 1s"},
 		{env: map[string]string{"SYNOD_ELECTION_TIMEOUT": "abc"}, want: "environment variable SYNOD_ELECTION_TIMEOUT"},
 	} {
 		_, err := parseServe(t, tc.args, tc.env)

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// applyTimerSlack gives every thread of this process slack as its timer
+// slack: how late the kernel may fire a thread's timers (sleeps, poll
+// timeouts) to wake it together with other work. The default, 50 µs,
+// lets the Go runtime's monitor thread (sysmon, which polls every 20 µs
+// while goroutines block in syscalls such as fdatasync) and the
+// scheduler's idle threads wake tens of thousands of times per second;
+// each wake is a context switch, which costs tens of microseconds on a
+// virtual machine. A thread's slack is inherited by the threads it starts
+// and kept across execve(2), but the runtime starts its threads before
+// main runs, so the process sets the slack of its current thread and
+// re-executes itself (same PID, arguments and environment, plus
+// timerSlackApplied), once. 0 leaves the kernel's default. It returns only
+// when the slack is in place or could not be set (the error says why; the
+// process then goes on with the default). In a test binary (which calls
+// runServe in-process) it does nothing: re-executing would rerun the tests.
+func applyTimerSlack(slack time.Duration) error {
+	want := strconv.FormatInt(int64(slack), 10)
+	have := os.Getenv(timerSlackApplied)
+	if have == want || (slack == 0 && have == "") || testing.Testing() {
+		return nil
+	}
+	runtime.LockOSThread() // prctl and execve must be the same thread
+	defer runtime.UnlockOSThread()
+	// PR_SET_TIMERSLACK with 0 restores the thread's default (50 µs).
+	if err := unix.Prctl(unix.PR_SET_TIMERSLACK, uintptr(slack), 0, 0, 0); err != nil {
+		return err
+	}
+	env := []string{timerSlackApplied + "=" + want}
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, timerSlackApplied+"=") {
+			env = append(env, kv)
+		}
+	}
+	return unix.Exec("/proc/self/exe", os.Args, env)
+}
