@@ -402,7 +402,13 @@ func (m *Member) serve(s *grpc.Server, ln net.Listener) {
 	m.bg.Add(1)
 	go func() {
 		defer m.bg.Done()
-		if err := s.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+		err := s.Serve(ln)
+		select {
+		case <-m.stopped:
+			return // Stop closed the listener: not an error
+		default:
+		}
+		if err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			m.log.Error("serve stopped", "addr", ln.Addr().String(), "err", err)
 		}
 	}()
