@@ -1,11 +1,14 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"google.golang.org/protobuf/proto"
 )
 
 func TestCorruptionFindings(t *testing.T) {
@@ -74,5 +77,28 @@ func TestInitialCorruptionFindings(t *testing.T) {
 		if !reflect.DeepEqual(got, c.want) {
 			t.Errorf("%s: suspects %v, want %v", c.name, got, c.want)
 		}
+	}
+}
+
+// TestPeerHashKVOneAtATime: a peer's hash request waits while another is
+// being computed (each reads the whole history), and gives up when its
+// context ends; malformed and negative requests are refused before that.
+func TestPeerHashKVOneAtATime(t *testing.T) {
+	m := &Member{hashSlot: make(chan struct{}, 1)} // no store: reaching it would panic
+	if _, err := m.PeerHashKV(context.Background(), []byte{0xff}); err == nil {
+		t.Error("a malformed request was accepted")
+	}
+	neg, err := proto.Marshal(&etcdserverpb.HashKVRequest{Revision: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.PeerHashKV(context.Background(), neg); err == nil {
+		t.Error("a negative revision was accepted")
+	}
+	m.hashSlot <- struct{}{} // a hash in progress
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := m.PeerHashKV(ctx, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a second request while one is computed: %v, want it to wait and give up with its context", err)
 	}
 }
