@@ -259,11 +259,13 @@ func checkStatusErrors(t *testing.T, cl *Cluster, want string) {
 
 // waitInUseBelow waits until every member reports a size in use below quota
 // (what an operator checks before disarming NOSPACE).
-// waitStorageVersion waits until m reports a storage version. etcd writes
-// its storage version a few seconds after start (its version monitor), and
-// until then its snapshots carry none and etcdctl prints no "Server
-// version" line; on a loaded machine the script can reach its snapshot
-// before that.
+// waitStorageVersion waits until m reports the storage version of its own
+// release (3.7.0 for a 3.7.x server). etcd writes that version a few
+// seconds after start (its version monitor), and until then its snapshots
+// carry none and etcdctl prints no "Server version" line; on a loaded
+// machine the script can reach its snapshot before that. Before the write,
+// etcd's Status already reports a version detected from other keys (an
+// older one), so a non-empty field is not enough.
 func waitStorageVersion(t *testing.T, m *Member) {
 	t.Helper()
 	err := waitFor(30*time.Second, 100*time.Millisecond, func() (bool, error) {
@@ -271,7 +273,8 @@ func waitStorageVersion(t *testing.T, m *Member) {
 		if err != nil {
 			return false, err
 		}
-		return st.StorageVersion != "", fmt.Errorf("%s: no storage version yet", m.Name)
+		release := strings.Join(strings.SplitN(st.Version, ".", 3)[:2], ".") + ".0"
+		return st.StorageVersion == release, fmt.Errorf("%s: storage version %q, want %q", m.Name, st.StorageVersion, release)
 	})
 	if err != nil {
 		t.Fatalf("storage version: %v", err)
