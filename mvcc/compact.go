@@ -24,6 +24,10 @@ type compactor struct {
 
 	kick chan struct{}
 
+	// reclaimMu runs one manual Pebble compaction at a time (Reclaim,
+	// CompactAll).
+	reclaimMu sync.Mutex
+
 	lifeMu sync.Mutex // guards stop/done
 	stop   chan struct{}
 	done   chan struct{}
@@ -295,8 +299,25 @@ func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, 
 // pass; its cost is one rewrite of the state keyspace. Concurrent reads and
 // writes go on meanwhile.
 func (s *Store) Reclaim() error {
+	s.reclaimMu.Lock()
+	defer s.reclaimMu.Unlock()
 	if err := s.db.Compact(stateStart, []byte{prefixOthers}, false); err != nil {
 		return fmt.Errorf("mvcc: reclaim space: %w", err)
+	}
+	return nil
+}
+
+// CompactAll compacts the whole database (every key of every owner), after
+// any Reclaim in progress: the two manual compactions run one after the
+// other. When they overlapped, the e2e maintenance test saw Defragment's
+// return in ~0.1 ms without rewriting anything, and the space stayed in use
+// (5 of 17 isolated runs; 1 of 16 with this ordering, so a rarer case
+// remains, see docs/maintenance.md). Defragment calls it.
+func (s *Store) CompactAll() error {
+	s.reclaimMu.Lock()
+	defer s.reclaimMu.Unlock()
+	if err := s.db.Compact([]byte{0x00}, []byte{0xff}, true); err != nil {
+		return fmt.Errorf("mvcc: compact all: %w", err)
 	}
 	return nil
 }

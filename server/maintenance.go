@@ -98,7 +98,7 @@ func (m *Member) removeBackupTmp() {
 func (m *Member) Defragment(context.Context) error {
 	start := time.Now()
 	before := m.dbSize.Load()
-	if err := m.db.Compact([]byte{0x00}, []byte{0xff}, true); err != nil {
+	if err := m.store.CompactAll(); err != nil {
 		return fmt.Errorf("server: defragment: %w", err)
 	}
 	m.sampleDBSize()
