@@ -308,11 +308,9 @@ func (s *Store) Reclaim() error {
 }
 
 // CompactAll compacts the whole database (every key of every owner), after
-// any Reclaim in progress: the two manual compactions run one after the
-// other. When they overlapped, the e2e maintenance test saw Defragment's
-// return in ~0.1 ms without rewriting anything, and the space stayed in use
-// (5 of 17 isolated runs; 1 of 16 with this ordering, so a rarer case
-// remains, see docs/maintenance.md). Defragment calls it.
+// any Reclaim in progress: the two manual compactions of overlapping ranges
+// run one after the other instead of competing for the same tables.
+// Defragment calls it.
 func (s *Store) CompactAll() error {
 	s.reclaimMu.Lock()
 	defer s.reclaimMu.Unlock()

@@ -108,15 +108,25 @@ func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
 }
 
 // sampleDBSize refreshes the sampled database size (Pebble's whole disk
-// usage) and size in use: that less what is free space to Pebble, namely
-// recycled WAL files (at most MemTableStopWritesThreshold+1 of them, kept to
-// be overwritten by new writes) and tables that are obsolete or waiting for
-// their last reader before deletion. The quota is checked against the size
+// usage) and size in use (inUseBytes). The quota is checked against the size
 // in use (see docs/maintenance.md).
 func (m *Member) sampleDBSize() {
 	mt := m.db.Metrics()
-	size := int64(mt.DiskSpaceUsage())
-	inUse := size - int64(mt.WAL.ObsoletePhysicalSize) - int64(mt.Table.ZombieSize) - int64(mt.Table.ObsoleteSize)
-	m.dbSize.Store(size)
-	m.dbInUse.Store(max(inUse, 0))
+	m.dbSize.Store(int64(mt.DiskSpaceUsage()))
+	m.dbInUse.Store(inUseBytes(mt))
+}
+
+// inUseBytes is Pebble's disk usage less what is free space to Pebble:
+//   - recycled WAL files (at most MemTableStopWritesThreshold+1 of them, kept
+//     to be overwritten by new writes);
+//   - the part of the current WAL file not yet written: a recycled file keeps
+//     its old length when it becomes the current WAL, so right after a
+//     rotation an empty WAL can occupy a whole memtable's worth of disk;
+//   - tables that are obsolete or only wait for their last reader.
+func inUseBytes(mt *pebble.Metrics) int64 {
+	free := mt.WAL.ObsoletePhysicalSize + mt.Table.ZombieSize + mt.Table.ObsoleteSize
+	if mt.WAL.PhysicalSize > mt.WAL.Size {
+		free += mt.WAL.PhysicalSize - mt.WAL.Size
+	}
+	return max(int64(mt.DiskSpaceUsage())-int64(free), 0)
 }
