@@ -53,6 +53,7 @@ func isRequestErr(err error) bool {
 // writer accumulates the writes of one revision in the apply batch.
 type writer struct {
 	b        *pebble.Batch
+	gens     *genCache // the store's; updated with every write to b
 	beginRev int64
 	changes  int64 // next sub revision
 	events   []*mvccpb.Event
@@ -63,17 +64,21 @@ type writer struct {
 // this revision.
 func (w *writer) put(key, value []byte, lease int64) error {
 	rev := w.beginRev + 1
-	create, version, live, err := getGeneration(w.b, key, rev)
-	if err != nil {
-		return err
+	g, ok := w.gens.get(key)
+	if !ok {
+		var err error
+		if g.create, g.version, g.live, err = getGeneration(w.b, key, rev); err != nil {
+			return err
+		}
 	}
 	kv := &mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}
-	if live {
-		kv.CreateRevision, kv.Version = create, version+1
+	if g.live {
+		kv.CreateRevision, kv.Version = g.create, g.version+1
 	}
 	if err := setVersion(w.b, versionKey(key, rev), tagPut, w.changes, kv); err != nil {
 		return err
 	}
+	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, live: true})
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
 	return w.log(tagPut, key)
 }
@@ -84,6 +89,7 @@ func (w *writer) tombstone(key []byte) error {
 	if err := setVersion(w.b, versionKey(key, rev), tagTombstone, w.changes, nil); err != nil {
 		return err
 	}
+	w.gens.forget(key)
 	kv := &mvccpb.KeyValue{Key: key, ModRevision: rev}
 	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_DELETE, Kv: kv})
 	return w.log(tagTombstone, key)
@@ -155,7 +161,13 @@ func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 	}
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
-	w := &writer{b: b, beginRev: s.rev.Load()}
+	w := &writer{b: b, gens: &s.gens, beginRev: s.rev.Load()}
+	committed := false
+	defer func() {
+		if !committed {
+			s.gens.reset() // it may describe writes that were not committed
+		}
+	}()
 	res, compactTo, err := s.dispatch(w, req)
 	if err == nil && extra != nil {
 		if err = s.addExtra(b, extra); err != nil {
@@ -168,12 +180,16 @@ func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 		}
 		res = Result{Err: err, Compacted: res.Compacted}
 		compactTo = nil
+		if w.changes > 0 {
+			s.gens.reset()
+		}
 		b.Reset()
-		w = &writer{b: b, beginRev: w.beginRev}
+		w = &writer{b: b, gens: &s.gens, beginRev: w.beginRev}
 	}
 	if err := s.commitApply(w, index, term, compactTo); err != nil {
 		return Result{}, err
 	}
+	committed = true
 	if compactTo != nil {
 		res.Compacted = s.waitPhysical(*compactTo)
 		s.kickCompactor()
@@ -284,7 +300,7 @@ func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) e
 			return err
 		}
 	}
-	return s.commitApply(&writer{b: b, beginRev: s.rev.Load()}, index, term, nil)
+	return s.commitApply(&writer{b: b, gens: &s.gens, beginRev: s.rev.Load()}, index, term, nil)
 }
 
 // addExtra runs extra on a batch of its own, checks it writes only under

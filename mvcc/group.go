@@ -35,6 +35,8 @@ type Group struct {
 	index uint64 // the last entry applied so far (0: none)
 	term  uint64
 	err   error // ErrGroupBroken once broken
+
+	committed bool // the batch was committed: the generation cache holds
 }
 
 // NewGroup starts a group. ErrClosed, or the error that stopped the store.
@@ -59,7 +61,7 @@ func (g *Group) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, 
 	if a := g.s.applied.Load(); (index <= a.index || index <= g.index) && !unsafeReapply {
 		return Result{}, nil
 	}
-	w := &writer{b: g.b, beginRev: g.rev}
+	w := &writer{b: g.b, gens: &g.s.gens, beginRev: g.rev}
 	res, _, err := g.s.dispatch(w, req)
 	if err != nil {
 		if !isRequestErr(err) {
@@ -100,12 +102,19 @@ func (g *Group) Commit() error {
 	if g.index == 0 {
 		return nil
 	}
-	return g.s.commitBatch(g.b, g.rev, g.index, g.term, nil)
+	if err := g.s.commitBatch(g.b, g.rev, g.index, g.term, nil); err != nil {
+		return err
+	}
+	g.committed = true
+	return nil
 }
 
 // Close discards whatever the group holds that was not committed. It may
 // be called more than once, and after Commit.
 func (g *Group) Close() {
+	if g.b != nil && !g.committed {
+		g.s.gens.reset() // it may describe writes of the discarded batch
+	}
 	if g.b != nil {
 		_ = g.b.Close()
 		g.b = nil

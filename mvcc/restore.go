@@ -40,6 +40,7 @@ func (s *Store) Restore(path string) error {
 	if s.closed { // closed meanwhile: Open finishes the restore from the marker
 		return ErrClosed
 	}
+	s.gens.reset()
 	if err := s.replaceState(path); err != nil {
 		s.failed = err
 		return err

@@ -69,6 +69,8 @@ type Store struct {
 	compactRev atomic.Int64 // scheduled (logical) compaction revision; -1: none
 	applied    atomic.Pointer[appliedState]
 
+	gens genCache // owned by the apply path (see genCache)
+
 	compactor
 }
 
