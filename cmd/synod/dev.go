@@ -75,8 +75,8 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "synod dev: %v\n", err)
 		return 2
 	}
-	if err := applyTimerSlack(*slack); err != nil {
-		logger.Warn("timer slack not set; the kernel's default applies", "err", err)
+	if err := applyRuntimeSettings(*slack); err != nil {
+		logger.Warn("runtime settings not applied (timer slack, GODEBUG); the defaults apply", "err", err)
 	}
 	dir, cleanup := *dataDir, func() {}
 	if dir == "" {

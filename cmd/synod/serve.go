@@ -152,8 +152,8 @@ func runServe(args []string, _, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "synod serve: %v\n", err)
 		return 2
 	}
-	if err := applyTimerSlack(f.timerSlack); err != nil {
-		logger.Warn("timer slack not set; the kernel's default applies", "timer-slack", f.timerSlack, "err", err)
+	if err := applyRuntimeSettings(f.timerSlack); err != nil {
+		logger.Warn("runtime settings not applied (timer slack, GODEBUG); the defaults apply", "timer-slack", f.timerSlack, "err", err)
 	}
 	for _, note := range f.gateNotes {
 		logger.Warn(note)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -35,7 +36,8 @@ func threadSlacks(t *testing.T, pid int) []string {
 // TestTimerSlack checks that --timer-slack reaches every thread of a real
 // member, the Go runtime's own among them (they exist before main runs, so
 // the process re-executes itself with the slack set; its PID stays), and
-// that --timer-slack=0 leaves the slack it inherited.
+// that --timer-slack=0 leaves the slack it inherited; and that the
+// re-executed process runs with synod's GODEBUG settings either way.
 func TestTimerSlack(t *testing.T) {
 	if _, err := os.Stat("/proc/self/timerslack_ns"); err != nil {
 		t.Skip("no per-thread timer slack here")
@@ -61,6 +63,17 @@ func TestTimerSlack(t *testing.T) {
 		}
 		if len(slacks) < 3 {
 			t.Errorf("%s: only %d threads; the runtime's own threads are missing from the check", tc.flag, len(slacks))
+		}
+		// The runtime reads GODEBUG only at start: the re-executed process
+		// must have been given synod's settings.
+		environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(strings.Split(string(environ), "\x00"), func(kv string) bool {
+			return strings.HasPrefix(kv, "GODEBUG=") && strings.Contains(kv, "gcshrinkstackoff=1")
+		}) {
+			t.Errorf("%s: the member runs without GODEBUG gcshrinkstackoff=1", tc.flag)
 		}
 		cl.Stop()
 	}
