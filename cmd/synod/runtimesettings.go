@@ -14,10 +14,10 @@ import (
 //     stacks. gRPC's long-lived request workers are idle, with a small
 //     stack, when a collection runs, so it halved their stacks at every
 //     collection (14 per second per member under a read load, whose heap
-//     is a few MiB) and the next request grew them back by copying: 9 %
-//     of a member's CPU under serializable reads. Measured: CPU per read
-//     -15 %, no change in RSS after the footprint load (docs/performance.md,
-//     change 14).
+//     is a few MiB) and the next request grew them back by copying: 3-9 %
+//     of a member's CPU in profiles under serializable reads, none with
+//     the setting; RSS after the footprint load unchanged
+//     (docs/performance.md, change 14).
 var runtimeGodebug = []string{"gcshrinkstackoff=1"}
 
 // withRuntimeGodebug returns cur (a GODEBUG value) with the runtimeGodebug
