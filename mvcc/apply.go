@@ -162,6 +162,7 @@ func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 	b := s.db.NewIndexedBatch()
 	defer b.Close()
 	w := &writer{b: b, gens: &s.gens, beginRev: s.rev.Load()}
+	previousCompact := s.compactRev.Load()
 	committed := false
 	defer func() {
 		if !committed {
@@ -185,6 +186,11 @@ func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 		}
 		b.Reset()
 		w = &writer{b: b, gens: &s.gens, beginRev: w.beginRev}
+	}
+	if compactTo != nil {
+		// Before compactTo is published: the compactor must find the job
+		// when it sees the new compaction revision.
+		s.queueCompactHash(*compactTo, previousCompact)
 	}
 	if err := s.commitApply(w, index, term, compactTo); err != nil {
 		return Result{}, err

@@ -24,6 +24,10 @@ type compactor struct {
 
 	kick chan struct{}
 
+	hashJob *hashJob       // a compaction still to be hashed (comphash.go)
+	hashes  []KeyValueHash // kept compaction hashes, oldest first
+	hashErr error          // why the last compaction hash failed, if it did
+
 	// reclaimMu runs one manual Pebble compaction at a time (Reclaim,
 	// CompactAll).
 	reclaimMu sync.Mutex
@@ -41,12 +45,13 @@ type compactWaiter struct {
 func (c *compactor) init() { c.kick = make(chan struct{}, 1) }
 
 // CompactionErr returns the error that stopped the last background physical
-// compaction pass (I/O or corruption), nil if none. Reads stay correct; the
+// compaction pass (I/O or corruption), and the one that stopped the last
+// compaction hash (Options.CompactHashes), nil if none. Reads stay correct; the
 // pass is retried on the next compaction or Open.
 func (s *Store) CompactionErr() error {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	return s.lastErr
+	return errors.Join(s.lastErr, s.hashErr)
 }
 
 func (s *Store) kickCompactor() {
@@ -123,6 +128,9 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 		case <-s.kick:
 		}
 		for target := s.compactRev.Load(); target > s.physicalRev(); target = s.compactRev.Load() {
+			// The compaction to target queued its hash before it published
+			// target: hash it before deleting anything for it.
+			s.runCompactHash()
 			deleted, err := s.compactTo(target, stop)
 			if errors.Is(err, errStopped) {
 				return
@@ -137,6 +145,7 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 				break
 			}
 		}
+		s.runCompactHash() // release a queued snapshot promptly in any case
 	}
 }
 

@@ -33,9 +33,11 @@ var etcdKeyBucket = []byte("key")
 // the same on every member however far physical compaction has progressed
 // (etcd's record set as if its compaction had finished). hashRev is the
 // revision hashed; compactRev the compaction revision, -1 if none, as etcd's.
-// etcd answers a hash at exactly its latest compaction revision from a cache
-// filled while compacting, with the previous compaction revision, until it
-// restarts; that is not reproduced. Errors: ErrCompacted (0 < rev <
+// etcd's client HashKV answers a hash at exactly a recent compaction's
+// revision from the hash it recorded while compacting, with the previous
+// compaction revision, until it restarts; the client API here does not (so
+// every member answers alike, restarted or not); the peer service does
+// (HashByRev), for the compaction hash check. Errors: ErrCompacted (0 < rev <
 // compactRev), ErrFutureRev, corruption.
 func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64, err error) {
 	v, err := s.acquire()
@@ -51,15 +53,11 @@ func (s *Store) HashKV(rev int64) (hash uint32, hashRev int64, compactRev int64,
 	case rev == 0:
 		rev = v.rev
 	}
-	h := crc32.New(castagnoli)
-	h.Write(etcdKeyBucket)
-	if err := hashKept(v.snap, h, rev, v.compactRev); err != nil {
+	h, err := hashAt(v.snap, rev, v.compactRev)
+	if err != nil {
 		return 0, 0, 0, err
 	}
-	if err := hashChanges(v.snap, h, rev, v.compactRev); err != nil {
-		return 0, 0, 0, err
-	}
-	return h.Sum32(), rev, v.compactRev, nil
+	return h, rev, v.compactRev, nil
 }
 
 // keptVersion is a key's newest version <= the compaction revision, a put.

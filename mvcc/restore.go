@@ -41,6 +41,7 @@ func (s *Store) Restore(path string) error {
 		return ErrClosed
 	}
 	s.gens.reset()
+	s.dropCompactHashes()
 	if err := s.replaceState(path); err != nil {
 		s.failed = err
 		return err

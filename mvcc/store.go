@@ -32,6 +32,11 @@ type Options struct {
 	// CompactionBatch bounds how many keys one background compaction batch
 	// deletes (default 10000).
 	CompactionBatch int
+	// CompactHashes makes every compaction record its KeyValueHash
+	// (CompactHashes, HashByRev) for etcd's compaction hash check, at the
+	// cost of hashing the history up to the compaction revision once per
+	// compaction, in the background.
+	CompactHashes bool
 
 	// hooks lets tests interrupt background compaction and restore.
 	hooks *testHooks
@@ -105,6 +110,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 	if !already {
 		s.stopCompactor()
+		s.dropCompactHashes()
 	}
 	return nil
 }

@@ -47,6 +47,15 @@ type Config struct {
 	// (etcd's --feature-gates=InitialCorruptCheck=true; off by default, as
 	// in etcd).
 	InitialCorruptCheck bool
+	// CompactHashCheck makes every compaction record the hash of the
+	// history it compacts, and the leader compare its recorded hashes
+	// with every member's every CompactHashCheckTime, raising the CORRUPT
+	// alarm for a minority that differs (etcd's
+	// --feature-gates=CompactHashCheck=true; off by default, as in etcd).
+	CompactHashCheck bool
+	// CompactHashCheckTime is the interval of the compaction hash check
+	// (etcd's --compact-hash-check-time, 1 minute by default; must be > 0).
+	CompactHashCheckTime time.Duration
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
 	// MaxLearners bounds the learners in the membership (etcd's
@@ -108,11 +117,13 @@ const (
 	DefaultPeerURL             = "http://127.0.0.1:2380"
 	DefaultInitialClusterToken = "etcd-cluster"
 	DefaultSnapshotCount       = 10000
-	DefaultHeartbeatInterval   = 100 * time.Millisecond
-	DefaultElectionTimeout     = 1000 * time.Millisecond
-	DefaultQuotaBackendBytes   = 2 << 30
-	DefaultMaxRequestBytes     = 1536 * 1024
-	DefaultMaxTxnOps           = 128
+	// DefaultCompactHashCheckTime is etcd's --compact-hash-check-time default.
+	DefaultCompactHashCheckTime = time.Minute
+	DefaultHeartbeatInterval    = 100 * time.Millisecond
+	DefaultElectionTimeout      = 1000 * time.Millisecond
+	DefaultQuotaBackendBytes    = 2 << 30
+	DefaultMaxRequestBytes      = 1536 * 1024
+	DefaultMaxTxnOps            = 128
 	// DefaultAuditLogMaxSize is --audit-log-max-size's default, in MiB.
 	DefaultAuditLogMaxSize = 100
 	// DefaultAuditLogMaxBackups is --audit-log-max-backups's default.
@@ -132,6 +143,7 @@ func NewConfig() Config {
 		InitialClusterState:      "new",
 		InitialClusterToken:      DefaultInitialClusterToken,
 		SnapshotCount:            DefaultSnapshotCount,
+		CompactHashCheckTime:     DefaultCompactHashCheckTime,
 		HeartbeatInterval:        DefaultHeartbeatInterval,
 		ElectionTimeout:          DefaultElectionTimeout,
 		QuotaBackendBytes:        DefaultQuotaBackendBytes,
@@ -158,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CorruptCheckTime < 0 {
 		return fmt.Errorf("%w: --corrupt-check-time must not be negative", ErrConfig)
+	}
+	if c.CompactHashCheckTime <= 0 {
+		return fmt.Errorf("%w: --compact-hash-check-time must be >0 (set to %v)", ErrConfig, c.CompactHashCheckTime)
 	}
 	for flag, urls := range map[string][]string{
 		"--listen-client-urls": c.ListenClientURLs, "--advertise-client-urls": c.AdvertiseClientURLs,

@@ -234,7 +234,9 @@ func (m *Member) checkInitialCorruption(ctx context.Context) error {
 }
 
 // PeerHashKV answers a corruption check (transport.Hasher): this member's
-// HashKV at the requested revision, with its header (its current
+// hash at the requested revision (mvcc.Store.HashByRev, as etcd's peer
+// endpoint: the hash a compaction recorded for that revision, if it is a
+// recent compaction's, else HashKV), with its header (its current
 // revision). A revision it has not applied yet fails with
 // mvcc.ErrFutureRev's text, a compacted one with mvcc.ErrCompacted's.
 // Hashing reads the whole history, so one request is served at a time; the
@@ -254,7 +256,7 @@ func (m *Member) PeerHashKV(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	hdr := m.Header()
-	h, rev, compactRev, err := m.store.HashKV(req.GetRevision())
+	h, rev, compactRev, err := m.store.HashByRev(req.GetRevision())
 	if err != nil {
 		return nil, err
 	}

@@ -83,6 +83,7 @@ type Member struct {
 
 	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
 	hashSlot    chan struct{} // one peer HashKV computed at a time (PeerHashKV)
+	hashChecked atomic.Int64  // newest compaction hash found alike on every member
 
 	stopOnce    sync.Once
 	stopped     chan struct{}
@@ -153,7 +154,8 @@ func (m *Member) open() error {
 	m.observeStorage()
 	observeCommit := func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) }
 	m.lessor = lease.New(lease.Config{})
-	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: observeCommit}); err != nil {
+	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: observeCommit,
+		CompactHashes: m.cfg.CompactHashCheck}); err != nil {
 		return err
 	}
 	if err := m.loadLeases(); err != nil {
@@ -375,6 +377,10 @@ func (m *Member) Start() {
 	if m.cfg.CorruptCheckTime > 0 {
 		m.bg.Add(1)
 		go m.runEvery(m.cfg.CorruptCheckTime, m.corruptCheckTick)
+	}
+	if m.cfg.CompactHashCheck {
+		m.bg.Add(1)
+		go m.runEvery(m.cfg.CompactHashCheckTime, m.compactHashCheckTick)
 	}
 	go func() {
 		defer m.bg.Done()

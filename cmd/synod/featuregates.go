@@ -10,13 +10,13 @@ import (
 )
 
 // etcdFeatureGates are the gates etcd 3.7's --feature-gates knows, with
-// what each means for synod. Only InitialCorruptCheck changes anything; the
-// others are accepted so that an etcd manifest starts, and logged as having
+// what each means for synod. Only InitialCorruptCheck and CompactHashCheck
+// change anything; the others are accepted so that an etcd manifest starts, and logged as having
 // no effect (with the reason).
 var etcdFeatureGates = map[string]string{
-	"AllAlpha":                     "turns on InitialCorruptCheck, synod's only alpha gate",
+	"AllAlpha":                     "turns on InitialCorruptCheck and CompactHashCheck, synod's alpha gates",
 	"AllBeta":                      "synod has no beta gates",
-	"CompactHashCheck":             "not implemented; --corrupt-check-time compares whole histories instead",
+	"CompactHashCheck":             "",
 	"FastLeaseKeepAlive":           "keep-alives are always answered once the renewal is applied (docs/leases.md)",
 	"InitialCorruptCheck":          "",
 	"LeaseCheckpoint":              "remaining TTLs are always replicated (docs/leases.md)",
@@ -75,11 +75,8 @@ func (g *featureGates) Set(s string) error {
 // apply sets what the gates turn on in c and returns a note for every gate
 // that was set but has no effect in synod.
 func (g *featureGates) apply(c *server.Config) []string {
-	initial, ok := g.set["InitialCorruptCheck"]
-	if !ok {
-		initial = g.set["AllAlpha"]
-	}
-	c.InitialCorruptCheck = initial
+	c.InitialCorruptCheck = g.alpha("InitialCorruptCheck")
+	c.CompactHashCheck = g.alpha("CompactHashCheck")
 	var notes []string
 	for k, v := range g.set {
 		if why := etcdFeatureGates[k]; why != "" && k != "AllAlpha" {
@@ -88,4 +85,12 @@ func (g *featureGates) apply(c *server.Config) []string {
 	}
 	slices.Sort(notes)
 	return notes
+}
+
+// alpha is the value of an alpha gate: as set, else AllAlpha's, else off.
+func (g *featureGates) alpha(name string) bool {
+	if v, ok := g.set[name]; ok {
+		return v
+	}
+	return g.set["AllAlpha"]
 }

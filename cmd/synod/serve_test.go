@@ -91,6 +91,7 @@ func TestServeConfigValidation(t *testing.T) {
 		{[]string{"--bcrypt-cost=3"}, "--bcrypt-cost must be between 4 and 31"},
 		{[]string{"--bcrypt-cost=32"}, "--bcrypt-cost must be between 4 and 31"},
 		{[]string{"--auth-token=oauth"}, `unknown token type "oauth"`},
+		{[]string{"--compact-hash-check-time=0"}, "--compact-hash-check-time must be >0 (set to 0s)"},
 	} {
 		c, err := parseServe(t, tc.args, nil)
 		if err == nil {
