@@ -61,10 +61,12 @@ var DefaultSchedule = Schedule{Quiet: 2 * time.Second, Hold: 3 * time.Second}
 
 // DefaultServeArgs make faults bite in short runs: frequent snapshots, so a
 // member cut off for a few seconds catches up from a snapshot stream; and
-// the leader's corruption check every 2 s, so a run also shows that faults
-// never make members' histories differ (and that the check raises no false
+// the leader's corruption checks (the whole-history check every 2 s, the
+// compaction hash check every second), so a run also shows that faults
+// never make members' histories differ (and that the checks raise no false
 // alarm): any alarm raised by the end fails the run.
-var DefaultServeArgs = []string{"--snapshot-count", "500", "--corrupt-check-time", "2s"}
+var DefaultServeArgs = []string{"--snapshot-count", "500", "--corrupt-check-time", "2s",
+	"--feature-gates", "CompactHashCheck=true", "--compact-hash-check-time", "1s"}
 
 // Report is the outcome of a run.
 type Report struct {
