@@ -17,7 +17,8 @@ const (
 
 // nemesis injects one random fault and schedules the next, until the
 // workload ends: partitions of every kind, crashes (sometimes of two members
-// at once, so a majority may lose its unsynced writes), pauses, membership
+// at once, so a majority may lose its unsynced writes), pauses (of one or
+// two members), membership
 // changes and leader transfers.
 func (c *cluster) nemesis() {
 	if c.sched.now >= c.workloadEnd {
@@ -29,7 +30,7 @@ func (c *cluster) nemesis() {
 	case r < 60:
 		c.crashSome()
 	case r < 75:
-		c.pauseOne()
+		c.pauseSome()
 	case r < 92:
 		c.changeMembership()
 	default:
@@ -69,18 +70,26 @@ func (c *cluster) crashSome() {
 	}
 }
 
-// pauseOne stops one running member's process for 1 to maxPause ms (a
-// SIGSTOP, a long GC or VM pause): it keeps its state, memory included, and
-// resumes where it was, believing what it believed (a paused leader still
-// thinks it leads), while the others may have elected a new leader.
-func (c *cluster) pauseOne() {
-	m := c.randomLiveMember()
-	if m == nil {
-		return
+// pauseSome stops one running member's process, or two (a majority of
+// three: nothing commits until one resumes), each for 1 to maxPause ms (a
+// SIGSTOP, a long GC or VM pause): a paused member keeps its state, memory
+// included, and resumes where it was, believing what it believed (a paused
+// leader still thinks it leads), while the others may have elected a new
+// leader.
+func (c *cluster) pauseSome() {
+	n := 1
+	if c.rng.IntN(3) == 0 {
+		n = 2
 	}
-	m.paused = true
-	c.tracef("pause %x", m.id)
-	c.sched.after(Time(1+c.rng.IntN(maxPause)), func() { c.resume(m) })
+	for i := 0; i < n; i++ {
+		m := c.randomLiveMember() // never one already paused
+		if m == nil {
+			return
+		}
+		m.paused = true
+		c.tracef("pause %x", m.id)
+		c.sched.after(Time(1+c.rng.IntN(maxPause)), func() { c.resume(m) })
+	}
 }
 
 // resume lets a paused member run again: it handles the messages that
