@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"hash"
 	"hash/crc32"
 	"slices"
 
@@ -117,12 +118,18 @@ func (s *Store) HashByRev(rev int64) (hash uint32, hashRev, compactRev int64, er
 // revision compactRev.
 func hashAt(snap *pebble.Snapshot, rev, compactRev int64) (uint32, error) {
 	h := crc32.New(castagnoli)
-	h.Write(etcdKeyBucket)
-	if err := hashKept(snap, h, rev, compactRev); err != nil {
-		return 0, err
-	}
-	if err := hashChanges(snap, h, rev, compactRev); err != nil {
+	if err := hashHistory(snap, h, rev, compactRev); err != nil {
 		return 0, err
 	}
 	return h.Sum32(), nil
+}
+
+// hashHistory feeds h what HashKV hashes: etcd's bucket name, then the
+// versions kept at compactRev and the changes up to rev, in revision order.
+func hashHistory(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) error {
+	h.Write(etcdKeyBucket)
+	if err := hashKept(snap, h, rev, compactRev); err != nil {
+		return err
+	}
+	return hashChanges(snap, h, rev, compactRev)
 }

@@ -19,11 +19,7 @@ func (s *Store) Hash() (hash uint32, rev int64, err error) {
 	}
 	defer v.release()
 	h := crc32.New(castagnoli)
-	h.Write(etcdKeyBucket)
-	if err := hashKept(v.snap, h, v.rev, v.compactRev); err != nil {
-		return 0, 0, err
-	}
-	if err := hashChanges(v.snap, h, v.rev, v.compactRev); err != nil {
+	if err := hashHistory(v.snap, h, v.rev, v.compactRev); err != nil {
 		return 0, 0, err
 	}
 	it, err := v.snap.NewIter(nil)

@@ -114,11 +114,8 @@ func (m *Member) checkCompactHash(ctx context.Context, h mvcc.KeyValueHash) bool
 	case v.agreed:
 		m.log.Info("compaction hash check: alike on the whole cluster", "revision", h.Revision,
 			"compact-revision", h.CompactRevision, "peers-checked", v.checked)
-		for {
-			old := m.hashChecked.Load()
-			if h.Revision <= old || m.hashChecked.CompareAndSwap(old, h.Revision) {
-				break
-			}
+		if h.Revision > m.hashChecked.Load() { // the check's goroutine is its only writer
+			m.hashChecked.Store(h.Revision)
 		}
 	case len(v.corrupt) > 0:
 		for _, id := range v.corrupt {
