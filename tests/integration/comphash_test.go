@@ -48,6 +48,7 @@ func TestCompactHashCheck(t *testing.T) {
 	stopWithValue(t, c, victim)
 	tamperValue(t, filepath.Join(c.cfgs[victim].DataDir, "db"))
 	c.start(victim)
+	c.waitLeader() // a restarted member answers "no leader" until it hears from one
 	for i := 0; i < 10; i++ {
 		if _, err := cli.Put(ctx(t), fmt.Sprintf("k%d", i), "w"); err != nil {
 			t.Fatal(err)

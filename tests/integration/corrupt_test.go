@@ -58,6 +58,11 @@ func TestCorruptionCheck(t *testing.T) {
 		}
 		return nil
 	})
+	// The check can name the victim as soon as it answers for its revision,
+	// which a restarted member does before it has heard from the leader:
+	// wait until every member knows the leader, or writes through the
+	// victim would fail with "no leader" instead.
+	c.waitLeader()
 	for i := range c.members {
 		mc := c.client(i)
 		writes := map[string]func() error{
