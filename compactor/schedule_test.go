@@ -61,8 +61,8 @@ func drive(s Schedule, until time.Duration, rev func(time.Duration) int64, leade
 }
 
 func always(time.Duration) bool { return true }
-func never(int) bool             { return false }
-func sec(d time.Duration) int64  { return oneWritePerSecond(d) }
+func never(int) bool            { return false }
+func sec(d time.Duration) int64 { return oneWritePerSecond(d) }
 
 func TestSchedule(t *testing.T) {
 	m, h, s := time.Minute, time.Hour, time.Second
