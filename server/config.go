@@ -56,6 +56,9 @@ type Config struct {
 	// CompactHashCheckTime is the interval of the compaction hash check
 	// (etcd's --compact-hash-check-time, 1 minute by default; must be > 0).
 	CompactHashCheckTime time.Duration
+	// Operations: auto compaction and --force-new-cluster (server/autocompact.go,
+	// server/forcenew.go; docs/maintenance.md, docs/membership.md).
+	Operations
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
 	// MaxLearners bounds the learners in the membership (etcd's
@@ -170,6 +173,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CorruptCheckTime < 0 {
 		return fmt.Errorf("%w: --corrupt-check-time must not be negative", ErrConfig)
+	}
+	if err := c.Operations.validate(); err != nil {
+		return err
 	}
 	if c.CompactHashCheckTime <= 0 {
 		return fmt.Errorf("%w: --compact-hash-check-time must be >0 (set to %v)", ErrConfig, c.CompactHashCheckTime)

@@ -212,7 +212,7 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 			return peers, false, err
 		}
 		m.log.Info("restarting from existing data; --initial-cluster flags are ignored", "member-id", fmt.Sprintf("%x", m.id))
-		return nil, false, nil
+		return nil, false, m.maybeForceNewCluster()
 	}
 	if !errors.Is(err, errNoIdentity) {
 		return nil, false, err
@@ -382,6 +382,7 @@ func (m *Member) Start() {
 		m.bg.Add(1)
 		go m.runEvery(m.cfg.CompactHashCheckTime, m.compactHashCheckTick)
 	}
+	m.startAutoCompaction()
 	go func() {
 		defer m.bg.Done()
 		// Like etcd, serve clients only once this member's name and client

@@ -69,6 +69,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.authToken, "auth-token", "simple", "Accepted for etcd compatibility ('simple' or 'jwt,...'); synod always issues its own signed tokens (docs/security.md).")
 	bindTLSFlags(fs, c)
 	bindAuditAndLimitFlags(fs, c)
+	bindOperationFlags(fs, c)
 	return fs, f
 }
 

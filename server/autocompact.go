@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/synod-db/synod/compactor"
+	"github.com/synod-db/synod/mvcc"
+)
+
+// startAutoCompaction starts the auto compaction goroutine when the
+// configuration asks for it. Every member runs its schedule from its
+// start, as etcd's compactor does; only the leader acts on it.
+func (m *Member) startAutoCompaction() {
+	p, err := m.cfg.compactionPolicy()
+	if err != nil || !p.Enabled() { // Validate already refused a bad policy
+		return
+	}
+	s := compactor.New(p, time.Now(), m.cfg.AutoCompactionRevisionInterval)
+	m.log.Info("auto compaction enabled", "auto-compaction-mode", p.Mode,
+		"auto-compaction-retention", m.cfg.AutoCompactionRetention, "check-interval", s.Interval())
+	m.bg.Add(1)
+	go m.runAutoCompaction(p, s)
+}
+
+// runAutoCompaction drives s: it samples the store's revision, waits
+// s.Interval(), and on the leader compacts where s says.
+func (m *Member) runAutoCompaction(p compactor.Policy, s compactor.Schedule) {
+	defer m.bg.Done()
+	s.Observe(m.store.Rev())
+	t := time.NewTimer(s.Interval())
+	defer t.Stop()
+	for {
+		select {
+		case <-m.stopped:
+			return
+		case <-t.C:
+		}
+		if m.node.IsLeader() {
+			if rev, ok := s.Due(time.Now(), m.store.Rev()); ok {
+				s.Done(time.Now(), rev, m.autoCompact(p, rev, s.Interval()))
+			}
+		}
+		s.Observe(m.store.Rev())
+		t.Reset(s.Interval())
+	}
+}
+
+// autoCompact proposes a compaction at rev through raft, as a client's
+// Compact, and logs it with etcd's messages. A revision already compacted
+// counts as done, as in etcd.
+func (m *Member) autoCompact(p compactor.Policy, rev int64, retry time.Duration) bool {
+	kind, setting := "periodic", slog.Duration("compact-period", p.Period)
+	if p.Mode == compactor.ModeRevision {
+		kind, setting = "revision", slog.Int64("revision-compaction-retention", p.Revisions)
+	}
+	m.log.Info("starting auto "+kind+" compaction", "revision", rev, setting)
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
+	defer cancel()
+	_, err := m.Propose(ctx, &etcdserverpb.InternalRaftRequest{Compaction: &etcdserverpb.CompactionRequest{Revision: rev}})
+	if err != nil && !errors.Is(err, mvcc.ErrCompacted) {
+		m.log.Warn("failed auto "+kind+" compaction", "revision", rev, setting, "retry-interval", retry, "err", err)
+		return false
+	}
+	m.log.Info("completed auto "+kind+" compaction", "revision", rev, setting, "took", time.Since(start))
+	return true
+}
