@@ -110,6 +110,37 @@ type Config struct {
 	// AuthTokenTTL is --auth-token-ttl: how long the tokens this member
 	// mints are valid (0 means etcd's default, 300 s).
 	AuthTokenTTL time.Duration
+	// WALDir is --wal-dir: Pebble's write-ahead log, which carries the raft
+	// log's appends, is kept in this directory instead of under DataDir
+	// (a separate disk takes the fsyncs off the data disk). Empty: under
+	// DataDir. Every later start must name the same directory.
+	WALDir string
+	// UnsafeNoFsync is --unsafe-no-fsync: no write is fsynced, so a crash
+	// or power loss can lose acknowledged writes and break raft's
+	// guarantees. For throwaway test clusters only, as in etcd.
+	UnsafeNoFsync bool
+	// WatchProgressNotifyInterval is --watch-progress-notify-interval: the
+	// period of progress notifications to watchers created with
+	// progress_notify. 0 means etcd's default, 10 minutes.
+	WatchProgressNotifyInterval time.Duration
+	// GRPCKeepAliveMinTime, GRPCKeepAliveInterval and GRPCKeepAliveTimeout
+	// are --grpc-keepalive-min-time (clients pinging more often are
+	// disconnected), --grpc-keepalive-interval (an idle client connection is
+	// pinged this often) and --grpc-keepalive-timeout (and closed when the
+	// ping is not answered this soon). 0 means etcd's defaults: 5s, 2h, 20s.
+	GRPCKeepAliveMinTime, GRPCKeepAliveInterval, GRPCKeepAliveTimeout time.Duration
+	// WarningUnaryRequestDuration is --warning-unary-request-duration: a
+	// unary request that takes longer is logged at warn level. 0 means
+	// etcd's default, 300 ms.
+	WarningUnaryRequestDuration time.Duration
+	// WarningApplyDuration is --warning-apply-duration: applying one
+	// committed entry that takes longer is logged at warn level. 0 means
+	// etcd's default, 100 ms.
+	WarningApplyDuration time.Duration
+	// SelfSignedCertValidity is --self-signed-cert-validity: the years the
+	// certificates generated for --auto-tls and --peer-auto-tls are valid
+	// (0 means 1, etcd's default).
+	SelfSignedCertValidity uint
 }
 
 // Defaults are etcd's defaults, except the data directory.
@@ -131,6 +162,8 @@ const (
 	DefaultAuditLogMaxSize = 100
 	// DefaultAuditLogMaxBackups is --audit-log-max-backups's default.
 	DefaultAuditLogMaxBackups = 10
+	// DefaultWarningApplyDuration is etcd's --warning-apply-duration.
+	DefaultWarningApplyDuration = 100 * time.Millisecond
 )
 
 // NewConfig returns a Config with every default filled in: a single-member
@@ -217,6 +250,10 @@ func (c *Config) Validate() error {
 	}
 	if c.AuditLogMaxSize < 0 || c.AuditLogMaxBackups < 0 || c.MaxClientConnections < 0 || c.MaxWatchers < 0 {
 		return fmt.Errorf("%w: --audit-log-max-size, --audit-log-max-backups, --max-client-connections and --max-watchers-per-stream must not be negative", ErrConfig)
+	}
+	if c.WatchProgressNotifyInterval < 0 || c.GRPCKeepAliveMinTime < 0 || c.GRPCKeepAliveInterval < 0 ||
+		c.GRPCKeepAliveTimeout < 0 || c.WarningUnaryRequestDuration < 0 || c.WarningApplyDuration < 0 {
+		return fmt.Errorf("%w: --watch-progress-notify-interval, --grpc-keepalive-*, --warning-unary-request-duration and --warning-apply-duration must not be negative", ErrConfig)
 	}
 	if c.QuotaBackendBytes < 0 {
 		return fmt.Errorf("%w: --quota-backend-bytes must not be negative", ErrConfig)

@@ -141,7 +141,7 @@ func (m *Member) open() error {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := openPebble(filepath.Join(m.cfg.DataDir, "db"))
+	db, err := openMemberDB(&m.cfg)
 	if err != nil {
 		return fmt.Errorf("server: open database: %w", err)
 	}
@@ -161,7 +161,7 @@ func (m *Member) open() error {
 	if err := m.loadLeases(); err != nil {
 		return err
 	}
-	m.hub = watch.NewHub(m.store, watch.Config{MaxWatchers: m.cfg.MaxWatchers})
+	m.hub = watch.NewHub(m.store, watch.Config{MaxWatchers: m.cfg.MaxWatchers, ProgressInterval: m.cfg.WatchProgressNotifyInterval})
 	if m.members, err = loadMembers(db); err != nil {
 		return err
 	}
@@ -181,7 +181,7 @@ func (m *Member) open() error {
 		ID: m.id, Peers: peers, Join: join,
 		ElectionTicks: ticks, HeartbeatTicks: 1, TickInterval: m.cfg.HeartbeatInterval,
 		SnapshotCount: m.cfg.SnapshotCount,
-		Log:           m.logStore, Applier: applier{m}, SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
+		Log:           m.logStore, Applier: newTimedApplier(m), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
 		Logger: m.log,
 	})
 	if err != nil {
@@ -363,7 +363,9 @@ func (m *Member) Start() {
 	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
 		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics, Audit: m.audit,
 		MaxConcurrentStreams: m.cfg.MaxConcurrentStreams,
-		ServerOptions:        []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
+		KeepaliveMinTime:     m.cfg.GRPCKeepAliveMinTime, KeepaliveInterval: m.cfg.GRPCKeepAliveInterval,
+		KeepaliveTimeout: m.cfg.GRPCKeepAliveTimeout, SlowRequest: m.cfg.WarningUnaryRequestDuration,
+		ServerOptions: []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
 	m.httpSrv = m.newHTTPServer()
 	for _, ln := range m.metricLns {
 		m.serveHTTP(ln)

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"time"
 
 	"github.com/synod-db/synod/tlsconfig"
 )
@@ -38,7 +39,7 @@ func (c *Config) tlsOptions() (tlsconfig.Options, error) {
 		return tlsconfig.Options{}, fmt.Errorf("%w: cipher suites cannot be configured when only TLS1.3 is enabled", ErrConfig)
 	}
 	return tlsconfig.Options{CipherSuites: suites, MinVersion: minVersion, MaxVersion: maxVersion,
-		ReloadInterval: c.TLSReloadInterval}, nil
+		ReloadInterval: c.TLSReloadInterval, SelfCertValidity: time.Duration(c.SelfSignedCertValidity) * 365 * 24 * time.Hour}, nil
 }
 
 // secureURL reports whether a listen or peer URL asks for TLS.
@@ -99,7 +100,7 @@ func loadSide(info tlsconfig.Info, side string, urls []string, dataDir string, o
 			}
 		}
 		var err error
-		if info.CertFile, info.KeyFile, err = tlsconfig.SelfCert(filepath.Join(dataDir, "fixtures", side), hosts); err != nil {
+		if info.CertFile, info.KeyFile, err = tlsconfig.SelfCert(filepath.Join(dataDir, "fixtures", side), hosts, opts.SelfCertValidity); err != nil {
 			return nil, err
 		}
 	} else if info.Empty() {

@@ -33,6 +33,11 @@ type Info struct {
 	// verified certificate must have one of these common names, or be
 	// valid for one of these host names. At most one of the two may be set.
 	AllowedCN, AllowedHostname string
+	// ClientCertFile and ClientKeyFile are --client-cert-file and
+	// --client-key-file (--peer-client-cert-file, --peer-client-key-file):
+	// the certificate this member presents when it dials as a client. Empty:
+	// CertFile and KeyFile serve both ends.
+	ClientCertFile, ClientKeyFile string
 }
 
 // Empty reports whether no certificate was given.
@@ -44,7 +49,10 @@ type Options struct {
 	MinVersion     uint16        // --tls-min-version; 0 means TLS 1.2
 	MaxVersion     uint16        // --tls-max-version; 0 means Go's highest (TLS 1.3)
 	ReloadInterval time.Duration // 0 means DefaultReloadInterval
-	Logger         *slog.Logger  // reload failures; nil discards
+	// SelfCertValidity is how long certificates SelfCert generates are
+	// valid (--self-signed-cert-validity); 0 means one year.
+	SelfCertValidity time.Duration
+	Logger           *slog.Logger // reload failures; nil discards
 }
 
 // Files is one side's certificate, key and CA bundle, reloaded from disk
@@ -66,8 +74,10 @@ type Files struct {
 // material is what one load of the files produced.
 type material struct {
 	cert *tls.Certificate
-	pool *x509.CertPool // nil without a CA file
-	crl  revoked        // nil without a CRL file
+	// clientCert is presented when dialing: the client cert file's, else cert.
+	clientCert *tls.Certificate
+	pool       *x509.CertPool // nil without a CA file
+	crl        revoked        // nil without a CRL file
 }
 
 // stamp identifies one version of a file.
@@ -76,7 +86,7 @@ type stamp struct {
 	mod  time.Time
 }
 
-type stamps [4]stamp
+type stamps [6]stamp
 
 // Load checks info and reads its files once; errors name the flag and the
 // file. info must have a certificate (generate one with SelfCert for auto
@@ -85,6 +95,10 @@ func Load(info Info, opts Options) (*Files, error) {
 	if info.CertFile == "" || info.KeyFile == "" {
 		return nil, fmt.Errorf("%w: a certificate needs both a cert file and a key file (got cert %q, key %q)",
 			ErrTLS, info.CertFile, info.KeyFile)
+	}
+	if (info.ClientCertFile == "") != (info.ClientKeyFile == "") {
+		return nil, fmt.Errorf("%w: a client certificate needs both a client cert file and a client key file (got cert %q, key %q)",
+			ErrTLS, info.ClientCertFile, info.ClientKeyFile)
 	}
 	if info.ClientCertAuth && info.TrustedCAFile == "" {
 		return nil, fmt.Errorf("%w: client certificate authentication needs a trusted CA file", ErrTLS)
@@ -126,8 +140,9 @@ func Load(info Info, opts Options) (*Files, error) {
 // Info returns the flags f was loaded from.
 func (f *Files) Info() Info { return f.info }
 
-func (f *Files) paths() [4]string {
-	return [4]string{f.info.CertFile, f.info.KeyFile, f.info.TrustedCAFile, f.info.CRLFile}
+func (f *Files) paths() [6]string {
+	return [6]string{f.info.CertFile, f.info.KeyFile, f.info.TrustedCAFile, f.info.CRLFile,
+		f.info.ClientCertFile, f.info.ClientKeyFile}
 }
 
 func (f *Files) stamps() (stamps, error) {
@@ -150,7 +165,14 @@ func (f *Files) load() (*material, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: cert %s, key %s: %w", ErrTLS, f.info.CertFile, f.info.KeyFile, err)
 	}
-	m := &material{cert: &cert}
+	m := &material{cert: &cert, clientCert: &cert}
+	if f.info.ClientCertFile != "" {
+		cc, err := tls.LoadX509KeyPair(f.info.ClientCertFile, f.info.ClientKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: client cert %s, client key %s: %w", ErrTLS, f.info.ClientCertFile, f.info.ClientKeyFile, err)
+		}
+		m.clientCert = &cc
+	}
 	if f.info.CRLFile != "" {
 		if m.crl, err = loadCRL(f.info.CRLFile); err != nil {
 			return nil, err
@@ -219,14 +241,14 @@ func (f *Files) ServerConfig(nextProtos ...string) *tls.Config {
 
 // ClientConfig returns the configuration of one outgoing connection to
 // serverName (a member dialing a peer): the current certificate as the
-// client certificate and the current CA bundle (the system's without a CA
+// client certificate (the client cert file's when given) and the current CA bundle (the system's without a CA
 // file) to verify the server. With auto TLS the server is not verified, as
 // in etcd: its certificate is self-signed.
 func (f *Files) ClientConfig(serverName string, nextProtos ...string) *tls.Config {
 	m := f.current()
 	c := f.baseConfig(nextProtos)
 	c.ServerName = serverName
-	c.Certificates = []tls.Certificate{*m.cert}
+	c.Certificates = []tls.Certificate{*m.clientCert}
 	c.RootCAs = m.pool
 	c.InsecureSkipVerify = f.skipVerify && m.pool == nil
 	return c

@@ -16,16 +16,16 @@ import (
 	"time"
 )
 
-// selfCertValidity is how long a generated certificate is valid (etcd's
-// --self-signed-cert-validity default: one year).
-const selfCertValidity = 365 * 24 * time.Hour
+// DefaultSelfCertValidity is how long a generated certificate is valid
+// (etcd's --self-signed-cert-validity default: one year).
+const DefaultSelfCertValidity = 365 * 24 * time.Hour
 
 // SelfCert returns the paths of a self-signed certificate and key in dir
 // (cert.pem, key.pem), generating them for hosts (host or host:port; IPs
 // become IP SANs, names DNS SANs) if they do not exist yet, as etcd's
 // --auto-tls does. The certificate may serve and dial (server and client
-// auth).
-func SelfCert(dir string, hosts []string) (certFile, keyFile string, err error) {
+// auth). It is valid for validity (0: DefaultSelfCertValidity).
+func SelfCert(dir string, hosts []string, validity time.Duration) (certFile, keyFile string, err error) {
 	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
 	_, cerr := os.Stat(certFile)
 	_, kerr := os.Stat(keyFile)
@@ -35,7 +35,10 @@ func SelfCert(dir string, hosts []string) (certFile, keyFile string, err error) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", "", fmt.Errorf("%w: auto TLS: %w", ErrTLS, err)
 	}
-	certPEM, keyPEM, err := selfSigned(hosts)
+	if validity <= 0 {
+		validity = DefaultSelfCertValidity
+	}
+	certPEM, keyPEM, err := selfSigned(hosts, validity)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: auto TLS: %w", ErrTLS, err)
 	}
@@ -45,7 +48,7 @@ func SelfCert(dir string, hosts []string) (certFile, keyFile string, err error) 
 	return certFile, keyFile, nil
 }
 
-func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
+func selfSigned(hosts []string, validity time.Duration) (certPEM, keyPEM []byte, err error) {
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 128))
 	if err != nil {
 		return nil, nil, err
@@ -55,7 +58,7 @@ func selfSigned(hosts []string) (certPEM, keyPEM []byte, err error) {
 		SerialNumber:          serial,
 		Subject:               pkix.Name{Organization: []string{"synod"}},
 		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(selfCertValidity),
+		NotAfter:              now.Add(validity),
 		KeyUsage:              x509.KeyUsageKeyEncipherment | x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
 		BasicConstraintsValid: true,

@@ -262,12 +262,12 @@ func TestBrokenRotationKeepsThePreviousCertificate(t *testing.T) {
 
 func TestSelfCertIsGeneratedOnceAndLoads(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "fixtures", "client")
-	cert, key, err := tlsconfig.SelfCert(dir, []string{"127.0.0.1:2379", "localhost:2379"})
+	cert, key, err := tlsconfig.SelfCert(dir, []string{"127.0.0.1:2379", "localhost:2379"}, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before, _ := os.ReadFile(cert)
-	if _, _, err := tlsconfig.SelfCert(dir, []string{"127.0.0.1:2379"}); err != nil {
+	if _, _, err := tlsconfig.SelfCert(dir, []string{"127.0.0.1:2379"}, 0); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := os.ReadFile(cert)

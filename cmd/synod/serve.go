@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"time"
 
+	"go.etcd.io/etcd/pkg/v3/flags"
+
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/server"
 )
@@ -22,32 +24,39 @@ func apiVersion() string { return server.Version }
 
 // serveFlags binds etcd's flag names to a server.Config.
 type serveFlags struct {
-	cfg                             server.Config
-	listenClient, advertiseClient   string
-	listenPeer, initialAdvertisePer string
-	listenMetrics                   string
-	heartbeatMS, electionMS         uint
-	authTokenTTL                    uint
-	authToken                       string
-	logLevel                        string
-	gates                           featureGates
-	timerSlack                      time.Duration
-	gateNotes                       []string // gates set that have no effect in synod
+	cfg          server.Config
+	urls         urlFlags
+	heartbeatMS  uint
+	electionMS   uint
+	authTokenTTL uint
+	authToken    string
+	log          logFlags
+	gates        featureGates
+	timerSlack   time.Duration
+	clusterState *flags.SelectiveStringValue
+	configFile   string
+	tuning       tuningFlags
+	inert        inertFlags
+	unimpl       unimplementedFlags
+	set          map[string]bool // flags given explicitly (command line, environment or config file)
+	gateNotes    []string        // gates set that have no effect in synod
+	notes        []string        // warnings to log once the logger exists
+	infos        []string        // informational lines to log once the logger exists
 }
 
 func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
-	f := &serveFlags{cfg: server.NewConfig()}
+	f := &serveFlags{cfg: server.NewConfig(), set: map[string]bool{}}
 	fs := flag.NewFlagSet("synod serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprintln(fs.Output(), serveUsage) }
 	c := &f.cfg
+	fs.StringVar(&f.configFile, "config-file", "", "Path to the server configuration file (etcd's YAML). Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")
 	fs.StringVar(&c.Name, "name", c.Name, "Human-readable name for this member.")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "Path to the data directory.")
-	fs.StringVar(&f.listenClient, "listen-client-urls", server.DefaultClientURL, "List of URLs to listen on for client traffic.")
-	fs.StringVar(&f.advertiseClient, "advertise-client-urls", server.DefaultClientURL, "List of this member's client URLs to advertise to the rest of the cluster.")
-	fs.StringVar(&f.listenPeer, "listen-peer-urls", server.DefaultPeerURL, "List of URLs to listen on for peer traffic.")
-	fs.StringVar(&f.initialAdvertisePer, "initial-advertise-peer-urls", server.DefaultPeerURL, "List of this member's peer URLs to advertise to the rest of the cluster.")
+	f.urls.bind(fs)
 	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "Initial cluster configuration for bootstrapping (name=peerURL,...). Defaults to this member alone.")
-	fs.StringVar(&c.InitialClusterState, "initial-cluster-state", c.InitialClusterState, "Initial cluster state ('new' or 'existing').")
+	f.clusterState = flags.NewSelectiveStringValue("new", "existing")
+	fs.Var(f.clusterState, "initial-cluster-state", "Initial cluster state ('new' or 'existing').")
 	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", c.InitialClusterToken, "Initial cluster token for the cluster during bootstrap.")
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", c.SnapshotCount, "Number of committed transactions to trigger a snapshot to disk.")
 	fs.UintVar(&f.heartbeatMS, "heartbeat-interval", uint(c.HeartbeatInterval/time.Millisecond), "Time (in milliseconds) of a heartbeat interval.")
@@ -55,7 +64,6 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", c.QuotaBackendBytes, "Raise alarms when backend size exceeds the given quota.")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", c.MaxRequestBytes, "Maximum client request size in bytes the server will accept.")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", c.MaxTxnOps, "Maximum number of operations permitted in a transaction.")
-	fs.StringVar(&f.listenMetrics, "listen-metrics-urls", "", "List of URLs to listen on for the metrics and health endpoints (they are served on the client URLs too).")
 	fs.DurationVar(&c.CorruptCheckTime, "corrupt-check-time", 0, "Duration of time between cluster corruption check passes (0: off).")
 	fs.DurationVar(&c.CompactHashCheckTime, "compact-hash-check-time", c.CompactHashCheckTime, "Duration of time between leader checks followers compaction hashes (with --feature-gates=CompactHashCheck=true).")
 	fs.DurationVar(&f.timerSlack, "timer-slack", defaultTimerSlack, "How late the kernel may fire this process's timers to batch wake-ups (Linux; 0: the kernel's 50us). A synod flag; see docs/performance.md.")
@@ -63,104 +71,137 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.BoolVar(&c.EnablePprof, "enable-pprof", false, "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"")
 	fs.IntVar(&c.MaxLearners, "max-learners", c.MaxLearners, "Sets the maximum number of learners that can be available in the cluster membership.")
 	fs.BoolVar(&c.StrictReconfigCheck, "strict-reconfig-check", c.StrictReconfigCheck, "Reject reconfiguration requests that would cause quorum loss.")
-	fs.StringVar(&f.logLevel, "log-level", "info", "Configures log level. Only supports debug, info, warn, error.")
 	fs.IntVar(&c.BcryptCost, "bcrypt-cost", auth.DefaultBcryptCost, "Specify bcrypt algorithm cost factor for auth password hashing.")
 	fs.UintVar(&f.authTokenTTL, "auth-token-ttl", uint(server.DefaultAuthTokenTTL/time.Second), "The lifetime in seconds of the auth token.")
 	fs.StringVar(&f.authToken, "auth-token", "simple", "Accepted for etcd compatibility ('simple' or 'jwt,...'); synod always issues its own signed tokens (docs/security.md).")
 	bindTLSFlags(fs, c)
 	bindAuditAndLimitFlags(fs, c)
 	bindOperationFlags(fs, c)
+	f.log.bind(fs)
+	f.tuning.bind(fs, c)
+	f.inert.bind(fs)
+	f.unimpl.bind(fs)
 	return fs, f
 }
 
-// parse reads args, then fills every flag not given on the command line from
-// the environment: SYNOD_<FLAG> (for example SYNOD_DATA_DIR), or etcd's own
-// ETCD_<FLAG> so existing manifests carry over. The command line wins.
+// serveUsage is printed after a flag error, as etcd prints its usage line.
+const serveUsage = "Usage: synod serve [flags]  (etcd's flags; 'synod serve --help' lists them, docs/configuration.md explains each)"
+
+// errUsage marks an error the flag package has already printed.
+var errUsage = errors.New("usage error")
+
+// parse reads args, then either the configuration file (--config-file or
+// ETCD_CONFIG_FILE), ignoring every other flag and variable as etcd does,
+// or the environment for every flag not on the command line: SYNOD_<FLAG>
+// or etcd's own ETCD_<FLAG>. It returns the flag set the values came from.
 func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if fs.NArg() > 0 {
-		return fmt.Errorf("'%s' is not a valid flag", fs.Arg(0))
+		return fmt.Errorf("%q is not a valid flag", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
-	var err error
-	fs.VisitAll(func(fl *flag.Flag) {
-		if set[fl.Name] || err != nil {
-			return
-		}
-		key := strings.ToUpper(strings.ReplaceAll(fl.Name, "-", "_"))
-		for _, prefix := range []string{"SYNOD_", "ETCD_"} {
-			if v, ok := os.LookupEnv(prefix + key); ok {
-				if e := fl.Value.Set(v); e != nil {
-					err = fmt.Errorf("invalid value %q for environment variable %s%s: %v", v, prefix, key, e)
-				}
-				return
-			}
-		}
-	})
-	if err != nil {
+	if f.configFile == "" {
+		f.configFile = lookupEnv("CONFIG_FILE")
+	}
+	if f.configFile != "" {
+		return f.fromConfigFile(fs.Output())
+	}
+	fs.Visit(func(fl *flag.Flag) { f.set[fl.Name] = true })
+	if err := f.fromEnv(fs); err != nil {
 		return err
 	}
+	// As etcd: listening on chosen client URLs means advertising them too.
+	if f.set["listen-client-urls"] && !f.set["advertise-client-urls"] {
+		return errors.New("--advertise-client-urls is required when --listen-client-urls is set explicitly")
+	}
+	return f.finish()
+}
+
+// finish turns the parsed values into the Config and checks them.
+func (f *serveFlags) finish() error {
 	c := &f.cfg
-	c.ListenClientURLs = splitURLs(f.listenClient)
-	c.AdvertiseClientURLs = splitURLs(f.advertiseClient)
-	c.ListenPeerURLs = splitURLs(f.listenPeer)
-	c.InitialAdvertisePeerURLs = splitURLs(f.initialAdvertisePer)
-	c.ListenMetricsURLs = splitURLs(f.listenMetrics)
+	f.urls.apply(c)
+	c.InitialClusterState = f.clusterState.String()
 	c.HeartbeatInterval = time.Duration(f.heartbeatMS) * time.Millisecond
+	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
 	c.AuthTokenTTL = time.Duration(f.authTokenTTL) * time.Second
+	if err := checkRaftTimes(f.heartbeatMS, f.electionMS); err != nil {
+		return err
+	}
 	if t, _, _ := strings.Cut(f.authToken, ","); t != "simple" && t != "jwt" {
 		return fmt.Errorf("--auth-token: unknown token type %q (want simple or jwt)", t)
 	}
-	c.ElectionTimeout = time.Duration(f.electionMS) * time.Millisecond
 	if err := checkTimerSlack(f.timerSlack); err != nil {
 		return err
 	}
+	for _, check := range []func() error{f.log.check, f.unimpl.check, f.tuning.check} {
+		if err := check(); err != nil {
+			return err
+		}
+	}
 	f.gateNotes = f.gates.apply(c)
+	f.notes = append(f.notes, f.inert.notes(f.set)...)
+	f.notes = append(f.notes, f.tuning.notes(f.set)...)
+	if c.UnsafeNoFsync {
+		f.notes = append(f.notes, "--unsafe-no-fsync: writes are not fsynced; a crash or power loss can lose acknowledged writes. Never use it in production")
+	}
 	return nil
 }
 
-func splitURLs(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
+// checkRaftTimes checks --heartbeat-interval and --election-timeout with
+// etcd's messages.
+func checkRaftTimes(tick, election uint) error {
+	switch {
+	case tick == 0:
+		return fmt.Errorf("--heartbeat-interval must be >0 (set to %dms)", tick)
+	case election == 0:
+		return fmt.Errorf("--election-timeout must be >0 (set to %dms)", election)
+	case 5*tick > election:
+		return fmt.Errorf("--election-timeout[%vms] should be at least as 5 times as --heartbeat-interval[%vms]", election, tick)
+	case election > 50000:
+		return fmt.Errorf("--election-timeout[%vms] is too long, and should be set less than %vms", election, 50000)
 	}
-	return out
-}
-
-func newLogger(w io.Writer, level string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("invalid --log-level %q (debug, info, warn, error)", level)
-	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: l})), nil
+	return nil
 }
 
 func runServe(args []string, _, stderr io.Writer) int {
 	fs, f := newServeFlagSet(stderr)
-	if err := f.parse(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
-		}
-		fmt.Fprintf(stderr, "synod serve: %v\n", err)
-		return 2
+	err := f.parse(fs, args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		fs.PrintDefaults()
+		return 0
+	case errors.Is(err, errUsage):
+		return 2 // the flag package printed the error and the usage, as etcd's
+	case err != nil:
+		logStartupError(stderr, err)
+		return 1
 	}
-	logger, err := newLogger(stderr, f.logLevel)
+	logger, closeLog, err := f.log.newLogger(stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "synod serve: %v\n", err)
-		return 2
+		logStartupError(stderr, err)
+		return 1
 	}
+	defer closeLog()
 	if err := applyRuntimeSettings(f.timerSlack); err != nil {
 		logger.Warn("runtime settings not applied (timer slack, GODEBUG); the defaults apply", "timer-slack", f.timerSlack, "err", err)
 	}
-	for _, note := range f.gateNotes {
+	for _, info := range f.infos {
+		logger.Info(info)
+	}
+	for _, note := range append(f.notes, f.gateNotes...) {
 		logger.Warn(note)
 	}
-	m, err := server.New(f.cfg, logger)
+	return serveMember(f.cfg, logger, stderr)
+}
+
+// serveMember runs the member until a signal or its end.
+func serveMember(cfg server.Config, logger *slog.Logger, stderr io.Writer) int {
+	m, err := server.New(cfg, logger)
 	if err != nil {
 		fmt.Fprintf(stderr, "synod serve: %v\n", err)
 		return 1

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -9,10 +10,12 @@ import (
 	"github.com/synod-db/synod/server"
 )
 
+// parseServe parses args with env set for this call only.
 func parseServe(t *testing.T, args []string, env map[string]string) (server.Config, error) {
 	t.Helper()
 	for k, v := range env {
-		t.Setenv(k, v)
+		t.Setenv(k, v) // marks the test as changing the environment
+		defer os.Unsetenv(k)
 	}
 	var stderr bytes.Buffer
 	fs, f := newServeFlagSet(&stderr)
@@ -37,13 +40,13 @@ func TestServeDefaultsAreASingleLocalMember(t *testing.T) {
 
 func TestServeFlagsEnvironmentAndPrecedence(t *testing.T) {
 	c, err := parseServe(t,
-		[]string{"--name=n1", "--election-timeout=2500", "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2"},
-		map[string]string{"SYNOD_DATA_DIR": "/from/synod", "ETCD_DATA_DIR": "/from/etcd", "ETCD_MAX_TXN_OPS": "7", "SYNOD_NAME": "ignored"})
+		[]string{"--name=n1", "--election-timeout=2500", "--listen-client-urls=http://127.0.0.1:1,http://127.0.0.1:2", "--advertise-client-urls=http://127.0.0.1:1"},
+		map[string]string{"SYNOD_DATA_DIR": "/from/synod", "ETCD_DATA_DIR": "/from/etcd", "ETCD_MAX_TXN_OPS": "7", "ETCD_UNKNOWN_THING": "x"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if c.Name != "n1" {
-		t.Errorf("command line must win over the environment: name %q", c.Name)
+		t.Errorf("command line: name %q", c.Name)
 	}
 	if c.DataDir != "/from/synod" {
 		t.Errorf("SYNOD_ must win over ETCD_: data dir %q", c.DataDir)
@@ -66,11 +69,13 @@ func TestServeRejectsBadInput(t *testing.T) {
 		want string
 	}{
 		{args: []string{"--bogus"}, want: "flag provided but not defined: -bogus"},
-		{args: []string{"stray"}, want: "'stray' is not a valid flag"},
+		{args: []string{"stray"}, want: `"stray" is not a valid flag`},
 		{args: []string{"--max-txn-ops=many"}, want: "invalid value"},
+		{args: []string{"--name=a"}, env: map[string]string{"ETCD_NAME": "b"}, want: "conflicting environment variable is shadowed by corresponding command-line flag"},
+		{args: []string{"--name=a"}, env: map[string]string{"SYNOD_NAME": "b"}, want: "conflicting environment variable is shadowed by corresponding command-line flag"},
 		{args: []string{"--timer-slack=-1ms"}, want: "--timer-slack must be between 0 and 10ms, got -1ms"},
 		{args: []string{"--timer-slack=1s"}, want: "--timer-slack must be between 0 and 10ms, got 1s"},
-		{env: map[string]string{"SYNOD_ELECTION_TIMEOUT": "abc"}, want: "environment variable SYNOD_ELECTION_TIMEOUT"},
+		{env: map[string]string{"SYNOD_ELECTION_TIMEOUT": "abc"}, want: `invalid value "abc" for SYNOD_ELECTION_TIMEOUT: parse error`},
 	} {
 		_, err := parseServe(t, tc.args, tc.env)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -84,9 +89,10 @@ func TestServeConfigValidation(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"--initial-cluster-state=maybe"}, `must be "new" or "existing"`},
-		{[]string{"--election-timeout=300", "--heartbeat-interval=100"}, "at least 5 times"},
-		{[]string{"--listen-client-urls=localhost"}, "not a URL"},
+		{[]string{"--initial-cluster-state=maybe"}, `invalid value "maybe" for flag -initial-cluster-state: invalid value`},
+		{[]string{"--election-timeout=300", "--heartbeat-interval=100"}, "--election-timeout[300ms] should be at least as 5 times as --heartbeat-interval[100ms]"},
+		{[]string{"--listen-client-urls=localhost"}, "URL scheme must be http, https, unix, or unixs: localhost"},
+		{[]string{"--listen-client-urls=http://127.0.0.1:1"}, "--advertise-client-urls is required when --listen-client-urls is set explicitly"},
 		{[]string{"--initial-cluster=a=http://127.0.0.1:9"}, "--initial-cluster has default="},
 		{[]string{"--bcrypt-cost=3"}, "--bcrypt-cost must be between 4 and 31"},
 		{[]string{"--bcrypt-cost=32"}, "--bcrypt-cost must be between 4 and 31"},

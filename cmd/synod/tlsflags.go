@@ -26,5 +26,9 @@ func bindTLSFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&pe.CRLFile, "peer-crl-file", "", "Path to the peer certificate revocation list file (reloaded when it changes).")
 	fs.StringVar(&pe.AllowedCN, "peer-cert-allowed-cn", "", "Comma-separated common names a peer's certificate must have one of.")
 	fs.StringVar(&pe.AllowedHostname, "peer-cert-allowed-hostname", "", "Comma-separated host names a peer's certificate must be valid for one of.")
-
+	fs.StringVar(&cl.AllowedHostname, "client-cert-allowed-hostname", "", "Comma-separated list of SAN hostnames for client cert authentication.")
+	fs.StringVar(&cl.ClientCertFile, "client-cert-file", "", "Path to an explicit client TLS cert file, presented when this member dials as a client; otherwise cert file is used.")
+	fs.StringVar(&cl.ClientKeyFile, "client-key-file", "", "Path to an explicit client TLS key file; otherwise key file is used.")
+	fs.StringVar(&pe.ClientCertFile, "peer-client-cert-file", "", "Path to an explicit peer client TLS cert file, presented when dialing peers; otherwise peer cert file is used.")
+	fs.StringVar(&pe.ClientKeyFile, "peer-client-key-file", "", "Path to an explicit peer client TLS key file; otherwise peer key file is used.")
 }

@@ -23,7 +23,7 @@ func TestServeTLSFlagsAndEnvironment(t *testing.T) {
 		"--cert-file=/c.crt", "--key-file=/c.key", "--client-cert-auth",
 		"--peer-cert-file=/p.crt", "--peer-auto-tls", "--tls-min-version=TLS1.3",
 	}, map[string]string{
-		"SYNOD_CERT_FILE": "/ignored", "ETCD_TRUSTED_CA_FILE": "/ca.crt", "SYNOD_AUTO_TLS": "true",
+		"ETCD_TRUSTED_CA_FILE": "/ca.crt", "SYNOD_AUTO_TLS": "true",
 		"ETCD_PEER_KEY_FILE": "/p.key", "SYNOD_PEER_TRUSTED_CA_FILE": "/pca.crt", "ETCD_PEER_CLIENT_CERT_AUTH": "true",
 		"SYNOD_CIPHER_SUITES": "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
 	})
@@ -51,7 +51,7 @@ func TestServeTLSBadValues(t *testing.T) {
 		{[]string{"--cipher-suites=TLS_RSA_WITH_RC4_128_MD5"}, nil, `--cipher-suites: unexpected TLS cipher suite "TLS_RSA_WITH_RC4_128_MD5"`},
 		{[]string{"--tls-min-version=TLS1.3", "--cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}, nil,
 			"cipher suites cannot be configured when only TLS1.3 is enabled"},
-		{nil, map[string]string{"SYNOD_CLIENT_CERT_AUTH": "maybe"}, "environment variable SYNOD_CLIENT_CERT_AUTH"},
+		{nil, map[string]string{"SYNOD_CLIENT_CERT_AUTH": "maybe"}, `invalid value "maybe" for SYNOD_CLIENT_CERT_AUTH`},
 	} {
 		t.Run(tc.want, func(t *testing.T) { // a subtest: its environment is restored after it
 			c, err := parseServe(t, tc.args, tc.env)
