@@ -110,6 +110,10 @@ type ImportOptions struct {
 	// Keep, if set, is asked about every key >= 0x20 (membership, alarms,
 	// leases); a key it rejects is not imported.
 	Keep func(key []byte) bool
+	// Applied and AppliedTerm, if Applied > 0, are recorded as the applied
+	// raft index and term: the new cluster's raft log starts from a
+	// snapshot at that index (as etcdutl's restore starts etcd's).
+	Applied, AppliedTerm uint64
 }
 
 // ImportResult describes an imported state.
@@ -122,8 +126,8 @@ type ImportResult struct {
 
 // ImportBackup writes the state in the backup file at path into db, which
 // must hold no state yet (no key >= 0x10), to bootstrap a new cluster: the
-// same keys, versions and revisions, but no applied index (the new cluster's
-// raft log starts from scratch). The file is verified first (VerifyBackup);
+// same keys, versions and revisions, but not the old applied index (the new
+// cluster's raft log starts from scratch, or from opts.Applied). The file is verified first (VerifyBackup);
 // nothing is written if it is bad. The last batch is synced.
 func ImportBackup(db *pebble.DB, path string, opts ImportOptions) (ImportResult, error) {
 	if opts.BumpRevision < 0 {
@@ -191,6 +195,11 @@ func (im *importer) record(k, v []byte) error {
 		return err
 	}
 	im.res.Keys++
+	return im.flush()
+}
+
+// flush commits the batch once it holds restoreBatchBytes.
+func (im *importer) flush() error {
 	if im.b.Len() < restoreBatchBytes {
 		return nil
 	}
@@ -210,6 +219,11 @@ func (im *importer) finish() (ImportResult, error) {
 	if err := setMeta(im.b, metaRev, be64(uint64(im.res.Rev))); err != nil {
 		return ImportResult{}, err
 	}
+	if im.opts.Applied > 0 {
+		if err := setMeta(im.b, metaApplied, appliedBytes(im.opts.Applied, im.opts.AppliedTerm)); err != nil {
+			return ImportResult{}, err
+		}
+	}
 	if im.res.CompactRev >= 0 {
 		if err := setMeta(im.b, metaCompact, be64(uint64(im.res.CompactRev))); err != nil {
 			return ImportResult{}, err
@@ -220,3 +234,7 @@ func (im *importer) finish() (ImportResult, error) {
 	}
 	return im.res, nil
 }
+
+// IsSnapshotStream reports whether head, the first bytes of a file, starts
+// a snapshot stream (synod's format, as opposed to etcd's bbolt database).
+func IsSnapshotStream(head []byte) bool { return bytes.HasPrefix(head, []byte(snapMagic)) }

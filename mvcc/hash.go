@@ -71,6 +71,17 @@ type keptVersion struct {
 // order (all of them precede every change after compactRev). Memory is one
 // entry per key with such a version.
 func hashKept(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) error {
+	return etcdKept(snap, rev, compactRev, true, func(rk, data []byte) error {
+		h.Write(rk)
+		h.Write(data)
+		return nil
+	})
+}
+
+// etcdKept calls emit with etcd's key-bucket record of each key's newest
+// version <= compactRev that is a put (what etcd's compaction keeps), in
+// revision order; with hashed, only those etcd's HashKV at rev takes.
+func etcdKept(snap *pebble.Snapshot, rev, compactRev int64, hashed bool, emit func(rk, data []byte) error) error {
 	if compactRev < 1 {
 		return nil // no version is <= compactRev
 	}
@@ -88,7 +99,7 @@ func hashKept(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) error
 	for _, k := range kept {
 		// etcd's Keep(rev) holds the version iff it is the key's newest <=
 		// rev; an empty Keep (no key live at rev) filters nothing.
-		if k.newer && anyLive {
+		if hashed && k.newer && anyLive {
 			continue
 		}
 		tag, sub, data, err := getVersion(snap, k.vk)
@@ -99,8 +110,9 @@ func hashKept(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) error
 			return corruptf("version %q changed under a snapshot", k.vk)
 		}
 		rk = appendEtcdRev(rk[:0], k.main, k.sub, false)
-		h.Write(rk)
-		h.Write(data)
+		if err := emit(rk, data); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -172,7 +184,18 @@ func versionTag(it *pebble.Iterator) (byte, error) {
 
 // hashChanges feeds h every change with compactRev < main <= rev, in
 // revision order, from the revision log.
-func hashChanges(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) (err error) {
+func hashChanges(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) error {
+	return etcdChanges(snap, rev, compactRev, func(rk, data []byte) error {
+		h.Write(rk)
+		h.Write(data)
+		return nil
+	})
+}
+
+// etcdChanges calls emit with etcd's key-bucket record (revision key,
+// marshaled KeyValue) of every change with compactRev < main <= rev, in
+// revision order, from the revision log.
+func etcdChanges(snap *pebble.Snapshot, rev, compactRev int64, emit func(rk, data []byte) error) (err error) {
 	lower := logStart
 	if compactRev >= 0 {
 		lower = logKey(compactRev+1, 0)
@@ -220,8 +243,9 @@ func hashChanges(snap *pebble.Snapshot, h hash.Hash32, rev, compactRev int64) (e
 			data = tomb
 		}
 		rk = appendEtcdRev(rk[:0], main, sub, tag == tagTombstone)
-		h.Write(rk)
-		h.Write(data)
+		if err := emit(rk, data); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -33,11 +33,13 @@ func (b backupFile) Close() error {
 	return err
 }
 
-// Snapshot writes a point-in-time snapshot stream of the state keyspace
-// (mvcc.Snapshot.WriteTo) to a temporary file in the data directory and
-// returns it, read from its start, with its size; closing it removes the
-// file. Staging it on disk lets the API announce the exact remaining bytes,
-// and frees the Pebble snapshot (which pins old data) as soon as possible.
+// Snapshot writes a point-in-time copy of the replicated state, in etcd's
+// snapshot format (a bbolt database, see writeEtcdSnapshot), to a temporary
+// file in the data directory and returns it, read from its start, with its
+// size; closing it removes the file. Staging it on disk lets the API
+// announce the exact remaining bytes, and frees the Pebble snapshot (which
+// pins old data) as soon as possible. At most maxConcurrentBackups are
+// staged at once; ctx ending stops the staging.
 func (m *Member) Snapshot(ctx context.Context) (io.ReadCloser, int64, error) {
 	select {
 	case m.backupSlots <- struct{}{}:
@@ -45,39 +47,50 @@ func (m *Member) Snapshot(ctx context.Context) (io.ReadCloser, int64, error) {
 		return nil, 0, ctx.Err()
 	}
 	release := func() { <-m.backupSlots }
-	f, err := os.CreateTemp(m.cfg.DataDir, backupTmpPattern)
+	path, err := m.stageSnapshot(ctx)
 	if err != nil {
 		release()
 		return nil, 0, fmt.Errorf("server: snapshot: %w", err)
 	}
+	f, err := os.Open(path)
+	if err != nil {
+		_ = os.Remove(path)
+		release()
+		return nil, 0, fmt.Errorf("server: snapshot: %w", err)
+	}
 	bf := backupFile{File: f, release: release}
-	snap := m.store.NewSnapshot()
-	n, err := snap.WriteTo(ctxWriter{ctx, f})
-	if cerr := snap.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
-	}
+	st, err := f.Stat()
 	if err != nil {
 		bf.Close()
 		return nil, 0, fmt.Errorf("server: snapshot: %w", err)
 	}
-	m.log.Info("snapshot staged for a client", "bytes", n, "revision", m.store.Rev())
-	return bf, n, nil
+	m.log.Info("snapshot staged for a client", "bytes", st.Size(), "format", "etcd bbolt")
+	return bf, st.Size(), nil
 }
 
-// ctxWriter stops a long write when its context ends.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
+// stageSnapshot writes the etcd-format snapshot of the state at this
+// instant to a new temporary file and returns its path; on failure nothing
+// is left behind.
+func (m *Member) stageSnapshot(ctx context.Context) (string, error) {
+	f, err := os.CreateTemp(m.cfg.DataDir, backupTmpPattern)
+	if err != nil {
+		return "", err
 	}
-	return c.w.Write(p)
+	path := f.Name()
+	if err := f.Close(); err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	snap := m.store.NewSnapshot()
+	err = writeEtcdSnapshot(ctx, path, snap)
+	if cerr := snap.Close(); err == nil && cerr != nil {
+		err = cerr
+	}
+	if err != nil {
+		_ = os.Remove(path)
+		return "", err
+	}
+	return path, nil
 }
 
 // removeBackupTmp removes temporary snapshot files a crash left behind.

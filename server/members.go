@@ -49,20 +49,26 @@ type members struct {
 	removed map[uint64]bool
 }
 
+// iterReader is what the membership is read from: *pebble.DB, or a
+// snapshot of it (mvcc.Snapshot).
+type iterReader interface {
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
 // load reads the membership from db.
-func loadMembers(db *pebble.DB) (*members, error) {
+func loadMembers(db iterReader) (*members, error) {
 	ms := &members{byID: map[uint64]*etcdserverpb.Member{}, removed: map[uint64]bool{}}
 	return ms, ms.reload(db)
 }
 
-func (ms *members) reload(db *pebble.DB) error {
+func (ms *members) reload(db iterReader) error {
 	if err := ms.reloadMembers(db); err != nil {
 		return err
 	}
 	return ms.reloadRemoved(db)
 }
 
-func (ms *members) reloadRemoved(db *pebble.DB) error {
+func (ms *members) reloadRemoved(db iterReader) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{removedPrefix}, UpperBound: []byte{removedPrefix + 1}})
 	if err != nil {
 		return err
@@ -81,7 +87,7 @@ func (ms *members) reloadRemoved(db *pebble.DB) error {
 	return it.Error()
 }
 
-func (ms *members) reloadMembers(db *pebble.DB) error {
+func (ms *members) reloadMembers(db iterReader) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{membersPrefix}, UpperBound: []byte{membersPrefix + 1}})
 	if err != nil {
 		return err

@@ -3,14 +3,18 @@ package server
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/mvcc"
+	"github.com/synod-db/synod/storage"
 )
 
 // ErrDataDirExists is returned by RestoreSnapshot when the target data
@@ -62,13 +66,15 @@ func RestoreSnapshot(cfg Config, path string, opts RestoreOptions) (RestoreResul
 	if _, err := os.Stat(cfg.DataDir); err == nil {
 		return RestoreResult{}, fmt.Errorf("%w: %s", ErrDataDirExists, cfg.DataDir)
 	}
-	if _, err := mvcc.VerifyBackup(path, opts.SkipHashCheck); err != nil {
+	imp, err := openImport(path, opts)
+	if err != nil {
 		return RestoreResult{}, err
 	}
+	defer imp.close()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return RestoreResult{}, fmt.Errorf("server: create data dir: %w", err)
 	}
-	res, err := restoreInto(filepath.Join(cfg.DataDir, "db"), path, opts, f)
+	res, err := restoreInto(filepath.Join(cfg.DataDir, "db"), imp, f)
 	if err != nil {
 		_ = os.RemoveAll(cfg.DataDir)
 		return RestoreResult{}, err
@@ -76,9 +82,62 @@ func RestoreSnapshot(cfg Config, path string, opts RestoreOptions) (RestoreResul
 	return res, nil
 }
 
+// importer writes a verified snapshot file's state into an empty database.
+type importer interface {
+	// importInto imports into db, recording applied as the applied index
+	// (term 1).
+	importInto(db *pebble.DB, applied uint64) (mvcc.ImportResult, error)
+	close()
+}
+
+// openImport detects the file's format by its content (synod's snapshot
+// stream starts with its magic; anything else is taken for etcd's bbolt
+// format, whose checks then name what is wrong) and verifies the file.
+func openImport(path string, opts RestoreOptions) (importer, error) {
+	head := make([]byte, 64)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: open snapshot file: %w", err)
+	}
+	n, _ := io.ReadFull(f, head)
+	_ = f.Close()
+	if mvcc.IsSnapshotStream(head[:n]) {
+		if _, err := mvcc.VerifyBackup(path, opts.SkipHashCheck); err != nil {
+			return nil, err
+		}
+		return synodImport{path: path, opts: opts}, nil
+	}
+	return openEtcdImport(path, opts)
+}
+
+// synodImport restores a file in synod's own format (mvcc.ImportBackup).
+type synodImport struct {
+	path string
+	opts RestoreOptions
+}
+
+func (s synodImport) importInto(db *pebble.DB, applied uint64) (mvcc.ImportResult, error) {
+	keep := func(k []byte) bool { return k[0] != membersPrefix && k[0] != alarm.Prefix }
+	return mvcc.ImportBackup(db, s.path, mvcc.ImportOptions{
+		SkipHashCheck: s.opts.SkipHashCheck, BumpRevision: s.opts.BumpRevision, MarkCompacted: s.opts.MarkCompacted, Keep: keep,
+		Applied: applied, AppliedTerm: restoredTerm,
+	})
+}
+
+func (synodImport) close() {}
+
+// restoredTerm is the raft term of the snapshot a restored member's log
+// starts from.
+const restoredTerm = 1
+
 // restoreInto imports the snapshot into a new database at dir and writes the
-// new membership and this member's identity.
-func restoreInto(dir, path string, opts RestoreOptions, f founding) (res RestoreResult, err error) {
+// new membership, this member's identity and the raft log's starting point,
+// as etcdutl does: a raft snapshot at index len(members), term 1, whose
+// configuration is the new membership, with the state recorded as applied
+// up to it. Every member restored with the same flags starts from the same
+// point, and no bootstrap configuration entry is ever applied (the
+// membership is already stored), so restarts replay nothing of it.
+func restoreInto(dir string, imp importer, f founding) (res RestoreResult, err error) {
 	db, err := openPebble(dir)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("server: open database: %w", err)
@@ -88,10 +147,8 @@ func restoreInto(dir, path string, opts RestoreOptions, f founding) (res Restore
 			err = fmt.Errorf("server: close database: %w", cerr)
 		}
 	}()
-	keep := func(k []byte) bool { return k[0] != membersPrefix && k[0] != alarm.Prefix }
-	im, err := mvcc.ImportBackup(db, path, mvcc.ImportOptions{
-		SkipHashCheck: opts.SkipHashCheck, BumpRevision: opts.BumpRevision, MarkCompacted: opts.MarkCompacted, Keep: keep,
-	})
+	applied := uint64(len(f.members))
+	im, err := imp.importInto(db, applied)
 	if err != nil {
 		return RestoreResult{}, err
 	}
@@ -106,8 +163,36 @@ func restoreInto(dir, path string, opts RestoreOptions, f founding) (res Restore
 	if err := b.Commit(pebble.Sync); err != nil {
 		return RestoreResult{}, fmt.Errorf("server: write membership: %w", err)
 	}
+	if err := startRaftLog(db, f, applied); err != nil {
+		return RestoreResult{}, err
+	}
 	if err := writeIdentity(db, identity{memberID: f.self, clusterID: f.clusterID}); err != nil {
 		return RestoreResult{}, err
 	}
 	return RestoreResult{MemberID: f.self, ClusterID: f.clusterID, Rev: im.Rev, CompactRev: im.CompactRev, Members: len(f.members)}, nil
+}
+
+// startRaftLog makes the raft log start from a snapshot at index applied,
+// term restoredTerm, with every founding member a voter, and a HardState
+// that has committed it.
+func startRaftLog(db *pebble.DB, f founding, applied uint64) error {
+	ls, err := storage.Open(db)
+	if err != nil {
+		return err
+	}
+	cs := &raftpb.ConfState{}
+	for _, mem := range f.members {
+		cs.Voters = append(cs.Voters, mem.ID)
+	}
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: proto.Uint64(applied), Term: proto.Uint64(restoredTerm), ConfState: cs,
+	}}
+	if err := ls.ApplySnapshot(snap); err != nil {
+		return fmt.Errorf("server: start raft log: %w", err)
+	}
+	hs := &raftpb.HardState{Term: proto.Uint64(restoredTerm), Commit: proto.Uint64(applied)}
+	if err := ls.Save(hs, nil, true); err != nil {
+		return fmt.Errorf("server: start raft log: %w", err)
+	}
+	return nil
 }
