@@ -30,6 +30,7 @@ const (
 // etcd has one.
 type PolicyError struct{ Err error }
 
+// Error returns the message, etcd's text where etcd has one.
 func (e *PolicyError) Error() string { return e.Err.Error() }
 
 // Unwrap returns the underlying error (a time.ParseDuration error, say).
