@@ -28,7 +28,7 @@ func (f *serveFlags) fromConfigFile(stderr io.Writer) error {
 			continue
 		}
 		if err := fs.Set(s.Flag, s.Value); err != nil {
-			return fmt.Errorf("configuration file %s: %s: %w", path, s.Flag, err)
+			return fmt.Errorf("configuration file %s: invalid value %q for %s: %w", path, s.Value, s.Flag, err)
 		}
 		g.set[s.Flag] = true
 	}
