@@ -23,31 +23,20 @@ func (m *Member) startAutoCompaction() {
 	s := compactor.New(p, time.Now(), m.cfg.AutoCompactionRevisionInterval)
 	m.log.Info("auto compaction enabled", "auto-compaction-mode", p.Mode,
 		"auto-compaction-retention", m.cfg.AutoCompactionRetention, "check-interval", s.Interval())
+	s.Observe(m.store.Rev())
 	m.bg.Add(1)
-	go m.runAutoCompaction(p, s)
+	go m.runEvery(s.Interval(), func() { m.autoCompactTick(p, s) })
 }
 
-// runAutoCompaction drives s: it samples the store's revision, waits
-// s.Interval(), and on the leader compacts where s says.
-func (m *Member) runAutoCompaction(p compactor.Policy, s compactor.Schedule) {
-	defer m.bg.Done()
-	s.Observe(m.store.Rev())
-	t := time.NewTimer(s.Interval())
-	defer t.Stop()
-	for {
-		select {
-		case <-m.stopped:
-			return
-		case <-t.C:
+// autoCompactTick is one step of s: on the leader, compact where s says;
+// on every member, sample the store's revision for the next steps.
+func (m *Member) autoCompactTick(p compactor.Policy, s compactor.Schedule) {
+	if m.node.IsLeader() {
+		if rev, ok := s.Due(time.Now(), m.store.Rev()); ok {
+			s.Done(time.Now(), rev, m.autoCompact(p, rev, s.Interval()))
 		}
-		if m.node.IsLeader() {
-			if rev, ok := s.Due(time.Now(), m.store.Rev()); ok {
-				s.Done(time.Now(), rev, m.autoCompact(p, rev, s.Interval()))
-			}
-		}
-		s.Observe(m.store.Rev())
-		t.Reset(s.Interval())
 	}
+	s.Observe(m.store.Rev())
 }
 
 // autoCompact proposes a compaction at rev through raft, as a client's
