@@ -51,6 +51,9 @@ var (
 
 	etcdBin  string // path of the real etcd binary, "" when unavailable
 	etcdSkip string // why etcd tests are skipped
+
+	etcdutlBin  string // path of the real etcdutl binary, "" when unavailable
+	etcdutlSkip string // why tests needing etcdutl are skipped
 )
 
 func TestMain(m *testing.M) {
@@ -104,6 +107,14 @@ func runMain(m *testing.M) int {
 	if !isExecutable(etcdBin) {
 		etcdSkip = fmt.Sprintf("real etcd binary not found at %s (set $SYNOD_ETCD_BIN or run /work/shared/tools/etcd-anchors.sh)", etcdBin)
 		etcdBin = ""
+	}
+	etcdutlBin = os.Getenv("SYNOD_ETCDUTL_BIN")
+	if etcdutlBin == "" {
+		etcdutlBin = filepath.Join(filepath.Dir(defaultEtcdBin), "etcdutl")
+	}
+	if !isExecutable(etcdutlBin) {
+		etcdutlSkip = fmt.Sprintf("real etcdutl binary not found at %s (set $SYNOD_ETCDUTL_BIN or run /work/shared/tools/etcd-anchors.sh)", etcdutlBin)
+		etcdutlBin = ""
 	}
 	return m.Run()
 }
