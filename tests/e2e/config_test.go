@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+	"golang.org/x/net/http2"
 )
 
 // A kubeadm control plane starts etcd as a static pod with this command
@@ -225,5 +228,54 @@ func checkJSONLog(t *testing.T, path string) {
 	}
 	if !strings.Contains(string(b), "loaded server configuration, other configuration command line flags and environment variables will be ignored if provided") {
 		t.Fatalf("the log does not say the configuration file replaced the flags:\n%s", tail(string(b), 10))
+	}
+}
+
+// --grpc-keepalive-interval and --grpc-keepalive-timeout: the server pings
+// an idle client connection after the interval and closes it when the ping
+// goes unanswered for the timeout. The client here speaks raw HTTP/2 and
+// never answers.
+func TestGRPCKeepaliveFlags(t *testing.T) {
+	for _, kind := range kinds() {
+		t.Run(kind, func(t *testing.T) {
+			c := startCluster(t, kind, 1, "--grpc-keepalive-interval=1s", "--grpc-keepalive-timeout=1s")
+			conn, err := net.DialTimeout("tcp", c.Members[0].Endpoint, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			start := time.Now()
+			_ = conn.SetDeadline(start.Add(8 * time.Second))
+			if _, err := io.WriteString(conn, http2.ClientPreface); err != nil {
+				t.Fatal(err)
+			}
+			fr := http2.NewFramer(conn, conn)
+			if err := fr.WriteSettings(); err != nil {
+				t.Fatal(err)
+			}
+			var pinged time.Duration
+			for {
+				f, err := fr.ReadFrame()
+				if err != nil { // the server closed the connection (or the deadline passed)
+					if pinged == 0 || time.Since(start) > 6*time.Second {
+						t.Fatalf("after %v: %v (pinged at %v); want a ping after ~1s and the connection closed ~1s later", time.Since(start), err, pinged)
+					}
+					t.Logf("pinged after %v, closed after %v", pinged, time.Since(start))
+					return
+				}
+				switch f := f.(type) {
+				case *http2.SettingsFrame:
+					if !f.IsAck() {
+						_ = fr.WriteSettingsAck()
+					}
+				case *http2.PingFrame:
+					if !f.IsAck() && pinged == 0 {
+						pinged = time.Since(start)
+					}
+				case *http2.GoAwayFrame:
+					t.Logf("GOAWAY %v after %v", f.ErrCode, time.Since(start))
+				}
+			}
+		})
 	}
 }
