@@ -24,8 +24,8 @@ const recordedFile = "testdata/etcd-3.7.3.db"
 
 // recorded is what that etcd showed (etcdctl -w json), in testdata.
 type recorded struct {
-	CompactRevision int64            `json:"compact_revision"`
-	Get             pb.RangeResponse `json:"get"`
+	CompactRevision int64             `json:"compact_revision"`
+	Get             *pb.RangeResponse `json:"get"`
 	Auth            struct {
 		Enabled      bool   `json:"enabled"`
 		AuthRevision uint64 `json:"authRevision"`
@@ -46,15 +46,15 @@ type recorded struct {
 	} `json:"role_r1"`
 }
 
-func loadRecorded(t *testing.T) recorded {
+func loadRecorded(t *testing.T) *recorded {
 	t.Helper()
 	b, err := os.ReadFile("testdata/etcd-3.7.3.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r recorded
-	if err := json.Unmarshal(b, &r); err != nil {
-		t.Fatal(err)
+	r := &recorded{}
+	if err := json.Unmarshal(b, r); err != nil || r.Get == nil {
+		t.Fatalf("recorded view: %v", err)
 	}
 	return r
 }

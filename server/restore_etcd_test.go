@@ -39,10 +39,10 @@ func restoreConfig(t *testing.T) Config {
 // snapshot of the new three-member configuration, applied.
 func TestRestoreEtcdSnapshot(t *testing.T) {
 	var want struct {
-		CompactRevision int64            `json:"compact_revision"`
-		Get             pb.RangeResponse `json:"get"`
+		CompactRevision int64             `json:"compact_revision"`
+		Get             *pb.RangeResponse `json:"get"`
 		HashKV          []struct {
-			HashKV pb.HashKVResponse `json:"HashKV"`
+			HashKV *pb.HashKVResponse `json:"HashKV"`
 		} `json:"hashkv"`
 		Auth struct {
 			AuthRevision uint64 `json:"authRevision"`
@@ -52,7 +52,7 @@ func TestRestoreEtcdSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &want); err != nil || len(want.HashKV) != 1 {
+	if err := json.Unmarshal(b, &want); err != nil || want.Get == nil || len(want.HashKV) != 1 || want.HashKV[0].HashKV == nil {
 		t.Fatalf("recorded view: %v", err)
 	}
 	cfg := restoreConfig(t)
