@@ -19,15 +19,19 @@ import (
 // a snapshot: etcd 3.7's.
 const StorageVersion = "3.7.0"
 
-// writeBatch bounds the records of one bbolt transaction (its dirty pages
-// stay in memory until it commits).
-const writeBatch = 20000
+// writeBatch and writeBatchBytes bound one bbolt transaction (its dirty
+// pages stay in memory until it commits).
+const (
+	writeBatch      = 20000
+	writeBatchBytes = 32 << 20
+)
 
 // Writer writes a new snapshot database.
 type Writer struct {
-	db *bolt.DB
-	tx *bolt.Tx
-	n  int
+	db    *bolt.DB
+	tx    *bolt.Tx
+	n     int // records in tx
+	bytes int // bytes of keys and values in tx
 }
 
 // Create creates the database at path (an empty or absent file) with
@@ -57,13 +61,13 @@ func (w *Writer) begin() error {
 	if err != nil {
 		return fmt.Errorf("etcdsnap: begin: %w", err)
 	}
-	w.tx, w.n = tx, 0
+	w.tx, w.n, w.bytes = tx, 0, 0
 	return nil
 }
 
 // put writes a copy of one record (bbolt keeps the slices it is handed
 // until the transaction commits), committing the transaction every
-// writeBatch records.
+// writeBatch records or writeBatchBytes.
 func (w *Writer) put(bucket, k, v []byte) error {
 	k, v = bytes.Clone(k), bytes.Clone(v)
 	b := w.tx.Bucket(bucket)
@@ -73,7 +77,8 @@ func (w *Writer) put(bucket, k, v []byte) error {
 	if err := b.Put(k, v); err != nil {
 		return fmt.Errorf("etcdsnap: put %s: %w", bucket, err)
 	}
-	if w.n++; w.n < writeBatch {
+	w.n, w.bytes = w.n+1, w.bytes+len(k)+len(v)
+	if w.n < writeBatch && w.bytes < writeBatchBytes {
 		return nil
 	}
 	if err := w.tx.Commit(); err != nil {
