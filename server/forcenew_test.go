@@ -142,3 +142,28 @@ func TestForceNewClusterRefusals(t *testing.T) {
 		t.Errorf("empty log: %+v, %v; want nothing done", f, err)
 	}
 }
+
+// TestForceNewClusterAfterSnapshot: behind a snapshot the configuration
+// comes from the snapshot's ConfState (the log before it is truncated), and
+// a learner added after it is removed too.
+func TestForceNewClusterAfterSnapshot(t *testing.T) {
+	const later = uint64(0x61)
+	log := openLog(t, 25, append(founded(25), confEntry(26, 2, learn, later), dataEntry(27, 2)))
+	cs := &raftpb.ConfState{Voters: []uint64{selfID, otherID, thirdID}}
+	if _, err := log.CreateSnapshot(20, cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := log.Compact(15); err != nil {
+		t.Fatal(err)
+	}
+	f, err := forceNewCluster(log, selfID, 27, noneRejected)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.commit != 30 || !slices.Equal(f.removed, []uint64{otherID, thirdID, later}) {
+		t.Fatalf("forced restart = %+v; want commit 30 and %x removed", f, []uint64{otherID, thirdID, later})
+	}
+	if first, _ := log.FirstIndex(); first != 16 {
+		t.Fatalf("first index %d, want 16 (the truncated log is left alone)", first)
+	}
+}
