@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 
 	"github.com/synod-db/synod/etcdyaml"
@@ -24,7 +25,7 @@ func (f *serveFlags) fromConfigFile(stderr io.Writer) error {
 	fs, g := newServeFlagSet(stderr)
 	for _, s := range settings {
 		if fs.Lookup(s.Flag) == nil {
-			g.notes = append(g.notes, fmt.Sprintf("configuration file key %s is not supported by this build; ignored", s.Flag))
+			g.lines = append(g.lines, logLine{level: slog.LevelWarn, msg: "configuration file key not supported by this build; ignored", args: []any{"key", s.Flag}})
 			continue
 		}
 		if err := fs.Set(s.Flag, s.Value); err != nil {
@@ -33,7 +34,7 @@ func (f *serveFlags) fromConfigFile(stderr io.Writer) error {
 		g.set[s.Flag] = true
 	}
 	g.configFile = path
-	g.infos = append(g.infos, "loaded server configuration, other configuration command line flags and environment variables will be ignored if provided (path "+path+")")
+	g.lines = append(g.lines, logLine{level: slog.LevelInfo, msg: "loaded server configuration, other configuration command line flags and environment variables will be ignored if provided", args: []any{"path", path}})
 	*f = *g
 	return f.finish()
 }

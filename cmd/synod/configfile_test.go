@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,18 +106,22 @@ func TestInertFlagsAreNoted(t *testing.T) {
 	if err := f.parse(fs, []string{"--max-wals=10", "--v", "--raft-read-timeout=1s", "--metrics=extensive", "--v2-deprecation=gone"}); err != nil {
 		t.Fatal(err)
 	}
-	joined := strings.Join(f.notes, "\n")
+	var all []string
+	for _, l := range f.lines {
+		all = append(all, fmt.Sprintf("%v %s %v", l.level, l.msg, l.args))
+	}
+	joined := strings.Join(all, "\n")
 	for _, want := range []string{
 		"flag --max-wals=10 has no effect in synod", "flag --backend-batch-limit=10 has no effect in synod",
 		"flag --metrics=extensive has no effect", "--v2-deprecation is deprecated", "flag is no longer supported - ignoring: --v",
-		"--raft-read-timeout and --raft-write-timeout have no effect", "unrecognized environment variable ETCD_NO_SUCH_FLAG=1",
+		"--raft-read-timeout and --raft-write-timeout have no effect", "WARN unrecognized environment variable [environment-variable ETCD_NO_SUCH_FLAG=1]",
 	} {
 		if !strings.Contains(joined, want) {
 			t.Errorf("notes lack %q:\n%s", want, joined)
 		}
 	}
-	if !strings.Contains(strings.Join(f.infos, "\n"), "recognized and used environment variable ETCD_BACKEND_BATCH_LIMIT=10") {
-		t.Errorf("infos: %v", f.infos)
+	if !strings.Contains(joined, "INFO recognized and used environment variable [variable-name ETCD_BACKEND_BATCH_LIMIT variable-value 10]") {
+		t.Errorf("the variable used is not logged: %s", joined)
 	}
 	if _, err := parseServe(t, []string{"--metrics=full"}, nil); err == nil {
 		t.Error("--metrics=full accepted; etcd refuses it")

@@ -3,6 +3,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 )
@@ -53,7 +54,8 @@ func (f *serveFlags) fromEnv(fs *flag.FlagSet) error {
 					err = fmt.Errorf("invalid value %q for %s: %w", v, name, serr)
 				}
 				f.set[fl.Name], fromEnv = true, true
-				f.infos = append(f.infos, "recognized and used environment variable "+name+"="+v)
+				f.lines = append(f.lines, logLine{level: slog.LevelInfo, msg: "recognized and used environment variable",
+					args: []any{"variable-name", name, "variable-value", v}})
 			}
 		}
 	})
@@ -64,7 +66,7 @@ func (f *serveFlags) fromEnv(fs *flag.FlagSet) error {
 		name, _, _ := strings.Cut(kv, "=")
 		if !used[name] && name != "ETCD_CONFIG_FILE" && name != "SYNOD_CONFIG_FILE" &&
 			(strings.HasPrefix(name, "ETCD_") || strings.HasPrefix(name, "SYNOD_")) && !envNotFlag[name] {
-			f.notes = append(f.notes, "unrecognized environment variable "+kv)
+			f.lines = append(f.lines, logLine{level: slog.LevelWarn, msg: "unrecognized environment variable", args: []any{"environment-variable", kv}})
 		}
 	}
 	return nil

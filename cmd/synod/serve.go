@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,8 +41,7 @@ type serveFlags struct {
 	unimpl       unimplementedFlags
 	set          map[string]bool // flags given explicitly (command line, environment or config file)
 	gateNotes    []string        // gates set that have no effect in synod
-	notes        []string        // warnings to log once the logger exists
-	infos        []string        // informational lines to log once the logger exists
+	lines        []logLine       // to log once the logger exists
 }
 
 func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
@@ -82,6 +82,13 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.inert.bind(fs)
 	f.unimpl.bind(fs)
 	return fs, f
+}
+
+// logLine is a line parsing has to say, logged once the logger exists.
+type logLine struct {
+	level slog.Level
+	msg   string
+	args  []any
 }
 
 // serveUsage is printed after a flag error, as etcd prints its usage line.
@@ -144,10 +151,12 @@ func (f *serveFlags) finish() error {
 		}
 	}
 	f.gateNotes = f.gates.apply(c)
-	f.notes = append(f.notes, f.inert.notes(f.set)...)
-	f.notes = append(f.notes, f.tuning.notes(f.set)...)
+	notes := append(f.inert.notes(f.set), f.tuning.notes(f.set)...)
 	if c.UnsafeNoFsync {
-		f.notes = append(f.notes, "--unsafe-no-fsync: writes are not fsynced; a crash or power loss can lose acknowledged writes. Never use it in production")
+		notes = append(notes, "--unsafe-no-fsync: writes are not fsynced; a crash or power loss can lose acknowledged writes. Never use it in production")
+	}
+	for _, n := range append(notes, f.gateNotes...) {
+		f.lines = append(f.lines, logLine{level: slog.LevelWarn, msg: n})
 	}
 	return nil
 }
@@ -190,11 +199,8 @@ func runServe(args []string, _, stderr io.Writer) int {
 	if err := applyRuntimeSettings(f.timerSlack); err != nil {
 		logger.Warn("runtime settings not applied (timer slack, GODEBUG); the defaults apply", "timer-slack", f.timerSlack, "err", err)
 	}
-	for _, info := range f.infos {
-		logger.Info(info)
-	}
-	for _, note := range append(f.notes, f.gateNotes...) {
-		logger.Warn(note)
+	for _, l := range f.lines {
+		logger.Log(context.Background(), l.level, l.msg, l.args...)
 	}
 	return serveMember(f.cfg, logger, stderr)
 }
