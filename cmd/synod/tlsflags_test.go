@@ -122,3 +122,18 @@ func TestServeFailsAtStartupOnBadCertificates(t *testing.T) {
 		}
 	}
 }
+
+// etcd's client certificate flags: the certificate a member dials with, and
+// the host names a client certificate must be valid for.
+func TestServeClientCertificateFlags(t *testing.T) {
+	c, err := parseServe(t, []string{"--client-cert-file=/cc.crt", "--client-key-file=/cc.key",
+		"--client-cert-allowed-hostname=a.example,b.example", "--self-signed-cert-validity=3"},
+		map[string]string{"ETCD_PEER_CLIENT_CERT_FILE": "/pc.crt", "ETCD_PEER_CLIENT_KEY_FILE": "/pc.key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.ClientTLS.ClientCertFile != "/cc.crt" || c.ClientTLS.ClientKeyFile != "/cc.key" || c.ClientTLS.AllowedHostname != "a.example,b.example" ||
+		c.PeerTLS.ClientCertFile != "/pc.crt" || c.PeerTLS.ClientKeyFile != "/pc.key" || c.SelfSignedCertValidity != 3 {
+		t.Fatalf("client %+v, peer %+v, validity %d", c.ClientTLS, c.PeerTLS, c.SelfSignedCertValidity)
+	}
+}
