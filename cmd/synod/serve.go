@@ -36,6 +36,7 @@ type serveFlags struct {
 	timerSlack   time.Duration
 	clusterState *flags.SelectiveStringValue
 	configFile   string
+	printVersion bool
 	tuning       tuningFlags
 	inert        inertFlags
 	unimpl       unimplementedFlags
@@ -51,6 +52,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.Usage = func() { fmt.Fprintln(fs.Output(), serveUsage) }
 	c := &f.cfg
 	fs.StringVar(&f.configFile, "config-file", "", "Path to the server configuration file (etcd's YAML). Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")
+	fs.BoolVar(&f.printVersion, "version", false, "Print the version and exit.")
 	fs.StringVar(&c.Name, "name", c.Name, "Human-readable name for this member.")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "Path to the data directory.")
 	f.urls.bind(fs)
@@ -97,6 +99,9 @@ const serveUsage = "Usage: synod serve [flags]  (etcd's flags; 'synod serve --he
 // errUsage marks an error the flag package has already printed.
 var errUsage = errors.New("usage error")
 
+// errVersion stops parsing at --version, as etcd prints its version and exits.
+var errVersion = errors.New("version requested")
+
 // parse reads args, then either the configuration file (--config-file or
 // ETCD_CONFIG_FILE), ignoring every other flag and variable as etcd does,
 // or the environment for every flag not on the command line: SYNOD_<FLAG>
@@ -110,6 +115,9 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("%q is not a valid flag", fs.Arg(0))
+	}
+	if f.printVersion {
+		return errVersion
 	}
 	if f.configFile == "" {
 		f.configFile = lookupEnv("CONFIG_FILE")
@@ -177,12 +185,15 @@ func checkRaftTimes(tick, election uint) error {
 	return nil
 }
 
-func runServe(args []string, _, stderr io.Writer) int {
+func runServe(args []string, stdout, stderr io.Writer) int {
 	fs, f := newServeFlagSet(stderr)
 	err := f.parse(fs, args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
 		fs.PrintDefaults()
+		return 0
+	case errors.Is(err, errVersion):
+		fmt.Fprintf(stdout, "synod version %s (etcd API %s)\n", version, apiVersion())
 		return 0
 	case errors.Is(err, errUsage):
 		return 2 // the flag package printed the error and the usage, as etcd's

@@ -157,3 +157,10 @@ func TestServeAuthFlags(t *testing.T) {
 		t.Fatalf("bcrypt cost %d, token TTL %v", c.BcryptCost, c.AuthTokenTTL)
 	}
 }
+
+func TestServeVersionFlag(t *testing.T) {
+	var out, errb bytes.Buffer
+	if code := runServe([]string{"--version"}, &out, &errb); code != 0 || !strings.HasPrefix(out.String(), "synod version ") {
+		t.Fatalf("serve --version: exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+}
