@@ -14,10 +14,12 @@ import (
 	"github.com/cockroachdb/pebble"
 )
 
-// A backup is what `etcdctl snapshot save` writes from a Maintenance.Snapshot
-// stream: a snapshot stream (Snapshot.WriteTo), zero padding up to a
-// multiple of BackupAlign bytes, then the sha256 of everything before it.
-// etcd's client accepts a file only if its size % 512 == 32.
+// A backup in synod's earlier format is what `etcdctl snapshot save` wrote
+// from synod's Maintenance.Snapshot before it sent etcd's format
+// (etcdformat.go): a snapshot stream (Snapshot.WriteTo), zero padding up to
+// a multiple of BackupAlign bytes, then the sha256 of everything before it.
+// etcd's client accepts a file only if its size % 512 == 32. Such backups
+// still restore.
 const BackupAlign = 512
 
 // ErrBackupHash is wrapped by the errors of a backup whose sha256 trailer is

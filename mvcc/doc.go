@@ -63,8 +63,9 @@
 // value, wrong count, wrong checksum or trailing bytes, as a wrapped
 // record.ErrCorrupt.
 //
-// A client backup (backup.go) is the same stream followed by zero padding to
-// a multiple of 512 bytes and the sha256 of stream and padding, etcd's
-// `snapshot save` convention; ImportBackup turns one into a new store with
-// the same revisions but no applied index.
+// Client backups are in etcd's format (etcdformat.go: EtcdRecords gives
+// the history as etcd's key bucket holds it, EtcdImport imports one). Before
+// that, a client backup (backup.go) was this stream followed by zero
+// padding to a multiple of 512 bytes and the sha256 of stream and padding;
+// ImportBackup still turns one into a new store with the same revisions.
 package mvcc
