@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 
@@ -55,25 +56,11 @@ func TestRestoreEtcdSnapshot(t *testing.T) {
 	if err := json.Unmarshal(b, &want); err != nil || want.Get == nil || len(want.HashKV) != 1 || want.HashKV[0].HashKV == nil {
 		t.Fatalf("recorded view: %v", err)
 	}
-	cfg := restoreConfig(t)
-	res, err := RestoreSnapshot(cfg, etcdRecorded+".db", RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, db, st := openRestored(t, etcdRecorded+".db")
 	rev := want.Get.Header.Revision
 	if res.Rev != rev || res.CompactRev != want.CompactRevision || res.Members != 3 {
 		t.Errorf("restore result %+v, want revision %d compacted at %d", res, rev, want.CompactRevision)
 	}
-	db, err := openPebble(filepath.Join(cfg.DataDir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, err := mvcc.Open(db, mvcc.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	h, hashRev, compactRev, err := st.HashKV(rev)
 	w := want.HashKV[0].HashKV
 	if err != nil || h != w.Hash || hashRev != w.HashRevision || compactRev != w.CompactRevision {
@@ -92,6 +79,28 @@ func TestRestoreEtcdSnapshot(t *testing.T) {
 		t.Errorf("applied %d/%d, want 3/1 (the raft snapshot the log starts from)", idx, term)
 	}
 	checkRestoredOthers(t, db, want.Auth.AuthRevision)
+}
+
+// openRestored restores file as member r0 of a new three-member cluster
+// and opens the result's database and store (closed at the end of t).
+func openRestored(t *testing.T, file string) (RestoreResult, *pebble.DB, *mvcc.Store) {
+	t.Helper()
+	cfg := restoreConfig(t)
+	res, err := RestoreSnapshot(cfg, file, RestoreOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := openPebble(filepath.Join(cfg.DataDir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	st, err := mvcc.Open(db, mvcc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return res, db, st
 }
 
 // checkRestoredOthers checks the leases, the auth state and the raft log

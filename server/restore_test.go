@@ -2,12 +2,9 @@ package server
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
-
-	"github.com/synod-db/synod/mvcc"
 )
 
 // TestRestoreSynodStreamBackup: a backup in synod's earlier format (its
@@ -15,24 +12,10 @@ import (
 // hash, lease and auth state the synod that wrote it served, and a raft log
 // that starts from the new membership.
 func TestRestoreSynodStreamBackup(t *testing.T) {
-	cfg := restoreConfig(t)
-	res, err := RestoreSnapshot(cfg, "testdata/synod-stream-v1.db", RestoreOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res, _, st := openRestored(t, "testdata/synod-stream-v1.db")
 	if res.Rev != 9 || res.CompactRev != 4 || res.Members != 3 {
 		t.Errorf("restore result %+v, want revision 9 compacted at 4, 3 members", res)
 	}
-	db, err := openPebble(filepath.Join(cfg.DataDir, "db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	st, err := mvcc.Open(db, mvcc.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	if h, _, c, err := st.HashKV(9); err != nil || h != 4143698414 || c != 4 {
 		t.Errorf("HashKV(9) = %d compacted %d (%v), want 4143698414 compacted 4", h, c, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/synod-db/synod/server"
 )
@@ -74,20 +73,9 @@ func parseRestore(args []string, stderr io.Writer) (string, *restoreFlags, error
 	if f.cfg.DataDir == "" {
 		f.cfg.DataDir = f.cfg.Name + ".synod"
 	}
-	f.cfg.InitialAdvertisePeerURLs = commaList(f.advertise)
+	f.cfg.InitialAdvertisePeerURLs = splitURLs(f.advertise)
 	f.cfg.ListenPeerURLs = f.cfg.InitialAdvertisePeerURLs
 	return file, f, nil
-}
-
-// commaList splits a comma-separated flag value, dropping empty items.
-func commaList(s string) []string {
-	var out []string
-	for _, p := range strings.Split(s, ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func runRestore(args []string, stdout, stderr io.Writer) int {

@@ -195,21 +195,23 @@ func restoreCluster(t *testing.T, kind, file string, n int) *Cluster {
 
 // waitReadyAsRoot waits until m serves a linearizable read to the root user
 // (the harness's own readiness probe has no credentials, and auth is on).
+// The client is made anew each time: with credentials, clientv3.New
+// authenticates at once and fails while the member knows no leader.
 func waitReadyAsRoot(t *testing.T, c *Cluster, m *Member) {
 	t.Helper()
-	cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.Endpoint}, Username: "root", Password: "rootpw",
-		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cli.Close()
-	err = waitFor(startTimeout, 100*time.Millisecond, func() (bool, error) {
+	err := waitFor(startTimeout, 100*time.Millisecond, func() (bool, error) {
 		if !m.Running() {
 			return false, fmt.Errorf("process exited: %v", m.exitStatus())
 		}
+		cli, err := clientv3.New(clientv3.Config{Endpoints: []string{m.Endpoint}, Username: "root", Password: "rootpw",
+			DialTimeout: 2 * time.Second, Logger: zap.NewNop()})
+		if err != nil {
+			return false, err
+		}
+		defer cli.Close()
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		_, err := cli.Get(ctx, "e2e-readiness-probe")
+		_, err = cli.Get(ctx, "e2e-readiness-probe")
 		return err == nil, err
 	})
 	if err != nil {

@@ -21,16 +21,12 @@ import (
 func TestMigrateEtcdToSynod(t *testing.T) {
 	requireKind(t, "etcd")
 	requireKind(t, "synod")
-	src := startCluster(t, "etcd", 1)
-	ep := src.Members[0].Endpoint
-	leaseID, compactRev := loadMigrationHistory(t, ep)
-	rev := headerRevision(t, ep)
-	want := observeMigrated(t, ep, leaseID, rev)
-	file := saveSnapshot(t, ep, t.TempDir(), "etcd.db")
+	src := migrationSource(t, "etcd", 1)
+	leaseID, rev, want, file := src.leaseID, src.rev, src.want, src.file
 	if *update {
-		recordEtcdSnapshot(t, ep, file, leaseID, rev, compactRev)
+		recordEtcdSnapshot(t, src.c.Members[0].Endpoint, file, leaseID, rev, src.compactRev)
 	}
-	src.Stop()
+	src.c.Stop()
 
 	dst := restoreCluster(t, "synod", file, 3)
 	for _, m := range dst.Members {
@@ -60,13 +56,9 @@ func TestMigrateSynodToEtcd(t *testing.T) {
 	requireKind(t, "synod")
 	requireKind(t, "etcd")
 	requireEtcdutl(t)
-	src := startCluster(t, "synod", 3)
-	ep := src.Members[0].Endpoint
-	leaseID, _ := loadMigrationHistory(t, ep)
-	rev := headerRevision(t, ep)
-	want := observeMigrated(t, ep, leaseID, rev)
-	file := saveSnapshot(t, ep, t.TempDir(), "synod.db")
-	src.Stop()
+	src := migrationSource(t, "synod", 3)
+	leaseID, rev, want, file := src.leaseID, src.rev, src.want, src.file
+	src.c.Stop()
 
 	out, code := runEtcdutl(t, "snapshot", "status", file, "-w", "json")
 	var st struct {
@@ -81,6 +73,30 @@ func TestMigrateSynodToEtcd(t *testing.T) {
 	compareViews(t, "etcd restored from synod", want, observeMigrated(t, etcd.Members[0].Endpoint, leaseID, rev))
 	back := restoreCluster(t, "synod", file, 1)
 	compareViews(t, "synod restored from its own etcd-format snapshot", want, observeMigrated(t, back.Members[0].Endpoint, leaseID, rev))
+}
+
+// sourceCluster is a cluster loaded with the migration history, what
+// etcdctl showed of it and the snapshot saved from it.
+type sourceCluster struct {
+	c          *Cluster
+	leaseID    string
+	compactRev int
+	rev        int64
+	want       migrationView
+	file       string
+}
+
+// migrationSource starts an n-member cluster of kind, loads the history,
+// observes it and saves a snapshot from its first member.
+func migrationSource(t *testing.T, kind string, n int) sourceCluster {
+	t.Helper()
+	s := sourceCluster{c: startCluster(t, kind, n)}
+	ep := s.c.Members[0].Endpoint
+	s.leaseID, s.compactRev = loadMigrationHistory(t, ep)
+	s.rev = headerRevision(t, ep)
+	s.want = observeMigrated(t, ep, s.leaseID, s.rev)
+	s.file = saveSnapshot(t, ep, t.TempDir(), kind+".db")
+	return s
 }
 
 // headerRevision is the current revision of the member at ep.
