@@ -60,6 +60,9 @@ func Parse(b []byte) ([]Setting, error) {
 			continue // etcd ignores keys it does not know
 		}
 		if sub, nested := sections[key]; nested {
+			if rv == nil {
+				continue // an empty section, as etcd reads it
+			}
 			m, isMap := rv.(map[string]any)
 			if !isMap {
 				return nil, fmt.Errorf("invalid %s", key)
