@@ -103,7 +103,7 @@ func TestParseRefusesAsEtcd(t *testing.T) {
 
 // An empty section is read as etcd reads it: nothing set.
 func TestParseEmptySection(t *testing.T) {
-	if got := settings(t, "client-transport-security:\npeer-transport-security: null\nname: n\n"); len(got) != 1 || got["name"] != "n" {
+	if got := settings(t, "client-transport-security:\npeer-transport-security: null\nname: m1\n"); len(got) != 1 || got["name"] != "m1" {
 		t.Fatalf("got %v", got)
 	}
 }
