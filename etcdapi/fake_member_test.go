@@ -295,6 +295,11 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
+// AlarmGate implements Server: puts fail while noSpace is set.
+func (m *fakeMember) AlarmGate(req *pb.InternalRaftRequest) error {
+	return alarm.Capped(m.noSpace, req)
+}
+
 // CheckQuota implements Server: it fails while noSpace is set.
 func (m *fakeMember) CheckQuota(_ context.Context, cost int) error {
 	m.mu.Lock()

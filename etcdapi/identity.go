@@ -243,6 +243,14 @@ func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error
 		}
 		return st.CheckRequest(who, req, e.leaseKeys())
 	})
+	if errors.Is(err, auth.ErrPermissionDenied) || errors.Is(err, auth.ErrUserEmpty) {
+		// etcd refuses these on apply, where its alarm appliers come
+		// first: a write that an alarm would refuse gets the alarm's
+		// error (an invalid token is refused before, as in etcd).
+		if gate := e.srv.AlarmGate(req); gate != nil {
+			return gate
+		}
+	}
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,11 @@ type Maintainer interface {
 	// through raft) if a write of cost bytes (alarm.CostPut, CostTxn,
 	// LeaseOverhead) would take the database over its quota; cost 0 always passes.
 	CheckQuota(ctx context.Context, cost int) error
+	// AlarmGate is the apply-time alarm gate as the alarms stand now:
+	// alarm.ErrCorrupt or alarm.ErrNoSpace if applying req would fail
+	// on them. The edge answers it before a permission error, since
+	// etcd's alarm appliers wrap its auth applier.
+	AlarmGate(req *etcdserverpb.InternalRaftRequest) error
 	// Alarm replicates an alarm request through raft and returns its response.
 	Alarm(ctx context.Context, r *etcdserverpb.AlarmRequest) (*etcdserverpb.AlarmResponse, error)
 	// Snapshot returns a snapshot stream (mvcc.Snapshot.WriteTo) of the

@@ -51,6 +51,9 @@ func (m *Member) alarmGate(req *etcdserverpb.InternalRaftRequest) error {
 	return alarm.Capped(m.alarms.Active(etcdserverpb.AlarmType_NOSPACE), req)
 }
 
+// AlarmGate is alarmGate for the API edge (etcdapi.Maintainer).
+func (m *Member) AlarmGate(req *etcdserverpb.InternalRaftRequest) error { return m.alarmGate(req) }
+
 // NoSpaceGate reports alarm.ErrNoSpace while the NOSPACE alarm is raised.
 // Apply paths that add data outside mvcc (lease grants) call it.
 func (m *Member) NoSpaceGate() error {

@@ -17,6 +17,10 @@ import (
 // (the cmd/synod serve command maps --flag-name to the field of the same
 // name), so existing scripts and manifests carry over.
 type Config struct {
+	// HTTP is the HTTP side of the client URLs: etcd's JSON gateway and
+	// its access control (server/web.go, docs/gateway.md).
+	HTTP HTTPConfig
+
 	Name                     string
 	DataDir                  string
 	ListenClientURLs         []string

@@ -6,12 +6,10 @@ package server
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -70,7 +68,7 @@ type Member struct {
 	tls       memberTLS
 	peerLns   []net.Listener
 	metricLns []net.Listener // --listen-metrics-urls: HTTP endpoints only
-	httpSrv   *http.Server   // /health, /metrics, ... on client and metrics listeners
+	web       webFace        // HTTP: the gateway, /health, /metrics, ...
 	metrics   *metrics.Set
 	selfLn    *pipeListener    // in-memory listener for self
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
@@ -327,6 +325,9 @@ func (m *Member) listen() error {
 		}
 		m.metricLns = append(m.metricLns, ln)
 	}
+	if err := m.listenHTTP(); err != nil {
+		return err
+	}
 	m.selfLn = newPipeListener()
 	self, err := newSelfClient(m.selfLn)
 	if err != nil {
@@ -366,9 +367,11 @@ func (m *Member) Start() {
 		KeepaliveMinTime:     m.cfg.GRPCKeepAliveMinTime, KeepaliveInterval: m.cfg.GRPCKeepAliveInterval,
 		KeepaliveTimeout: m.cfg.GRPCKeepAliveTimeout, SlowRequest: m.cfg.WarningUnaryRequestDuration,
 		ServerOptions: []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
-	m.httpSrv = m.newHTTPServer()
+	if err := m.startWeb(); err != nil {
+		m.log.Error("HTTP endpoints not served", "err", err)
+	}
 	for _, ln := range m.metricLns {
-		m.serveHTTP(ln)
+		m.serveHTTP(m.web.metrics, ln)
 	}
 	for _, ln := range m.peerLns {
 		m.serve(m.peerSrv, ln)
@@ -392,15 +395,7 @@ func (m *Member) Start() {
 		// see names them.
 		if m.publish() {
 			m.serve(m.clientSrv, m.selfLn)
-			for i, ln := range m.clientLns {
-				var tc *tls.Config
-				if m.clientSec[i] {
-					tc = m.tls.client.ServerConfig("h2", "http/1.1")
-				}
-				grpcLn, webLn := newSplitListener(ln, tc, m.log)
-				m.serve(m.clientSrv, grpcLn)
-				m.serveHTTP(webLn)
-			}
+			m.serveClients()
 		}
 	}()
 	m.log.Info("member started", "id", fmt.Sprintf("%x", m.id), "cluster", fmt.Sprintf("%x", m.clusterID),
@@ -472,9 +467,7 @@ func (m *Member) Stop() {
 		if m.self != nil {
 			m.self.Close() // ends the Lock and Election calls in flight
 		}
-		if m.httpSrv != nil {
-			m.httpSrv.Close()
-		}
+		m.stopWeb()
 		if m.clientSrv != nil {
 			stopGRPC(m.clientSrv)
 		}
@@ -505,7 +498,7 @@ func stopGRPC(s *grpc.Server) {
 }
 
 func (m *Member) closeListeners() {
-	for _, ln := range append(append(m.clientLns, m.peerLns...), m.metricLns...) {
+	for _, ln := range append(append(append(m.clientLns, m.peerLns...), m.metricLns...), m.web.httpLns...) {
 		ln.Close()
 	}
 	if m.selfLn != nil {

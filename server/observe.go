@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"time"
 
@@ -79,22 +78,6 @@ func (m *Member) httpHandler() http.Handler {
 
 // requestTimeout is etcd's request timeout: 5 s plus two election timeouts.
 func (m *Member) requestTimeout() time.Duration { return 5*time.Second + 2*m.cfg.ElectionTimeout }
-
-// newHTTPServer returns the server for the HTTP endpoints.
-func (m *Member) newHTTPServer() *http.Server {
-	return &http.Server{Handler: m.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
-}
-
-// serveHTTP serves the HTTP endpoints on ln until the server is closed.
-func (m *Member) serveHTTP(ln net.Listener) {
-	m.bg.Add(1)
-	go func() {
-		defer m.bg.Done()
-		if err := m.httpSrv.Serve(ln); err != nil && err != http.ErrServerClosed {
-			m.log.Error("serve stopped", "addr", ln.Addr().String(), "err", err)
-		}
-	}()
-}
 
 // HasLeader reports whether the member knows a leader (etcdhttp.Member).
 func (m *Member) HasLeader() bool { return m.node.Leader() != 0 }

@@ -77,6 +77,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.UintVar(&f.authTokenTTL, "auth-token-ttl", uint(server.DefaultAuthTokenTTL/time.Second), "The lifetime in seconds of the auth token.")
 	fs.StringVar(&f.authToken, "auth-token", "simple", "Accepted for etcd compatibility ('simple' or 'jwt,...'); synod always issues its own signed tokens (docs/security.md).")
 	bindTLSFlags(fs, c)
+	bindHTTPFlags(fs, &c.HTTP)
 	bindAuditAndLimitFlags(fs, c)
 	bindOperationFlags(fs, c)
 	f.log.bind(fs)
