@@ -75,3 +75,39 @@ func TestSelfCertValidity(t *testing.T) {
 		t.Errorf("certificate valid for another %v, want three years", left)
 	}
 }
+
+// VerifyClientSAN (the peer side unless --peer-skip-client-san-verification):
+// a client certificate with SANs must name the address it connects from.
+func TestClientSANMustNameTheRemoteAddress(t *testing.T) {
+	dir := t.TempDir()
+	ca := newCA(t, "ca")
+	caFile := filepath.Join(dir, "ca.crt")
+	writeCA(t, caFile, ca)
+	srvCert, srvKey := issue(t, ca, dir, "server")
+	for _, verify := range []bool{true, false} {
+		f, err := tlsconfig.Load(tlsconfig.Info{CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, ClientCertAuth: true,
+			VerifyClientSAN: verify}, tlsconfig.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := serve(t, f.ServerConfig())
+		for name, hosts := range map[string][]string{"elsewhere": {"10.9.9.9", "peer.invalid"}, "loopback": {"10.9.9.9", "127.0.0.1"}, "no-sans": nil} {
+			pair, err := ca.Issue(name, hosts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cert, key, err := pair.Write(dir, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cl, err := tlsconfig.Load(tlsconfig.Info{CertFile: cert, KeyFile: key, TrustedCAFile: caFile}, tlsconfig.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = dial(addr, cl.ClientConfig("127.0.0.1"))
+			if refused := name == "elsewhere" && verify; (err != nil) != refused {
+				t.Errorf("verify %v, client certificate %s (%v): err %v, want refused %v", verify, name, hosts, err, refused)
+			}
+		}
+	}
+}

@@ -38,6 +38,10 @@ type Info struct {
 	// the certificate this member presents when it dials as a client. Empty:
 	// CertFile and KeyFile serve both ends.
 	ClientCertFile, ClientKeyFile string
+	// VerifyClientSAN makes a listener refuse a client certificate whose
+	// IP or DNS SANs do not name the address the connection comes from, as
+	// etcd checks its peers unless --peer-skip-client-san-verification.
+	VerifyClientSAN bool
 }
 
 // Empty reports whether no certificate was given.
@@ -226,13 +230,22 @@ func (f *Files) current() *material {
 func (f *Files) ServerConfig(nextProtos ...string) *tls.Config {
 	base := f.baseConfig(nextProtos)
 	outer := base.Clone()
-	outer.GetConfigForClient = func(*tls.ClientHelloInfo) (*tls.Config, error) {
+	outer.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
 		m := f.current()
 		c := base.Clone()
 		c.Certificates = []tls.Certificate{*m.cert}
 		if f.info.ClientCertAuth {
 			c.ClientAuth = tls.RequireAndVerifyClientCert
 			c.ClientCAs = m.pool
+		}
+		if f.info.VerifyClientSAN && hello.Conn != nil {
+			remote := hello.Conn.RemoteAddr()
+			c.VerifyConnection = func(cs tls.ConnectionState) error {
+				if len(cs.PeerCertificates) == 0 {
+					return nil
+				}
+				return checkClientSAN(cs.PeerCertificates[0], remote)
+			}
 		}
 		return c, nil
 	}

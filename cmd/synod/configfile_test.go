@@ -65,7 +65,7 @@ func TestConfigFileReplacesFlagsAndEnvironment(t *testing.T) {
 			t.Errorf("%s: %+v", name, c)
 		}
 		wantClient := tlsconfig.Info{CertFile: "/c.crt", KeyFile: "/c.key", ClientCertFile: "/cc.crt", ClientKeyFile: "/cc.key", ClientCertAuth: true, TrustedCAFile: "/ca.crt"}
-		wantPeer := tlsconfig.Info{CertFile: "/p.crt", KeyFile: "/p.key", AllowedCN: "peer"}
+		wantPeer := tlsconfig.Info{CertFile: "/p.crt", KeyFile: "/p.key", AllowedCN: "peer", VerifyClientSAN: true}
 		if c.ClientTLS != wantClient || c.PeerTLS != wantPeer {
 			t.Errorf("%s: client TLS %+v, peer TLS %+v", name, c.ClientTLS, c.PeerTLS)
 		}

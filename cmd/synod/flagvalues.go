@@ -52,5 +52,21 @@ func (u *uintValue) Set(s string) error {
 }
 func (u *uintValue) String() string { return strconv.FormatUint(uint64(*u), 10) }
 
+// negatedBool is a boolean flag stored negated: --skip-X over a Verify field.
+type negatedBool bool
+
+func (n *negatedBool) Set(s string) error {
+	v, err := strconv.ParseBool(s)
+	if err != nil {
+		return errParse
+	}
+	*n = negatedBool(!v)
+	return nil
+}
+func (n *negatedBool) String() string { return strconv.FormatBool(!bool(*n)) }
+
+// IsBoolFlag lets the flag stand without a value.
+func (n *negatedBool) IsBoolFlag() bool { return true }
+
 func (s *stringValue) Set(v string) error { *s = stringValue(v); return nil }
 func (s *stringValue) String() string     { return string(*s) }

@@ -53,7 +53,6 @@ func (in *inertFlags) bind(fs *flag.FlagSet) {
 		{"snapshot-catchup-entries", "Number of entries for a slow follower to catch up after compacting the raft storage entries.", "synod's raft log keeps --snapshot-count entries behind a snapshot", u(5000)},
 		{"v2-deprecation", "Phase of v2store deprecation. Deprecated; the default value is enforced, ignoring user input.", "synod has no v2 store",
 			flags.NewSelectiveStringsValue("write-only", "write-only-drop-data", "gone", "write-only-skip-check")},
-		{"peer-skip-client-san-verification", "Skip verification of SAN field in client certificate for peer connections.", "synod never matches a peer's client certificate SANs against its address", b(false)},
 	}
 	for _, f := range in.list {
 		fs.Var(f.value, f.name, f.usage+" (no effect in synod: "+f.why+")")

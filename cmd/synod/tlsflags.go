@@ -31,4 +31,6 @@ func bindTLSFlags(fs *flag.FlagSet, c *server.Config) {
 	fs.StringVar(&cl.ClientKeyFile, "client-key-file", "", "Path to an explicit client TLS key file; otherwise key file is used.")
 	fs.StringVar(&pe.ClientCertFile, "peer-client-cert-file", "", "Path to an explicit peer client TLS cert file, presented when dialing peers; otherwise peer cert file is used.")
 	fs.StringVar(&pe.ClientKeyFile, "peer-client-key-file", "", "Path to an explicit peer client TLS key file; otherwise peer key file is used.")
+	pe.VerifyClientSAN = true
+	fs.Var((*negatedBool)(&pe.VerifyClientSAN), "peer-skip-client-san-verification", "Skip verification of SAN field in client certificate for peer connections.")
 }

@@ -16,7 +16,7 @@ func TestServeTLSFlagsAndEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ClientTLS != (tlsconfig.Info{}) || c.PeerTLS != (tlsconfig.Info{}) || c.TLSMinVersion != "TLS1.2" || c.CipherSuites != "" {
+	if c.ClientTLS != (tlsconfig.Info{}) || c.PeerTLS != (tlsconfig.Info{VerifyClientSAN: true}) || c.TLSMinVersion != "TLS1.2" || c.CipherSuites != "" {
 		t.Fatalf("TLS is off by default with etcd's minimum version: %+v %+v %q %q", c.ClientTLS, c.PeerTLS, c.TLSMinVersion, c.CipherSuites)
 	}
 	c, err = parseServe(t, []string{
@@ -31,7 +31,7 @@ func TestServeTLSFlagsAndEnvironment(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantClient := tlsconfig.Info{CertFile: "/c.crt", KeyFile: "/c.key", TrustedCAFile: "/ca.crt", ClientCertAuth: true, AutoTLS: true}
-	wantPeer := tlsconfig.Info{CertFile: "/p.crt", KeyFile: "/p.key", TrustedCAFile: "/pca.crt", ClientCertAuth: true, AutoTLS: true}
+	wantPeer := tlsconfig.Info{CertFile: "/p.crt", KeyFile: "/p.key", TrustedCAFile: "/pca.crt", ClientCertAuth: true, AutoTLS: true, VerifyClientSAN: true}
 	if c.ClientTLS != wantClient || c.PeerTLS != wantPeer {
 		t.Errorf("client %+v, want %+v\npeer %+v, want %+v", c.ClientTLS, wantClient, c.PeerTLS, wantPeer)
 	}
@@ -133,7 +133,21 @@ func TestServeClientCertificateFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.ClientTLS.ClientCertFile != "/cc.crt" || c.ClientTLS.ClientKeyFile != "/cc.key" || c.ClientTLS.AllowedHostname != "a.example,b.example" ||
-		c.PeerTLS.ClientCertFile != "/pc.crt" || c.PeerTLS.ClientKeyFile != "/pc.key" || c.SelfSignedCertValidity != 3 {
+		c.PeerTLS.ClientCertFile != "/pc.crt" || c.PeerTLS.ClientKeyFile != "/pc.key" || c.SelfSignedCertValidity != 3 || !c.PeerTLS.VerifyClientSAN {
 		t.Fatalf("client %+v, peer %+v, validity %d", c.ClientTLS, c.PeerTLS, c.SelfSignedCertValidity)
+	}
+}
+
+func TestServePeerSkipClientSANVerification(t *testing.T) {
+	c, err := parseServe(t, []string{"--peer-skip-client-san-verification"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.PeerTLS.VerifyClientSAN || c.ClientTLS.VerifyClientSAN {
+		t.Fatalf("peer %+v, client %+v", c.PeerTLS, c.ClientTLS)
+	}
+	c, err = parseServe(t, []string{"--config-file=" + writeConfig(t, "peer-transport-security:\n  skip-client-san-verification: true\n")}, nil)
+	if err != nil || c.PeerTLS.VerifyClientSAN {
+		t.Fatalf("from the file: %+v, %v", c.PeerTLS, err)
 	}
 }
