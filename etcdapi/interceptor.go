@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/audit"
 )
 
 // Interceptors every RPC passes through, outermost first: logging, then
@@ -88,9 +89,9 @@ func logLevel(took, slow time.Duration) slog.Level {
 
 // rpcAttrs are the attributes logged for every RPC.
 func rpcAttrs(ctx context.Context, method string, took time.Duration, err error) []any {
-	remote := "unknown"
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		remote = p.Addr.String()
+	remote := audit.PeerAddress(ctx)
+	if remote == "" {
+		remote = "unknown"
 	}
 	return []any{"method", method, "remote", remote, "took", took, "code", status.Code(err).String()}
 }

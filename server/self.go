@@ -8,6 +8,8 @@ import (
 	"time"
 
 	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/synod-db/synod/audit"
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 )
@@ -71,7 +73,7 @@ func (l *pipeListener) Addr() net.Addr { return pipeAddr{} }
 
 type pipeAddr struct{}
 
-func (pipeAddr) Network() string { return "pipe" }
+func (pipeAddr) Network() string { return audit.InProcessNetwork }
 func (pipeAddr) String() string  { return selfEndpoint }
 
 // newSelfClient returns a clientv3 client that reaches this member's client

@@ -89,9 +89,10 @@ func (m *Member) newGateway() (http.Handler, error) {
 		*c = conn
 	}
 	return gateway.New(context.Background(), conns, gateway.Options{
-		MaxRequestBytes: m.cfg.MaxRequestBytes,
-		MaxStreams:      int(m.cfg.MaxConcurrentStreams),
-		Logger:          m.log,
+		MaxRequestBytes:    m.cfg.MaxRequestBytes,
+		MaxStreams:         int(m.cfg.MaxConcurrentStreams),
+		StreamWriteTimeout: m.cfg.HTTP.StreamWriteTimeout,
+		Logger:             m.log,
 	})
 }
 
@@ -180,4 +181,9 @@ type HTTPConfig struct {
 	// HostWhitelist is --host-whitelist: the Host names accepted on
 	// plaintext HTTP (empty or "*": all).
 	HostWhitelist []string
+	// StreamWriteTimeout is how long one write of a streaming gateway
+	// response (a watch) may block on a client that does not read before
+	// the client is disconnected; 0 means gateway.DefaultStreamWriteTimeout.
+	// No flag: tests shorten it.
+	StreamWriteTimeout time.Duration
 }
