@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/etcd/client/pkg/v3/logutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // Options are etcd's logging flags.
@@ -16,6 +17,9 @@ type Options struct {
 	Level   string   // --log-level: debug, info, warn, error, panic or fatal ("" means info)
 	Format  string   // --log-format: json or console ("" means json)
 	Outputs []string // --log-outputs: default, stderr, stdout or file paths (none means default)
+	// Rotation, when set, rotates the one file output (--enable-log-rotation
+	// with --log-rotation-config-json); Filename is taken from the output.
+	Rotation *lumberjack.Logger
 }
 
 // OptionsError is a refused option, with etcd's message.
@@ -46,10 +50,14 @@ func New(w io.Writer, o Options) (*slog.Logger, func(), error) {
 	sinks := []zapcore.WriteSyncer{}
 	var files []string
 	for _, out := range outputs(o.Outputs) {
-		switch out {
-		case "stderr":
+		switch {
+		case out == "stderr":
 			sinks = append(sinks, zapcore.AddSync(w))
-		case "/dev/null":
+		case out == "/dev/null":
+		case o.Rotation != nil && out != "stdout":
+			r := o.Rotation
+			sinks = append(sinks, zapcore.AddSync(&lumberjack.Logger{Filename: out, MaxSize: r.MaxSize, MaxAge: r.MaxAge,
+				MaxBackups: r.MaxBackups, LocalTime: r.LocalTime, Compress: r.Compress}))
 		default:
 			files = append(files, out)
 		}

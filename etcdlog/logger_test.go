@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"gopkg.in/natefinch/lumberjack.v2"
+
 	"github.com/synod-db/synod/etcdlog"
 )
 
@@ -74,5 +76,32 @@ func TestLevelsFormatsAndOutputs(t *testing.T) {
 	_, _, err = etcdlog.New(&buf, etcdlog.Options{Format: "xml"})
 	if err == nil || err.Error() != "unknown log format: xml, supported values json, console" {
 		t.Errorf("etcd's message for a bad format, got %v", err)
+	}
+}
+
+// --enable-log-rotation: the file output rotates at its size limit and
+// keeps the configured backups (lumberjack, as in etcd).
+func TestRotation(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "member.log")
+	var buf bytes.Buffer
+	lg, closeLog, err := etcdlog.New(&buf, etcdlog.Options{Outputs: []string{path}, Rotation: &lumberjack.Logger{MaxSize: 1, MaxBackups: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pad := strings.Repeat("x", 1024)
+	for i := 0; i < 3*1024; i++ { // 3 MiB through a 1 MiB limit
+		lg.Info("line", "pad", pad)
+	}
+	closeLog()
+	files, _ := filepath.Glob(filepath.Join(dir, "member-*.log"))
+	if len(files) != 1 {
+		t.Fatalf("want one rotated backup (MaxBackups 1), got %v", files)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Size() > 1<<20 {
+		t.Fatalf("current file %v, %v: want at most 1 MiB", fi, err)
+	}
+	if buf.Len() != 0 {
+		t.Fatal("rotation wrote to stderr")
 	}
 }

@@ -85,7 +85,8 @@ func TestConfigFileBadValues(t *testing.T) {
 		"discovery-srv: example.com\n":        "DNS discovery (--discovery-srv) is not implemented yet in synod",
 		"enable-distributed-tracing: true\n":  "distributed tracing (--enable-distributed-tracing) is not implemented yet in synod",
 		"log-format: xml\nlogger: capnslog\n": "--logger=capnslog is removed in v3.5",
-		"enable-log-rotation: true\n":         "--enable-log-rotation is not implemented yet in synod",
+		"enable-log-rotation: true\n":         "--log-outputs requires a single file path when --log-rotate-config-json is defined",
+		"enable-log-rotation: true\nlog-outputs: [/a.log]\nlog-rotation-config-json: '{\"maxsize\": \"big\"}'\n": "invalid log rotation config: json: cannot unmarshal string",
 		"heartbeat-interval: \"100ms\"\n":     "of type uint",
 		"client-transport-security: [a, b]\n": "client-transport-security",
 	} {

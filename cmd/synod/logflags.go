@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"go.etcd.io/etcd/pkg/v3/flags"
+	"gopkg.in/natefinch/lumberjack.v2"
 
 	"github.com/synod-db/synod/etcdlog"
 )
@@ -31,12 +33,11 @@ func (l *logFlags) bind(fs *flag.FlagSet) {
 	fs.Var(l.outputs, "log-outputs", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets ('default' is stderr).")
 	fs.StringVar(&l.level, "log-level", "info", "Configures log level. Only supports debug, info, warn, error, panic, or fatal.")
 	fs.StringVar(&l.format, "log-format", "json", "Configures log format. Only supports json, console.")
-	fs.BoolVar(&l.rotate, "enable-log-rotation", false, "Enable log rotation of a single log-outputs file target (not implemented yet: refused).")
+	fs.BoolVar(&l.rotate, "enable-log-rotation", false, "Enable log rotation of a single log-outputs file target.")
 	fs.StringVar(&l.rotationJSON, "log-rotation-config-json", defaultLogRotationConfig, "Configures log rotation if enabled with a JSON logger config.")
 }
 
-// check refuses what etcd refuses, in its words, and log rotation, which
-// synod does not implement yet.
+// check refuses what etcd refuses, in its words.
 func (l *logFlags) check() error {
 	switch l.logger {
 	case "zap":
@@ -45,15 +46,49 @@ func (l *logFlags) check() error {
 	default:
 		return fmt.Errorf("unknown logger option %q", l.logger)
 	}
-	if l.rotate {
-		return errors.New("--enable-log-rotation is not implemented yet in synod (rotate the file with logrotate's copytruncate, or log to stderr)")
+	_, err := l.rotation()
+	return err
+}
+
+// errRotationOutputs is etcd's refusal of rotation without exactly one file.
+var errRotationOutputs = errors.New("--log-outputs requires a single file path when --log-rotate-config-json is defined")
+
+// rotation is the rotation --enable-log-rotation asks for (nil when off),
+// checked as etcd checks it: exactly one file among the outputs, and a
+// well-formed --log-rotation-config-json (lumberjack's settings).
+func (l *logFlags) rotation() (*lumberjack.Logger, error) {
+	if !l.rotate {
+		return nil, nil
 	}
-	return nil
+	outs := strings.Split(l.outputs.String(), ",")
+	files := 0
+	for _, o := range outs {
+		if o != "default" && o != "stderr" && o != "stdout" {
+			files++
+		}
+	}
+	if (len(outs) == 1 && files == 0) || files > 1 {
+		return nil, errRotationOutputs
+	}
+	var r lumberjack.Logger
+	if err := json.Unmarshal([]byte(l.rotationJSON), &r); err != nil {
+		var syntax *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syntax):
+			return nil, fmt.Errorf("improperly formatted log rotation config: %w", err)
+		case errors.As(err, &typ):
+			return nil, fmt.Errorf("invalid log rotation config: %w", err)
+		}
+		return nil, fmt.Errorf("fail to unmarshal log rotation config: %w", err)
+	}
+	return &r, nil
 }
 
 // options are the etcdlog options the flags stand for.
 func (l *logFlags) options() etcdlog.Options {
-	return etcdlog.Options{Level: l.level, Format: l.format, Outputs: strings.Split(l.outputs.String(), ",")}
+	r, _ := l.rotation() // checked by check
+	return etcdlog.Options{Level: l.level, Format: l.format, Outputs: strings.Split(l.outputs.String(), ","), Rotation: r}
 }
 
 // newLogger builds the member's logger; stderr stands for the "stderr" and
