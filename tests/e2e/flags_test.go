@@ -29,11 +29,6 @@ var (
 		"max-result-buffer", "max-retry-attempts", "peer-election-timeout", "peer-heartbeat-interval", "retry-interval", "snapshot", "v", "vv"}
 )
 
-// pendingFlags are etcd flags other work in progress adds to synod serve
-// (the HTTP gateway's, in cmd/synod/httpflags.go): while absent they are
-// reported, not failed. Remove a name once it lands.
-var pendingFlags = []string{"cors", "enable-grpc-gateway", "host-whitelist", "listen-client-http-urls"}
-
 var helpFlagLine = regexp.MustCompile(`^\s+(?:etcd )?--?([a-z0-9][a-z0-9.-]*)\b`)
 
 // helpFlags runs bin args (a --help) and returns the flag names it lists.
@@ -89,8 +84,6 @@ func TestServeFlagsMatchEtcd(t *testing.T) {
 			if has(got, n) {
 				t.Errorf("synod serve defines --%s, which etcd 3.7.3 lists but refuses", n)
 			}
-		case !has(got, n) && has(pendingFlags, n):
-			t.Logf("etcd flag --%s is not in synod serve yet (pending elsewhere)", n)
 		case !has(got, n):
 			t.Errorf("etcd flag --%s is missing from synod serve", n)
 		}
