@@ -35,6 +35,7 @@ var targets = []struct {
 }{
 	{"./auth", "FuzzVerify", 2000},
 	{"./etcdapi", "FuzzRequest", 500},
+	{"./etcdsnap", "FuzzOpen", 500},
 	{"./record", "FuzzOpen", 10000},
 	{"./mvcc", "FuzzDecodeVersion", 2000},
 	{"./mvcc", "FuzzSplitKeys", 5000},
