@@ -145,6 +145,10 @@ type Config struct {
 	// certificates generated for --auto-tls and --peer-auto-tls are valid
 	// (0 means 1, etcd's default).
 	SelfSignedCertValidity uint
+	// SocketReusePort and SocketReuseAddress are --socket-reuse-port and
+	// --socket-reuse-address: SO_REUSEPORT and SO_REUSEADDR on the client,
+	// peer and metrics tcp listeners.
+	SocketReusePort, SocketReuseAddress bool
 }
 
 // Defaults are etcd's defaults, except the data directory.

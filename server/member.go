@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -298,7 +297,7 @@ func raftPeers(members []*etcdserverpb.Member) ([]raft.Peer, error) {
 
 func (m *Member) listen() error {
 	for _, u := range m.cfg.ListenClientURLs {
-		ln, err := listenURL(u)
+		ln, err := m.listenURL(u)
 		if err != nil {
 			return err
 		}
@@ -306,7 +305,7 @@ func (m *Member) listen() error {
 		m.clientSec = append(m.clientSec, secureURL(u))
 	}
 	for _, u := range m.cfg.ListenPeerURLs {
-		ln, err := listenURL(u)
+		ln, err := m.listenURL(u)
 		if err != nil {
 			return err
 		}
@@ -316,7 +315,7 @@ func (m *Member) listen() error {
 		m.peerLns = append(m.peerLns, ln)
 	}
 	for _, u := range m.cfg.ListenMetricsURLs {
-		ln, err := listenURL(u)
+		ln, err := m.listenURL(u)
 		if err != nil {
 			return err
 		}
@@ -335,22 +334,6 @@ func (m *Member) listen() error {
 	}
 	m.self = self
 	return nil
-}
-
-func listenURL(raw string) (net.Listener, error) {
-	u, err := url.Parse(raw)
-	if err != nil {
-		return nil, fmt.Errorf("server: %q: %w", raw, err)
-	}
-	network, addr := "tcp", u.Host
-	if u.Scheme == "unix" || u.Scheme == "unixs" {
-		network = "unix"
-	}
-	ln, err := net.Listen(network, addr)
-	if err != nil {
-		return nil, fmt.Errorf("server: listen on %s: %w", raw, err)
-	}
-	return ln, nil
 }
 
 // Start serves clients and peers and starts the raft loop.

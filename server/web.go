@@ -30,7 +30,7 @@ func (m *Member) listenHTTP() error {
 		return err
 	}
 	for _, u := range m.cfg.HTTP.ListenClientHTTPURLs {
-		ln, err := listenURL(u)
+		ln, err := m.listenURL(u)
 		if err != nil {
 			return err
 		}

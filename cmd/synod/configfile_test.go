@@ -128,3 +128,14 @@ func TestInertFlagsAreNoted(t *testing.T) {
 		t.Error("--metrics=full accepted; etcd refuses it")
 	}
 }
+
+func TestSocketOptionFlags(t *testing.T) {
+	c, err := parseServe(t, []string{"--socket-reuse-port"}, map[string]string{"ETCD_SOCKET_REUSE_ADDRESS": "true"})
+	if err != nil || !c.SocketReusePort || !c.SocketReuseAddress {
+		t.Fatalf("%v %v %v", c.SocketReusePort, c.SocketReuseAddress, err)
+	}
+	c, err = parseServe(t, []string{"--config-file=" + writeConfig(t, "socket-options:\n  reuse-port: true\n")}, nil)
+	if err != nil || !c.SocketReusePort || c.SocketReuseAddress {
+		t.Fatalf("from the file: %v %v %v", c.SocketReusePort, c.SocketReuseAddress, err)
+	}
+}

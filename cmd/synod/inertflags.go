@@ -43,8 +43,6 @@ func (in *inertFlags) bind(fs *flag.FlagSet) {
 		{"backend-batch-limit", "BackendBatchLimit is the maximum operations before commit the backend transaction.", "synod commits every applied batch of raft entries at once", u(0)},
 		{"initial-election-tick-advance", "Whether to fast-forward initial election ticks on boot for faster election.", "synod's raft waits a full election timeout at boot", b(true)},
 		{"pre-vote", "Enable the raft Pre-Vote algorithm.", "synod always runs raft with Pre-Vote and CheckQuorum", b(true)},
-		{"socket-reuse-port", "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port already in use.", "synod's listeners do not set SO_REUSEPORT", b(false)},
-		{"socket-reuse-address", "Enable to set socket option SO_REUSEADDR on listeners allowing binding to an address in TIME_WAIT state.", "Go's listeners always set SO_REUSEADDR", b(false)},
 		{"metrics", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.", "synod exports the same metrics at both levels", flags.NewSelectiveStringValue("basic", "extensive")},
 		{"compaction-batch-limit", "CompactionBatchLimit sets the maximum revisions deleted in each compaction batch.", "a compaction deletes with Pebble range deletions, not in batches", u(1000)},
 		{"compaction-sleep-interval", "Sets the sleep interval between each compaction batch.", "a compaction deletes with Pebble range deletions, not in batches", d(10 * time.Millisecond)},
