@@ -149,6 +149,10 @@ type Config struct {
 	// --socket-reuse-address: SO_REUSEPORT and SO_REUSEADDR on the client,
 	// peer and metrics tcp listeners.
 	SocketReusePort, SocketReuseAddress bool
+	// SnapshotCatchUpEntries is --snapshot-catchup-entries: the raft entries
+	// kept behind a snapshot for slow followers to catch up from (0 means
+	// etcd's default, 5000; at most SnapshotCount).
+	SnapshotCatchUpEntries uint64
 }
 
 // Defaults are etcd's defaults, except the data directory.

@@ -177,8 +177,8 @@ func (m *Member) open() error {
 	m.node, err = raftnode.New(raftnode.Config{
 		ID: m.id, Peers: peers, Join: join,
 		ElectionTicks: ticks, HeartbeatTicks: 1, TickInterval: m.cfg.HeartbeatInterval,
-		SnapshotCount: m.cfg.SnapshotCount,
-		Log:           m.logStore, Applier: newTimedApplier(m), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
+		SnapshotCount: m.cfg.SnapshotCount, SnapshotCatchUpEntries: m.cfg.SnapshotCatchUpEntries,
+		Log: m.logStore, Applier: newTimedApplier(m), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
 		Logger: m.log,
 	})
 	if err != nil {

@@ -129,6 +129,17 @@ func TestInertFlagsAreNoted(t *testing.T) {
 	}
 }
 
+func TestSnapshotCatchUpEntriesFlag(t *testing.T) {
+	c, err := parseServe(t, nil, nil)
+	if err != nil || c.SnapshotCatchUpEntries != 5000 {
+		t.Fatalf("etcd's default: %d %v", c.SnapshotCatchUpEntries, err)
+	}
+	c, err = parseServe(t, []string{"--config-file=" + writeConfig(t, "snapshot-catchup-entries: 100\n")}, nil)
+	if err != nil || c.SnapshotCatchUpEntries != 100 {
+		t.Fatalf("from the file: %d %v", c.SnapshotCatchUpEntries, err)
+	}
+}
+
 func TestSocketOptionFlags(t *testing.T) {
 	c, err := parseServe(t, []string{"--socket-reuse-port"}, map[string]string{"ETCD_SOCKET_REUSE_ADDRESS": "true"})
 	if err != nil || !c.SocketReusePort || !c.SocketReuseAddress {

@@ -48,7 +48,6 @@ func (in *inertFlags) bind(fs *flag.FlagSet) {
 		{"compaction-sleep-interval", "Sets the sleep interval between each compaction batch.", "a compaction deletes with Pebble range deletions, not in batches", d(10 * time.Millisecond)},
 		{"bootstrap-defrag-threshold-megabytes", "Enable the defrag during bootstrap on condition that it will free at least the provided threshold of disk space.", "Pebble reclaims space by compaction, there is no file to defragment at start", u(0)},
 		{"downgrade-check-time", "Duration of time between two downgrade status checks.", "synod has no downgrade procedure", d(5 * time.Second)},
-		{"snapshot-catchup-entries", "Number of entries for a slow follower to catch up after compacting the raft storage entries.", "synod's raft log keeps --snapshot-count entries behind a snapshot", u(5000)},
 		{"v2-deprecation", "Phase of v2store deprecation. Deprecated; the default value is enforced, ignoring user input.", "synod has no v2 store",
 			flags.NewSelectiveStringsValue("write-only", "write-only-drop-data", "gone", "write-only-skip-check")},
 	}
