@@ -3,7 +3,6 @@ package etcdsnap
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -25,16 +24,6 @@ const HashSize = sha256.Size
 // align is etcd's rule for a trailer: a file carries one iff its size %
 // align == HashSize (a bbolt file is a whole number of pages).
 const align = 512
-
-// boltMagic is the magic number in a bbolt meta page, 16 bytes into the
-// file (after the page header), in the machine's byte order: little endian
-// on every platform etcd and synod are built for.
-const boltMagic = 0xED0CDAED
-
-// IsBolt reports whether the file's first bytes are a bbolt meta page.
-func IsBolt(head []byte) bool {
-	return len(head) >= 20 && binary.LittleEndian.Uint32(head[16:20]) == boltMagic
-}
 
 // verify checks the sha256 trailer of the file at path as etcdutl does and
 // returns the size of the database before it and its sha256 (computed even
