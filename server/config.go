@@ -153,6 +153,10 @@ type Config struct {
 	// kept behind a snapshot for slow followers to catch up from (0 means
 	// etcd's default, 5000; at most SnapshotCount).
 	SnapshotCatchUpEntries uint64
+	// CompactionBatchLimit is --compaction-batch-limit: the most versions
+	// one batch of a physical compaction deletes (0 means synod's default,
+	// 10000; etcd's is 1000).
+	CompactionBatchLimit int
 }
 
 // Defaults are etcd's defaults, except the data directory.

@@ -152,7 +152,7 @@ func (m *Member) open() error {
 	observeCommit := func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) }
 	m.lessor = lease.New(lease.Config{})
 	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: observeCommit,
-		CompactHashes: m.cfg.CompactHashCheck}); err != nil {
+		CompactHashes: m.cfg.CompactHashCheck, CompactionBatch: m.cfg.CompactionBatchLimit}); err != nil {
 		return err
 	}
 	if err := m.loadLeases(); err != nil {

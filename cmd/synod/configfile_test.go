@@ -134,9 +134,9 @@ func TestSnapshotCatchUpEntriesFlag(t *testing.T) {
 	if err != nil || c.SnapshotCatchUpEntries != 5000 {
 		t.Fatalf("etcd's default: %d %v", c.SnapshotCatchUpEntries, err)
 	}
-	c, err = parseServe(t, []string{"--config-file=" + writeConfig(t, "snapshot-catchup-entries: 100\n")}, nil)
-	if err != nil || c.SnapshotCatchUpEntries != 100 {
-		t.Fatalf("from the file: %d %v", c.SnapshotCatchUpEntries, err)
+	c, err = parseServe(t, []string{"--config-file=" + writeConfig(t, "snapshot-catchup-entries: 100\ncompaction-batch-limit: 7\n")}, nil)
+	if err != nil || c.SnapshotCatchUpEntries != 100 || c.CompactionBatchLimit != 7 {
+		t.Fatalf("from the file: %d %d %v", c.SnapshotCatchUpEntries, c.CompactionBatchLimit, err)
 	}
 }
 

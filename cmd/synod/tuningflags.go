@@ -28,6 +28,7 @@ func (t *tuningFlags) bind(fs *flag.FlagSet, c *server.Config) {
 	fs.DurationVar(&c.GRPCKeepAliveTimeout, "grpc-keepalive-timeout", etcdapi.DefaultKeepaliveTimeout, "Additional duration of wait before closing a non-responsive connection (0 to disable).")
 	fs.DurationVar(&c.WarningUnaryRequestDuration, "warning-unary-request-duration", etcdapi.DefaultSlowRequest, "Time duration after which a warning is generated if a unary request takes more time.")
 	fs.DurationVar(&c.WarningApplyDuration, "warning-apply-duration", server.DefaultWarningApplyDuration, "Time duration after which a warning is generated if applying committed entries takes more time.")
+	fs.IntVar(&c.CompactionBatchLimit, "compaction-batch-limit", 0, "CompactionBatchLimit sets the maximum revisions deleted in each compaction batch (0: synod's default, 10000).")
 	fs.Uint64Var(&c.SnapshotCatchUpEntries, "snapshot-catchup-entries", 5000, "Number of entries for a slow follower to catch up after compacting the raft storage entries.")
 	fs.BoolVar(&c.SocketReusePort, "socket-reuse-port", false, "Enable to set socket option SO_REUSEPORT on listeners allowing rebinding of a port already in use.")
 	fs.BoolVar(&c.SocketReuseAddress, "socket-reuse-address", false, "Enable to set socket option SO_REUSEADDR on listeners allowing binding to an address in TIME_WAIT state.")
