@@ -43,7 +43,7 @@ func (in *inertFlags) bind(fs *flag.FlagSet) {
 		{"backend-batch-limit", "BackendBatchLimit is the maximum operations before commit the backend transaction.", "synod commits every applied batch of raft entries at once", u(0)},
 		{"initial-election-tick-advance", "Whether to fast-forward initial election ticks on boot for faster election.", "synod's raft waits a full election timeout at boot", b(true)},
 		{"pre-vote", "Enable the raft Pre-Vote algorithm.", "synod always runs raft with Pre-Vote and CheckQuorum", b(true)},
-		{"metrics", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.", "synod exports the same metrics at both levels", flags.NewSelectiveStringValue("basic", "extensive")},
+		{"metrics", "Set level of detail for exported metrics, specify 'extensive' to include server side grpc histogram metrics.", "synod does not export the gRPC handling-time histograms (grpc_server_handling_seconds) that 'extensive' adds in etcd", flags.NewSelectiveStringValue("basic", "extensive")},
 		{"compaction-sleep-interval", "Sets the sleep interval between each compaction batch.", "synod's compaction runs in the background and does not hold writes up between batches", d(10 * time.Millisecond)},
 		{"bootstrap-defrag-threshold-megabytes", "Enable the defrag during bootstrap on condition that it will free at least the provided threshold of disk space.", "Pebble reclaims space by compaction, there is no file to defragment at start", u(0)},
 		{"downgrade-check-time", "Duration of time between two downgrade status checks.", "synod has no downgrade procedure", d(5 * time.Second)},
