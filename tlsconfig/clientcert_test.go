@@ -9,17 +9,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/synod-db/synod/internal/testpki"
 	"github.com/synod-db/synod/tlsconfig"
 )
+
+// serverPKI writes a CA bundle and a server certificate for 127.0.0.1 to
+// a new directory.
+func serverPKI(t *testing.T) (dir string, ca *testpki.CA, caFile, srvCert, srvKey string) {
+	t.Helper()
+	dir = t.TempDir()
+	ca = newCA(t, "ca")
+	caFile = filepath.Join(dir, "ca.crt")
+	writeCA(t, caFile, ca)
+	srvCert, srvKey = issue(t, ca, dir, "server")
+	return dir, ca, caFile, srvCert, srvKey
+}
 
 // --client-cert-file/--client-key-file (and the peer ones): the member
 // presents that certificate, not its serving one, when it dials.
 func TestClientCertFileIsPresentedWhenDialing(t *testing.T) {
-	dir := t.TempDir()
-	ca := newCA(t, "ca")
-	caFile := filepath.Join(dir, "ca.crt")
-	writeCA(t, caFile, ca)
-	srvCert, srvKey := issue(t, ca, dir, "server")
+	dir, ca, caFile, srvCert, srvKey := serverPKI(t)
 	cliCert, cliKey := issue(t, ca, dir, "dialer")
 	f, err := tlsconfig.Load(tlsconfig.Info{CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, ClientCertAuth: true,
 		ClientCertFile: cliCert, ClientKeyFile: cliKey}, tlsconfig.Options{})
@@ -79,11 +88,7 @@ func TestSelfCertValidity(t *testing.T) {
 // VerifyClientSAN (the peer side unless --peer-skip-client-san-verification):
 // a client certificate with SANs must name the address it connects from.
 func TestClientSANMustNameTheRemoteAddress(t *testing.T) {
-	dir := t.TempDir()
-	ca := newCA(t, "ca")
-	caFile := filepath.Join(dir, "ca.crt")
-	writeCA(t, caFile, ca)
-	srvCert, srvKey := issue(t, ca, dir, "server")
+	dir, ca, caFile, srvCert, srvKey := serverPKI(t)
 	for _, verify := range []bool{true, false} {
 		f, err := tlsconfig.Load(tlsconfig.Info{CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, ClientCertAuth: true,
 			VerifyClientSAN: verify}, tlsconfig.Options{})
