@@ -54,7 +54,8 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	fs.StringVar(&f.configFile, "config-file", "", "Path to the server configuration file (etcd's YAML). Note that if a configuration file is provided, other command line flags and environment variables will be ignored.")
 	fs.BoolVar(&f.printVersion, "version", false, "Print the version and exit.")
 	fs.StringVar(&c.Name, "name", c.Name, "Human-readable name for this member.")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "Path to the data directory.")
+	c.DataDir = ""
+	fs.StringVar(&c.DataDir, "data-dir", "", "Path to the data directory (default ${name}.synod).")
 	f.urls.bind(fs)
 	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "Initial cluster configuration for bootstrapping (name=peerURL,...). Defaults to this member alone.")
 	f.clusterState = flags.NewSelectiveStringValue("new", "existing")
@@ -140,6 +141,9 @@ func (f *serveFlags) parse(fs *flag.FlagSet, args []string) error {
 // finish turns the parsed values into the Config and checks them.
 func (f *serveFlags) finish() error {
 	c := &f.cfg
+	if c.DataDir == "" {
+		c.DataDir = c.Name + ".synod" // as etcd's ${name}.etcd
+	}
 	f.urls.apply(c)
 	c.InitialClusterState = f.clusterState.String()
 	c.HeartbeatInterval = time.Duration(f.heartbeatMS) * time.Millisecond

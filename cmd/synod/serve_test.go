@@ -33,6 +33,9 @@ func TestServeDefaultsAreASingleLocalMember(t *testing.T) {
 		c.HeartbeatInterval != 100*time.Millisecond || c.InitialClusterState != "new" {
 		t.Fatalf("defaults: %+v", c)
 	}
+	if c, err := parseServe(t, []string{"--name=infra1"}, nil); err != nil || c.DataDir != "infra1.synod" {
+		t.Fatalf("the data directory defaults to ${name}.synod, as etcd's to ${name}.etcd: %q %v", c.DataDir, err)
+	}
 	if err := c.Validate(); err != nil {
 		t.Fatalf("defaults do not validate: %v", err)
 	}
