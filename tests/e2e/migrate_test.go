@@ -49,8 +49,9 @@ func TestMigrateEtcdToSynod(t *testing.T) {
 
 // TestMigrateSynodToEtcd moves a synod cluster back to etcd: the same
 // history loaded into synod, `etcdctl snapshot save` from synod,
-// `etcdutl snapshot status` reads the file, `etcdutl snapshot restore` and a
-// real etcd serve it, and etcd shows what synod showed. The same file
+// `etcdutl snapshot status` reads the file, `etcdutl snapshot restore` on
+// three members and a real etcd cluster serve it, and every etcd member
+// shows what synod showed. The same file
 // restored into synod again shows it too (a round trip).
 func TestMigrateSynodToEtcd(t *testing.T) {
 	requireKind(t, "synod")
@@ -69,8 +70,10 @@ func TestMigrateSynodToEtcd(t *testing.T) {
 	if code != 0 || json.Unmarshal([]byte(lastLine(out)), &st) != nil || st.Revision != rev || st.TotalKey != 5 || st.Version != "3.7.0" {
 		t.Fatalf("etcdutl snapshot status: exit %d, %+v\n%s", code, st, out)
 	}
-	etcd := restoreCluster(t, "etcd", file, 1)
-	compareViews(t, "etcd restored from synod", want, observeMigrated(t, etcd.Members[0].Endpoint, leaseID, rev))
+	etcd := restoreCluster(t, "etcd", file, 3)
+	for _, m := range etcd.Members {
+		compareViews(t, "etcd member "+m.Name+" restored from synod", want, observeMigrated(t, m.Endpoint, leaseID, rev))
+	}
 	back := restoreCluster(t, "synod", file, 1)
 	compareViews(t, "synod restored from its own etcd-format snapshot", want, observeMigrated(t, back.Members[0].Endpoint, leaseID, rev))
 }
