@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	bolt "go.etcd.io/bbolt"
 	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -292,5 +293,23 @@ func TestWriteRead(t *testing.T) {
 	a, err := s.Auth()
 	if err != nil || !a.Enabled || a.Revision != 5 || len(a.Users) != 1 || len(a.Roles) != 1 {
 		t.Errorf("auth %+v, %v", a, err)
+	}
+}
+
+// TestLockedFile: a database another process holds open for writing (a
+// running etcd's own) is refused as locked, not as corrupt.
+func TestLockedFile(t *testing.T) {
+	good, err := os.ReadFile(recordedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := writeTemp(t, good[:len(good)-HashSize])
+	w, err := bolt.Open(p, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := Open(p, true); err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "locked by another process") {
+		t.Errorf("open of a locked database: %v", err)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 	"go.etcd.io/etcd/api/v3/authpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/server/v3/lease/leasepb"
@@ -58,10 +59,12 @@ func Open(path string, skipHash bool) (*Snapshot, error) {
 		db, oerr = bolt.Open(path, 0o400, &bolt.Options{ReadOnly: true, Timeout: time.Second})
 		return oerr
 	})
-	if err != nil {
-		if !errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
-		}
+	switch {
+	case errors.Is(err, berrors.ErrTimeout):
+		return nil, fmt.Errorf("etcdsnap: %s is locked by another process (a running etcd's own database?): %w", path, err)
+	case err != nil && !errors.Is(err, ErrCorrupt):
+		return nil, fmt.Errorf("%w: %s: %w", ErrCorrupt, path, err)
+	case err != nil:
 		return nil, err
 	}
 	return &Snapshot{db: db, sum: sum}, nil
