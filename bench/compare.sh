@@ -10,7 +10,8 @@
 #
 # Usage: bench/compare.sh [-r rounds] [-m modes]
 #   -r rounds  default 3
-#   -m modes   comma-separated subset of: load,watch,lease,footprint,restart (default all)
+#   -m modes   comma-separated subset of: load,watch,lease,http,footprint,restart (default all)
+#              http: put and range through etcd's JSON gateway (/v3/kv/*), driven by hey
 # Environment:
 #   FOOTPRINT_KEYS  keys of 256 B written before RSS and disk are measured (default 100000)
 #   RESTART_KEYS    keys in the store when the restart is timed (default 1000000; the keys
@@ -19,7 +20,7 @@
 #   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-rounds=3 modes=load,watch,lease,footprint,restart
+rounds=3 modes=load,watch,lease,http,footprint,restart
 while getopts "r:m:" o; do
   case $o in
   r) rounds=$OPTARG ;;
@@ -44,6 +45,9 @@ cleanup() {
 }
 trap cleanup EXIT
 go build -o "$work/synod" "$root/cmd/synod"
+if [[ ",$modes," == *",http,"* ]]; then # an HTTP load generator whose report etcd's benchmark copies
+  GOBIN="$work" go install github.com/rakyll/hey@v0.1.4
+fi
 all=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379
 declare -A pids=()
 
@@ -164,6 +168,37 @@ run_loads() {
   bench "range serializable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range foo --consistency=s --total=30000
 }
 
+# hbench name hey-args...: runs hey against the gateway and records its Requests/sec and p99
+# like bench; any answer but 200 fails the run (an error is no throughput).
+hbench() {
+  local name=$1 out; shift
+  out=$("$work/hey" -m POST -T application/json "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
+  if grep -A20 'Status code distribution' <<<"$out" | grep -oE '\[[0-9]{3}\]' | grep -qv '\[200\]' ||
+    grep -q '^Error distribution' <<<"$out"; then
+    echo "$name: answers other than 200:" >&2; echo "$out" >&2; exit 1
+  fi
+  record "$name (req/s)" "$(awk '/Requests\/sec:/{print $2}' <<<"$out")"
+  record "$name p99 (ms)" "$(awk '/ 99% in /{printf "%.3f", $3*1000}' <<<"$out")"
+}
+
+run_http() { # etcd's JSON gateway on the leader: puts of 256 B values, reads of one key
+  local lead val put
+  lead=$(leader_ep)
+  val=$(head -c 256 /dev/zero | tr '\0' v | base64 -w0)
+  put="{\"key\":\"Zm9v\",\"value\":\"$val\"}"
+  settle
+  hbench "HTTP put, 1 client" -n 3000 -c 1 -d "$put" "http://$lead/v3/kv/put"
+  settle
+  hbench "HTTP put, 100 clients" -n 30000 -c 100 -d "$put" "http://$lead/v3/kv/put"
+  settle
+  hbench "HTTP range linearizable, 1 client" -n 3000 -c 1 -d '{"key":"Zm9v"}' "http://$lead/v3/kv/range"
+  settle
+  hbench "HTTP range linearizable, 100 clients" -n 30000 -c 100 -d '{"key":"Zm9v"}' "http://$lead/v3/kv/range"
+  settle
+  hbench "HTTP range serializable, 100 clients" -n 30000 -c 100 -d '{"key":"Zm9v","serializable":true}' "http://$lead/v3/kv/range"
+}
+
 run_watch() { # 1,000 watchers on one key (10 streams x 100) on a follower, 100 puts/s to it
   local lead ep
   lead=$(leader_ep)
@@ -222,9 +257,10 @@ for round in $(seq "$rounds"); do
   ((round % 2 == 0)) && kinds=(synod etcd)
   for kind in "${kinds[@]}"; do
     echo "round $round: $kind" >&2
-    if has_mode load || has_mode watch || has_mode lease; then
+    if has_mode load || has_mode watch || has_mode lease || has_mode http; then
       start_cluster "$kind"
       has_mode load && run_loads
+      has_mode http && run_http
       has_mode watch && run_watch
       has_mode lease && run_lease
       stop_cluster
