@@ -75,18 +75,12 @@ func (s hstep) capturing(v, field string) hstep { s.capture = [2]string{v, field
 func TestGateway(t *testing.T) {
 	for _, kind := range kinds() {
 		t.Run(kind, func(t *testing.T) {
-			if *update && kind == "etcd" && etcdBin == "" {
-				t.Fatal("-update needs the real etcd binary: " + etcdSkip)
-			}
+			checkUpdatable(t, kind)
 			cl := startCluster(t, kind, 3, goldenClusterFlags...)
 			cl.WaitConverged(30 * time.Second)
 			steps := gatewaySteps()
 			got := gatewayGoldenHeader + runGatewayScript(t, cl, steps)
-			if *update && kind == "etcd" {
-				if err := os.WriteFile(goldenPath("gateway"), []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("wrote %s", goldenPath("gateway"))
+			if recordGolden(t, kind, "gateway", got) {
 				return
 			}
 			if kind == "synod" {

@@ -1019,6 +1019,32 @@ func normalizeStderr(s string) string {
 
 func goldenPath(name string) string { return filepath.Join("testdata", name+".golden") }
 
+// checkUpdatable fails a -update run of the reference kind that has no
+// etcd binary to record from.
+func checkUpdatable(t *testing.T, kind string) {
+	t.Helper()
+	if *update && kind == "etcd" && etcdBin == "" {
+		t.Fatal("-update needs the real etcd binary: " + etcdSkip)
+	}
+}
+
+// recordGolden writes got as testdata/<name>.golden in a -update run of
+// etcd and reports whether it did (the caller then compares nothing).
+func recordGolden(t *testing.T, kind, name, got string) bool {
+	t.Helper()
+	if !*update || kind != "etcd" {
+		return false
+	}
+	if err := os.MkdirAll("testdata", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(goldenPath(name), []byte(got), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("wrote %s", goldenPath(name))
+	return true
+}
+
 // compareGolden reports every step whose transcript differs from the golden.
 func compareGolden(t *testing.T, kind, name, got string) {
 	t.Helper()

@@ -118,17 +118,11 @@ func sortedSet(s string) string {
 func TestMaintenanceEtcdctl(t *testing.T) {
 	for _, kind := range kinds() {
 		t.Run(kind, func(t *testing.T) {
-			if *update && kind == "etcd" && etcdBin == "" {
-				t.Fatal("-update needs the real etcd binary: " + etcdSkip)
-			}
+			checkUpdatable(t, kind)
 			cl := startCluster(t, kind, 3, maintenanceFlags...)
 			cl.WaitLeader(30 * time.Second)
 			got := runMaintenanceScript(t, cl)
-			if *update && kind == "etcd" {
-				if err := os.WriteFile(goldenPath("maintenance"), []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-				t.Logf("wrote %s", goldenPath("maintenance"))
+			if recordGolden(t, kind, "maintenance", got) {
 				return
 			}
 			compareGolden(t, kind, "maintenance", got)
