@@ -22,7 +22,6 @@ import (
 type authService struct {
 	pb.UnsafeAuthServer // compile error if the service grows a method
 	e                   *edge
-	au                  AuthServer
 }
 
 // changeResponse is the response of an Auth RPC that changes the auth
@@ -43,7 +42,7 @@ func change[T changeResponse](ctx context.Context, a *authService, req *pb.Inter
 		if who, err = a.e.who(ctx); err != nil {
 			return err
 		}
-		return a.au.AuthStore().IsAdminPermitted(who)
+		return a.e.b.Auth.IsAdminPermitted(who)
 	})
 	if err != nil {
 		return zero, toGRPCError(err)
@@ -72,27 +71,27 @@ func (a *authService) AuthDisable(ctx context.Context, r *pb.AuthDisableRequest)
 
 // AuthStatus reports the enabled flag and the auth revision (no check, as etcd).
 func (a *authService) AuthStatus(ctx context.Context, _ *pb.AuthStatusRequest) (*pb.AuthStatusResponse, error) {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
+	if err := a.e.b.Raft.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	en, rev := a.au.AuthStore().Status()
+	en, rev := a.e.b.Auth.Status()
 	return &pb.AuthStatusResponse{Header: a.header(), Enabled: en, AuthRevision: rev}, nil
 }
 
 // Authenticate checks a password (bcrypt, or the cache of recent successes)
 // and returns a token valid on every member for --auth-token-ttl.
 func (a *authService) Authenticate(ctx context.Context, r *pb.AuthenticateRequest) (*pb.AuthenticateResponse, error) {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
+	if err := a.e.b.Raft.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	st := a.au.AuthStore()
+	st := a.e.b.Auth
 	if err := st.CheckPassword(r.GetName(), r.GetPassword()); err != nil {
 		if !errors.Is(err, auth.ErrAuthNotEnabled) {
 			a.e.lg.Warn("invalid authentication was requested", "user", r.GetName(), "err", err)
 		}
 		return nil, toGRPCError(err)
 	}
-	tok, err := st.Mint(r.GetName(), time.Now(), a.au.AuthOptions().TokenTTL)
+	tok, err := st.Mint(r.GetName(), time.Now(), a.e.b.AuthOptions.TokenTTL)
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -106,7 +105,7 @@ func (a *authService) UserAdd(ctx context.Context, r *pb.AuthUserAddRequest) (*p
 	}
 	req := &pb.AuthUserAddRequest{Name: r.GetName(), Options: r.GetOptions()}
 	if !r.GetOptions().GetNoPassword() {
-		h, err := auth.HashPassword(r.GetPassword(), a.au.AuthOptions().BcryptCost)
+		h, err := auth.HashPassword(r.GetPassword(), a.e.b.AuthOptions.BcryptCost)
 		if err != nil {
 			return nil, toGRPCError(err)
 		}
@@ -120,7 +119,7 @@ func (a *authService) UserGet(ctx context.Context, r *pb.AuthUserGetRequest) (*p
 	if err := a.readAbout(ctx, func(who auth.Info) bool { return r.GetName() == who.User }); err != nil {
 		return nil, err
 	}
-	roles, err := a.au.AuthStore().UserRoles(r.GetName())
+	roles, err := a.e.b.Auth.UserRoles(r.GetName())
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -132,21 +131,21 @@ func (a *authService) UserList(ctx context.Context, _ *pb.AuthUserListRequest) (
 	if err := a.adminRead(ctx); err != nil {
 		return nil, err
 	}
-	return &pb.AuthUserListResponse{Header: a.header(), Users: a.au.AuthStore().Users()}, nil
+	return &pb.AuthUserListResponse{Header: a.header(), Users: a.e.b.Auth.Users()}, nil
 }
 
 // readAbout is the read index and check of UserGet and RoleGet: root may
 // read about anyone, another caller only when own(caller) holds (its own
 // user, one of its roles).
 func (a *authService) readAbout(ctx context.Context, own func(auth.Info) bool) error {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
+	if err := a.e.b.Raft.ReadIndex(ctx); err != nil {
 		return toGRPCError(err)
 	}
 	who, err := a.e.who(ctx)
 	if err != nil {
 		return toGRPCError(err)
 	}
-	if err := a.au.AuthStore().IsAdminPermitted(who); err != nil && !own(who) {
+	if err := a.e.b.Auth.IsAdminPermitted(who); err != nil && !own(who) {
 		return toGRPCError(err)
 	}
 	return nil
@@ -154,7 +153,7 @@ func (a *authService) readAbout(ctx context.Context, own func(auth.Info) bool) e
 
 // adminRead is the read index and root check of a listing.
 func (a *authService) adminRead(ctx context.Context) error {
-	if err := a.e.srv.ReadIndex(ctx); err != nil {
+	if err := a.e.b.Raft.ReadIndex(ctx); err != nil {
 		return toGRPCError(err)
 	}
 	return toGRPCError(a.e.requireAdmin(ctx))
@@ -173,7 +172,7 @@ func (a *authService) UserChangePassword(ctx context.Context, r *pb.AuthUserChan
 	}
 	req := &pb.AuthUserChangePasswordRequest{Name: r.GetName(), HashedPassword: r.GetHashedPassword()}
 	if r.GetPassword() != "" {
-		h, err := auth.HashPassword(r.GetPassword(), a.au.AuthOptions().BcryptCost)
+		h, err := auth.HashPassword(r.GetPassword(), a.e.b.AuthOptions.BcryptCost)
 		if err != nil {
 			return nil, toGRPCError(err)
 		}
@@ -200,7 +199,7 @@ func (a *authService) RoleAdd(ctx context.Context, r *pb.AuthRoleAddRequest) (*p
 // RoleGet lists a role's permissions: root may ask about any role, a user
 // about its own roles.
 func (a *authService) RoleGet(ctx context.Context, r *pb.AuthRoleGetRequest) (*pb.AuthRoleGetResponse, error) {
-	st := a.au.AuthStore()
+	st := a.e.b.Auth
 	if err := a.readAbout(ctx, func(who auth.Info) bool { return st.HasRole(who.User, r.GetRole()) }); err != nil {
 		return nil, err
 	}
@@ -216,7 +215,7 @@ func (a *authService) RoleList(ctx context.Context, _ *pb.AuthRoleListRequest) (
 	if err := a.adminRead(ctx); err != nil {
 		return nil, err
 	}
-	return &pb.AuthRoleListResponse{Header: a.header(), Roles: a.au.AuthStore().Roles()}, nil
+	return &pb.AuthRoleListResponse{Header: a.header(), Roles: a.e.b.Auth.Roles()}, nil
 }
 
 // RoleDelete deletes a role and takes it from every user.

@@ -7,14 +7,17 @@
 //
 //  1. validate the request purely, without I/O and in etcd's order, returning
 //     etcd's own gRPC errors (validate.go);
-//  2. reach the member through the Server interface: writes are proposed
-//     through raft (Server.Propose), linearizable reads wait for a read index
-//     (Server.ReadIndex) and then read the local mvcc store;
+//  2. reach the member through its Backends, one small interface per
+//     concern (backends.go): writes are proposed through raft (Raft.Propose),
+//     linearizable reads wait for a read index (Raft.ReadIndex) and then read
+//     the local store (KV);
 //  3. map any error to a gRPC status exactly once (toGRPCError in errors.go,
 //     one table from synod's sentinels to etcd's rpctypes errors) and fill the
 //     response header the way etcd does.
 //
-// NewGRPCServer assembles a *grpc.Server with these services, the standard
-// gRPC health service, a logging hook and a recovery interceptor that turns a
-// handler panic into codes.Internal instead of tearing down the process.
+// NewGRPCServer assembles a *grpc.Server with these services over a
+// complete Backends (a missing backend is refused, never served as
+// Unimplemented), the standard gRPC health service, a logging hook and a
+// recovery interceptor that turns a handler panic into codes.Internal
+// instead of tearing down the process.
 package etcdapi

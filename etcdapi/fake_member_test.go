@@ -17,12 +17,14 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.uber.org/zap"
-	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
+	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
+	"github.com/synod-db/synod/watch"
 )
 
 // The identity fakeMember puts in every header.
@@ -32,13 +34,17 @@ const (
 	testRaftTerm  = 7
 )
 
-// fakeMember implements Server over a real mvcc.Store on an in-memory
-// pebble DB: Propose applies at once as the raft loop would, ReadIndex
-// returns at once. Errors and panics can be injected.
+// fakeMember is a member over a real mvcc.Store, lessor, watch hub and
+// auth store (off) on an in-memory pebble DB: Propose applies at once as
+// the raft loop would, ReadIndex returns at once, it is always the leader.
+// Errors and panics can be injected.
 type fakeMember struct {
 	store  *mvcc.Store
 	limits Limits
 	hooks  *hookStore // when set, the services read through it
+	lessor *lease.Lessor
+	hub    *watch.Hub
+	auth   *auth.Store
 
 	proposals   atomic.Int64 // Propose calls
 	readIndexes atomic.Int64 // ReadIndex calls
@@ -58,9 +64,9 @@ type fakeMember struct {
 	panicking    bool          // Propose and ReadIndex panic
 	proposeResp  proto.Message // answered instead of applying
 	linearizable []bool        // Members calls
+	changeErr    error         // membership changes fail with it
+	nextLeaseID  int64
 }
-
-var _ Server = (*fakeMember)(nil)
 
 func newFakeMember(t *testing.T, l Limits) *fakeMember {
 	t.Helper()
@@ -80,7 +86,27 @@ func newFakeMember(t *testing.T, l Limits) *fakeMember {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fakeMember{store: st, limits: l, db: db, alarms: alarms}
+	au, err := auth.Load(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := watch.NewHub(st, watch.Config{})
+	t.Cleanup(hub.Close)
+	return &fakeMember{store: st, limits: l, db: db, alarms: alarms, lessor: lease.New(lease.Config{}), hub: hub, auth: au}
+}
+
+// backends are m's parts as the edge takes them; the store is read through
+// m.hooks when set.
+func (m *fakeMember) backends() Backends {
+	var kv KV = m.store
+	if m.hooks != nil {
+		kv = m.hooks
+	}
+	return Backends{
+		Raft: m, KV: kv, Member: m, Quota: m, Cluster: m, Maintenance: m,
+		Leases: m.lessor, LeaseGrants: m, Watch: m.hub, Leader: m,
+		Auth: m.auth, AuthOptions: AuthOptions{BcryptCost: auth.MinBcryptCost, TokenTTL: time.Minute},
+	}
 }
 
 // set runs f under the member's lock, to change what it injects.
@@ -90,7 +116,7 @@ func (m *fakeMember) set(f func(m *fakeMember)) {
 	f(m)
 }
 
-// Propose implements Server: it assigns an ID, marshals req like raft would
+// Propose implements Raft: it assigns an ID, marshals req like raft would
 // and applies it; for a physical compaction it waits for the deletion.
 func (m *fakeMember) Propose(ctx context.Context, req *pb.InternalRaftRequest) (proto.Message, error) {
 	m.proposals.Add(1)
@@ -135,7 +161,7 @@ func (m *fakeMember) apply(req *pb.InternalRaftRequest) (mvcc.Result, error) {
 	return m.store.Apply(m.index, testRaftTerm, req)
 }
 
-// ReadIndex implements Server.
+// ReadIndex implements Raft.
 func (m *fakeMember) ReadIndex(ctx context.Context) error {
 	m.readIndexes.Add(1)
 	m.mu.Lock()
@@ -149,15 +175,12 @@ func (m *fakeMember) ReadIndex(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// Store implements Server.
-func (m *fakeMember) Store() *mvcc.Store { return m.store }
-
-// Header implements Server.
+// Header implements Member.
 func (m *fakeMember) Header() *pb.ResponseHeader {
 	return &pb.ResponseHeader{ClusterId: testClusterID, MemberId: testMemberID, RaftTerm: testRaftTerm}
 }
 
-// Members implements Server.
+// Members implements Cluster.
 func (m *fakeMember) Members(_ context.Context, linearizable bool) ([]*pb.Member, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -168,7 +191,7 @@ func (m *fakeMember) Members(_ context.Context, linearizable bool) ([]*pb.Member
 	}, nil
 }
 
-// Status implements Server.
+// Status implements Maintenance.
 func (m *fakeMember) Status(context.Context) (*pb.StatusResponse, error) {
 	return &pb.StatusResponse{
 		Version: "3.7.3", DbSize: 4096, DbSizeInUse: 2048, Leader: testMemberID,
@@ -177,12 +200,12 @@ func (m *fakeMember) Status(context.Context) (*pb.StatusResponse, error) {
 	}, nil
 }
 
-// Limits implements Server.
+// Limits implements Member.
 func (m *fakeMember) Limits() Limits { return m.limits }
 
 // hookStore wraps the member's store to interfere with Range.
 type hookStore struct {
-	reader
+	KV
 	mu      sync.Mutex
 	calls   int
 	onRange func(calls int) // called before each Range with the calls so far
@@ -190,7 +213,7 @@ type hookStore struct {
 
 // hook makes the services of m read through a hookStore, returned.
 func (m *fakeMember) hook() *hookStore {
-	m.hooks = &hookStore{reader: m.store}
+	m.hooks = &hookStore{KV: m.store}
 	return m.hooks
 }
 
@@ -201,7 +224,7 @@ func (h *hookStore) set(f func(h *hookStore)) {
 	f(h)
 }
 
-// Range implements reader.
+// Range implements KV.
 func (h *hookStore) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeResponse, error) {
 	h.mu.Lock()
 	h.calls++
@@ -210,7 +233,7 @@ func (h *hookStore) Range(ctx context.Context, r *pb.RangeRequest) (*pb.RangeRes
 	if onRange != nil {
 		onRange(calls)
 	}
-	return h.reader.Range(ctx, r)
+	return h.KV.Range(ctx, r)
 }
 
 // testServer is a member served on a loopback listener.
@@ -231,15 +254,7 @@ func serve(t *testing.T, m *fakeMember, opts Options) *testServer {
 	if opts.Logger == nil {
 		opts.Logger = newTestLogger(logs)
 	}
-	var gs *grpc.Server
-	if m.hooks == nil {
-		gs = NewGRPCServer(m, opts)
-	} else {
-		opts = opts.withDefaults(m.Limits())
-		e := newEdge(m, opts.Logger)
-		e.store = func() reader { return m.hooks }
-		gs = newGRPCServer(e, opts)
-	}
+	gs := NewGRPCServer(m.backends(), opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -295,12 +310,12 @@ func testCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// AlarmGate implements Server: puts fail while noSpace is set.
+// AlarmGate implements Quota: puts fail while noSpace is set.
 func (m *fakeMember) AlarmGate(req *pb.InternalRaftRequest) error {
 	return alarm.Capped(m.noSpace, req)
 }
 
-// CheckQuota implements Server: it fails while noSpace is set.
+// CheckQuota implements Quota: it fails while noSpace is set.
 func (m *fakeMember) CheckQuota(_ context.Context, cost int) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -310,7 +325,7 @@ func (m *fakeMember) CheckQuota(_ context.Context, cost int) error {
 	return nil
 }
 
-// Alarm implements Server: it applies r to the member's alarm set at once.
+// Alarm implements Maintenance: it applies r to the member's alarm set at once.
 func (m *fakeMember) Alarm(_ context.Context, r *pb.AlarmRequest) (*pb.AlarmResponse, error) {
 	b := m.db.NewIndexedBatch()
 	defer b.Close()
@@ -321,7 +336,7 @@ func (m *fakeMember) Alarm(_ context.Context, r *pb.AlarmRequest) (*pb.AlarmResp
 	return resp, b.Commit(pebble.NoSync)
 }
 
-// Snapshot implements Server with the store's snapshot stream in memory.
+// Snapshot implements Maintenance with the store's snapshot stream in memory.
 func (m *fakeMember) Snapshot(context.Context) (io.ReadCloser, int64, error) {
 	sn := m.store.NewSnapshot()
 	defer sn.Close()
@@ -330,7 +345,7 @@ func (m *fakeMember) Snapshot(context.Context) (io.ReadCloser, int64, error) {
 	return io.NopCloser(&buf), n, err
 }
 
-// MoveLeader implements Server: the fake is the leader of a cluster whose
+// MoveLeader implements Maintenance: the fake is the leader of a cluster whose
 // only other voter is 0x2f.
 func (m *fakeMember) MoveLeader(_ context.Context, target uint64) error {
 	if target != 0x2f && target != testMemberID {
@@ -339,5 +354,52 @@ func (m *fakeMember) MoveLeader(_ context.Context, target uint64) error {
 	return nil
 }
 
-// Defragment implements Server.
+// Defragment implements Maintenance.
 func (m *fakeMember) Defragment(context.Context) error { return nil }
+
+// Leader implements Leader: the fake is always the leader.
+func (m *fakeMember) Leader() uint64 { return testMemberID }
+
+// LeaderChanged implements Leader: the leader never changes.
+func (m *fakeMember) LeaderChanged() <-chan struct{} { return nil }
+
+// NewLeaseID implements LeaseGrants with IDs counted from 1.
+func (m *fakeMember) NewLeaseID() int64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.nextLeaseID++
+	return m.nextLeaseID
+}
+
+// MinLeaseTTL implements LeaseGrants.
+func (m *fakeMember) MinLeaseTTL() int64 { return 1 }
+
+// changedMembers are the members after any change to a fakeMember's.
+var changedMembers = []*pb.Member{{ID: 1, Name: "a", PeerURLs: []string{"http://a:1"}}, {ID: 2, PeerURLs: []string{"http://b:1"}, IsLearner: true}}
+
+// AddMember implements Cluster: it answers changedMembers, or changeErr.
+func (m *fakeMember) AddMember(_ context.Context, urls []string, learner bool) (*pb.Member, []*pb.Member, error) {
+	return &pb.Member{ID: 2, PeerURLs: urls, IsLearner: learner}, changedMembers, m.changeError()
+}
+
+// RemoveMember implements Cluster like AddMember.
+func (m *fakeMember) RemoveMember(context.Context, uint64) ([]*pb.Member, error) {
+	return changedMembers, m.changeError()
+}
+
+// UpdateMember implements Cluster like AddMember.
+func (m *fakeMember) UpdateMember(context.Context, uint64, []string) ([]*pb.Member, error) {
+	return changedMembers, m.changeError()
+}
+
+// PromoteMember implements Cluster like AddMember.
+func (m *fakeMember) PromoteMember(context.Context, uint64) ([]*pb.Member, error) {
+	return changedMembers, m.changeError()
+}
+
+// changeError is the injected error of membership changes.
+func (m *fakeMember) changeError() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.changeErr
+}

@@ -65,7 +65,7 @@ func (c *frameConn) Write(p []byte) (int, error) {
 // request.
 func TestServerSendsNoPingPerRequest(t *testing.T) {
 	m := newFakeMember(t, Limits{})
-	gs := NewGRPCServer(m, Options{Logger: newTestLogger(&logBuffer{})})
+	gs := NewGRPCServer(m.backends(), Options{Logger: newTestLogger(&logBuffer{})})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func FuzzRequest(f *testing.F) {
 	f.Add(uint8(fuzzTxn), []byte{0x12, 0x02, 0x22, 0x00}) // a success op with no request
 	f.Fuzz(func(t *testing.T, kind uint8, data []byte) {
 		m := newLeaseMember(t)
-		e := newEdge(m, slog.New(slog.DiscardHandler))
+		e := newEdge(m.backends(), slog.New(slog.DiscardHandler))
 		kv := &kvService{e: e}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -94,7 +94,7 @@ func FuzzRequest(f *testing.F) {
 		case fuzzCompact:
 			err = decodeAnd(data, &pb.CompactionRequest{}, func(r *pb.CompactionRequest) error { _, err := kv.Compact(ctx, r); return err })
 		case fuzzLeaseGrant:
-			ls := &leaseService{e: e, ls: m}
+			ls := &leaseService{e: e}
 			err = decodeAnd(data, &pb.LeaseGrantRequest{}, func(r *pb.LeaseGrantRequest) error { _, err := ls.LeaseGrant(ctx, r); return err })
 		case fuzzWatch:
 			err = decodeAnd(data, &pb.WatchRequest{}, func(r *pb.WatchRequest) error { fuzzWatchRequest(ctx, m, r); return nil })

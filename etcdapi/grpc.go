@@ -175,45 +175,32 @@ const (
 	clientConnWindow   = 4 << 20
 )
 
-// NewGRPCServer returns a gRPC server for member s with etcd's KV,
-// Maintenance, Cluster, Watch (if s implements WatchServer), Lease (if s
-// implements LeaseServer) and Auth (if s implements AuthServer; then every
-// service checks permissions while auth is enabled) services, the Lock and
-// Election services (given opts.Self), the gRPC health service, and the
-// services synod does not serve, which answer codes.Unimplemented. The
-// first interceptor of every RPC puts the caller's identity in its context
-// (UserFromContext). The caller serves it on its listeners
-// and stops it.
-func NewGRPCServer(s Server, opts Options) *grpc.Server {
-	opts = opts.withDefaults(s.Limits())
-	return newGRPCServer(newEdge(s, opts.Logger), opts)
-}
-
-// newGRPCServer is NewGRPCServer for an assembled edge and complete options.
-func newGRPCServer(e *edge, opts Options) *grpc.Server {
+// NewGRPCServer returns a gRPC server over the member's backends b with
+// etcd's KV, Maintenance, Cluster, Watch, Lease and Auth services (every
+// service checks permissions while auth is enabled), the Lock and Election
+// services (given opts.Self), the gRPC health service, and the services
+// synod does not serve, which answer codes.Unimplemented. The first
+// interceptor of every RPC puts the caller's identity in its context
+// (UserFromContext). The caller serves it on its listeners and stops it.
+// A nil field of b is a wiring bug: NewGRPCServer panics, naming it.
+func NewGRPCServer(b Backends, opts Options) *grpc.Server {
+	b.mustBeComplete()
+	opts = opts.withDefaults(b.Member.Limits())
+	e := newEdge(b, opts.Logger)
 	gs := grpc.NewServer(opts.serverOptions(e)...)
 	pb.RegisterKVServer(gs, &kvService{e: e})
 	pb.RegisterMaintenanceServer(gs, &maintenanceService{e: e})
-	ms, _ := e.srv.(MembershipServer)
-	pb.RegisterClusterServer(gs, &clusterService{e: e, ms: ms})
-	ws, _ := e.srv.(WatchServer)
-	pb.RegisterWatchServer(gs, &watchService{e: e, ws: ws, grace: opts.NoLeaderGrace})
-	ls, _ := e.srv.(LeaseServer)
-	pb.RegisterLeaseServer(gs, &leaseService{e: e, ls: ls, grace: opts.NoLeaderGrace})
+	pb.RegisterClusterServer(gs, &clusterService{e: e})
+	pb.RegisterWatchServer(gs, &watchService{e: e, grace: opts.NoLeaderGrace})
+	pb.RegisterLeaseServer(gs, &leaseService{e: e, grace: opts.NoLeaderGrace})
+	pb.RegisterAuthServer(gs, &authService{e: e})
 	opts.Health.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(gs, opts.Health)
-	var unimpl []string
-	if e.au != nil {
-		pb.RegisterAuthServer(gs, &authService{e: e, au: e.au})
-	} else {
-		unimpl = append(unimpl, "Auth")
-	}
 	if opts.Self != nil {
 		v3lockpb.RegisterLockServer(gs, &lockService{c: opts.Self, e: e})
 		v3electionpb.RegisterElectionServer(gs, &electionService{c: opts.Self, e: e})
 	} else {
-		unimpl = append(unimpl, "Lock", "Election")
+		registerUnimplemented(gs, "Lock", "Election")
 	}
-	registerUnimplemented(gs, unimpl...)
 	return gs
 }

@@ -2,6 +2,7 @@ package etcdapi
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
@@ -70,13 +71,6 @@ func TestUnimplementedServices(t *testing.T) {
 		service string
 		call    func() error
 	}{
-		{"Watch", func() error { return stream(&pb.Watch_ServiceDesc.Streams[0], "/etcdserverpb.Watch/Watch") }},
-		{"Lease", func() error {
-			_, err := pb.NewLeaseClient(conn).LeaseGrant(ctx, &pb.LeaseGrantRequest{TTL: 5})
-			return err
-		}},
-		{"Lease", func() error { return stream(&pb.Lease_ServiceDesc.Streams[0], "/etcdserverpb.Lease/LeaseKeepAlive") }},
-		{"Auth", func() error { _, err := pb.NewAuthClient(conn).AuthStatus(ctx, &pb.AuthStatusRequest{}); return err }},
 		{"Lock", func() error { return conn.Invoke(ctx, "/v3lockpb.Lock/Lock", &emptypb.Empty{}, &emptypb.Empty{}) }},
 		{"Lock", func() error { return conn.Invoke(ctx, "/v3lockpb.Lock/Unlock", &emptypb.Empty{}, &emptypb.Empty{}) }},
 		{"Election", func() error {
@@ -100,7 +94,7 @@ func TestUnimplementedServices(t *testing.T) {
 }
 
 func TestNewGRPCServerRegistersEverything(t *testing.T) {
-	gs := NewGRPCServer(newFakeMember(t, Limits{}), Options{})
+	gs := NewGRPCServer(newFakeMember(t, Limits{}).backends(), Options{})
 	defer gs.Stop()
 	info := gs.GetServiceInfo()
 	for _, svc := range []string{
@@ -156,5 +150,30 @@ func TestSlowRequestsAreLogged(t *testing.T) {
 		if strings.Contains(out, "secret-value") {
 			t.Errorf("%s: the log shows a value", tc.name)
 		}
+	}
+}
+
+// Every backend is required: a Backends with one left out is refused at
+// construction, naming it, instead of a service answering Unimplemented.
+func TestNewGRPCServerRefusesAMissingBackend(t *testing.T) {
+	full := newFakeMember(t, Limits{}).backends()
+	for name, clear := range map[string]func(*Backends){
+		"Raft": func(b *Backends) { b.Raft = nil }, "KV": func(b *Backends) { b.KV = nil },
+		"Member": func(b *Backends) { b.Member = nil }, "Quota": func(b *Backends) { b.Quota = nil },
+		"Cluster": func(b *Backends) { b.Cluster = nil }, "Maintenance": func(b *Backends) { b.Maintenance = nil },
+		"Leases": func(b *Backends) { b.Leases = nil }, "LeaseGrants": func(b *Backends) { b.LeaseGrants = nil },
+		"Watch": func(b *Backends) { b.Watch = nil }, "Leader": func(b *Backends) { b.Leader = nil },
+		"Auth": func(b *Backends) { b.Auth = nil },
+	} {
+		b := full
+		clear(&b)
+		func() {
+			defer func() {
+				if got, want := fmt.Sprint(recover()), "etcdapi: Backends."+name+" is nil"; got != want {
+					t.Errorf("without %s: panic %q, want %q", name, got, want)
+				}
+			}()
+			NewGRPCServer(b, Options{}).Stop()
+		}()
 	}
 }

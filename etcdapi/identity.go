@@ -16,17 +16,6 @@ import (
 	"github.com/synod-db/synod/auth"
 )
 
-// AuthServer is what a member offers for the Auth service and for the
-// permission checks of every other service, in addition to Server. A
-// Server that does not implement it has auth off and answers the Auth
-// service with codes.Unimplemented.
-type AuthServer interface {
-	// AuthStore is the member's replicated auth state.
-	AuthStore() *auth.Store
-	// AuthOptions are the member's auth flags.
-	AuthOptions() AuthOptions
-}
-
 // AuthOptions are a member's auth flags.
 type AuthOptions struct {
 	// BcryptCost is --bcrypt-cost: the cost of the password hashes this
@@ -91,18 +80,9 @@ func identify(ctx context.Context, cnCounts bool) *caller {
 	return c
 }
 
-// authStore is the member's auth state, nil if it has none.
-func (e *edge) authStore() *auth.Store {
-	if e.au == nil {
-		return nil
-	}
-	return e.au.AuthStore()
-}
-
 // authOn reports whether auth is enabled.
 func (e *edge) authOn() bool {
-	st := e.authStore()
-	return st != nil && st.Enabled()
+	return e.b.Auth.Enabled()
 }
 
 // callerOf returns what ctx presented, reading it now if no interceptor did.
@@ -110,7 +90,7 @@ func (e *edge) callerOf(ctx context.Context) *caller {
 	if c, ok := ctx.Value(callerKey{}).(*caller); ok {
 		return c
 	}
-	return identify(ctx, e.au != nil && e.au.AuthOptions().ClientCertAuth)
+	return identify(ctx, e.b.AuthOptions.ClientCertAuth)
 }
 
 // who is etcd's AuthInfoFromCtx: the request's identity at the current auth
@@ -130,8 +110,8 @@ func (e *edge) who(ctx context.Context) (auth.Info, error) {
 
 // whoNow is who against the state this member has applied so far.
 func (e *edge) whoNow(ctx context.Context) (auth.Info, error) {
-	st := e.authStore()
-	if st == nil || !st.Enabled() {
+	st := e.b.Auth
+	if !st.Enabled() {
 		return auth.Info{}, nil
 	}
 	c := e.callerOf(ctx)
@@ -147,7 +127,7 @@ func (e *edge) whoNow(ctx context.Context) (auth.Info, error) {
 // catchUp waits until this member has applied everything committed so far
 // (a read index) and reports whether it did.
 func (e *edge) catchUp(ctx context.Context) bool {
-	return e.srv != nil && e.srv.ReadIndex(ctx) == nil
+	return e.b.Raft.ReadIndex(ctx) == nil
 }
 
 // denial reports whether err is an auth check's refusal.
@@ -191,10 +171,7 @@ func (e *edge) requireUser(ctx context.Context) error {
 // requireAdmin is etcd's AuthAdmin.isPermitted: while auth is on, the
 // request must come from a user with the root role.
 func (e *edge) requireAdmin(ctx context.Context) error {
-	st := e.authStore()
-	if st == nil {
-		return nil
-	}
+	st := e.b.Auth
 	return e.recheck(ctx, func() error {
 		who, err := e.who(ctx)
 		if err != nil {
@@ -208,7 +185,7 @@ func (e *edge) requireAdmin(ctx context.Context) error {
 // who.Revision fails with auth.ErrAuthOldRevision if the auth state changed
 // while it ran.
 func (e *edge) stillCurrent(who auth.Info) error {
-	if st := e.authStore(); st != nil && who.Revision != 0 && who.Revision != st.Revision() {
+	if who.Revision != 0 && who.Revision != e.b.Auth.Revision() {
 		return auth.ErrAuthOldRevision
 	}
 	return nil
@@ -216,12 +193,9 @@ func (e *edge) stillCurrent(who auth.Info) error {
 
 // leaseKeys returns the keys attached to a lease, for the lease checks.
 func (e *edge) leaseKeys() auth.LeaseKeys {
-	ls, ok := e.srv.(LeaseServer)
-	if !ok {
-		return nil
-	}
+	ls := e.b.Leases
 	return func(id int64) ([][]byte, bool) {
-		st, ok := ls.Lessor().Lookup(id, true)
+		st, ok := ls.Lookup(id, true)
 		return st.Keys, ok
 	}
 }
@@ -231,10 +205,7 @@ func (e *edge) leaseKeys() auth.LeaseKeys {
 // again when applying, against the caller at that auth revision (a change
 // in between is auth.ErrAuthOldRevision, as in etcd).
 func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error {
-	st := e.authStore()
-	if st == nil {
-		return nil
-	}
+	st := e.b.Auth
 	var who auth.Info
 	err := e.recheck(ctx, func() error {
 		var err error
@@ -247,7 +218,7 @@ func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error
 		// etcd refuses these on apply, where its alarm appliers come
 		// first: a write that an alarm would refuse gets the alarm's
 		// error (an invalid token is refused before, as in etcd).
-		if gate := e.srv.AlarmGate(req); gate != nil {
+		if gate := e.b.Quota.AlarmGate(req); gate != nil {
 			return gate
 		}
 	}
@@ -266,15 +237,15 @@ func (e *edge) forward(ctx context.Context) (context.Context, error) {
 	if e == nil {
 		return ctx, nil
 	}
-	st := e.authStore()
-	if st == nil || !st.Enabled() {
+	st := e.b.Auth
+	if !st.Enabled() {
 		return ctx, nil
 	}
 	who, err := e.who(ctx)
 	if err != nil || who.User == "" {
 		return ctx, err
 	}
-	tok, err := st.Mint(who.User, time.Now(), e.au.AuthOptions().TokenTTL)
+	tok, err := st.Mint(who.User, time.Now(), e.b.AuthOptions.TokenTTL)
 	if err != nil {
 		return ctx, nil // an identity without a stored user: the recipes see nobody
 	}
@@ -298,10 +269,7 @@ func identityStream(e *edge) grpc.StreamServerInterceptor {
 
 // withCaller returns ctx with the caller's identity.
 func (e *edge) withCaller(ctx context.Context) context.Context {
-	if e.au == nil {
-		return ctx
-	}
-	c := identify(ctx, e.au.AuthOptions().ClientCertAuth)
+	c := identify(ctx, e.b.AuthOptions.ClientCertAuth)
 	ctx = context.WithValue(ctx, callerKey{}, c)
 	if who, err := e.whoNow(ctx); err == nil { // no read index here: only for UserFromContext
 		c.user = who.User
@@ -320,15 +288,11 @@ func (s *callerStream) Context() context.Context { return s.ctx }
 // checkRange checks that the caller may read [key, end) and returns who
 // it is, for stillCurrent once the read is done.
 func (e *edge) checkRange(ctx context.Context, key, end []byte) (auth.Info, error) {
-	st := e.authStore()
-	if st == nil {
-		return auth.Info{}, nil
-	}
 	who, err := e.who(ctx)
 	if err != nil {
 		return who, err
 	}
-	return who, st.IsRangePermitted(who, key, end)
+	return who, e.b.Auth.IsRangePermitted(who, key, end)
 }
 
 // checkLease is etcd's lease checks while auth is on: the caller must be a
@@ -352,8 +316,8 @@ func (e *edge) checkLease(ctx context.Context, id int64, write bool) error {
 // active etcd simple token does; the permissions are still checked against
 // the current state at every renewal).
 func (e *edge) checkLeaseFor(user string, id int64, write bool) error {
-	st := e.authStore()
-	if st == nil || !st.Enabled() {
+	st := e.b.Auth
+	if !st.Enabled() {
 		return nil
 	}
 	if user == "" {

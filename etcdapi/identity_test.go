@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"log/slog"
 	"testing"
 	"time"
 
@@ -20,14 +21,13 @@ import (
 	"github.com/synod-db/synod/auth"
 )
 
-// stubAuth is an AuthServer over a real auth.Store.
-type stubAuth struct {
-	st   *auth.Store
-	opts AuthOptions
+// authEdge is the edge of a fakeMember whose auth state is st, with
+// --client-cert-auth as certAuth.
+func authEdge(t *testing.T, st *auth.Store, certAuth bool) *edge {
+	b := newFakeMember(t, Limits{}).backends()
+	b.Auth, b.AuthOptions = st, AuthOptions{ClientCertAuth: certAuth, TokenTTL: time.Minute}
+	return newEdge(b, slog.New(slog.DiscardHandler))
 }
-
-func (s stubAuth) AuthStore() *auth.Store   { return s.st }
-func (s stubAuth) AuthOptions() AuthOptions { return s.opts }
 
 // enabledStore returns an auth store with root (root role) and user u, and
 // auth enabled.
@@ -92,7 +92,7 @@ func TestCallerIdentity(t *testing.T) {
 		{"token wins over certificate", true, withToken(tlsPeer(context.Background(), "u"), tok), "root", nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &edge{au: stubAuth{st: st, opts: AuthOptions{ClientCertAuth: tc.certAuth, TokenTTL: time.Minute}}}
+			e := authEdge(t, st, tc.certAuth)
 			ctx := e.withCaller(tc.ctx)
 			who, err := e.who(ctx)
 			if !errors.Is(err, tc.err) || who.User != tc.user {
@@ -108,7 +108,7 @@ func TestCallerIdentity(t *testing.T) {
 
 func TestForwardMintsTheCallersToken(t *testing.T) {
 	st := enabledStore(t)
-	e := &edge{au: stubAuth{st: st, opts: AuthOptions{ClientCertAuth: true, TokenTTL: time.Minute}}}
+	e := authEdge(t, st, true)
 	ctx, err := e.forward(e.withCaller(tlsPeer(context.Background(), "u")))
 	if err != nil {
 		t.Fatal(err)

@@ -43,7 +43,7 @@ func (k *kvService) rangeRead(ctx context.Context, r *pb.RangeRequest) (*pb.Rang
 	if err != nil {
 		return nil, err
 	}
-	resp, err := nonNil(k.e.store().Range(ctx, r))
+	resp, err := nonNil(k.e.b.KV.Range(ctx, r))
 	if err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func (k *kvService) rangeRead(ctx context.Context, r *pb.RangeRequest) (*pb.Rang
 
 // Put writes one key through raft.
 func (k *kvService) Put(ctx context.Context, r *pb.PutRequest) (*pb.PutResponse, error) {
-	if err := k.e.srv.CheckQuota(ctx, alarm.CostPut(r)); err != nil {
+	if err := k.e.b.Quota.CheckQuota(ctx, alarm.CostPut(r)); err != nil {
 		return nil, toGRPCError(err)
 	}
 	if err := checkPutRequest(r); err != nil {
@@ -92,7 +92,7 @@ func (k *kvService) DeleteRange(ctx context.Context, r *pb.DeleteRangeRequest) (
 // only the top-level header is filled; the responses nested in it carry the
 // revision the store gave them.
 func (k *kvService) Txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse, error) {
-	if err := k.e.srv.CheckQuota(ctx, alarm.CostTxn(r)); err != nil {
+	if err := k.e.b.Quota.CheckQuota(ctx, alarm.CostTxn(r)); err != nil {
 		return nil, toGRPCError(err)
 	}
 	if err := checkTxn(r, k.e.limits().MaxTxnOps); err != nil {
@@ -122,12 +122,10 @@ func (k *kvService) txn(ctx context.Context, r *pb.TxnRequest) (*pb.TxnResponse,
 	if err != nil {
 		return nil, err
 	}
-	if st := k.e.authStore(); st != nil {
-		if err := st.CheckTxn(who, r, k.e.leaseKeys()); err != nil {
-			return nil, err
-		}
+	if err := k.e.b.Auth.CheckTxn(who, r, k.e.leaseKeys()); err != nil {
+		return nil, err
 	}
-	resp, err := nonNil(k.e.store().ReadTxn(ctx, r))
+	resp, err := nonNil(k.e.b.KV.ReadTxn(ctx, r))
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +144,7 @@ func (k *kvService) Compact(ctx context.Context, r *pb.CompactionRequest) (*pb.C
 		return nil, toGRPCError(err)
 	}
 	resp.Header = k.e.fillIdentity(resp.Header)
-	resp.Header.Revision = k.e.store().Rev()
+	resp.Header.Revision = k.e.b.KV.Rev()
 	return resp, nil
 }
 
@@ -169,7 +167,7 @@ func (k *kvService) rangeStream(ctx context.Context, r *pb.RangeRequest, send fu
 	if _, err := k.e.checkRange(ctx, r.Key, r.RangeEnd); err != nil {
 		return err
 	}
-	st := k.e.store()
+	st := k.e.b.KV
 	if r.GetCountOnly() {
 		resp, err := nonNil(st.Range(ctx, r))
 		if err != nil {
@@ -229,7 +227,7 @@ func newChunker(r *pb.RangeRequest, targetBytes int) *chunker {
 
 // next reads the next chunk. The last one (c.done) carries Header (with only
 // the pinned revision), More and Count.
-func (c *chunker) next(ctx context.Context, st reader) (*pb.RangeResponse, error) {
+func (c *chunker) next(ctx context.Context, st KV) (*pb.RangeResponse, error) {
 	resp, err := nonNil(st.Range(ctx, c.req))
 	if err != nil {
 		return nil, err
@@ -279,7 +277,7 @@ func propose[T proto.Message](ctx context.Context, e *edge, req *pb.InternalRaft
 	if err := checkRequestSize(req, e.limits().MaxRequestBytes); err != nil {
 		return zero, err
 	}
-	msg, err := e.srv.Propose(ctx, req)
+	msg, err := e.b.Raft.Propose(ctx, req)
 	if err != nil {
 		return zero, err
 	}

@@ -16,18 +16,6 @@ import (
 	"github.com/synod-db/synod/raftnode"
 )
 
-// LeaseServer is what a member offers for the Lease service, in addition to
-// Server. A Server that does not implement it answers Lease with
-// codes.Unimplemented.
-type LeaseServer interface {
-	// Lessor is the member's lease state: its local view of every lease.
-	Lessor() *lease.Lessor
-	// NewLeaseID returns a fresh positive lease ID for a grant that names none.
-	NewLeaseID() int64
-	// MinLeaseTTL is the smallest TTL the member grants, in seconds.
-	MinLeaseTTL() int64
-}
-
 // maxKeepAlivesInFlight bounds the renewals one keep-alive stream has
 // waiting on raft at once; the stream stops reading beyond it.
 const maxKeepAlivesInFlight = 128
@@ -38,19 +26,15 @@ const maxKeepAlivesInFlight = 128
 type leaseService struct {
 	pb.UnimplementedLeaseServer
 	e     *edge
-	ls    LeaseServer
 	grace time.Duration // how long a require-leader keep-alive stream survives without a leader
 
 	renewals renewer // coalesces keep-alives into shared raft entries
 }
 
 func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {
-	if s.ls == nil {
-		return nil, unimplemented("Lease")
-	}
 	// As etcd's quotaLeaseServer: a grant that would take the database over
 	// its quota raises NOSPACE and fails before it is proposed.
-	if err := s.e.srv.CheckQuota(ctx, alarm.LeaseOverhead); err != nil {
+	if err := s.e.b.Quota.CheckQuota(ctx, alarm.LeaseOverhead); err != nil {
 		return nil, toGRPCError(err)
 	}
 	if err := s.e.requireUser(ctx); err != nil {
@@ -61,12 +45,12 @@ func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest
 	// deterministic; the minimum TTL too, so that every member grants the
 	// same TTL whatever its own election timeout.
 	if r.ID == 0 {
-		r.ID = s.ls.NewLeaseID()
+		r.ID = s.e.b.LeaseGrants.NewLeaseID()
 	}
 	if r.TTL > lease.MaxTTL {
 		return nil, toGRPCError(lease.ErrTTLTooLarge)
 	}
-	r.TTL = max(r.TTL, s.ls.MinLeaseTTL())
+	r.TTL = max(r.TTL, s.e.b.LeaseGrants.MinLeaseTTL())
 	resp, err := proposeAs[*pb.LeaseGrantResponse](ctx, s.e, &pb.InternalRaftRequest{LeaseGrant: r})
 	if err != nil {
 		return nil, err
@@ -76,9 +60,6 @@ func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest
 }
 
 func (s *leaseService) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeRequest) (*pb.LeaseRevokeResponse, error) {
-	if s.ls == nil {
-		return nil, unimplemented("Lease")
-	}
 	if err := s.e.requireUser(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -98,13 +79,10 @@ func (s *leaseService) LeaseRevoke(ctx context.Context, req *pb.LeaseRevokeReque
 // remaining TTL is this member's own expiry (its apply time of the last
 // renewal plus the TTL). An unknown lease is TTL -1, as etcd answers.
 func (s *leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToLiveRequest) (*pb.LeaseTimeToLiveResponse, error) {
-	if s.ls == nil {
-		return nil, unimplemented("Lease")
-	}
 	if err := s.e.requireUser(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	if err := s.e.srv.ReadIndex(ctx); err != nil {
+	if err := s.e.b.Raft.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
 	if req.GetKeys() {
@@ -113,7 +91,7 @@ func (s *leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToL
 		}
 	}
 	resp := &pb.LeaseTimeToLiveResponse{Header: s.e.fillHeader(nil), ID: req.GetID(), TTL: -1}
-	st, ok := s.ls.Lessor().Lookup(req.GetID(), req.GetKeys())
+	st, ok := s.e.b.Leases.Lookup(req.GetID(), req.GetKeys())
 	if ok {
 		resp.TTL, resp.GrantedTTL = st.RemainingSeconds(), st.TTL
 		if req.GetKeys() {
@@ -126,16 +104,13 @@ func (s *leaseService) LeaseTimeToLive(ctx context.Context, req *pb.LeaseTimeToL
 // LeaseLeases lists every lease after a ReadIndex (etcd lists its local
 // view without one).
 func (s *leaseService) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest) (*pb.LeaseLeasesResponse, error) {
-	if s.ls == nil {
-		return nil, unimplemented("Lease")
-	}
-	if err := s.e.srv.ReadIndex(ctx); err != nil {
+	if err := s.e.b.Raft.ReadIndex(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
 	if err := s.e.requireUser(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	ids := s.ls.Lessor().IDs()
+	ids := s.e.b.Leases.IDs()
 	for _, id := range ids {
 		if err := s.e.checkLease(ctx, id, false); err != nil {
 			return nil, toGRPCError(err)
@@ -154,19 +129,16 @@ func (s *leaseService) LeaseLeases(ctx context.Context, _ *pb.LeaseLeasesRequest
 // maxKeepAlivesInFlight), so answers may come in a different order than the
 // requests, which clientv3 matches by ID.
 func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
-	if s.ls == nil {
-		return unimplemented("Lease")
-	}
 	ctx, cancel := context.WithCancelCause(stream.Context())
 	defer cancel(nil)
-	if lw, ok := s.e.srv.(leaderWatcher); ok && requireLeader(ctx) {
+	if requireLeader(ctx) {
 		// As etcd: a require-leader stream (clientv3's KeepAlive) is refused
 		// without a leader and ended once the leader is gone for the grace
 		// period, so the client moves to another member.
-		if lw.Leader() == 0 {
+		if s.e.b.Leader.Leader() == 0 {
 			return rpctypes.ErrGRPCNoLeader
 		}
-		go endWithoutLeader(ctx, lw, s.grace, func() { cancel(raftnode.ErrNoLeader) })
+		go endWithoutLeader(ctx, s.e.b.Leader, s.grace, func() { cancel(raftnode.ErrNoLeader) })
 	}
 	who, err := s.e.who(ctx) // the token is verified once, when the stream opens
 	if err != nil {
@@ -245,17 +217,9 @@ func (s *leaseService) keepAlive(ctx context.Context, stream pb.Lease_LeaseKeepA
 	return stream.Send(resp)
 }
 
-// leaderWatcher reports the member's leader (Member implements it).
-type leaderWatcher interface {
-	// Leader is the current leader's ID, 0 if none.
-	Leader() uint64
-	// LeaderChanged is closed at the next change of leader.
-	LeaderChanged() <-chan struct{}
-}
-
 // endWithoutLeader calls abort once the member has had no leader for grace,
 // or returns when ctx ends.
-func endWithoutLeader(ctx context.Context, lw leaderWatcher, grace time.Duration, abort func()) {
+func endWithoutLeader(ctx context.Context, lw Leader, grace time.Duration, abort func()) {
 	for {
 		changed := lw.LeaderChanged()
 		if lw.Leader() == 0 {
@@ -291,11 +255,11 @@ func streamErr(ctx context.Context) error {
 // the lease does not exist or has expired on this member (its revocation is
 // pending: etcd answers such a lease with TTL 0 too, once revoked).
 func (s *leaseService) renew(ctx context.Context, id int64) (int64, error) {
-	l := s.ls.Lessor()
+	l := s.e.b.Leases
 	st, ok := l.Lookup(id, false)
 	if !ok {
 		// Perhaps granted but not applied here yet.
-		if err := s.e.srv.ReadIndex(ctx); err != nil {
+		if err := s.e.b.Raft.ReadIndex(ctx); err != nil {
 			return 0, err
 		}
 		if st, ok = l.Lookup(id, false); !ok {
@@ -306,7 +270,7 @@ func (s *leaseService) renew(ctx context.Context, id int64) (int64, error) {
 		return 0, nil
 	}
 	// Concurrent renewals of this member's clients share one raft entry.
-	renewed, err := s.renewals.renew(ctx, s.e.srv, id, st.TTL)
+	renewed, err := s.renewals.renew(ctx, s.e.b.Raft, id, st.TTL)
 	if err != nil || !renewed {
 		return 0, err
 	}
@@ -316,7 +280,7 @@ func (s *leaseService) renew(ctx context.Context, id int64) (int64, error) {
 // proposeAs proposes req and returns the response as T, with errors mapped.
 func proposeAs[T proto.Message](ctx context.Context, e *edge, req *pb.InternalRaftRequest) (T, error) {
 	var zero T
-	resp, err := e.srv.Propose(ctx, req)
+	resp, err := e.b.Raft.Propose(ctx, req)
 	if err != nil {
 		return zero, toGRPCError(err)
 	}

@@ -31,7 +31,7 @@ type leaseMember struct {
 	renewals []*pb.LeaseCheckpoint
 }
 
-var _ LeaseServer = (*leaseMember)(nil)
+var _ LeaseGrants = (*leaseMember)(nil)
 
 func newLeaseMember(t *testing.T) *leaseMember {
 	m := &leaseMember{fakeMember: newFakeMember(t, Limits{}), now: time.Unix(5000, 0), nextID: 0x100}
@@ -51,7 +51,12 @@ func (m *leaseMember) advance(d time.Duration) {
 	m.mu.Unlock()
 }
 
-func (m *leaseMember) Lessor() *lease.Lessor { return m.lessor }
+// backends are the fakeMember's, with m's lessor, grants and proposals.
+func (m *leaseMember) backends() Backends {
+	b := m.fakeMember.backends()
+	b.Raft, b.Leases, b.LeaseGrants = m, m.lessor, m
+	return b
+}
 
 func (m *leaseMember) NewLeaseID() int64 {
 	m.mu.Lock()
@@ -102,7 +107,7 @@ func (m *leaseMember) proposedRenewals() []*pb.LeaseCheckpoint {
 // serveLease serves m on loopback and returns a clientv3 client of it.
 func serveLease(t *testing.T, m *leaseMember) *clientv3.Client {
 	t.Helper()
-	gs := NewGRPCServer(m, Options{})
+	gs := NewGRPCServer(m.backends(), Options{})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -192,14 +197,5 @@ func TestLeaseKeepAliveAtTheEdge(t *testing.T) {
 	}
 	if r := m.proposedRenewals(); len(r) != 1 {
 		t.Fatalf("renewals proposed for expired or unknown leases: %v", r)
-	}
-}
-
-// A member that does not implement LeaseServer answers Unimplemented.
-func TestLeaseUnimplementedWithoutLessor(t *testing.T) {
-	ts := serve(t, newFakeMember(t, Limits{}), Options{})
-	_, err := ts.client(t).Grant(testCtx(t), 10)
-	if err == nil || err.Error() != "rpc error: code = Unimplemented desc = synod: Lease is not implemented yet" {
-		t.Fatalf("got %v", err)
 	}
 }

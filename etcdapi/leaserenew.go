@@ -38,9 +38,9 @@ type renewer struct {
 	inFlight int // flushers running (each has at most one entry in flight)
 }
 
-// proposer replicates a request through raft (Server does).
+// proposer replicates a request through raft (Raft does).
 type proposer interface {
-	// Propose is Server.Propose.
+	// Propose is Raft.Propose.
 	Propose(ctx context.Context, req *pb.InternalRaftRequest) (proto.Message, error)
 }
 

@@ -42,7 +42,7 @@ func (m *maintenanceService) Status(ctx context.Context, _ *pb.StatusRequest) (*
 	if err := m.e.requireUser(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	resp, err := m.e.srv.Status(ctx)
+	resp, err := m.e.b.Maintenance.Status(ctx)
 	if err == nil && resp == nil {
 		err = errUnexpectedResponse
 	}
@@ -62,7 +62,7 @@ func (m *maintenanceService) HashKV(ctx context.Context, r *pb.HashKVRequest) (*
 	if err := m.e.requireAdmin(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	hash, hashRev, compactRev, err := m.e.store().HashKV(r.GetRevision())
+	hash, hashRev, compactRev, err := m.e.b.KV.HashKV(r.GetRevision())
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -80,7 +80,7 @@ func (m *maintenanceService) Hash(ctx context.Context, _ *pb.HashRequest) (*pb.H
 	if err := m.e.requireAdmin(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	hash, rev, err := m.e.srv.Store().Hash()
+	hash, rev, err := m.e.b.KV.Hash()
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
@@ -97,7 +97,7 @@ func (m *maintenanceService) Alarm(ctx context.Context, r *pb.AlarmRequest) (*pb
 	if err := check(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	resp, err := m.e.srv.Alarm(ctx, r)
+	resp, err := m.e.b.Maintenance.Alarm(ctx, r)
 	if err == nil && resp == nil {
 		err = errUnexpectedResponse
 	}
@@ -115,7 +115,7 @@ func (m *maintenanceService) Defragment(ctx context.Context, _ *pb.DefragmentReq
 		return nil, toGRPCError(err)
 	}
 	m.e.lg.Info("starting defragment (a full Pebble compaction: an LSM tree has no free pages to defragment)")
-	if err := m.e.srv.Defragment(ctx); err != nil {
+	if err := m.e.b.Maintenance.Defragment(ctx); err != nil {
 		m.e.lg.Warn("failed to defragment", "err", err)
 		return nil, toGRPCError(err)
 	}
@@ -132,7 +132,7 @@ func (m *maintenanceService) Snapshot(_ *pb.SnapshotRequest, srv grpc.ServerStre
 		return toGRPCError(err)
 	}
 	ctx := srv.Context()
-	body, n, err := m.e.srv.Snapshot(ctx)
+	body, n, err := m.e.b.Maintenance.Snapshot(ctx)
 	if err != nil {
 		return toGRPCError(err)
 	}
@@ -173,7 +173,7 @@ func (m *maintenanceService) MoveLeader(ctx context.Context, r *pb.MoveLeaderReq
 	if err := m.e.requireAdmin(ctx); err != nil {
 		return nil, toGRPCError(err)
 	}
-	if err := m.e.srv.MoveLeader(ctx, r.GetTargetID()); err != nil {
+	if err := m.e.b.Maintenance.MoveLeader(ctx, r.GetTargetID()); err != nil {
 		return nil, toGRPCError(err)
 	}
 	return &pb.MoveLeaderResponse{}, nil // as etcd: no header

@@ -3,7 +3,6 @@ package etcdapi
 import (
 	"context"
 
-	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3election/v3electionpb"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc"
@@ -24,12 +23,11 @@ var (
 	electionServiceDesc = v3electionpb.Election_ServiceDesc
 )
 
-// registerUnimplemented registers the named services (Auth, Lock, Election),
-// which synod does not serve on gs, so that a client sees "synod: Auth is
+// registerUnimplemented registers the named services (Lock, Election),
+// which synod does not serve on gs, so that a client sees "synod: Lock is
 // not implemented yet" instead of gRPC's "unknown service".
 func registerUnimplemented(gs *grpc.Server, names ...string) {
 	descs := map[string]*grpc.ServiceDesc{
-		"Auth": &pb.Auth_ServiceDesc,
 		"Lock": &lockServiceDesc, "Election": &electionServiceDesc,
 	}
 	for _, name := range names {

@@ -14,6 +14,6 @@ import "context"
 // show that `synod check` catches a real safety bug under faults; never ship
 // a build with this tag.
 func (e *edge) unsafeSkipReadIndex(ctx context.Context) bool {
-	st, err := e.srv.Status(ctx)
-	return err == nil && st.GetLeader() != 0 && st.GetLeader() == e.srv.Header().GetMemberId()
+	st, err := e.b.Maintenance.Status(ctx)
+	return err == nil && st.GetLeader() != 0 && st.GetLeader() == e.b.Member.Header().GetMemberId()
 }

@@ -263,18 +263,24 @@ func allOps(r *pb.TxnRequest, ok func(*pb.RequestOp) bool) bool {
 	return true
 }
 
-// headerBytes is what the request header Server.Propose adds costs once
-// marshalled, assuming the largest request ID so that the size check never
-// underestimates. Fields marshal independently, so it simply adds up.
-var headerBytes = proto.Size(&pb.InternalRaftRequest{Header: &pb.RequestHeader{ID: math.MaxUint64}})
+// headerBytes is what req's header costs once marshalled after Raft.Propose
+// has set its ID (to the largest, so that the size check never
+// underestimates), beside the caller stamped there by authorize.
+func headerBytes(req *pb.InternalRaftRequest) int {
+	h := req.GetHeader()
+	return proto.Size(&pb.InternalRaftRequest{Header: &pb.RequestHeader{
+		ID: math.MaxUint64, Username: h.GetUsername(), AuthRevision: h.GetAuthRevision(),
+	}})
+}
 
 // checkRequestSize fails with errRequestTooLarge when req, once Propose has
-// added its header, is bigger than maxBytes: etcd checks the marshalled
-// InternalRaftRequest against --max-request-bytes before proposing it.
+// set its header's ID, is bigger than maxBytes: etcd checks the marshalled
+// InternalRaftRequest, ID included, against --max-request-bytes before
+// proposing it. Fields marshal independently, so sizes simply add up.
 func checkRequestSize(req *pb.InternalRaftRequest, maxBytes int) error {
-	size := proto.Size(req)
-	if req.GetHeader() == nil {
-		size += headerBytes
+	size := proto.Size(req) + headerBytes(req)
+	if h := req.GetHeader(); h != nil {
+		size -= proto.Size(&pb.InternalRaftRequest{Header: h})
 	}
 	if size > maxBytes {
 		return errRequestTooLarge

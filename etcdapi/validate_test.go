@@ -255,21 +255,22 @@ func TestTxnReadonlyAndSerializable(t *testing.T) {
 	}
 }
 
+// The size checked is the request's once Propose has set the ID in its
+// header, whatever authorize stamped there before (etcd marshals the
+// request, ID and caller included, to compare it with the limit).
 func TestCheckRequestSize(t *testing.T) {
-	req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("k"), Value: make([]byte, 1000)}}
-	withHeader := proto.CloneOf(req)
-	withHeader.Header = &pb.RequestHeader{ID: math.MaxUint64}
-	limit := proto.Size(withHeader)
-	if limit != proto.Size(req)+headerBytes {
-		t.Fatalf("header accounting: %d != %d + %d", limit, proto.Size(req), headerBytes)
-	}
-	if err := checkRequestSize(req, limit); err != nil {
-		t.Errorf("at the limit: %v", err)
-	}
-	if err := checkRequestSize(req, limit-1); !errors.Is(err, errRequestTooLarge) {
-		t.Errorf("one byte over: got %v, want errRequestTooLarge", err)
-	}
-	if err := checkRequestSize(withHeader, limit); err != nil {
-		t.Errorf("a header already set is counted once: %v", err)
+	for _, h := range []*pb.RequestHeader{
+		nil, {}, {Username: "alice", AuthRevision: 7}, {ID: math.MaxUint64, Username: "bob", AuthRevision: 3},
+	} {
+		req := &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("k"), Value: make([]byte, 1000)}, Header: h}
+		proposed := proto.CloneOf(req)
+		proposed.Header = &pb.RequestHeader{ID: math.MaxUint64, Username: h.GetUsername(), AuthRevision: h.GetAuthRevision()}
+		limit := proto.Size(proposed)
+		if err := checkRequestSize(req, limit); err != nil {
+			t.Errorf("header %v, at the limit: %v", h, err)
+		}
+		if err := checkRequestSize(req, limit-1); !errors.Is(err, errRequestTooLarge) {
+			t.Errorf("header %v, one byte over: got %v, want errRequestTooLarge", h, err)
+		}
 	}
 }

@@ -15,18 +15,6 @@ import (
 	"github.com/synod-db/synod/watch"
 )
 
-// WatchServer is what a member offers for the Watch service, in addition to
-// Server. A Server that does not implement it answers Watch with
-// codes.Unimplemented.
-type WatchServer interface {
-	// Watchable is the member's watch hub.
-	Watchable() *watch.Hub
-	// Leader is the current leader's ID, 0 if none.
-	Leader() uint64
-	// LeaderChanged is closed at the next change of leader.
-	LeaderChanged() <-chan struct{}
-}
-
 // errNoLeaderWatch ends a require-leader stream whose member lost its leader.
 var errNoLeaderWatch = errors.New("etcdapi: watch: no leader")
 
@@ -34,7 +22,6 @@ var errNoLeaderWatch = errors.New("etcdapi: watch: no leader")
 type watchService struct {
 	pb.UnimplementedWatchServer
 	e     *edge
-	ws    WatchServer
 	grace time.Duration // how long a require-leader stream survives without a leader
 }
 
@@ -50,22 +37,19 @@ func requireLeader(ctx context.Context) bool {
 }
 
 func (s *watchService) Watch(stream pb.Watch_WatchServer) error {
-	if s.ws == nil {
-		return unimplemented("Watch")
-	}
 	sctx := stream.Context()
 	needLeader := requireLeader(sctx)
-	if needLeader && s.ws.Leader() == 0 {
+	if needLeader && s.e.b.Leader.Leader() == 0 {
 		return rpctypes.ErrGRPCNoLeader
 	}
 	maxBytes := s.e.limits().MaxRequestBytes
-	ws := s.ws.Watchable().NewStream(sctx, func(r watch.Response) error {
+	ws := s.e.b.Watch.NewStream(sctx, func(r watch.Response) error {
 		return s.send(stream, r, maxBytes)
 	})
 	defer ws.Close()
 	ctx := ws.Context()
 	if needLeader {
-		go s.monitorLeader(ctx, ws)
+		go endWithoutLeader(ctx, s.e.b.Leader, s.grace, func() { ws.Abort(errNoLeaderWatch) })
 	}
 	go func() {
 		for {
@@ -118,34 +102,6 @@ func (s *watchService) refusal(ctx context.Context, r *pb.WatchCreateRequest) st
 	return watchCancelReason(err)
 }
 
-// monitorLeader ends ws once the member has had no leader for the grace
-// period (etcd cancels require-leader watches after three election
-// timeouts without a leader).
-func (s *watchService) monitorLeader(ctx context.Context, ws *watch.Stream) {
-	for {
-		changed := s.ws.LeaderChanged()
-		if s.ws.Leader() == 0 {
-			t := time.NewTimer(s.grace)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				return
-			case <-t.C:
-				if s.ws.Leader() == 0 {
-					ws.Abort(errNoLeaderWatch)
-					return
-				}
-				continue
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-changed:
-		}
-	}
-}
-
 // send turns r into WatchResponses: header, prev_kv, fragments.
 func (s *watchService) send(stream pb.Watch_WatchServer, r watch.Response, maxBytes int) error {
 	h := s.e.fillIdentity(nil)
@@ -170,7 +126,7 @@ func (s *watchService) withPrevKV(ctx context.Context, evs []*mvccpb.Event) []*m
 	out := make([]*mvccpb.Event, len(evs))
 	for i, ev := range evs {
 		cp := &mvccpb.Event{Type: ev.Type, Kv: ev.Kv}
-		rr, err := s.e.store().Range(ctx, &pb.RangeRequest{Key: ev.Kv.Key, Revision: ev.Kv.ModRevision - 1})
+		rr, err := s.e.b.KV.Range(ctx, &pb.RangeRequest{Key: ev.Kv.Key, Revision: ev.Kv.ModRevision - 1})
 		if err == nil && len(rr.Kvs) > 0 {
 			cp.PrevKv = rr.Kvs[0]
 		}

@@ -51,7 +51,7 @@ func (m *Member) alarmGate(req *etcdserverpb.InternalRaftRequest) error {
 	return alarm.Capped(m.alarms.Active(etcdserverpb.AlarmType_NOSPACE), req)
 }
 
-// AlarmGate is alarmGate for the API edge (etcdapi.Maintainer).
+// AlarmGate is alarmGate for the API edge (etcdapi.Quota).
 func (m *Member) AlarmGate(req *etcdserverpb.InternalRaftRequest) error { return m.alarmGate(req) }
 
 // NoSpaceGate reports alarm.ErrNoSpace while the NOSPACE alarm is raised.

@@ -20,10 +20,8 @@ const Version = "3.7.3"
 // StorageVersion is reported as etcd's storage version field.
 const StorageVersion = "3.7.0"
 
-var _ etcdapi.Server = (*Member)(nil)
-
 // Propose replicates req through raft and returns the response applying it
-// produced on this member (see etcdapi.Server).
+// produced on this member (see etcdapi.Raft).
 func (m *Member) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (proto.Message, error) {
 	res, err := m.node.Propose(ctx, req)
 	if err != nil {
@@ -42,7 +40,7 @@ func (m *Member) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequ
 	return res.Resp, nil
 }
 
-// ReadIndex is a linearizable read barrier (see etcdapi.Server).
+// ReadIndex is a linearizable read barrier (see etcdapi.Raft).
 func (m *Member) ReadIndex(ctx context.Context) error { return m.node.ReadIndex(ctx) }
 
 // Store is the member's mvcc store.

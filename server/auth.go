@@ -14,8 +14,6 @@ import (
 // DefaultAuthTokenTTL is etcd's default --auth-token-ttl.
 const DefaultAuthTokenTTL = 300 * time.Second
 
-var _ etcdapi.AuthServer = (*Member)(nil)
-
 // AuthStore is the member's replicated auth state.
 func (m *Member) AuthStore() *auth.Store { return m.auth }
 

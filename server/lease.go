@@ -7,7 +7,6 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
-	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/raftnode"
 )
@@ -24,9 +23,7 @@ const (
 	leaseExpiryInFlight = 64
 )
 
-var _ etcdapi.LeaseServer = (*Member)(nil)
-
-// Lessor is the member's lease state (see etcdapi.LeaseServer).
+// Lessor is the member's lease state.
 func (m *Member) Lessor() *lease.Lessor { return m.lessor }
 
 // NewLeaseID returns a fresh positive lease ID, generated as etcd does: the

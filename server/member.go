@@ -41,8 +41,8 @@ import (
 var errUnsupported = errors.New("server: request type not supported")
 
 // Member is one running synod member. Create it with New, then Start; Stop
-// shuts everything down. Its methods implement etcdapi.Server and are safe
-// for concurrent use.
+// shuts everything down. Its methods are safe for concurrent use; the API
+// edge reaches it through the etcdapi.Backends of backends.go.
 type Member struct {
 	cfg       Config
 	log       *slog.Logger
@@ -344,7 +344,7 @@ func (m *Member) Start() {
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(append(transport.ServerOptions(), grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))...)
 	m.tr.Register(m.peerSrv)
-	m.clientSrv = etcdapi.NewGRPCServer(m, etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
+	m.clientSrv = etcdapi.NewGRPCServer(m.backends(), etcdapi.Options{MaxRequestBytes: m.cfg.MaxRequestBytes, Logger: m.log,
 		NoLeaderGrace: 3 * m.cfg.ElectionTimeout, Self: m.self, Metrics: m.metrics, Audit: m.audit,
 		MaxConcurrentStreams: m.cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:     m.cfg.GRPCKeepAliveMinTime, KeepaliveInterval: m.cfg.GRPCKeepAliveInterval,

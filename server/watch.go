@@ -3,13 +3,10 @@ package server
 import (
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
-	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/watch"
 )
 
-var _ etcdapi.WatchServer = (*Member)(nil)
-
-// Watchable is the member's watch hub (see etcdapi.WatchServer).
+// Watchable is the member's watch hub.
 func (m *Member) Watchable() *watch.Hub { return m.hub }
 
 // Leader is the ID of the leader this member knows, 0 if none.
