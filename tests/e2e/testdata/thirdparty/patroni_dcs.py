@@ -13,10 +13,13 @@ from common import URLS, WAIT, host_port, norm_text, out, section, show, wait_un
 from patroni.dcs.etcd3 import Etcd3  # noqa: E402
 
 
-def dcs(name):
+def dcs(name, scope='demo', **extra):
+    """Patroni's etcd3 DCS for node name, configured as patroni.yml's etcd3 section would."""
     hosts = ['%s:%d' % host_port(i) for i in range(len(URLS))]
-    return Etcd3({'scope': 'demo', 'namespace': '/service/', 'name': name, 'ttl': 30,
-                  'loop_wait': 10, 'retry_timeout': 10, 'hosts': hosts})
+    config = {'scope': scope, 'namespace': '/service/', 'name': name, 'ttl': 30,
+              'loop_wait': 10, 'retry_timeout': 10, 'hosts': hosts}
+    config.update(extra)
+    return Etcd3(config)
 
 
 NODES = {}  # name -> Etcd3
