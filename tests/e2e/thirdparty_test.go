@@ -64,9 +64,7 @@ func TestThirdPartyGatewayClients(t *testing.T) {
 	}
 	for _, kind := range kinds() {
 		t.Run(kind, func(t *testing.T) {
-			if *update && kind == "etcd" && etcdBin == "" {
-				t.Fatal("-update needs the real etcd binary: " + etcdSkip)
-			}
+			checkUpdatable(t, kind)
 			cl := startCluster(t, kind, 3)
 			cl.WaitConverged(30 * time.Second)
 			for k, c := range thirdPartyClients {
@@ -91,11 +89,7 @@ func runThirdParty(t *testing.T, py string, cl *Cluster, k int, c thirdPartyClie
 	out := runPythonScript(t, py, cl, c.name)
 	got := fmt.Sprintf(thirdPartyGoldenHeader, c.imports, c.packages, c.name, base) + cl.normalizeEndpoints(out)
 	name := filepath.Join("thirdparty", c.name)
-	if *update && cl.Kind == "etcd" {
-		if err := os.WriteFile(goldenPath(name), []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		t.Logf("wrote %s", goldenPath(name))
+	if recordGolden(t, cl.Kind, name, got) {
 		return
 	}
 	if cl.Kind == "synod" && c.differs != "" {
@@ -109,7 +103,10 @@ func runThirdParty(t *testing.T, py string, cl *Cluster, k int, c thirdPartyClie
 // difference is gone: the client's differs note should then be removed).
 func skipKnownDifference(t *testing.T, name, got, why string) {
 	want, err := os.ReadFile(goldenPath(name))
-	if err != nil || string(want) == got {
+	if err != nil {
+		return // compareGolden reports it
+	}
+	if string(want) == got {
 		t.Logf("synod now answers as etcd does: remove the known difference %q", why)
 		return
 	}
@@ -123,8 +120,12 @@ func skipKnownDifference(t *testing.T, name, got, why string) {
 func runPythonScript(t *testing.T, py string, cl *Cluster, name string) string {
 	t.Helper()
 	script := filepath.Join(thirdPartyDir, name+".py")
-	// Read the scripts here so that go test's cache depends on them.
-	for _, f := range []string{script, filepath.Join(thirdPartyDir, "common.py")} {
+	// Read the scripts (they import each other) so that go test's cache depends on them.
+	scripts, err := filepath.Glob(filepath.Join(thirdPartyDir, "*.py"))
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts in %s (%v)", thirdPartyDir, err)
+	}
+	for _, f := range scripts {
 		if _, err := os.ReadFile(f); err != nil {
 			t.Fatal(err)
 		}
@@ -140,7 +141,7 @@ func runPythonScript(t *testing.T, py string, cl *Cluster, name string) string {
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	start := time.Now()
-	err := cmd.Run()
+	err = cmd.Run()
 	t.Logf("%s against %s: %v", name, cl.Kind, time.Since(start).Round(time.Millisecond))
 	if ctx.Err() != nil {
 		t.Fatalf("%s did not finish within %v\nstdout:\n%s\nstderr:\n%s", script, thirdPartyRunTimeout, o.String(), tail(e.String(), 60))
