@@ -109,7 +109,7 @@ func gwLeaseSteps() []hstep {
 		post("/v3/kv/put", j(`{"key":"{{leased}}","value":"{{v}}","lease":"1000"}`)),
 		post("/v3/lease/timetolive", `{"ID":"1000","keys":true}`).masking("TTL"),
 		post("/v3/lease/timetolive", `{"ID":"999"}`),
-		post("/v3/lease/leases", `{}`),
+		post("/v3/lease/leases", `{}`).sorting("leases"),
 		post("/v3/lease/keepalive", `{"ID":"1000"}`).stream(1),
 		post("/v3/lease/keepalive", `{"ID":"999"}`).stream(1),
 		post("/v3/lease/revoke", `{"ID":"1000"}`),
@@ -124,7 +124,7 @@ func gwWatchSteps() []hstep {
 		post("/v3/watch", j(`{"create_request":{"key":"{{foo}}","start_revision":"4","prev_kv":true}}`)).stream(2),
 		post("/v3/watch", j(`{"create_request":{"key":"{{fo}}","range_end":"{{fp}}","start_revision":"4","filters":["NOPUT"]}}`)).stream(2),
 		post("/v3/watch", j(`{"create_request":{"key":"{{foo}}","start_revision":"2"}}`)).stream(2),
-		post("/v3/watch", j(`{"create_request":{"key":"{{foo}}","watch_id":"7"}}{"progress_request":{}}`)).stream(2),
+		post("/v3/watch", j(`{"create_request":{"key":"{{foo}}","watch_id":"7"}}{"progress_request":{}}`)).stream(2).inAnyOrder(),
 		post("/v3/watch", `{"create_request":{"key":1}}`).stream(1),
 	}
 }
@@ -166,7 +166,8 @@ func gwClusterMaintenanceSteps() []hstep {
 		post("/v3/maintenance/hashkv", `{"revision":"1000"}`),
 		post("/v3/maintenance/defragment", `{}`),
 		post("/v3/maintenance/snapshot", `{}`).stream(1).masking("blob", "remaining_bytes", "version"),
-		post("/v3/maintenance/transfer-leadership", `{"targetID":"1"}`),
+		post("/v3/maintenance/transfer-leadership", `{"targetID":"1"}`).toFollower(),
+		post("/v3/maintenance/transfer-leadership", `{"targetID":"1"}`).toLeader(),
 		post("/v3/maintenance/downgrade", `{"action":"VALIDATE","version":"3.6"}`).
 			differs("Downgrade is not implemented: synod has one storage format (docs/compatibility.md)"),
 	}

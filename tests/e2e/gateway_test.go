@@ -45,6 +45,9 @@ type hstep struct {
 	capture            [2]string // {variable, field}: keep the field's first value for ${variable} in later bodies
 	byID               bool      // a member list: check it is sorted by ID, show it sorted by member name
 	knownDiff          string    // why synod answers otherwise (docs/compatibility.md); compared only against etcd
+	unordered          bool      // a stream whose lines may come in either order (on etcd too): shown sorted
+	via                string    // "leader" or "follower": send to such a member instead of member 0
+	sortField          string    // a top-level array the server lists in no set order (etcd's lease list): shown sorted
 }
 
 // post is a POST of body to path.
@@ -60,6 +63,20 @@ func (s hstep) masking(f ...string) hstep { s.mask = append(s.mask, f...); retur
 // sorts it, and shows it sorted by the members' names (IDs differ between
 // two clusters, and so does their order).
 func (s hstep) membersByID() hstep { s.byID = true; return s }
+
+// inAnyOrder shows a stream's lines sorted: the server may send them in
+// either order (etcd does).
+func (s hstep) inAnyOrder() hstep { s.unordered = true; return s }
+
+// sorting shows the top-level array field sorted (its order is
+// unspecified, and etcd's varies from run to run).
+func (s hstep) sorting(field string) hstep { s.sortField = field; return s }
+
+// toLeader sends the step to the leader.
+func (s hstep) toLeader() hstep { s.via = "leader"; return s }
+
+// toFollower sends the step to a member that is not the leader.
+func (s hstep) toFollower() hstep { s.via = "follower"; return s }
 
 // differs marks a step on which synod differs from etcd on purpose.
 func (s hstep) differs(why string) hstep { s.knownDiff = why; return s }
@@ -128,7 +145,7 @@ func runGatewayScript(t *testing.T, cl *Cluster, steps []hstep) string {
 		for k, v := range vars {
 			s.body = strings.ReplaceAll(s.body, "${"+k+"}", v)
 		}
-		status, hdr, body, err := doGateway(hc, cl.Members[0].ClientURL, s, vars[s.auth])
+		status, hdr, body, err := doGateway(hc, gatewayTarget(t, cl, s.via), s, vars[s.auth])
 		if errors.Is(err, errNoAnswer) {
 			fmt.Fprintf(&out, "! %v\n", err)
 			continue
@@ -151,6 +168,14 @@ func runGatewayScript(t *testing.T, cl *Cluster, steps []hstep) string {
 		if s.byID {
 			body = membersByName(t, cl, body)
 		}
+		if s.sortField != "" {
+			body = sortArray(body, s.sortField)
+		}
+		if s.unordered {
+			lines := strings.Split(strings.TrimRight(body, "\n"), "\n")
+			sort.Strings(lines)
+			body = strings.Join(lines, "\n")
+		}
 		for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
 			if l != "" {
 				fmt.Fprintf(&out, "| %s\n", normalizeGatewayJSON(cl, l, s.mask))
@@ -158,6 +183,21 @@ func runGatewayScript(t *testing.T, cl *Cluster, steps []hstep) string {
 		}
 	}
 	return out.String()
+}
+
+// gatewayTarget is the client URL of the member a step goes to.
+func gatewayTarget(t *testing.T, cl *Cluster, via string) string {
+	if via == "" {
+		return cl.Members[0].ClientURL
+	}
+	lead := cl.WaitLeader(30 * time.Second)
+	for i, m := range cl.Members {
+		if (via == "leader") == (i == lead) {
+			return m.ClientURL
+		}
+	}
+	t.Fatalf("no %s in the cluster", via)
+	return ""
 }
 
 // streamWait is how long a streaming step waits for its lines; a stream
@@ -300,4 +340,21 @@ func abbreviate(s string) string {
 		return s
 	}
 	return fmt.Sprintf("%s...(%d bytes)", s[:100], len(s))
+}
+
+// sortArray returns the JSON object body with its array field sorted by
+// each element's JSON text.
+func sortArray(body, field string) string {
+	var resp map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(body), &resp); err != nil {
+		return body
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(resp[field], &elems); err != nil {
+		return body
+	}
+	sort.Slice(elems, func(a, b int) bool { return string(elems[a]) < string(elems[b]) })
+	resp[field], _ = json.Marshal(elems)
+	out, _ := json.Marshal(resp)
+	return string(out)
 }

@@ -79,8 +79,10 @@ func checkReadmeCurlOutput(t *testing.T, out string) {
 		`"kvs":\[\{"key":"bXlsb2NrLzg=".*"lease":"8"`,    // the holder
 		`^\{"header":\{[^}]*"revision":"6"[^}]*\}\}$`,    // unlock deletes the holder's key
 	}
-	if len(lines) < len(ordered)+3 {
-		t.Fatalf("README curl session printed %d lines, want %d:\n%s", len(lines), len(ordered)+3, out)
+	// The watch prints from the background, so its lines may land inside
+	// the last put's; only their content is checked.
+	if len(lines) <= len(ordered) {
+		t.Fatalf("README curl session printed %d lines, want more than %d:\n%s", len(lines), len(ordered), out)
 	}
 	for i, re := range ordered {
 		if !regexp.MustCompile(re).MatchString(lines[i]) {
