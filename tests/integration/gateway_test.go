@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
+
 	"github.com/synod-db/synod/server"
 )
 
@@ -175,5 +177,29 @@ func TestGatewayBadInput(t *testing.T) {
 	}
 	if code, body := gwPost(t, c, 0, "/v3/kv/range", `{"key":"YQ=="}`); code != http.StatusOK {
 		t.Fatalf("member no longer serves: %d %s", code, body)
+	}
+}
+
+// TestGatewayWebsocketWatch: a browser's websocket on /v3/watch (etcd wraps
+// its gateway in the same websocket proxy) creates a watch with its first
+// message and receives the events as messages.
+func TestGatewayWebsocketWatch(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	ws, resp, err := websocket.DefaultDialer.Dial("ws://"+c.endpoint(0)+"/v3/watch", nil)
+	if err != nil {
+		t.Fatalf("websocket dial: %v (%v)", err, resp)
+	}
+	defer ws.Close()
+	if err := ws.WriteMessage(websocket.TextMessage, []byte(`{"create_request":{"key":"d3M="}}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, msg, err := ws.ReadMessage(); err != nil || !strings.Contains(string(msg), `"created":true`) {
+		t.Fatalf("created: %s %v", msg, err)
+	}
+	gwPut(t, c, "ws", []byte("over a websocket"))
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !strings.Contains(string(msg), base64.StdEncoding.EncodeToString([]byte("over a websocket"))) {
+		t.Fatalf("event: %s %v", msg, err)
 	}
 }
