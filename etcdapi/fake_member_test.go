@@ -363,7 +363,7 @@ func (m *fakeMember) Leader() uint64 { return testMemberID }
 // LeaderChanged implements Leader: the leader never changes.
 func (m *fakeMember) LeaderChanged() <-chan struct{} { return nil }
 
-// NewLeaseID implements LeaseGrants with IDs counted from 1.
+// NewLeaseID implements LeaseGrants with IDs counted up from nextLeaseID.
 func (m *fakeMember) NewLeaseID() int64 {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -27,14 +27,14 @@ type leaseMember struct {
 	mu       sync.Mutex
 	now      time.Time
 	index    uint64
-	nextID   int64
 	renewals []*pb.LeaseCheckpoint
 }
 
 var _ LeaseGrants = (*leaseMember)(nil)
 
 func newLeaseMember(t *testing.T) *leaseMember {
-	m := &leaseMember{fakeMember: newFakeMember(t, Limits{}), now: time.Unix(5000, 0), nextID: 0x100}
+	m := &leaseMember{fakeMember: newFakeMember(t, Limits{}), now: time.Unix(5000, 0)}
+	m.nextLeaseID = 0x100 // generated IDs from 0x101
 	m.lessor = lease.New(lease.Config{Clock: m.clock})
 	return m
 }
@@ -56,13 +56,6 @@ func (m *leaseMember) backends() Backends {
 	b := m.fakeMember.backends()
 	b.Raft, b.Leases, b.LeaseGrants = m, m.lessor, m
 	return b
-}
-
-func (m *leaseMember) NewLeaseID() int64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.nextID++
-	return m.nextID
 }
 
 func (m *leaseMember) MinLeaseTTL() int64 { return 2 }
