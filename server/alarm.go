@@ -66,13 +66,14 @@ func (m *Member) NoSpaceGate() error {
 // CheckQuota is etcd's quotaAlarmer: a request of cost bytes that would take
 // the database's size in use over --quota-backend-bytes fails with
 // alarm.ErrNoSpace, and this member raises the NOSPACE alarm through raft
-// first.
+// first. So does a request that would leave less than DiskReserveBytes free
+// on the member's disk.
 func (m *Member) CheckQuota(ctx context.Context, cost int) error {
-	if alarm.Available(m.dbInUse.Load(), m.quota(), cost) {
+	if alarm.Available(m.dbInUse.Load(), m.quota(), cost) && m.diskAvailable(cost) {
 		return nil
 	}
 	m.log.Warn("request exceeds the backend quota; raising NOSPACE", "quota-bytes", m.quota(),
-		"db-size-in-use-bytes", m.dbInUse.Load(), "cost", cost)
+		"db-size-in-use-bytes", m.dbInUse.Load(), "disk-free-bytes", m.diskFree.Load(), "cost", cost)
 	if !m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
 		// As etcd, the outcome of raising the alarm does not change the answer.
 		_, _ = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
@@ -117,6 +118,7 @@ func (m *Member) sampleDBSize() {
 	mt := m.db.Metrics()
 	m.dbSize.Store(int64(mt.DiskSpaceUsage()))
 	m.dbInUse.Store(inUseBytes(mt))
+	m.sampleDiskFree()
 }
 
 // inUseBytes is Pebble's disk usage less what is free space to Pebble:

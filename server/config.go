@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cockroachdb/pebble/vfs"
+
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/tlsconfig"
@@ -119,6 +121,10 @@ type Config struct {
 	// (a separate disk takes the fsyncs off the data disk). Empty: under
 	// DataDir. Every later start must name the same directory.
 	WALDir string
+	// FS is the filesystem the member's database is read and written
+	// through; nil (every flag-built config) means the operating system's.
+	// Tests inject faults with it (Pebble's errorfs).
+	FS vfs.FS
 	// UnsafeNoFsync is --unsafe-no-fsync: no write is fsynced, so a crash
 	// or power loss can lose acknowledged writes and break raft's
 	// guarantees. For throwaway test clusters only, as in etcd.

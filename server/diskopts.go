@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
@@ -10,10 +11,17 @@ import (
 // openMemberDB opens the member's database under DataDir with the disk
 // flags applied: --wal-dir puts Pebble's write-ahead log (where the raft
 // log's appends are made durable) in its own directory, and
-// --unsafe-no-fsync turns every fsync into a no-op.
-func openMemberDB(c *Config) (*pebble.DB, error) {
+// --unsafe-no-fsync turns every fsync into a no-op. Pebble's fatal errors
+// (a failed WAL or MANIFEST write or sync) are logged to log before the
+// process exits.
+func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
 	o := pebbleOptions()
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
+	o.Logger = memberPebbleLogger{log}
+	o.EventListener = memberEvents(memberPebbleLogger{log})
+	if c.FS != nil {
+		o.FS = c.FS
+	}
 	if c.WALDir != "" {
 		o.WALDir = c.WALDir
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"path/filepath"
 	"testing"
 
@@ -56,7 +57,7 @@ func TestNoSyncFSDropsSyncs(t *testing.T) {
 // directory and a reopened database reads what was written.
 func TestMemberDBWithWALDir(t *testing.T) {
 	c := &Config{DataDir: t.TempDir(), WALDir: filepath.Join(t.TempDir(), "wal"), UnsafeNoFsync: true}
-	db, err := openMemberDB(c)
+	db, err := openMemberDB(c, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +73,7 @@ func TestMemberDBWithWALDir(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if db, err = openMemberDB(c); err != nil {
+	if db, err = openMemberDB(c, slog.New(slog.DiscardHandler)); err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()

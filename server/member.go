@@ -75,8 +75,9 @@ type Member struct {
 
 	refusedConns []*atomic.Uint64 // per client listener: connections over --max-client-connections
 
-	dbSize  atomic.Int64 // sampled database size (sampleDBSize)
-	dbInUse atomic.Int64 // sampled size of live data
+	dbSize   atomic.Int64 // sampled database size (sampleDBSize)
+	dbInUse  atomic.Int64 // sampled size of live data
+	diskFree atomic.Int64 // sampled free disk space (diskspace.go)
 
 	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
 	hashSlot    chan struct{} // one peer HashKV computed at a time (PeerHashKV)
@@ -138,7 +139,7 @@ func (m *Member) open() error {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := openMemberDB(&m.cfg)
+	db, err := openMemberDB(&m.cfg, m.log)
 	if err != nil {
 		return fmt.Errorf("server: open database: %w", err)
 	}
@@ -340,7 +341,7 @@ func (m *Member) listen() error {
 func (m *Member) Start() {
 	m.syncPeers()
 	m.bg.Add(1)
-	go m.runEvery(dbSizeSampleInterval, m.sampleDBSize)
+	go m.runEvery(dbSizeSampleInterval, m.sampleSpace)
 	m.node.Start(m.tr)
 	m.peerSrv = grpc.NewServer(append(transport.ServerOptions(), grpc.MaxRecvMsgSize(64<<20), grpc.Creds(tlsconfig.Terminated()))...)
 	m.tr.Register(m.peerSrv)

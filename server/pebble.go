@@ -1,7 +1,16 @@
 package server
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"syscall"
+
 	"github.com/cockroachdb/pebble"
+
+	"github.com/synod-db/synod/etcdlog"
 )
 
 // Pebble sizing. Pebble charges every live memtable (the mutable one and
@@ -58,12 +67,58 @@ func openPebble(dir string) (*pebble.DB, error) {
 	return pebble.Open(dir, o)
 }
 
-// quietLogger drops Pebble's informational chatter but keeps fatal errors.
+// quietLogger drops Pebble's informational chatter but keeps fatal errors
+// (Pebble's own line, then exit 1); for databases opened outside a member
+// (snapshot restore).
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...interface{}) {}
 func (quietLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
+}
+
+// msgDiskFatal is the member's last log line when Pebble cannot go on.
+const msgDiskFatal = "the database cannot continue after a failed disk write or sync; " +
+	"stopping the member (never retried: the kernel may have dropped the unwritten data)"
+
+// memberPebbleLogger is the member's Pebble logger. Informational chatter
+// is dropped. Fatalf is how Pebble v1.1 reports what it cannot survive: a
+// failed write or fsync of its WAL (db.go: "pebble: fatal commit error"; the
+// log writer's error is sticky, so no later commit would succeed either) or
+// of its MANIFEST, and broken invariants. The batch whose commit failed has
+// not been acknowledged (Fatalf does not return to the committer), so the
+// member logs one fatal line in its own log format and exits 1, as etcd
+// does when its WAL cannot be saved. A restart recovers from what reached
+// the disk (docs/verification.md#disk-faults).
+type memberPebbleLogger struct{ log *slog.Logger }
+
+func (memberPebbleLogger) Infof(string, ...interface{}) {}
+
+func (l memberPebbleLogger) Fatalf(format string, args ...interface{}) {
+	l.log.Log(context.Background(), etcdlog.LevelFatal, msgDiskFatal, "err", fmt.Sprintf(format, args...))
+	os.Exit(1)
+}
+
+// memberEvents reports Pebble's background trouble in the member's log,
+// which Pebble would only pass to Infof. A background error (a flush or
+// compaction that failed; Pebble retries it) is logged; one that is ENOSPC
+// is fatal as a failed commit is: with no space a memtable cannot be
+// flushed, writes stall behind it and the raft loop with them, so the
+// member would hang serving nothing. It stops instead, and starts again
+// once there is space. Write stalls are logged too.
+func memberEvents(l memberPebbleLogger) *pebble.EventListener {
+	return &pebble.EventListener{
+		BackgroundError: func(err error) {
+			if errors.Is(err, syscall.ENOSPC) {
+				l.Fatalf("pebble: background error: %v", err)
+			}
+			l.log.Error("database background error (retried)", "err", err)
+		},
+		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			l.log.Warn("database writes stalled", "reason", info.Reason)
+		},
+		WriteStallEnd: func() { l.log.Info("database writes resumed") },
+	}
 }
 
 // flushOnStop writes the memtables to sstables at a clean stop, so that a
