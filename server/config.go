@@ -13,6 +13,7 @@ import (
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/tlsconfig"
+	"github.com/synod-db/synod/tracing"
 )
 
 // Config is one member's configuration. Field names follow etcd's flags
@@ -65,6 +66,9 @@ type Config struct {
 	// Operations: auto compaction and --force-new-cluster (server/autocompact.go,
 	// server/forcenew.go; docs/maintenance.md, docs/membership.md).
 	Operations
+	// Tracing is etcd's distributed tracing (--enable-distributed-tracing,
+	// --distributed-tracing-*): spans of the client API to an OTLP collector.
+	Tracing tracing.Config
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
 	// MaxLearners bounds the learners in the membership (etcd's

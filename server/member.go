@@ -34,6 +34,7 @@ import (
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/storage"
 	"github.com/synod-db/synod/tlsconfig"
+	"github.com/synod-db/synod/tracing"
 	"github.com/synod-db/synod/transport"
 	"github.com/synod-db/synod/watch"
 )
@@ -73,6 +74,8 @@ type Member struct {
 	self      *clientv3.Client // this member's client of itself (Lock, Election)
 	audit     *audit.Log       // --audit-log, nil when off
 
+	tracer *tracing.Provider // --enable-distributed-tracing, nil when off (tracing.go)
+
 	refusedConns []*atomic.Uint64 // per client listener: connections over --max-client-connections
 
 	dbSize   atomic.Int64 // sampled database size (sampleDBSize)
@@ -93,7 +96,7 @@ type Member struct {
 
 // New opens (or creates) the member's data directory and binds its
 // listeners, so that its ports are known, but serves nothing until Start.
-func New(cfg Config, logger *slog.Logger) (*Member, error) {
+func New(cfg Config, logger *slog.Logger) (_ *Member, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -102,7 +105,14 @@ func New(cfg Config, logger *slog.Logger) (*Member, error) {
 	}
 	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
 		backupSlots: make(chan struct{}, maxConcurrentBackups), hashSlot: make(chan struct{}, 1)}
-	var err error
+	if m.tracer, err = newTracer(cfg.Tracing, m.log); err != nil {
+		return nil, err
+	}
+	defer func() { // a member that does not start flushes nothing
+		if err != nil {
+			m.stopTracing()
+		}
+	}()
 	if m.tls, err = loadTLS(&m.cfg, m.log); err != nil {
 		return nil, err
 	}
@@ -350,7 +360,7 @@ func (m *Member) Start() {
 		MaxConcurrentStreams: m.cfg.MaxConcurrentStreams,
 		KeepaliveMinTime:     m.cfg.GRPCKeepAliveMinTime, KeepaliveInterval: m.cfg.GRPCKeepAliveInterval,
 		KeepaliveTimeout: m.cfg.GRPCKeepAliveTimeout, SlowRequest: m.cfg.WarningUnaryRequestDuration,
-		ServerOptions: []grpc.ServerOption{grpc.Creds(tlsconfig.Terminated())}})
+		ServerOptions: append(m.tracingOptions(), grpc.Creds(tlsconfig.Terminated()))})
 	if err := m.startWeb(); err != nil {
 		m.log.Error("HTTP endpoints not served", "err", err)
 	}
@@ -464,6 +474,7 @@ func (m *Member) Stop() {
 		m.closeListeners()
 		m.tr.Close()
 		m.bg.Wait()
+		m.stopTracing()
 		m.flushOnStop()
 		m.closeStorage()
 		m.closeAudit()

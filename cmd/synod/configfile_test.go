@@ -83,7 +83,6 @@ func TestConfigFileBadValues(t *testing.T) {
 		"feature-gates: Bogus=true\n":         "unrecognized feature gate: Bogus",
 		"election-timeout: 300\n":             "--election-timeout[300ms] should be at least as 5 times as --heartbeat-interval[100ms]",
 		"discovery-srv: example.com\n":        "DNS discovery (--discovery-srv) is not implemented yet in synod",
-		"enable-distributed-tracing: true\n":  "distributed tracing (--enable-distributed-tracing) is not implemented yet in synod",
 		"log-format: xml\nlogger: capnslog\n": "--logger=capnslog is removed in v3.5",
 		"enable-log-rotation: true\n":         "--log-outputs requires a single file path when --log-rotate-config-json is defined",
 		"enable-log-rotation: true\nlog-outputs: [/a.log]\nlog-rotation-config-json: '{\"maxsize\": \"big\"}'\n": "invalid log rotation config: json: cannot unmarshal string",

@@ -85,6 +85,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.tuning.bind(fs, c)
 	f.inert.bind(fs)
 	f.unimpl.bind(fs)
+	bindTracingFlags(fs, &c.Tracing)
 	return fs, f
 }
 
@@ -158,7 +159,7 @@ func (f *serveFlags) finish() error {
 	if err := checkTimerSlack(f.timerSlack); err != nil {
 		return err
 	}
-	for _, check := range []func() error{f.log.check, f.unimpl.check, f.tuning.check} {
+	for _, check := range []func() error{f.log.check, f.unimpl.check, c.Tracing.Validate, f.tuning.check} {
 		if err := check(); err != nil {
 			return err
 		}
