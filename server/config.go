@@ -66,6 +66,9 @@ type Config struct {
 	// Operations: auto compaction and --force-new-cluster (server/autocompact.go,
 	// server/forcenew.go; docs/maintenance.md, docs/membership.md).
 	Operations
+	// Bootstrap: discovery of the founding members and peer name
+	// resolution (server/discover.go, docs/membership.md).
+	Bootstrap
 	// Tracing is etcd's distributed tracing (--enable-distributed-tracing,
 	// --distributed-tracing-*): spans of the client API to an OTLP collector.
 	Tracing tracing.Config

@@ -35,7 +35,7 @@ func (m *Member) join(initial []initialMember) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), joinTimeout)
 	defer cancel()
-	raw, err := fetchMembers(ctx, urls, transport.DialTLS(m.tls.peerDialTLS()))
+	raw, err := fetchMembers(ctx, urls, transport.DialTLS(m.tls.peerDialTLS()), grpc.WithContextDialer(transport.PeerDialer(m.cfg.Resolver)))
 	if err != nil {
 		return fmt.Errorf("server: cannot fetch cluster info from peer urls: %w", err)
 	}

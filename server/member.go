@@ -196,7 +196,7 @@ func (m *Member) open() error {
 		return err
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
-		TLS:        m.tls.peerDialTLS(),
+		TLS:        m.tls.peerDialTLS(), Resolver: m.cfg.Resolver,
 		Membership: m, Hasher: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
@@ -223,6 +223,9 @@ func (m *Member) loadIdentity() ([]raft.Peer, bool, error) {
 		return nil, false, m.maybeForceNewCluster()
 	}
 	if !errors.Is(err, errNoIdentity) {
+		return nil, false, err
+	}
+	if err := m.discover(); err != nil {
 		return nil, false, err
 	}
 	if m.cfg.InitialClusterState == "existing" {

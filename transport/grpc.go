@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"time"
 
@@ -37,6 +38,9 @@ type Config struct {
 	// would have to allow it); without it a silently dead peer is noticed
 	// when its flow-control window fills and the queue overflows.
 	DialOptions []grpc.DialOption
+	// Resolver resolves peer host names, at every dial; nil means
+	// net.DefaultResolver. Tests point it at a DNS server of their own.
+	Resolver *net.Resolver
 	// QueueSize is the per-peer send queue capacity in messages;
 	// DefaultQueueSize when zero.
 	QueueSize int
@@ -118,7 +122,7 @@ func NewGRPC(cfg Config) *GRPC {
 	ctx, cancel := context.WithCancel(context.Background())
 	dial := []grpc.DialOption{
 		DialTLS(cfg.TLS),
-		grpc.WithContextDialer(dialPeer),
+		grpc.WithContextDialer(PeerDialer(cfg.Resolver)),
 		grpc.WithConnectParams(reconnect),
 		grpc.WithNoProxy(),
 		grpc.WithInitialWindowSize(StreamWindowBytes),

@@ -78,11 +78,20 @@ func peerAddresses(urls []string) ([]resolver.Address, []error) {
 	return addrs, errs
 }
 
-// dialPeer is the gRPC context dialer for addresses made by peerAddress.
-func dialPeer(ctx context.Context, addr string) (net.Conn, error) {
-	var d net.Dialer
-	if path, ok := strings.CutPrefix(addr, unixPrefix); ok {
-		return d.DialContext(ctx, "unix", path)
+// dialPeer is the gRPC context dialer for addresses made by peerAddress,
+// resolving host names with the system's resolver.
+var dialPeer = PeerDialer(nil)
+
+// PeerDialer returns the gRPC context dialer for peer addresses. A host
+// name is resolved through r (nil: net.DefaultResolver) at every dial, so a
+// peer whose name moves to another address is found again when its
+// connection is re-established (gRPC reconnects through the dialer).
+func PeerDialer(r *net.Resolver) func(ctx context.Context, addr string) (net.Conn, error) {
+	d := net.Dialer{Resolver: r}
+	return func(ctx context.Context, addr string) (net.Conn, error) {
+		if path, ok := strings.CutPrefix(addr, unixPrefix); ok {
+			return d.DialContext(ctx, "unix", path)
+		}
+		return d.DialContext(ctx, "tcp", addr)
 	}
-	return d.DialContext(ctx, "tcp", addr)
 }
