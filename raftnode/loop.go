@@ -9,6 +9,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/synod-db/synod/record"
+	"github.com/synod-db/synod/storage"
 )
 
 // run is the raft loop: the only goroutine that touches n.rn.
@@ -103,15 +104,15 @@ func (n *Node) drainReads() {
 
 // recoverCorruption turns raft's panic on a failed storage read into the
 // loop's fatal error when the read failed because a stored record is
-// corrupt (raft panics on any storage error it does not expect), so the
-// member stops saying what was damaged instead of with a stack trace. Any
-// other panic is a bug and goes on.
+// corrupt or the disk failed to read (raft panics on any storage error it
+// does not expect), so the member stops saying what was damaged instead of
+// with a stack trace. Any other panic is a bug and goes on.
 func (n *Node) recoverCorruption() {
 	p := recover()
 	if p == nil {
 		return
 	}
-	if err, ok := p.(error); ok && errors.Is(err, record.ErrCorrupt) {
+	if err, ok := p.(error); ok && (errors.Is(err, record.ErrCorrupt) || errors.Is(err, storage.ErrRead)) {
 		n.setFatal(err)
 		return
 	}

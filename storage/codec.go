@@ -12,13 +12,19 @@ import (
 	"github.com/synod-db/synod/record"
 )
 
-// readErr wraps an error reading the raft log; Pebble's own corruption
-// errors (a block failing its checksum) also wrap record.ErrCorrupt.
+// ErrRead marks a read of the raft log that failed (an I/O error, or damage
+// Pebble found). raft panics on it; the raft loop turns that panic into its
+// fatal error, so the member stops saying what failed.
+var ErrRead = errors.New("storage: read raft log")
+
+// readErr wraps an error reading the raft log in ErrRead; Pebble's own
+// corruption errors (a block failing its checksum) also wrap
+// record.ErrCorrupt.
 func readErr(err error) error {
 	if pebble.IsCorruptionError(err) && !errors.Is(err, record.ErrCorrupt) {
-		return fmt.Errorf("%w: storage: read raft log: %w", record.ErrCorrupt, err)
+		return fmt.Errorf("%w: %w: %w", record.ErrCorrupt, ErrRead, err)
 	}
-	return fmt.Errorf("storage: read raft log: %w", err)
+	return fmt.Errorf("%w: %w", ErrRead, err)
 }
 
 // corruptf returns an error wrapping record.ErrCorrupt: stored data that can
