@@ -45,7 +45,7 @@ const (
 	aptInstallTimeout    = 5 * time.Minute
 )
 
-const thirdPartyGoldenHeader = "# %s (Debian package %s) against a 3-member etcd v3.7.3 cluster: the output of\n" +
+const thirdPartyGoldenHeader = "# %s (Debian: %s) against a 3-member etcd v3.7.3 cluster: the output of\n" +
 	"# testdata/thirdparty/%s.py, which starts at revision %d.\n" +
 	"# Regenerate: go test ./tests/e2e/ -run 'TestThirdPartyGatewayClients/etcd' -update\n"
 

@@ -6,7 +6,7 @@ import sys
 import threading
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import WAIT, error_body, host_port, out, run_bounded, section, show  # noqa: E402
+from common import WAIT, b64, error_body, host_port, out, run_bounded, section, show  # noqa: E402
 
 import etcd3gw  # noqa: E402
 from etcd3gw import exceptions  # noqa: E402
@@ -57,7 +57,6 @@ def kv(c):
 
 def txn(c):
     section('transaction')
-    from common import b64
     t = {'compare': [{'key': b64('new'), 'result': 'EQUAL', 'target': 'VERSION', 'version': 1},
                      {'key': b64('new'), 'result': 'GREATER', 'target': 'CREATE', 'create_revision': 1}],
          'success': [{'request_put': {'key': b64('t/1'), 'value': b64('a'), 'prev_kv': True}},
