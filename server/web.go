@@ -152,7 +152,12 @@ func (m *Member) serveClients() {
 		default:
 			var tc *tls.Config
 			if m.clientSec[i] {
-				tc = m.tls.client.ServerConfig("h2", "http/1.1")
+				// HTTP/1.1 first: a client that offers both (curl, browsers,
+				// Go's net/http) speaks HTTP/1.1 to the gateway, while gRPC
+				// clients offer only h2 and still get it. (etcd serves HTTP/2
+				// requests to its gateway too; synod hands h2 connections to
+				// the gRPC server whole, so it steers JSON clients to 1.1.)
+				tc = m.tls.client.ServerConfig("http/1.1", "h2")
 			}
 			grpcLn, webLn := newSplitListener(ln, tc, m.log)
 			m.serve(m.clientSrv, grpcLn)

@@ -103,6 +103,13 @@ func TestGatewayOverTLS(t *testing.T) {
 				ClientScheme: "https", Flags: p.flags(),
 				ClientTLS: clientTLS(t, roots, p.clientCert, p.clientKey),
 			})
+			// A client that offers h2 as well (curl, browsers, Go's default
+			// transport) must reach the gateway too.
+			h2 := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+				TLSClientConfig: clientTLS(t, roots, p.clientCert, p.clientKey), ForceAttemptHTTP2: true}}
+			if code, _, body := httpDo(h2, "POST", cl.Members[0].ClientURL+"/v3/kv/range", "", `{"key":"aw=="}`, nil); code != 200 || !strings.Contains(body, `"header"`) {
+				t.Errorf("a client offering h2 and http/1.1: %d %q", code, body)
+			}
 			named := httpsClient(clientTLS(t, roots, p.clientCert, p.clientKey))
 			anon := httpsClient(clientTLS(t, roots, anonCert, anonKey))
 			base := cl.Members[0].ClientURL
