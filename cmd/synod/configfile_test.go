@@ -82,10 +82,10 @@ func TestConfigFileBadValues(t *testing.T) {
 		"initial-cluster-state: maybe\n":      `invalid value "maybe"`,
 		"feature-gates: Bogus=true\n":         "unrecognized feature gate: Bogus",
 		"election-timeout: 300\n":             "--election-timeout[300ms] should be at least as 5 times as --heartbeat-interval[100ms]",
-		"discovery-srv: example.com\n":        "DNS discovery (--discovery-srv) is not implemented yet in synod",
 		"log-format: xml\nlogger: capnslog\n": "--logger=capnslog is removed in v3.5",
 		"enable-log-rotation: true\n":         "--log-outputs requires a single file path when --log-rotate-config-json is defined",
 		"enable-log-rotation: true\nlog-outputs: [/a.log]\nlog-rotation-config-json: '{\"maxsize\": \"big\"}'\n": "invalid log rotation config: json: cannot unmarshal string",
+		"initial-cluster: a=http://localhost:2380\ndiscovery-srv: example.com\n":                                 "multiple discovery or bootstrap flags are set",
 		"heartbeat-interval: \"100ms\"\n":     "of type uint",
 		"client-transport-security: [a, b]\n": "client-transport-security",
 	} {

@@ -73,7 +73,7 @@ func (f *serveFlags) fromEnv(fs *flag.FlagSet) error {
 }
 
 // envNotFlag are variables synod or its tools read that are not flags.
-var envNotFlag = map[string]bool{timerSlackApplied: true, "SYNOD_BIN": true, "SYNOD_ETCD_BIN": true, "SYNOD_E2E_ACTUAL_DIR": true, "ETCD_UNSUPPORTED_ARCH": true}
+var envNotFlag = map[string]bool{timerSlackApplied: true, testDNSServerEnv: true, "SYNOD_BIN": true, "SYNOD_ETCD_BIN": true, "SYNOD_E2E_ACTUAL_DIR": true, "ETCD_UNSUPPORTED_ARCH": true}
 
 // envConflictError is a variable set for a flag also on the command line:
 // etcd exits with a fatal log line (its text, and the variable's name).

@@ -39,7 +39,7 @@ type serveFlags struct {
 	printVersion bool
 	tuning       tuningFlags
 	inert        inertFlags
-	unimpl       unimplementedFlags
+	discovery    discoveryFlags
 	set          map[string]bool // flags given explicitly (command line, environment or config file)
 	gateNotes    []string        // gates set that have no effect in synod
 	lines        []logLine       // to log once the logger exists
@@ -84,7 +84,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.log.bind(fs)
 	f.tuning.bind(fs, c)
 	f.inert.bind(fs)
-	f.unimpl.bind(fs)
+	f.discovery.bind(fs)
 	bindTracingFlags(fs, &c.Tracing)
 	return fs, f
 }
@@ -159,7 +159,7 @@ func (f *serveFlags) finish() error {
 	if err := checkTimerSlack(f.timerSlack); err != nil {
 		return err
 	}
-	for _, check := range []func() error{f.log.check, f.unimpl.check, c.Tracing.Validate, f.tuning.check} {
+	for _, check := range []func() error{f.log.check, func() error { return f.discovery.check(c.InitialCluster) }, c.Tracing.Validate, f.tuning.check} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -219,6 +219,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 	for _, l := range f.lines {
 		logger.Log(context.Background(), l.level, l.msg, l.args...)
 	}
+	f.discovery.apply(&f.cfg, logger)
 	return serveMember(f.cfg, logger, stderr)
 }
 
