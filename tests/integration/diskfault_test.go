@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,7 +8,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -48,8 +46,8 @@ func TestFsyncFailureStopsMember(t *testing.T) {
 	spec := strings.Join([]string{cfg.Name, cfg.DataDir, cfg.ListenClientURLs[0], cfg.ListenPeerURLs[0], cfg.InitialCluster}, " ")
 	cmd := exec.Command(os.Args[0], "-test.run=^TestFsyncFailureStopsMember$")
 	cmd.Env = append(os.Environ(), fsyncChildEnv+"="+spec)
-	stderr := new(lockedBuffer)
-	cmd.Stdout, cmd.Stderr = stderr, stderr
+	stderr := childOutput(t)
+	cmd.Stdout, cmd.Stderr = stderr.f, stderr.f
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -213,22 +211,23 @@ func (f syncFailFile) SyncTo(length int64) (bool, error) {
 	return f.File.SyncTo(length)
 }
 
-// lockedBuffer is a bytes.Buffer safe for a child's output and the test.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+// outputFile is a file a child process writes its output to, read back
+// whole by String.
+type outputFile struct{ f *os.File }
+
+// childOutput creates an outputFile removed at the end of the test.
+func childOutput(t *testing.T) outputFile {
+	f, err := os.CreateTemp(t.TempDir(), "child-*.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return outputFile{f}
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+func (o outputFile) String() string {
+	b, _ := os.ReadFile(o.f.Name())
+	return string(b)
 }
 
 // putKeys writes prefix-0 .. prefix-(n-1), each acknowledged.
