@@ -31,7 +31,7 @@ func (m *Member) tracingOptions() []grpc.ServerOption {
 	if m.tracer == nil {
 		return nil
 	}
-	return []grpc.ServerOption{m.tracer.ServerOption()}
+	return m.tracer.ServerOptions()
 }
 
 // stopTracing flushes the spans still queued, within tracing.ShutdownTimeout.

@@ -135,11 +135,14 @@ func newResource(ctx context.Context, c Config) (*resource.Resource, error) {
 	return res, nil
 }
 
-// ServerOption instruments a gRPC server: every RPC it serves is a server
+// ServerOptions instrument a gRPC server: every RPC it serves is a server
 // span named for its method (etcdserverpb.KV/Range, ...), continuing the
-// trace of a caller that sent a traceparent.
-func (p *Provider) ServerOption() grpc.ServerOption {
-	return grpc.StatsHandler(otelgrpc.NewServerHandler(p.opts...))
+// trace of a caller that sent a traceparent, and the KV and Lease calls
+// etcd's server traces get etcd's child span (put, range, txn, ...). The
+// interceptor is appended to the server's chain, so it runs innermost.
+func (p *Provider) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(p.opts...)),
+		grpc.ChainUnaryInterceptor(etcdSpans(p.tp.Tracer(EtcdScope)))}
 }
 
 // Shutdown exports the spans still queued and stops the exporter, giving

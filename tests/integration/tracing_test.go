@@ -2,6 +2,7 @@ package integration
 
 import (
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,9 +52,17 @@ func TestTracingExportsClientRPCs(t *testing.T) {
 	spans := tracingtest.Of(col.Spans(), "service.instance.id", "m0-instance")
 	puts, ranges := 0, 0
 	var continued []tracingtest.Span
+	children := map[string]string{} // parent span ID -> etcd's child span's name
 	for _, s := range spans {
-		if s.Resource["service.name"] != "synod-it" || s.Kind != "SPAN_KIND_SERVER" {
-			t.Errorf("span %s: resource %v, kind %s", s.Name, s.Resource, s.Kind)
+		if s.Resource["service.name"] != "synod-it" {
+			t.Errorf("span %s: resource %v", s.Name, s.Resource)
+		}
+		if s.Scope == tracing.EtcdScope {
+			children[s.ParentSpanID] = s.Name
+			continue
+		}
+		if s.Kind != "SPAN_KIND_SERVER" {
+			t.Errorf("span %s: kind %s", s.Name, s.Kind)
 		}
 		switch s.Name {
 		case "etcdserverpb.KV/Put":
@@ -63,6 +72,12 @@ func TestTracingExportsClientRPCs(t *testing.T) {
 		}
 		if s.TraceID == parentTrace {
 			continued = append(continued, s)
+		}
+	}
+	for _, s := range spans {
+		want := map[string]string{"etcdserverpb.KV/Put": "put", "etcdserverpb.KV/Range": "range"}[s.Name]
+		if want != "" && children[s.SpanID] != want {
+			t.Errorf("%s span has child %q, want etcd's %q", s.Name, children[s.SpanID], want)
 		}
 	}
 	if puts != 2 || ranges != 2 {
@@ -92,8 +107,13 @@ func TestTracingSamplingRateZero(t *testing.T) {
 	}
 	c.stopAll()
 	spans := tracingtest.Of(col.Spans(), "service.instance.id", "m0-zero")
-	if len(spans) != 1 || spans[0].Name != "etcdserverpb.KV/Put" || spans[0].TraceID != parentTrace {
-		t.Errorf("want only the sampled caller's Put, got %+v", spans)
+	if names := tracingtest.Names(spans); len(spans) != 2 || strings.Join(names, " ") != "etcdserverpb.KV/Put put" {
+		t.Errorf("want only the sampled caller's Put (server span and etcd's child), got %+v", spans)
+	}
+	for _, s := range spans {
+		if s.TraceID != parentTrace {
+			t.Errorf("span %s of trace %s, not the caller's", s.Name, s.TraceID)
+		}
 	}
 }
 
