@@ -19,6 +19,11 @@ func (c *clusterService) MemberList(ctx context.Context, r *pb.MemberListRequest
 	if err != nil {
 		return nil, toGRPCError(err)
 	}
+	// As etcd 3.7: once auth is on, only a known user may list (any
+	// user: no permission is needed), checked after the read.
+	if err := c.e.requireUser(ctx); err != nil {
+		return nil, toGRPCError(err)
+	}
 	return &pb.MemberListResponse{Header: c.e.fillIdentity(nil), Members: members}, nil
 }
 

@@ -34,9 +34,7 @@ var thirdPartyClients = []thirdPartyClient{
 	{name: "tooz_coordinator", imports: "tooz, etcd3gw", packages: "python3-tooz python3-etcd3gw"},
 	{name: "patroni_dcs", imports: "patroni.dcs.etcd3", packages: "patroni python3-etcd"},
 	{name: "patroni_auth", imports: "patroni.dcs.etcd3", packages: "patroni python3-etcd"},
-	{name: "patroni_discovery_auth", imports: "patroni.dcs.etcd3", packages: "patroni python3-etcd",
-		differs: "with auth enabled, etcd 3.7.3 refuses MemberList without a token (etcdserver: user name is empty), " +
-			"so Patroni 3.0.2 configured with etcd3.hosts cannot start; synod serves the member list to anyone"},
+	{name: "patroni_discovery_auth", imports: "patroni.dcs.etcd3", packages: "patroni python3-etcd"},
 }
 
 const (
