@@ -53,6 +53,8 @@ var flagErrorCases = []flagErrorCase{
 	{name: "log-rotation-config", args: []string{"--enable-log-rotation", "--log-outputs=a.log", "--log-rotation-config-json={"}},
 	{name: "discovery-fallback", args: []string{"--discovery-fallback=proxy"}},
 	{name: "discovery-token-alone", args: []string{"--discovery-token=x"}},
+	{name: "discovery-conflict", args: []string{"--initial-cluster=default=http://localhost:2380", "--discovery-srv=example.com"}},
+	{name: "discovery-endpoints-conflict", args: []string{"--discovery-srv=example.com", "--discovery-endpoints=127.0.0.1:1", "--discovery-token=x"}},
 	{name: "tracing-sampling-rate", args: []string{"--enable-distributed-tracing", "--distributed-tracing-sampling-rate=2000000"}},
 	{name: "config-file-missing", args: []string{"--config-file=/nonexistent/etcd.yaml"}},
 	{name: "config-file-syntax", args: []string{"--config-file=etcd.yaml"}, file: "name: [1\n"},

@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"go.etcd.io/etcd/client/pkg/v3/types"
+	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
+	"go.uber.org/zap"
+
+	"github.com/synod-db/synod/discovery/dnstest"
+)
+
+// startDiscovered starts n members of kind that name no initial cluster:
+// flags (and, for member i, peer(i, port) as its advertised peer URL) tell
+// them how to find each other. They start together, as discovery needs,
+// once every peer(i, port) has been called.
+func startDiscovered(t *testing.T, kind string, n int, peer func(i, port int) string, flags ...string) *Cluster {
+	t.Helper()
+	requireKind(t, kind)
+	dir := t.TempDir()
+	ports, err := freePorts(2 * n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &Cluster{t: t, Kind: kind}
+	t.Cleanup(func() {
+		if t.Failed() {
+			c.dumpLogs()
+		}
+		c.stopAll()
+	})
+	for i := 0; i < n; i++ {
+		m := &Member{Index: i, Name: fmt.Sprintf("m%d", i), ClientURL: fmt.Sprintf("http://127.0.0.1:%d", ports[2*i]),
+			PeerURL: peer(i, ports[2*i+1]), Endpoint: fmt.Sprintf("127.0.0.1:%d", ports[2*i])}
+		m.DataDir, m.LogPath = filepath.Join(dir, m.Name+".data"), filepath.Join(dir, m.Name+".log")
+		args := append([]string{"--name=" + m.Name, "--data-dir=" + m.DataDir,
+			"--listen-client-urls=" + m.ClientURL, "--advertise-client-urls=" + m.ClientURL,
+			fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", ports[2*i+1]),
+			"--initial-advertise-peer-urls=" + m.PeerURL}, flags...)
+		m.Bin, m.Args = etcdBin, args
+		if kind == "synod" {
+			m.Bin, m.Args = synodBin, append([]string{"serve"}, args...)
+		}
+		c.Members = append(c.Members, m)
+	}
+	for _, m := range c.Members {
+		if err := m.start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return c
+}
+
+// waitFormed waits for every member and checks they form one cluster whose
+// ID is the one etcd's membership code derives for their advertised peer
+// URLs and token.
+func waitFormed(t *testing.T, c *Cluster, token string) {
+	t.Helper()
+	var initial []string
+	for _, m := range c.Members {
+		if err := c.waitMemberReady(m, startTimeout); err != nil {
+			t.Fatal(err)
+		}
+		initial = append(initial, m.Name+"="+m.PeerURL)
+	}
+	urlsmap, err := types.NewURLsMap(strings.Join(initial, ","))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl, err := membership.NewClusterFromURLsMap(zap.NewNop(), token, urlsmap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Members {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		resp, err := m.client(t).MemberList(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Header.ClusterId != uint64(cl.ID()) || len(resp.Members) != len(c.Members) {
+			t.Errorf("%s %s: cluster %x with %d members, want %x with %d", c.Kind, m.Name, resp.Header.ClusterId, len(resp.Members), uint64(cl.ID()), len(c.Members))
+		}
+	}
+}
+
+// refusedMessage waits for a member that must not start to exit, and
+// returns the error it gave: etcd's warning field or synod's last line.
+func refusedMessage(t *testing.T, m *Member) string {
+	t.Helper()
+	if err := waitFor(30*time.Second, 50*time.Millisecond, func() (bool, error) { return !m.Running(), nil }); err != nil {
+		t.Fatalf("%s still running: %v\n%s", m.Name, err, tail(m.LogText(), 20))
+	}
+	for _, line := range strings.Split(m.LogText(), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) == nil && rec["msg"] == "failed to bootstrap; discovery token was already used" {
+			return fmt.Sprint(rec["error"])
+		}
+		if msg, ok := strings.CutPrefix(line, "synod serve: "); ok {
+			return msg
+		}
+	}
+	t.Fatalf("%s: no error in its log:\n%s", m.Name, tail(m.LogText(), 20))
+	return ""
+}
+
+func localPeer(_, port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
+
+// Three synod members bootstrap through the v3 discovery service, run by a
+// real etcd and by synod; a fourth with the same token is refused as etcd
+// refuses it (the message compared with etcd members' own, live).
+func TestDiscoveryV3Service(t *testing.T) {
+	for _, svcKind := range kinds() {
+		t.Run("service="+svcKind, func(t *testing.T) {
+			svc := startCluster(t, svcKind, 1)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if _, err := svc.Members[0].client(t).Put(ctx, "/_etcd/registry/tok/_config/size", "3"); err != nil {
+				t.Fatal(err)
+			}
+			flags := []string{"--discovery-endpoints=" + svc.Members[0].Endpoint, "--discovery-token=tok"}
+			waitFormed(t, startDiscovered(t, "synod", 3, localPeer, flags...), "tok")
+			refused := map[string]string{}
+			for _, kind := range kinds() {
+				if kind == "etcd" && etcdBin == "" {
+					continue
+				}
+				c := startDiscovered(t, kind, 1, localPeer, flags...)
+				refused[kind] = refusedMessage(t, c.Members[0])
+			}
+			want := "failed to join discovery cluster (discovery: cluster is full)"
+			if e, ok := refused["etcd"]; ok && e != want {
+				t.Errorf("etcd says %q, the test expects %q", e, want)
+			}
+			if refused["synod"] != want {
+				t.Errorf("synod: a fourth member is refused with %q, want etcd's %q", refused["synod"], want)
+			}
+		})
+	}
+}
+
+// Three synod processes find each other in DNS SRV records served by the
+// test (SYNOD_TEST_DNS_SERVER), under names only that server knows. etcd
+// has no way to use another DNS server, so this runs on synod only.
+func TestDiscoverySRVProcesses(t *testing.T) {
+	requireKind(t, "synod")
+	d := dnstest.Start(t)
+	t.Setenv("SYNOD_TEST_DNS_SERVER", d.Addr())
+	var targets []dnstest.Target
+	c := startDiscovered(t, "synod", 3, func(i, port int) string {
+		host := fmt.Sprintf("m%d.synod.test", i)
+		d.SetA(host, "127.0.0.1")
+		targets = append(targets, dnstest.Target{Host: host, Port: uint16(port)})
+		if i == 2 {
+			d.SetSRV("_etcd-server-blue._tcp.synod.test", targets...)
+		}
+		return fmt.Sprintf("http://%s:%d", host, port)
+	}, "--discovery-srv=synod.test", "--discovery-srv-name=blue", "--initial-cluster-token=srv")
+	waitFormed(t, c, "srv")
+}
