@@ -28,6 +28,7 @@ import (
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/version"
 
 	"github.com/synod-db/synod/metrics"
 )
@@ -55,8 +56,9 @@ type Options struct {
 	EnablePprof bool
 	// Timeout bounds one check's read (etcd: its request timeout).
 	Timeout time.Duration
-	// ServerVersion and ClusterVersion are what /version reports.
-	ServerVersion, ClusterVersion string
+	// ServerVersion, ClusterVersion and StorageVersion are what /version
+	// reports, in etcd's version.Versions shape.
+	ServerVersion, ClusterVersion, StorageVersion string
 }
 
 // NewHandler returns the endpoints for m.
@@ -225,7 +227,7 @@ func (h *handler) version(w http.ResponseWriter, r *http.Request) {
 	if !allowGet(w, r) {
 		return
 	}
-	d, _ := json.Marshal(map[string]string{"etcdserver": h.o.ServerVersion, "etcdcluster": h.o.ClusterVersion})
+	d, _ := json.Marshal(version.Versions{Server: h.o.ServerVersion, Cluster: h.o.ClusterVersion, Storage: h.o.StorageVersion})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(d)
 }

@@ -72,7 +72,7 @@ func (m *Member) registerPebbleGauges() {
 func (m *Member) httpHandler() http.Handler {
 	return etcdhttp.NewHandler(m, etcdhttp.Options{
 		Metrics: m.metrics, EnablePprof: m.cfg.EnablePprof, Timeout: m.requestTimeout(),
-		ServerVersion: Version, ClusterVersion: StorageVersion,
+		ServerVersion: Version, ClusterVersion: StorageVersion, StorageVersion: StorageVersion,
 	})
 }
 

@@ -39,6 +39,9 @@ func gatewaySteps() []hstep {
 	s = append(s, gwLockElectionSteps()...)
 	s = append(s, gwClusterMaintenanceSteps()...)
 	s = append(s, gwAuthSteps()...)
+	// The other HTTP endpoints of a client URL, behind the same access control.
+	s = append(s, hstep{method: http.MethodGet, path: "/version"}, hstep{method: http.MethodGet, path: "/health"},
+		hstep{method: http.MethodGet, path: "/nothing"})
 	return s
 }
 
