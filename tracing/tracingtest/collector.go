@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -101,6 +102,10 @@ func attrs(kvs []*commonpb.KeyValue) map[string]string {
 		switch x := v.GetValue().(type) {
 		case *commonpb.AnyValue_StringValue:
 			m[kv.GetKey()] = x.StringValue
+		case *commonpb.AnyValue_IntValue:
+			m[kv.GetKey()] = strconv.FormatInt(x.IntValue, 10)
+		case *commonpb.AnyValue_BoolValue:
+			m[kv.GetKey()] = strconv.FormatBool(x.BoolValue)
 		default:
 			m[kv.GetKey()] = strings.TrimSpace(v.String())
 		}
