@@ -102,6 +102,7 @@ func TestDiskFull(t *testing.T) {
 	if !m.Running() || starts != 2 {
 		t.Fatalf("%s restarted (%d starts) or exited", m.Name, starts)
 	}
+	c.WaitConverged(30 * time.Second)
 	hashes := clusterHashes(t, c)
 
 	// A disk full to the last byte at start: refused, then recovered.
