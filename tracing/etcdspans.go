@@ -77,13 +77,14 @@ func txnAttributes(r *etcdserverpb.TxnRequest) []attribute.KeyValue {
 // (-1 without one).
 func firstOp(ops []*etcdserverpb.RequestOp) (key, typ string, lease int64) {
 	lease = -1
+	leaseSeen := false
 	for _, op := range ops {
 		var k []byte
 		switch x := op.GetRequest().(type) {
 		case *etcdserverpb.RequestOp_RequestPut:
 			k = x.RequestPut.GetKey()
-			if lease == -1 {
-				lease = x.RequestPut.GetLease()
+			if !leaseSeen {
+				lease, leaseSeen = x.RequestPut.GetLease(), true
 			}
 		case *etcdserverpb.RequestOp_RequestRange:
 			k = x.RequestRange.GetKey()
