@@ -137,12 +137,14 @@ func newResource(ctx context.Context, c Config) (*resource.Resource, error) {
 
 // ServerOptions instrument a gRPC server: every RPC it serves is a server
 // span named for its method (etcdserverpb.KV/Range, ...), continuing the
-// trace of a caller that sent a traceparent, and the KV and Lease calls
-// etcd's server traces get etcd's child span (put, range, txn, ...). The
-// interceptor is appended to the server's chain, so it runs innermost.
+// trace of a caller that sent a traceparent, and what etcd's server traces
+// inside an RPC gets etcd's child span (put, range, txn, ..., watch,
+// lease_renew). The interceptors are appended to the server's chains, so
+// they run innermost.
 func (p *Provider) ServerOptions() []grpc.ServerOption {
+	tr := p.tp.Tracer(EtcdScope)
 	return []grpc.ServerOption{grpc.StatsHandler(otelgrpc.NewServerHandler(p.opts...)),
-		grpc.ChainUnaryInterceptor(etcdSpans(p.tp.Tracer(EtcdScope)))}
+		grpc.ChainUnaryInterceptor(etcdSpans(tr)), grpc.ChainStreamInterceptor(etcdStreamSpans(tr))}
 }
 
 // Shutdown exports the spans still queued and stops the exporter, giving
