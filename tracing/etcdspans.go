@@ -24,7 +24,11 @@ func etcdSpans(tr trace.Tracer) grpc.UnaryServerInterceptor {
 		}
 		ctx, span := tr.Start(ctx, name, trace.WithAttributes(attrs...))
 		defer span.End()
-		return handler(ctx, req)
+		resp, err := handler(ctx, req)
+		if g, ok := resp.(*etcdserverpb.LeaseGrantResponse); ok && req.(*etcdserverpb.LeaseGrantRequest).GetID() == 0 {
+			span.SetAttributes(attribute.Int64("id", g.GetID())) // the ID the member picked, as etcd's span shows
+		}
+		return resp, err
 	}
 }
 

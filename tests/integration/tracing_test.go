@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -45,6 +46,10 @@ func TestTracingExportsClientRPCs(t *testing.T) {
 		t.Fatal(err)
 	}
 	gwPut(t, c, "gw", []byte("v"))
+	lease, err := cli.Grant(ctx(t), 60) // the member picks the ID
+	if err != nil {
+		t.Fatal(err)
+	}
 	if _, err := cli.Get(metadata.AppendToOutgoingContext(ctx(t), "traceparent", sampledParent), "k"); err != nil {
 		t.Fatal(err)
 	}
@@ -59,6 +64,9 @@ func TestTracingExportsClientRPCs(t *testing.T) {
 		}
 		if s.Scope == tracing.EtcdScope {
 			children[s.ParentSpanID] = s.Name
+			if s.Name == "lease_grant" && s.Attributes["id"] != fmt.Sprint(int64(lease.ID)) {
+				t.Errorf("lease_grant span's id %s, want the granted lease's %d", s.Attributes["id"], lease.ID)
+			}
 			continue
 		}
 		if s.Kind != "SPAN_KIND_SERVER" {
