@@ -164,3 +164,33 @@ func TestDiscoverySRVProcesses(t *testing.T) {
 	}, "--discovery-srv=synod.test", "--discovery-srv-name=blue", "--initial-cluster-token=srv")
 	waitFormed(t, c, "srv")
 }
+
+// A discovery service that cannot be reached is retried, as etcd retries
+// it (forever, backing off), saying so in the log; the member never serves.
+func TestDiscoveryV3Unreachable(t *testing.T) {
+	ports, err := freePorts(1) // closed again: nothing listens there
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range kinds() {
+		t.Run(kind, func(t *testing.T) {
+			c := startDiscovered(t, kind, 1, localPeer, fmt.Sprintf("--discovery-endpoints=127.0.0.1:%d", ports[0]),
+				"--discovery-token=x", "--discovery-dial-timeout=100ms", "--discovery-request-timeout=200ms")
+			m := c.Members[0]
+			err := waitFor(20*time.Second, 50*time.Millisecond, func() (bool, error) {
+				if !m.Running() {
+					return false, fmt.Errorf("exited: %v", m.exitStatus())
+				}
+				return strings.Contains(m.LogText(), `"msg":"retry connecting to discovery service"`), nil
+			})
+			if err != nil {
+				t.Fatalf("%s: no retry logged: %v\n%s", kind, err, tail(m.LogText(), 20))
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+			defer cancel()
+			if _, err := m.client(t).Get(ctx, "x"); err == nil {
+				t.Errorf("%s serves while discovery has not finished", kind)
+			}
+		})
+	}
+}
