@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/url"
+	"slices"
 	"strconv"
 )
 
@@ -61,4 +63,34 @@ func resolveTCP(ctx context.Context, r Resolver, hostport string) (string, error
 		}
 	}
 	return (&net.TCPAddr{IP: pick.IP, Port: int(port), Zone: pick.Zone}).String(), nil
+}
+
+// SameAddresses reports whether two lists of URLs name the same schemes
+// and resolved addresses, in any order, as etcd compares a member's
+// advertised peer URLs with those the cluster lists for it.
+func SameAddresses(ctx context.Context, r Resolver, a, b []string) bool {
+	if r == nil {
+		r = net.DefaultResolver
+	}
+	ra, erra := resolvedURLs(ctx, r, a)
+	rb, errb := resolvedURLs(ctx, r, b)
+	return erra == nil && errb == nil && slices.Equal(ra, rb)
+}
+
+// resolvedURLs is scheme://address for each URL, sorted.
+func resolvedURLs(ctx context.Context, r Resolver, urls []string) ([]string, error) {
+	out := make([]string, 0, len(urls))
+	for _, raw := range urls {
+		u, err := url.Parse(raw)
+		if err != nil {
+			return nil, err
+		}
+		addr, err := resolveTCP(ctx, r, u.Host)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u.Scheme+"://"+addr)
+	}
+	slices.Sort(out)
+	return out, nil
 }

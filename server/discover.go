@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/synod-db/synod/discovery"
 )
@@ -47,8 +49,39 @@ func (m *Member) discover() error {
 	}
 	m.log.Info("found the initial cluster by discovery", "initial-cluster", cluster, "initial-cluster-token", token)
 	m.cfg.InitialCluster, m.cfg.InitialClusterToken = cluster, token
+	// As etcd: the cluster may list this member by a name where it
+	// advertises an address; the same addresses are the same member, known
+	// to the others by the cluster's URLs.
+	if mine := membersURLs(cluster, m.cfg.Name); !sameURLs(mine, m.cfg.InitialAdvertisePeerURLs) &&
+		discovery.SameAddresses(ctx, resolverOrDefault(m.cfg.Resolver), mine, m.cfg.InitialAdvertisePeerURLs) {
+		m.cfg.InitialAdvertisePeerURLs = mine
+	}
 	if _, err := m.cfg.initialMembers(); err != nil {
 		return fmt.Errorf("discovered cluster %s: %w", cluster, err)
 	}
 	return nil
+}
+
+// membersURLs is name's peer URLs in an --initial-cluster value.
+func membersURLs(cluster, name string) []string {
+	var urls []string
+	for _, part := range strings.Split(cluster, ",") {
+		if n, u, ok := strings.Cut(part, "="); ok && n == name {
+			urls = append(urls, u)
+		}
+	}
+	return urls
+}
+
+// sameURLs reports whether a and b hold the same URLs in any order.
+func sameURLs(a, b []string) bool {
+	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+}
+
+// resolverOrDefault is r, or net.DefaultResolver when r is nil.
+func resolverOrDefault(r *net.Resolver) discovery.Resolver {
+	if r == nil {
+		return net.DefaultResolver
+	}
+	return r
 }

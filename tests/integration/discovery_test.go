@@ -73,9 +73,11 @@ func etcdClusterID(t *testing.T, initialCluster, token string) uint64 {
 }
 
 // checkFormed checks the members agree on a leader, list each other by
-// name and peer URL, and have the cluster ID etcd would give them.
-func checkFormed(t *testing.T, c *cluster, wantCluster uint64) {
+// the names and peer URLs of initial, and have the cluster ID etcd would
+// give them with token.
+func checkFormed(t *testing.T, c *cluster, initial []string, token string) {
 	t.Helper()
+	wantCluster := etcdClusterID(t, strings.Join(initial, ","), token)
 	c.waitLeader()
 	cli := c.client()
 	waitUntil(t, 10*time.Second, "every member published its name", func() bool {
@@ -97,13 +99,13 @@ func checkFormed(t *testing.T, c *cluster, wantCluster uint64) {
 	if resp.Header.ClusterId != wantCluster {
 		t.Errorf("cluster ID %x, want %x (etcd's for the discovered cluster)", resp.Header.ClusterId, wantCluster)
 	}
-	for i, cfg := range c.cfgs {
+	for _, want := range initial {
 		found := false
 		for _, m := range resp.Members {
-			found = found || (m.Name == cfg.Name && strings.Join(m.PeerURLs, ",") == cfg.InitialAdvertisePeerURLs[0])
+			found = found || m.Name+"="+strings.Join(m.PeerURLs, ",") == want
 		}
 		if !found {
-			t.Errorf("member %d (%s %v) not in the member list %v", i, cfg.Name, cfg.InitialAdvertisePeerURLs, resp.Members)
+			t.Errorf("%s not in the member list %v", want, resp.Members)
 		}
 	}
 	if _, err := cli.Put(ctx(t), "formed", "yes"); err != nil {
@@ -113,8 +115,10 @@ func checkFormed(t *testing.T, c *cluster, wantCluster uint64) {
 
 // Three members find each other in DNS SRV records alone (--discovery-srv),
 // by names only the test's DNS server knows: so the peer links resolve
-// names through the configured resolver too. When a member comes back on
-// another address behind its name, the others find it again.
+// names through the configured resolver too. One advertises its address
+// where the record has its name: as in etcd, it is the member the record
+// names. When a member comes back on another address behind its name, the
+// others find it again.
 func TestDiscoverySRV(t *testing.T) {
 	d := dnstest.Start(t)
 	res := discovery.UseDNSServer(d.Addr())
@@ -124,6 +128,10 @@ func TestDiscoverySRV(t *testing.T) {
 		host := fmt.Sprintf("m%d.synod.test", i)
 		_, port, _ := strings.Cut(strings.TrimPrefix(cfg.ListenPeerURLs[0], "http://"), ":")
 		cfg.InitialAdvertisePeerURLs = []string{"http://" + host + ":" + port}
+		initial = append(initial, cfg.Name+"="+cfg.InitialAdvertisePeerURLs[0])
+		if i == 0 {
+			cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
+		}
 		cfg.InitialClusterToken = "srv-token"
 		cfg.Resolver = res
 		cfg.Discovery = discovery.SRV{Domain: "synod.test", Resolver: res}
@@ -131,7 +139,6 @@ func TestDiscoverySRV(t *testing.T) {
 		var p uint16
 		fmt.Sscan(port, &p)
 		targets = append(targets, dnstest.Target{Host: host, Port: p})
-		initial = append(initial, cfg.Name+"="+cfg.InitialAdvertisePeerURLs[0])
 		if i == 2 {
 			d.SetSRV("_etcd-server._tcp.synod.test", targets...)
 		}
@@ -141,7 +148,7 @@ func TestDiscoverySRV(t *testing.T) {
 			t.Fatalf("member %d: %v", i, err)
 		}
 	}
-	checkFormed(t, c, etcdClusterID(t, strings.Join(initial, ","), "srv-token"))
+	checkFormed(t, c, initial, "srv-token")
 
 	// m2 moves to 127.0.0.2 behind the same name.
 	lead := c.waitLeader()
@@ -190,7 +197,7 @@ func TestDiscoveryV3(t *testing.T) {
 			t.Fatalf("member %d: %v", i, err)
 		}
 	}
-	checkFormed(t, c, etcdClusterID(t, strings.Join(initial, ","), "tok"))
+	checkFormed(t, c, initial, "tok")
 
 	for token, want := range map[string]string{
 		"tok":   "failed to join discovery cluster (discovery: cluster is full)",
