@@ -196,7 +196,8 @@ func (m *Member) open() error {
 		return err
 	}
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
-		TLS:        m.tls.peerDialTLS(), Resolver: m.cfg.Resolver,
+		TLS:        m.tls.peerDialTLS(),
+		Resolver:   m.cfg.Resolver,
 		Membership: m, Hasher: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
