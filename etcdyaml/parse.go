@@ -76,9 +76,7 @@ func Parse(b []byte) ([]Setting, error) {
 		out = append(out, Setting{Flag: key, Value: format(f)})
 	}
 	if m, ok := raw["discovery-config"].(map[string]any); ok {
-		if _, ok := m["client"]; ok && len(c.DiscoveryCfg.Client.Endpoints) > 0 {
-			out = append(out, Setting{Flag: "discovery-endpoints", Value: strings.Join(c.DiscoveryCfg.Client.Endpoints, ",")})
-		}
+		out = append(out, discoveryClientSettings(c.DiscoveryCfg, m)...)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Flag < out[j].Flag })
 	return out, nil
@@ -129,4 +127,37 @@ func format(v reflect.Value) string {
 	default:
 		return fmt.Sprint(x)
 	}
+}
+
+// The v3 discovery client's keys (discovery-config's client section and
+// its secure and auth sections) and their flags; endpoints are apart.
+var (
+	discoveryClientFlags = map[string]string{"dial-timeout": "discovery-dial-timeout",
+		"request-timeout": "discovery-request-timeout", "keepalive-time": "discovery-keepalive-time",
+		"keepalive-timeout": "discovery-keepalive-timeout"}
+	discoverySecureFlags = map[string]string{"cert": "discovery-cert", "key": "discovery-key",
+		"cacert": "discovery-cacert", "insecure-transport": "discovery-insecure-transport",
+		"insecure-skip-tls-verify": "discovery-insecure-skip-tls-verify"}
+	discoveryAuthFlags = map[string]string{"username": "discovery-user", "password": "discovery-password"}
+)
+
+// discoveryClientSettings returns the flags set by the keys present in
+// discovery-config's client section.
+func discoveryClientSettings(d discovery, section map[string]any) []Setting {
+	client, ok := section["client"].(map[string]any)
+	if !ok {
+		return nil
+	}
+	var out []Setting
+	if len(d.Client.Endpoints) > 0 {
+		out = append(out, Setting{Flag: "discovery-endpoints", Value: strings.Join(d.Client.Endpoints, ",")})
+	}
+	out = append(out, sectionSettings(reflect.ValueOf(d.Client), client, discoveryClientFlags)...)
+	if m, ok := client["secure"].(map[string]any); ok {
+		out = append(out, sectionSettings(reflect.ValueOf(d.Client.Secure), m, discoverySecureFlags)...)
+	}
+	if m, ok := client["auth"].(map[string]any); ok {
+		out = append(out, sectionSettings(reflect.ValueOf(d.Client.Auth), m, discoveryAuthFlags)...)
+	}
+	return out
 }

@@ -45,6 +45,13 @@ socket-options:
 discovery-config:
   client:
     endpoints: [http://d1:2379]
+    request-timeout: 3000000000
+    keepalive-time: 1000000000
+    secure:
+      cacert: /d-ca.crt
+      insecure-transport: false
+    auth:
+      username: u
   token: tok
 client-transport-security:
   cert-file: /c.crt
@@ -68,6 +75,8 @@ peer-transport-security:
 		"log-outputs":            "stderr,/var/log/etcd.log", "feature-gates": "InitialCorruptCheck=true",
 		"socket-reuse-port":   "true",
 		"discovery-endpoints": "http://d1:2379", "discovery-token": "tok",
+		"discovery-request-timeout": "3s", "discovery-keepalive-time": "1s", "discovery-cacert": "/d-ca.crt",
+		"discovery-insecure-transport": "false", "discovery-user": "u",
 		"cert-file": "/c.crt", "key-file": "/c.key", "client-cert-auth": "true", "trusted-ca-file": "/ca.crt",
 		"client-cert-allowed-hostname": "a.example,b.example",
 		"peer-cert-file":               "/p.crt", "peer-client-cert-file": "/pc.crt", "peer-auto-tls": "true",

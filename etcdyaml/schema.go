@@ -120,9 +120,22 @@ type socketOpts struct {
 // discovery is the discovery-config section (the fields synod reads).
 type discovery struct {
 	Client struct {
-		Endpoints      []string      `json:"endpoints"`
-		RequestTimeout time.Duration `json:"request-timeout"`
-		DialTimeout    time.Duration `json:"dial-timeout"`
+		Endpoints        []string      `json:"endpoints"`
+		RequestTimeout   time.Duration `json:"request-timeout"`
+		DialTimeout      time.Duration `json:"dial-timeout"`
+		KeepAliveTime    time.Duration `json:"keepalive-time"`
+		KeepAliveTimeout time.Duration `json:"keepalive-timeout"`
+		Secure           struct {
+			Cert               string `json:"cert"`
+			Key                string `json:"key"`
+			Cacert             string `json:"cacert"`
+			InsecureTransport  bool   `json:"insecure-transport"`
+			InsecureSkipVerify bool   `json:"insecure-skip-tls-verify"`
+		} `json:"secure"`
+		Auth struct {
+			Username string `json:"username"`
+			Password string `json:"password"`
+		} `json:"auth"`
 	} `json:"client"`
 	Token string `json:"token"`
 }
