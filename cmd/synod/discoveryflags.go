@@ -120,3 +120,13 @@ func (d *discoveryFlags) config() v3discovery.DiscoveryConfig {
 		Auth: &clientv3.AuthConfig{Username: string(d.user), Password: string(d.pass)},
 	}}
 }
+
+// warnDiscoveryFailure logs etcd's two warnings when v3 discovery failed
+// (a full cluster, a missing size key: most often a reused token).
+func warnDiscoveryFailure(logger *slog.Logger, err error) {
+	var derr *discovery.Error
+	if errors.As(err, &derr) {
+		logger.Warn("failed to bootstrap; discovery token was already used", "error", err.Error())
+		logger.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
+	}
+}

@@ -227,6 +227,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 func serveMember(cfg server.Config, logger *slog.Logger, stderr io.Writer) int {
 	m, err := server.New(cfg, logger)
 	if err != nil {
+		warnDiscoveryFailure(logger, err)
 		fmt.Fprintf(stderr, "synod serve: %v\n", err)
 		return 1
 	}
