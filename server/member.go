@@ -343,7 +343,7 @@ func (m *Member) listen() error {
 		return err
 	}
 	m.selfLn = newPipeListener()
-	self, err := newSelfClient(m.selfLn)
+	self, err := newSelfClient(m.selfLn, m.tracingDialOptions()...)
 	if err != nil {
 		return fmt.Errorf("server: client of self: %w", err)
 	}

@@ -77,13 +77,13 @@ func (pipeAddr) Network() string { return audit.InProcessNetwork }
 func (pipeAddr) String() string  { return selfEndpoint }
 
 // newSelfClient returns a clientv3 client that reaches this member's client
-// API through ln. It connects lazily, so it can be created before the
-// server serves ln.
-func newSelfClient(ln *pipeListener) (*clientv3.Client, error) {
+// API through ln, with opts added to its dial options. It connects lazily,
+// so it can be created before the server serves ln.
+func newSelfClient(ln *pipeListener, opts ...grpc.DialOption) (*clientv3.Client, error) {
 	dial := func(ctx context.Context, _ string) (net.Conn, error) { return ln.Dial(ctx) }
 	return clientv3.New(clientv3.Config{
 		Endpoints:            []string{selfEndpoint},
-		DialOptions:          []grpc.DialOption{grpc.WithContextDialer(dial)},
+		DialOptions:          append([]grpc.DialOption{grpc.WithContextDialer(dial)}, opts...),
 		DialKeepAliveTime:    30 * time.Second,
 		DialKeepAliveTimeout: 10 * time.Second,
 		Logger:               zap.NewNop(),

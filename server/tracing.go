@@ -43,3 +43,12 @@ func (m *Member) stopTracing() {
 		m.log.Warn("distributed tracing: spans not flushed", "err", err)
 	}
 }
+
+// tracingDialOptions are the member's client of itself's options for
+// tracing: the Lock and Election recipes' calls join their RPC's trace.
+func (m *Member) tracingDialOptions() []grpc.DialOption {
+	if m.tracer == nil {
+		return nil
+	}
+	return m.tracer.DialOptions()
+}

@@ -92,6 +92,8 @@ func Sampler(ratePerMillion int) sdktrace.Sampler {
 // flushes it.
 type Provider struct {
 	tp   *sdktrace.TracerProvider
+	exp  sdktrace.SpanExporter
+	prop propagation.TextMapPropagator
 	opts []otelgrpc.Option
 }
 
@@ -114,7 +116,7 @@ func New(ctx context.Context, c Config) (*Provider, error) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp), sdktrace.WithResource(res),
 		sdktrace.WithSampler(Sampler(c.SamplingRate)))
 	prop := propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{})
-	return &Provider{tp: tp, opts: []otelgrpc.Option{otelgrpc.WithPropagators(prop), otelgrpc.WithTracerProvider(tp)}}, nil
+	return &Provider{tp: tp, exp: exp, prop: prop, opts: []otelgrpc.Option{otelgrpc.WithPropagators(prop), otelgrpc.WithTracerProvider(tp)}}, nil
 }
 
 // newResource is the resource every span carries: service.name and, when
@@ -148,11 +150,16 @@ func (p *Provider) ServerOptions() []grpc.ServerOption {
 }
 
 // Shutdown exports the spans still queued and stops the exporter, giving
-// up after ShutdownTimeout (or ctx's end): what is left then is dropped.
+// up after ShutdownTimeout (or ctx's end): what is left then is dropped,
+// and an export still waiting for the collector is cut off.
 func (p *Provider) Shutdown(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, ShutdownTimeout)
 	defer cancel()
-	if err := p.tp.Shutdown(ctx); err != nil {
+	err := p.tp.Shutdown(ctx)
+	cut, stop := context.WithCancel(context.Background())
+	stop()
+	_ = p.exp.Shutdown(cut) // already stopped unless the flush gave up
+	if err != nil {
 		return fmt.Errorf("tracing: flush: %w", err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"go.etcd.io/etcd/server/v3/etcdserver/api/v3lock/v3lockpb"
 	"google.golang.org/grpc/metadata"
 
 	"github.com/synod-db/synod/server"
@@ -155,5 +156,50 @@ func TestTracingUnresponsiveCollector(t *testing.T) {
 	c.stopAll()
 	if d := time.Since(start); d > tracing.ShutdownTimeout+3*time.Second {
 		t.Errorf("Stop took %v with an unresponsive collector, want about %v at most", d, tracing.ShutdownTimeout)
+	}
+}
+
+// The reads and writes the Lock service makes through the member's client
+// of itself are spans of the Lock call's trace, under its server span, as
+// etcd's in-process lock calls are.
+func TestTracingLockJoinsTheCallersTrace(t *testing.T) {
+	col := tracingtest.Start(t)
+	c := tracedMember(t, col.Addr(), "m0-lock", 0)
+	cli := c.client()
+	lease, err := cli.Grant(ctx(t), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lctx := metadata.AppendToOutgoingContext(ctx(t), "traceparent", sampledParent)
+	if _, err := v3lockpb.NewLockClient(cli.ActiveConnection()).Lock(lctx, &v3lockpb.LockRequest{Name: []byte("l"), Lease: int64(lease.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	c.stopAll()
+	spans := tracingtest.Of(col.Spans(), "service.instance.id", "m0-lock")
+	byID := map[string]tracingtest.Span{}
+	lockSpan := ""
+	for _, s := range spans {
+		byID[s.SpanID] = s
+		if s.Name == "v3lockpb.Lock/Lock" && s.ParentSpanID == parentSpan {
+			lockSpan = s.SpanID
+		}
+	}
+	if lockSpan == "" {
+		t.Fatalf("no Lock span under the caller's: %v", tracingtest.Names(spans))
+	}
+	inner := 0
+	for _, s := range spans {
+		if s.TraceID != parentTrace {
+			t.Errorf("span %s outside the caller's trace (rate 0: only the caller's trace is sampled)", s.Name)
+		}
+		if s.Kind == "SPAN_KIND_SERVER" && s.Name != "v3lockpb.Lock/Lock" {
+			if byID[s.ParentSpanID].Name == "" && s.ParentSpanID != lockSpan {
+				t.Errorf("%s's parent %s is not a span of the Lock call", s.Name, s.ParentSpanID)
+			}
+			inner++
+		}
+	}
+	if inner == 0 {
+		t.Errorf("the lock's own calls are not in the caller's trace: %v", tracingtest.Names(spans))
 	}
 }
