@@ -6,6 +6,7 @@ import (
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/membershippb"
+	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/etcdapi"
@@ -23,10 +24,13 @@ const StorageVersion = "3.7.0"
 // Propose replicates req through raft and returns the response applying it
 // produced on this member (see etcdapi.Raft).
 func (m *Member) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (proto.Message, error) {
+	span := oteltrace.SpanFromContext(ctx) // the request's span, if traced: etcd's two events
+	span.AddEvent("Send raft proposal")
 	res, err := m.node.Propose(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	span.AddEvent("Receive raft result")
 	if res.Err != nil {
 		return nil, res.Err
 	}

@@ -208,8 +208,8 @@ func traceTranscript(spans []tracingtest.Span, ids []string, instance string) st
 }
 
 // renderTrace prints a trace's spans, parents first: name, kind, scope,
-// parent (the caller's span, or the server span) and attributes; ports
-// are not shown.
+// parent (the caller's span, or the server span), attributes and events;
+// ports are not shown.
 func renderTrace(trace []tracingtest.Span, step traceStep) string {
 	if len(trace) == 0 {
 		return "(no spans)\n"
@@ -237,6 +237,9 @@ func renderTrace(trace []tracingtest.Span, step traceStep) string {
 				continue
 			}
 			attrs = append(attrs, k+"="+v)
+		}
+		if len(s.Events) > 0 {
+			attrs = append(attrs, fmt.Sprintf("events=%q", s.Events))
 		}
 		lines = append(lines, fmt.Sprintf("%s %s scope=%s parent=%s %s\n", s.Name, strings.TrimPrefix(s.Kind, "SPAN_KIND_"), s.Scope, parent, strings.Join(attrs, " ")))
 	}

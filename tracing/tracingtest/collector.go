@@ -39,6 +39,8 @@ type Span struct {
 	TraceID, SpanID, ParentSpanID string
 	// Attributes holds the span's attributes.
 	Attributes map[string]string
+	// Events are the names of the span's events, in order.
+	Events []string
 }
 
 // Collector is an OTLP/gRPC trace collector. Start it with Start.
@@ -88,9 +90,13 @@ func (c *Collector) Export(_ context.Context, req *coltracepb.ExportTraceService
 }
 
 func flatten(res map[string]string, scope string, s *tracepb.Span) Span {
+	var events []string
+	for _, e := range s.GetEvents() {
+		events = append(events, e.GetName())
+	}
 	return Span{Resource: res, Scope: scope, Name: s.GetName(), Kind: s.GetKind().String(),
 		TraceID: hex.EncodeToString(s.GetTraceId()), SpanID: hex.EncodeToString(s.GetSpanId()),
-		ParentSpanID: hex.EncodeToString(s.GetParentSpanId()), Attributes: attrs(s.GetAttributes())}
+		ParentSpanID: hex.EncodeToString(s.GetParentSpanId()), Attributes: attrs(s.GetAttributes()), Events: events}
 }
 
 // attrs flattens OTLP attributes to strings (numbers and booleans as
