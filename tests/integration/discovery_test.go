@@ -133,6 +133,7 @@ func TestDiscoverySRV(t *testing.T) {
 			cfg.InitialAdvertisePeerURLs = cfg.ListenPeerURLs
 		}
 		cfg.InitialClusterToken = "srv-token"
+		cfg.StrictReconfigCheck = false // the member add below need not wait for a moved member to count as active
 		cfg.Resolver = res
 		cfg.Discovery = discovery.SRV{Domain: "synod.test", Resolver: res}
 		d.SetA(host, "127.0.0.1")
@@ -165,6 +166,29 @@ func TestDiscoverySRV(t *testing.T) {
 	}
 	cli := c.client(moved)
 	waitUntil(t, 10*time.Second, "the moved member receives a write made after it moved", func() bool {
+		resp, err := cli.Get(ctx(t), "after-move", clientv3.WithSerializable())
+		return err == nil && len(resp.Kvs) == 1
+	})
+
+	// A fourth member, added, joins with --initial-cluster-state=existing
+	// and the SRV records: it asks the members they list for the membership.
+	ports := freePorts(t, 2)
+	added := c.cfgs[0]
+	added.Name, added.DataDir = "m3", filepath.Join(filepath.Dir(c.cfgs[0].DataDir), "m3")
+	client := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	added.ListenClientURLs, added.AdvertiseClientURLs = []string{client}, []string{client}
+	added.ListenPeerURLs = []string{fmt.Sprintf("http://127.0.0.1:%d", ports[1])}
+	added.InitialAdvertisePeerURLs = []string{fmt.Sprintf("http://m3.synod.test:%d", ports[1])}
+	added.InitialClusterState = "existing"
+	d.SetA("m3.synod.test", "127.0.0.1")
+	d.SetSRV("_etcd-server._tcp.synod.test", append(targets, dnstest.Target{Host: "m3.synod.test", Port: uint16(ports[1])})...)
+	if _, err := c.client(lead).MemberAdd(ctx(t), added.InitialAdvertisePeerURLs); err != nil {
+		t.Fatal(err)
+	}
+	c.cfgs, c.members = append(c.cfgs, added), append(c.members, nil)
+	c.start(3)
+	cli = c.client(3)
+	waitUntil(t, 10*time.Second, "the added member catches up", func() bool {
 		resp, err := cli.Get(ctx(t), "after-move", clientv3.WithSerializable())
 		return err == nil && len(resp.Kvs) == 1
 	})
