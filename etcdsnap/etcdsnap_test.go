@@ -47,9 +47,9 @@ type recorded struct {
 	} `json:"role_r1"`
 }
 
-func loadRecorded(t *testing.T) *recorded {
+func loadRecorded(t *testing.T, base string) *recorded {
 	t.Helper()
-	b, err := os.ReadFile("testdata/etcd-3.7.3.json")
+	b, err := os.ReadFile(base + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,8 +90,36 @@ func replay(t *testing.T, s *Snapshot) (map[string]*mvccpb.KeyValue, int64) {
 // revision and compaction revision, the lease and its TTL, users, roles and
 // the auth state.
 func TestReadRecordedEtcdSnapshot(t *testing.T) {
-	want := loadRecorded(t)
-	s, err := Open(recordedFile, false)
+	for _, base := range recordedSnapshots(t) {
+		t.Run(filepath.Base(base), func(t *testing.T) { checkRecordedSnapshot(t, base) })
+	}
+}
+
+// recordedSnapshots lists the recorded files (testdata/etcd-<version>, without
+// the extension): one per etcd release line recorded (3.6, 3.7, ...).
+func recordedSnapshots(t *testing.T) []string {
+	t.Helper()
+	dbs, err := filepath.Glob("testdata/etcd-*.db")
+	if err != nil || len(dbs) == 0 {
+		t.Fatalf("no recorded etcd snapshots in testdata: %v", err)
+	}
+	for i := range dbs {
+		dbs[i] = strings.TrimSuffix(dbs[i], ".db")
+	}
+	return dbs
+}
+
+// recordedStorageVersion is the storage version etcd <version> writes into
+// its meta bucket: its minor release's ("3.6.0" for 3.6.x).
+func recordedStorageVersion(base string) string {
+	v := strings.TrimPrefix(filepath.Base(base), "etcd-")
+	parts := strings.SplitN(v, ".", 3)
+	return parts[0] + "." + parts[1] + ".0"
+}
+
+func checkRecordedSnapshot(t *testing.T, base string) {
+	want := loadRecorded(t, base)
+	s, err := Open(base+".db", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,8 +128,8 @@ func TestReadRecordedEtcdSnapshot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.CompactRev() != want.CompactRevision || m.StorageVersion != StorageVersion || m.ConsistentIndex == 0 || m.Term == 0 {
-		t.Errorf("meta %+v, want compaction %d, storage version %s", m, want.CompactRevision, StorageVersion)
+	if m.CompactRev() != want.CompactRevision || m.StorageVersion != recordedStorageVersion(base) || m.ConsistentIndex == 0 || m.Term == 0 {
+		t.Errorf("meta %+v, want compaction %d, storage version %s", m, want.CompactRevision, recordedStorageVersion(base))
 	}
 	live, top := replay(t, s)
 	if top != want.Get.Header.Revision {

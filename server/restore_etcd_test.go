@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble"
@@ -39,6 +40,19 @@ func restoreConfig(t *testing.T) Config {
 // auth state with working passwords; and a raft log that starts from a
 // snapshot of the new three-member configuration, applied.
 func TestRestoreEtcdSnapshot(t *testing.T) {
+	dbs, err := filepath.Glob("../etcdsnap/testdata/etcd-*.db")
+	if err != nil || len(dbs) == 0 {
+		t.Fatalf("no recorded etcd snapshots: %v", err)
+	}
+	for _, db := range dbs {
+		base := strings.TrimSuffix(db, ".db")
+		t.Run(filepath.Base(base), func(t *testing.T) { checkRestoredEtcd(t, base) })
+	}
+}
+
+// checkRestoredEtcd restores the recorded file base.db and compares it
+// with base.json, what the etcd that wrote it showed.
+func checkRestoredEtcd(t *testing.T, base string) {
 	var want struct {
 		CompactRevision int64             `json:"compact_revision"`
 		Get             *pb.RangeResponse `json:"get"`
@@ -49,14 +63,14 @@ func TestRestoreEtcdSnapshot(t *testing.T) {
 			AuthRevision uint64 `json:"authRevision"`
 		} `json:"auth"`
 	}
-	b, err := os.ReadFile(etcdRecorded + ".json")
+	b, err := os.ReadFile(base + ".json")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := json.Unmarshal(b, &want); err != nil || want.Get == nil || len(want.HashKV) != 1 || want.HashKV[0].HashKV == nil {
 		t.Fatalf("recorded view: %v", err)
 	}
-	res, db, st := openRestored(t, etcdRecorded+".db")
+	res, db, st := openRestored(t, base+".db")
 	rev := want.Get.Header.Revision
 	if res.Rev != rev || res.CompactRev != want.CompactRevision || res.Members != 3 {
 		t.Errorf("restore result %+v, want revision %d compacted at %d", res, rev, want.CompactRevision)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -118,8 +119,18 @@ func headerRevision(t *testing.T, ep string) int64 {
 }
 
 // etcdSnapshotTestdata is where -update records a real etcd's snapshot and
-// its view of it, for etcdsnap's and server's tests.
-const etcdSnapshotTestdata = "etcdsnap/testdata/etcd-3.7.3"
+// its view of it, for etcdsnap's and server's tests: etcd-<version>, the
+// version the etcd binary reports (run with SYNOD_ETCD_BIN naming an etcd
+// 3.5 or 3.6 to record theirs).
+func etcdSnapshotTestdata(t *testing.T) string {
+	t.Helper()
+	out, err := exec.Command(etcdBin, "--version").Output()
+	_, v, ok := strings.Cut(strings.SplitN(string(out), "\n", 2)[0], "etcd Version: ")
+	if err != nil || !ok || v == "" {
+		t.Fatalf("etcd --version: %q %v", out, err)
+	}
+	return "etcdsnap/testdata/etcd-" + strings.TrimSpace(v)
+}
 
 // recordEtcdSnapshot copies file to etcdsnap/testdata and writes beside it
 // what the real etcd showed (etcdctl -w json): the keys, the hash at rev,
@@ -151,7 +162,7 @@ func recordEtcdSnapshot(t *testing.T, ep, file, leaseID string, rev int64, compa
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := filepath.Join(moduleRoot, etcdSnapshotTestdata)
+	base := filepath.Join(moduleRoot, etcdSnapshotTestdata(t))
 	if err := os.WriteFile(base+".db", data, 0o644); err != nil {
 		t.Fatal(err)
 	}
