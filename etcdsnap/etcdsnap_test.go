@@ -110,10 +110,14 @@ func recordedSnapshots(t *testing.T) []string {
 }
 
 // recordedStorageVersion is the storage version etcd <version> writes into
-// its meta bucket: its minor release's ("3.6.0" for 3.6.x).
+// its meta bucket: its minor release's ("3.6.0" for 3.6.x); etcd 3.5
+// writes none (the field came in 3.6).
 func recordedStorageVersion(base string) string {
 	v := strings.TrimPrefix(filepath.Base(base), "etcd-")
 	parts := strings.SplitN(v, ".", 3)
+	if parts[0]+"."+parts[1] == "3.5" {
+		return ""
+	}
 	return parts[0] + "." + parts[1] + ".0"
 }
 

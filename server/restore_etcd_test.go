@@ -77,6 +77,9 @@ func checkRestoredEtcd(t *testing.T, base string) {
 	}
 	h, hashRev, compactRev, err := st.HashKV(rev)
 	w := want.HashKV[0].HashKV
+	if w.HashRevision == 0 { // etcd 3.5 answers no hash revision (it came in 3.6)
+		w.HashRevision = rev
+	}
 	if err != nil || h != w.Hash || hashRev != w.HashRevision || compactRev != w.CompactRevision {
 		t.Errorf("HashKV(%d) = %d at %d compacted %d (%v); etcd: %d at %d compacted %d", rev, h, hashRev, compactRev, err, w.Hash, w.HashRevision, w.CompactRevision)
 	}
