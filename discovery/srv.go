@@ -37,10 +37,40 @@ type SRV struct {
 	Resolver    Resolver // nil: net.DefaultResolver
 }
 
+// SetupError is a failed SRV discovery, in etcd's words ("error setting
+// up initial cluster: ...").
+type SetupError struct{ Err error }
+
+// Error returns etcd's text.
+func (e *SetupError) Error() string { return "error setting up initial cluster: " + e.Err.Error() }
+
+// Unwrap returns the lookup's error.
+func (e *SetupError) Unwrap() error { return e.Err }
+
 // Discover returns the cluster the SRV records describe, and self's token.
-// It fails, with etcd's errors, when neither service has a usable record or
-// when no record is this member.
+// It fails, with etcd's errors (a *SetupError), when neither service has a
+// usable record or when no record is this member.
 func (s SRV) Discover(ctx context.Context, self Self) (cluster, token string, err error) {
+	cluster, err = s.discover(ctx, self)
+	var notListed *notInClusterError
+	if errors.As(err, &notListed) {
+		return "", "", err // as etcd: found later, by its bootstrap check
+	}
+	if err != nil {
+		return "", "", &SetupError{Err: err}
+	}
+	return cluster, self.Token, nil
+}
+
+// notInClusterError is an empty cluster: no record and no lookup error.
+type notInClusterError struct{ name string }
+
+// Error returns etcd's text.
+func (e *notInClusterError) Error() string {
+	return fmt.Sprintf("couldn't find local name %q in the initial cluster configuration", e.name)
+}
+
+func (s SRV) discover(ctx context.Context, self Self) (string, error) {
 	r := s.Resolver
 	if r == nil {
 		r = net.DefaultResolver
@@ -59,16 +89,15 @@ func (s SRV) Discover(ctx context.Context, self Self) (cluster, token string, er
 	}
 	if len(parts) == 0 {
 		if err := errors.Join(errHTTPS, errHTTP); err != nil {
-			return "", "", err
+			return "", err
 		}
 		// etcd goes on with an empty cluster, which its bootstrap check refuses.
-		return "", "", fmt.Errorf("couldn't find local name %q in the initial cluster configuration", self.Name)
+		return "", &notInClusterError{name: self.Name}
 	}
-	cluster = strings.Join(parts, ",")
 	if !hasMember(parts, self.Name) {
-		return "", "", fmt.Errorf("cannot find local etcd member %q in SRV records", self.Name)
+		return "", fmt.Errorf("cannot find local etcd member %q in SRV records", self.Name)
 	}
-	return cluster, self.Token, nil
+	return strings.Join(parts, ","), nil
 }
 
 // cluster lists name=scheme://target:port for service's records. A target

@@ -60,7 +60,7 @@ func TestSRVErrors(t *testing.T) {
 	d := dnstest.Start(t)
 	hosts(d)
 	_, err := discoverSRV(t, d, "a", "", "http://m1.synod.test:2380")
-	for _, want := range []string{"error querying DNS SRV records for _etcd-server-ssl lookup _etcd-server-ssl._tcp.synod.test",
+	for _, want := range []string{"error setting up initial cluster: error querying DNS SRV records for _etcd-server-ssl lookup _etcd-server-ssl._tcp.synod.test",
 		"error querying DNS SRV records for _etcd-server lookup _etcd-server._tcp.synod.test", "no such host"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("no records: error %v, want one with %q", err, want)
@@ -69,13 +69,13 @@ func TestSRVErrors(t *testing.T) {
 
 	d.SetSRV("_etcd-server._tcp.synod.test", dnstest.Target{Host: "m2.synod.test", Port: 2380})
 	_, err = discoverSRV(t, d, "a", "", "http://m1.synod.test:2380")
-	if err == nil || err.Error() != `cannot find local etcd member "a" in SRV records` {
+	if err == nil || err.Error() != `error setting up initial cluster: cannot find local etcd member "a" in SRV records` {
 		t.Errorf("not listed: error %v", err)
 	}
 
 	d.SetSRV("_etcd-server-ssl._tcp.synod.test", dnstest.Target{Host: "m1.synod.test", Port: 2380})
 	_, err = discoverSRV(t, d, "a", "", "http://m1.synod.test:2380")
-	if err == nil || err.Error() != `cannot find local etcd member "a" in SRV records` {
+	if err == nil || err.Error() != `error setting up initial cluster: cannot find local etcd member "a" in SRV records` {
 		t.Errorf("listed under the other scheme: error %v", err)
 	}
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"go.etcd.io/etcd/server/v3/etcdserver/api/v3discovery"
 
 	"github.com/synod-db/synod/discovery"
+	"github.com/synod-db/synod/etcdlog"
 	"github.com/synod-db/synod/server"
 )
 
@@ -121,12 +123,17 @@ func (d *discoveryFlags) config() v3discovery.DiscoveryConfig {
 	}}
 }
 
-// warnDiscoveryFailure logs etcd's two warnings when v3 discovery failed
-// (a full cluster, a missing size key: most often a reused token).
+// warnDiscoveryFailure logs what etcd logs when discovery failed: two
+// warnings for v3 discovery (a full cluster, a missing size key: most often
+// a reused token), a fatal line for DNS SRV.
 func warnDiscoveryFailure(logger *slog.Logger, err error) {
 	var derr *discovery.Error
-	if errors.As(err, &derr) {
+	var serr *discovery.SetupError
+	switch {
+	case errors.As(err, &derr):
 		logger.Warn("failed to bootstrap; discovery token was already used", "error", err.Error())
 		logger.Warn("do not reuse discovery token; generate a new one to bootstrap a cluster")
+	case errors.As(err, &serr):
+		logger.Log(context.Background(), etcdlog.LevelFatal, "discovery failed", "error", err.Error())
 	}
 }

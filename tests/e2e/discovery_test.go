@@ -192,3 +192,32 @@ func TestDiscoveryV3Unreachable(t *testing.T) {
 		})
 	}
 }
+
+// A domain with no SRV records is refused as etcd refuses it: the fatal
+// "discovery failed" line with the lookups' errors (both use Go's resolver
+// with the system's configuration, so the texts match, compared live).
+func TestDiscoverySRVNoRecords(t *testing.T) {
+	got := map[string]string{}
+	for _, kind := range kinds() {
+		if kind == "etcd" && etcdBin == "" {
+			continue
+		}
+		c := startDiscovered(t, kind, 1, localPeer, "--discovery-srv=synod.invalid")
+		m := c.Members[0]
+		if err := waitFor(30*time.Second, 50*time.Millisecond, func() (bool, error) { return !m.Running(), nil }); err != nil {
+			t.Fatalf("%s still running: %v", kind, err)
+		}
+		for _, line := range strings.Split(m.LogText(), "\n") {
+			var rec map[string]any
+			if json.Unmarshal([]byte(line), &rec) == nil && rec["level"] == "fatal" && rec["msg"] == "discovery failed" {
+				got[kind] = fmt.Sprint(rec["error"])
+			}
+		}
+		if !strings.HasPrefix(got[kind], "error setting up initial cluster: error querying DNS SRV records for _etcd-server-ssl") {
+			t.Errorf("%s: discovery failed with %q\n%s", kind, got[kind], tail(m.LogText(), 10))
+		}
+	}
+	if e, ok := got["etcd"]; ok && got["synod"] != e {
+		t.Errorf("synod: %q\netcd:  %q", got["synod"], e)
+	}
+}
