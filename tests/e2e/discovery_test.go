@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.etcd.io/etcd/client/pkg/v3/types"
+	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/etcdserver/api/membership"
 	"go.uber.org/zap"
 
@@ -110,8 +111,35 @@ func refusedMessage(t *testing.T, m *Member) string {
 
 func localPeer(_, port int) string { return fmt.Sprintf("http://127.0.0.1:%d", port) }
 
+// enableRootAuth turns auth on with a root user and returns a client
+// logged in as root.
+func enableRootAuth(t *testing.T, endpoint string) *clientv3.Client {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	cli := newClient(t, endpoint)
+	for _, step := range []func() error{
+		func() error { _, err := cli.RoleAdd(ctx, "root"); return err },
+		func() error { _, err := cli.UserAdd(ctx, "root", "rootpw"); return err },
+		func() error { _, err := cli.UserGrantRole(ctx, "root", "root"); return err },
+		func() error { _, err := cli.AuthEnable(ctx); return err },
+	} {
+		if err := step(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	root, err := clientv3.New(clientv3.Config{Endpoints: []string{endpoint}, Username: "root", Password: "rootpw",
+		DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { root.Close() })
+	return root
+}
+
 // Three synod members bootstrap through the v3 discovery service, run by a
-// real etcd and by synod; a fourth with the same token is refused as etcd
+// real etcd and by synod with auth on (--discovery-user and
+// --discovery-password); a fourth with the same token is refused as etcd
 // refuses it (the message compared with etcd members' own, live).
 func TestDiscoveryV3Service(t *testing.T) {
 	for _, svcKind := range kinds() {
@@ -119,10 +147,11 @@ func TestDiscoveryV3Service(t *testing.T) {
 			svc := startCluster(t, svcKind, 1)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if _, err := svc.Members[0].client(t).Put(ctx, "/_etcd/registry/tok/_config/size", "3"); err != nil {
+			if _, err := enableRootAuth(t, svc.Members[0].Endpoint).Put(ctx, "/_etcd/registry/tok/_config/size", "3"); err != nil {
 				t.Fatal(err)
 			}
-			flags := []string{"--discovery-endpoints=" + svc.Members[0].Endpoint, "--discovery-token=tok"}
+			flags := []string{"--discovery-endpoints=" + svc.Members[0].Endpoint, "--discovery-token=tok",
+				"--discovery-user=root", "--discovery-password=rootpw"}
 			waitFormed(t, startDiscovered(t, "synod", 3, localPeer, flags...), "tok")
 			refused := map[string]string{}
 			for _, kind := range kinds() {
