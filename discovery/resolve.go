@@ -81,11 +81,7 @@ func SameAddresses(ctx context.Context, r Resolver, a, b []string) bool {
 func resolvedURLs(ctx context.Context, r Resolver, urls []string) ([]string, error) {
 	out := make([]string, 0, len(urls))
 	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil, err
-		}
-		addr, err := resolveTCP(ctx, r, u.Host)
+		u, addr, err := resolveURL(ctx, r, raw)
 		if err != nil {
 			return nil, err
 		}
@@ -93,4 +89,14 @@ func resolvedURLs(ctx context.Context, r Resolver, urls []string) ([]string, err
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// resolveURL parses raw and resolves its host:port (resolveTCP).
+func resolveURL(ctx context.Context, r Resolver, raw string) (*url.URL, string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "", err
+	}
+	addr, err := resolveTCP(ctx, r, u.Host)
+	return u, addr, err
 }

@@ -144,11 +144,7 @@ func (s SRV) cluster(ctx context.Context, r Resolver, scheme, service string, se
 func resolvedPeerURLs(ctx context.Context, r Resolver, urls []string) (map[string]*url.URL, error) {
 	out := make(map[string]*url.URL, len(urls))
 	for _, raw := range urls {
-		u, err := url.Parse(raw)
-		if err != nil {
-			return nil, err
-		}
-		addr, err := resolveTCP(ctx, r, u.Host)
+		u, addr, err := resolveURL(ctx, r, raw)
 		if err != nil {
 			return nil, err
 		}
