@@ -62,6 +62,11 @@ func (s SRV) Discover(ctx context.Context, self Self) (cluster, token string, er
 	return cluster, self.Token, nil
 }
 
+// PeerServerName is the name etcd verifies https peers' certificates
+// against when they were found in SRV records and no peer CA file is
+// given: the SRV domain.
+func (s SRV) PeerServerName() string { return s.Domain }
+
 // notInClusterError is an empty cluster: no record and no lookup error.
 type notInClusterError struct{ name string }
 

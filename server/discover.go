@@ -56,6 +56,12 @@ func (m *Member) discover() error {
 		discovery.SameAddresses(ctx, resolverOrDefault(m.cfg.Resolver), mine, m.cfg.InitialAdvertisePeerURLs) {
 		m.cfg.InitialAdvertisePeerURLs = mine
 	}
+	// As etcd: https peers found by name, with no CA file of their own, are
+	// verified against the discovery's domain.
+	if d, ok := m.cfg.Discovery.(interface{ PeerServerName() string }); ok &&
+		strings.Contains(cluster, "https://") && m.cfg.PeerTLS.TrustedCAFile == "" {
+		m.tls.peerServerName = d.PeerServerName()
+	}
 	if _, err := m.cfg.initialMembers(); err != nil {
 		return fmt.Errorf("discovered cluster %s: %w", cluster, err)
 	}

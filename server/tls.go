@@ -51,6 +51,10 @@ func secureURL(raw string) bool {
 // memberTLS is a member's loaded certificate files; either may be nil.
 type memberTLS struct {
 	client, peer *tlsconfig.Files
+	// peerServerName, when set, is the name peer certificates are verified
+	// against instead of each peer's host (etcd's SRV discovery of https
+	// peers without --peer-trusted-ca-file: server/discover.go).
+	peerServerName string
 }
 
 // loadTLS generates the auto-TLS certificates if asked, loads the
@@ -121,6 +125,9 @@ func loadSide(info tlsconfig.Info, side string, urls []string, dataDir string, o
 func (t memberTLS) peerDialTLS() func(serverName string) *tls.Config {
 	if t.peer == nil {
 		return nil
+	}
+	if name := t.peerServerName; name != "" {
+		return func(string) *tls.Config { return t.peer.ClientConfig(name) }
 	}
 	return func(serverName string) *tls.Config { return t.peer.ClientConfig(serverName) }
 }

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/synod-db/synod/discovery/dnstest"
+	"github.com/synod-db/synod/internal/testpki"
 )
 
 // startDiscovered starts n members of kind that name no initial cluster:
@@ -42,7 +43,7 @@ func startDiscovered(t *testing.T, kind string, n int, peer func(i, port int) st
 		m.DataDir, m.LogPath = filepath.Join(dir, m.Name+".data"), filepath.Join(dir, m.Name+".log")
 		args := append([]string{"--name=" + m.Name, "--data-dir=" + m.DataDir,
 			"--listen-client-urls=" + m.ClientURL, "--advertise-client-urls=" + m.ClientURL,
-			fmt.Sprintf("--listen-peer-urls=http://127.0.0.1:%d", ports[2*i+1]),
+			fmt.Sprintf("--listen-peer-urls=%s://127.0.0.1:%d", strings.Split(m.PeerURL, ":")[0], ports[2*i+1]),
 			"--initial-advertise-peer-urls=" + m.PeerURL}, flags...)
 		m.Bin, m.Args = etcdBin, args
 		if kind == "synod" {
@@ -249,4 +250,41 @@ func TestDiscoverySRVNoRecords(t *testing.T) {
 	if e, ok := got["etcd"]; ok && got["synod"] != e {
 		t.Errorf("synod: %q\netcd:  %q", got["synod"], e)
 	}
+}
+
+// https peers found in SRV records, with no --peer-trusted-ca-file, have
+// their certificates verified against the SRV domain, as etcd does: here
+// the certificate names only the domain (and the CA is the system's, through
+// SSL_CERT_FILE), so verifying against each peer's host name would fail.
+func TestDiscoverySRVHTTPSDomain(t *testing.T) {
+	requireKind(t, "synod")
+	dir := t.TempDir()
+	ca, err := testpki.NewCA("srv-ca")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := ca.Issue("synod.test", "synod.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := pair.Write(dir, "peer")
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(dir, "ca.crt")
+	if err := testpki.WriteFile(caFile, ca.PEM); err != nil {
+		t.Fatal(err)
+	}
+	d := dnstest.Start(t)
+	t.Setenv("SYNOD_TEST_DNS_SERVER", d.Addr())
+	t.Setenv("SSL_CERT_FILE", caFile)
+	var targets []dnstest.Target
+	c := startDiscovered(t, "synod", 3, func(i, port int) string {
+		host := fmt.Sprintf("m%d.synod.test", i)
+		d.SetA(host, "127.0.0.1")
+		targets = append(targets, dnstest.Target{Host: host, Port: uint16(port)})
+		d.SetSRV("_etcd-server-ssl._tcp.synod.test", targets...)
+		return fmt.Sprintf("https://%s:%d", host, port)
+	}, "--discovery-srv=synod.test", "--peer-cert-file="+cert, "--peer-key-file="+key)
+	waitFormed(t, c, "etcd-cluster")
 }
