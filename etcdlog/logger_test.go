@@ -94,7 +94,15 @@ func TestRotation(t *testing.T) {
 		lg.Info("line", "pad", pad)
 	}
 	closeLog()
-	files, _ := filepath.Glob(filepath.Join(dir, "member-*.log"))
+	// lumberjack removes old backups in a goroutine of its own after each
+	// rotation: wait (bounded) for it to have done so.
+	var files []string
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		files, _ = filepath.Glob(filepath.Join(dir, "member-*.log"))
+		if len(files) == 1 || time.Now().After(deadline) {
+			break
+		}
+	}
 	if len(files) != 1 {
 		t.Fatalf("want one rotated backup (MaxBackups 1), got %v", files)
 	}
