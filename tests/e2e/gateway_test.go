@@ -39,15 +39,16 @@ const gatewayGoldenHeader = "# HTTP transcript of etcd's JSON gateway, recorded 
 // hstep is one HTTP request of the gateway script.
 type hstep struct {
 	method, path, body string
-	auth               string    // a variable holding a token, sent as the Authorization header
-	lines              int       // a streaming response: read this many lines, then hang up
-	mask               []string  // JSON fields whose values are replaced by <field>
-	capture            [2]string // {variable, field}: keep the field's first value for ${variable} in later bodies
-	byID               bool      // a member list: check it is sorted by ID, show it sorted by member name
-	knownDiff          string    // why synod answers otherwise (docs/compatibility.md); compared only against etcd
-	unordered          bool      // a stream whose lines may come in either order (on etcd too): shown sorted
-	via                string    // "leader" or "follower": send to such a member instead of member 0
-	sortField          string    // a top-level array the server lists in no set order (etcd's lease list): shown sorted
+	auth               string                   // a variable holding a token, sent as the Authorization header
+	lines              int                      // a streaming response: read this many lines, then hang up
+	mask               []string                 // JSON fields whose values are replaced by <field>
+	capture            [2]string                // {variable, field}: keep the field's first value for ${variable} in later bodies
+	byID               bool                     // a member list: check it is sorted by ID, show it sorted by member name
+	knownDiff          string                   // why synod answers otherwise (docs/compatibility.md); compared only against etcd
+	unordered          bool                     // a stream whose lines may come in either order (on etcd too): shown sorted
+	via                string                   // "leader" or "follower": send to such a member instead of member 0
+	sortField          string                   // a top-level array the server lists in no set order (etcd's lease list): shown sorted
+	summary            func(line string) string // shows a line by what it must hold, where its bytes are the server's own
 }
 
 // post is a POST of body to path.
@@ -67,6 +68,9 @@ func (s hstep) membersByID() hstep { s.byID = true; return s }
 // inAnyOrder shows a stream's lines sorted: the server may send them in
 // either order (etcd does).
 func (s hstep) inAnyOrder() hstep { s.unordered = true; return s }
+
+// summarized shows each line of the answer as f(line).
+func (s hstep) summarized(f func(string) string) hstep { s.summary = f; return s }
 
 // sorting shows the top-level array field sorted (its order is
 // unspecified, and etcd's varies from run to run).
@@ -177,6 +181,10 @@ func runGatewayScript(t *testing.T, cl *Cluster, steps []hstep) string {
 			body = strings.Join(lines, "\n")
 		}
 		for _, l := range strings.Split(strings.TrimRight(body, "\n"), "\n") {
+			if l != "" && s.summary != nil {
+				fmt.Fprintf(&out, "| %s\n", s.summary(l))
+				continue
+			}
 			if l != "" {
 				fmt.Fprintf(&out, "| %s\n", normalizeGatewayJSON(cl, l, s.mask))
 			}
