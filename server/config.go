@@ -250,9 +250,11 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if len(c.ListenMetricsURLs) > 0 {
-		if err := checkURLs("--listen-metrics-urls", c.ListenMetricsURLs); err != nil {
-			return err
+	for flag, urls := range map[string][]string{"--listen-metrics-urls": c.ListenMetricsURLs, "--listen-client-http-urls": c.HTTP.ListenClientHTTPURLs} {
+		if len(urls) > 0 {
+			if err := checkURLs(flag, urls); err != nil {
+				return err
+			}
 		}
 	}
 	if c.InitialClusterState != "new" && c.InitialClusterState != "existing" {

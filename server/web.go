@@ -26,9 +26,6 @@ type webFace struct {
 
 // listenHTTP binds --listen-client-http-urls.
 func (m *Member) listenHTTP() error {
-	if err := checkURLs("--listen-client-http-urls", m.cfg.HTTP.ListenClientHTTPURLs); len(m.cfg.HTTP.ListenClientHTTPURLs) > 0 && err != nil {
-		return err
-	}
 	for _, u := range m.cfg.HTTP.ListenClientHTTPURLs {
 		ln, err := m.listenURL(u)
 		if err != nil {

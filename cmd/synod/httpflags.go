@@ -2,9 +2,7 @@ package main
 
 import (
 	"flag"
-	"sort"
 	"strconv"
-	"strings"
 
 	"go.etcd.io/etcd/pkg/v3/flags"
 
@@ -38,12 +36,7 @@ func (l *listFlag) Set(s string) error {
 	if err := l.v.Set(s); err != nil {
 		return err
 	}
-	vals := strings.Split(l.v.String(), ",")
-	if l.v.String() == "" {
-		vals = nil
-	}
-	sort.Strings(vals)
-	*l.to = vals
+	*l.to = splitURLs(l.v.String()) // etcd's flag types print their values sorted
 	return nil
 }
 
