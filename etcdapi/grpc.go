@@ -41,6 +41,11 @@ const (
 	grpcOverheadBytes = 512 * 1024
 )
 
+// MaxRecvMsgBytes is the largest gRPC message the server accepts for a
+// member whose --max-request-bytes is maxRequestBytes: etcd's allowance on
+// top of it. The HTTP gateway sizes its body limit from it.
+func MaxRecvMsgBytes(maxRequestBytes int) int { return maxRequestBytes + grpcOverheadBytes }
+
 // Options configure NewGRPCServer. The zero value is etcd's defaults except
 // where noted.
 type Options struct {
@@ -150,7 +155,7 @@ func (o Options) serverOptions(e *edge) []grpc.ServerOption {
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.ChainStreamInterceptor(stream...),
-		grpc.MaxRecvMsgSize(o.MaxRequestBytes + grpcOverheadBytes),
+		grpc.MaxRecvMsgSize(MaxRecvMsgBytes(o.MaxRequestBytes)),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: o.KeepaliveMinTime}),

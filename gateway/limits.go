@@ -9,21 +9,15 @@ import (
 	gw "github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/synod-db/synod/etcdapi"
 )
 
 // Defaults of Options.
 const (
-	// DefaultMaxStreams is the default bound on concurrent streaming
-	// requests: --max-concurrent-streams' default.
-	DefaultMaxStreams = 1000
 	// DefaultStreamWriteTimeout is how long one write of a streaming
 	// response may block on a client that does not read.
 	DefaultStreamWriteTimeout = 30 * time.Second
-	// defaultMaxRequestBytes is etcd's --max-request-bytes default.
-	defaultMaxRequestBytes = 1536 * 1024
-	// grpcOverheadBytes is what the gRPC server accepts over
-	// --max-request-bytes (etcd's allowance).
-	grpcOverheadBytes = 512 * 1024
 	// maxStreamBodyBytes bounds everything a client sends on one streaming
 	// request (watch create, cancel and progress requests).
 	maxStreamBodyBytes = 64 << 20
@@ -31,15 +25,17 @@ const (
 
 // Options bound the gateway.
 type Options struct {
-	// MaxRequestBytes is the member's --max-request-bytes. The gRPC
-	// server takes messages up to 512 KiB over it (etcd's allowance); a
+	// MaxRequestBytes is the member's --max-request-bytes (0: etcd's
+	// default). The gRPC server takes messages up to
+	// etcdapi.MaxRecvMsgBytes of it (etcd's allowance on top); a
 	// unary request body over 4× that (base64 makes bytes a third larger,
 	// and JSON adds field names) is refused unread. Anything smaller is
 	// decoded and judged by the gRPC server, with its own errors, exactly
 	// as etcd's gateway does.
 	MaxRequestBytes int
 	// MaxStreams bounds concurrent streaming requests; more are refused
-	// with 429 and code 8 (ResourceExhausted). Default DefaultMaxStreams.
+	// with 429 and code 8 (ResourceExhausted). Default: the gRPC
+	// server's per-connection bound, etcdapi.DefaultMaxConcurrentStreams.
 	MaxStreams int
 	// StreamWriteTimeout bounds one write of a streaming response; a
 	// client that reads nothing for that long is disconnected. Default
@@ -51,10 +47,10 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxRequestBytes <= 0 {
-		o.MaxRequestBytes = defaultMaxRequestBytes
+		o.MaxRequestBytes = etcdapi.DefaultMaxRequestBytes
 	}
 	if o.MaxStreams <= 0 {
-		o.MaxStreams = DefaultMaxStreams
+		o.MaxStreams = etcdapi.DefaultMaxConcurrentStreams
 	}
 	if o.StreamWriteTimeout <= 0 {
 		o.StreamWriteTimeout = DefaultStreamWriteTimeout
@@ -66,7 +62,9 @@ func (o Options) withDefaults() Options {
 }
 
 // maxBodyBytes is the largest unary request body read.
-func (o Options) maxBodyBytes() int64 { return 4*(int64(o.MaxRequestBytes)+grpcOverheadBytes) + 64<<10 }
+func (o Options) maxBodyBytes() int64 {
+	return 4*int64(etcdapi.MaxRecvMsgBytes(o.MaxRequestBytes)) + 64<<10
+}
 
 // handler applies the bounds, then hands the request to the mux for its
 // kind: unary or streaming.
