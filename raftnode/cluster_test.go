@@ -21,27 +21,29 @@ import (
 	"github.com/synod-db/synod/transport"
 )
 
-// testApplier adapts an mvcc.Store to BatchApplier, as server does,
-// without membership bookkeeping.
+// testApplier adapts an mvcc.Store to Applier, without membership
+// bookkeeping: a run is one mvcc.Group.
 type testApplier struct{ s *mvcc.Store }
 
 func (a testApplier) Applied() (uint64, uint64) { return a.s.Applied() }
-func (a testApplier) Apply(i, t uint64, r *etcdserverpb.InternalRaftRequest) (Result, error) {
-	res, err := a.s.Apply(i, t, r)
-	return Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, err
-}
 
 // batchedEntries counts the entries every testApplier applied in runs.
 var batchedEntries atomic.Int64
 
-func (a testApplier) ApplyBatch(reqs []Request, res []Result) error {
-	batchedEntries.Add(int64(len(reqs)))
+func (a testApplier) Apply(reqs []Request, res []Result) error {
+	if len(reqs) > 1 {
+		batchedEntries.Add(int64(len(reqs)))
+	}
 	g, err := a.s.NewGroup()
 	if err != nil {
 		return err
 	}
 	defer g.Close()
 	for i, r := range reqs {
+		if r.Req == nil {
+			g.Skip(r.Index, r.Term)
+			continue
+		}
 		mr, err := g.Apply(r.Index, r.Term, r.Req)
 		if err != nil {
 			return err
@@ -54,7 +56,6 @@ func (a testApplier) ApplyConfChange(i, t uint64, _ *raftpb.ConfChange) (Result,
 	return Result{}, a.s.ApplyOther(i, t, nil)
 }
 func (a testApplier) ConfChangeRejected(uint64) (bool, error) { return false, nil }
-func (a testApplier) ApplyNoop(i, t uint64) error             { return a.s.ApplyOther(i, t, nil) }
 func (a testApplier) NewSnapshot() Snapshot                   { return a.s.NewSnapshot() }
 func (a testApplier) VerifySnapshot(path string) error        { return mvcc.VerifySnapshotFile(path) }
 func (a testApplier) Restore(path string) error               { return a.s.Restore(path) }

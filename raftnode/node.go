@@ -19,14 +19,20 @@ import (
 )
 
 // Applier is the member's state machine. Only the raft loop calls it, one
-// call at a time. Every Apply* call must store index and term as the applied
-// position atomically with the state it changes, so that a restart never
-// applies an entry twice. A returned error is fatal: the member stops.
+// call at a time. Every call that applies entries must store the last
+// entry's index and term as the applied position atomically with the state
+// it changes, so that a restart never applies an entry twice. A returned
+// error is fatal: the member stops.
 type Applier interface {
 	// Applied is the last raft entry reflected in the state.
 	Applied() (index, term uint64)
-	// Apply applies one client request.
-	Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest) (Result, error)
+	// Apply applies reqs, a run of consecutive committed normal entries in
+	// log order, all above Applied, filling res[i] for reqs[i]. It is the
+	// one apply path: a single entry is a run of one. An entry without
+	// data (a new leader's empty entry, or a ConfChangeV2 raft applied
+	// itself) comes with a nil Req and only advances the applied position.
+	// Nothing of the run may be visible to readers before it returns.
+	Apply(reqs []Request, res []Result) error
 	// ApplyConfChange validates a membership change against the state and
 	// applies it, before raft does. A change it rejects leaves the
 	// membership alone, is answered with Result.Err, and must be recorded
@@ -36,8 +42,6 @@ type Applier interface {
 	// ConfChangeRejected reports whether the conf change entry at index,
 	// already applied before a restart, was rejected.
 	ConfChangeRejected(index uint64) (bool, error)
-	// ApplyNoop records an entry with nothing to apply (a leader's empty entry).
-	ApplyNoop(index, term uint64) error
 	// NewSnapshot captures the state at this instant for streaming to a peer.
 	NewSnapshot() Snapshot
 	// VerifySnapshot checks a received snapshot file end to end before raft
@@ -47,20 +51,8 @@ type Applier interface {
 	Restore(path string) error
 }
 
-// BatchApplier is an Applier that also applies a run of client requests
-// at once, for one storage write per run instead of one per entry. The
-// raft loop hands it every run of two or more consecutive client entries
-// of a Ready that are not yet applied.
-type BatchApplier interface {
-	Applier
-	// ApplyBatch applies reqs, consecutive entries in order, with the
-	// results Apply would give for each in turn, filling res[i] for
-	// reqs[i]. The state and applied index may be committed once at the
-	// end. A returned error is fatal.
-	ApplyBatch(reqs []Request, res []Result) error
-}
-
-// Request is a client request at its raft position, for ApplyBatch.
+// Request is a committed normal entry at its raft position, decoded for
+// Applier.Apply; Req is nil for an entry without data.
 type Request struct {
 	Index, Term uint64
 	Req         *etcdserverpb.InternalRaftRequest

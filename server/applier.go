@@ -21,11 +21,14 @@ type applier struct {
 	m *Member
 }
 
-var _ raftnode.BatchApplier = applier{}
+var _ raftnode.Applier = applier{}
 
 func (a applier) Applied() (uint64, uint64) { return a.m.store.Applied() }
 
-func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest) (raftnode.Result, error) {
+func (a applier) applyOne(index, term uint64, req *etcdserverpb.InternalRaftRequest) (raftnode.Result, error) {
+	if req == nil {
+		return raftnode.Result{}, a.m.store.ApplyOther(index, term, nil)
+	}
 	if r := req.GetClusterMemberAttrSet(); r != nil {
 		err := a.m.store.ApplyOther(index, term, func(b *pebble.Batch) error { return a.m.members.setAttributes(b, r) })
 		return raftnode.Result{}, err
@@ -60,13 +63,13 @@ func (a applier) Apply(index, term uint64, req *etcdserverpb.InternalRaftRequest
 	return raftnode.Result{Resp: res.Resp, Err: res.Err, Done: res.Compacted}, nil
 }
 
-// ApplyBatch applies every run of two or more plain key-value requests
+// Apply applies every run of two or more plain key-value requests
 // (groupable) with one mvcc.Group, so one batch commit, and every other
-// request with Apply.
-func (a applier) ApplyBatch(reqs []raftnode.Request, res []raftnode.Result) error {
+// request with applyOne.
+func (a applier) Apply(reqs []raftnode.Request, res []raftnode.Result) error {
 	for i := 0; i < len(reqs); {
 		j := i
-		for j < len(reqs) && groupable(reqs[j].Req) {
+		for j < len(reqs) && reqs[j].Req != nil && groupable(reqs[j].Req) {
 			j++
 		}
 		if j-i > 1 {
@@ -76,7 +79,7 @@ func (a applier) ApplyBatch(reqs []raftnode.Request, res []raftnode.Result) erro
 			i = j
 			continue
 		}
-		r, err := a.Apply(reqs[i].Index, reqs[i].Term, reqs[i].Req)
+		r, err := a.applyOne(reqs[i].Index, reqs[i].Term, reqs[i].Req)
 		if err != nil {
 			return err
 		}
@@ -152,14 +155,12 @@ func (a applier) gate(req *etcdserverpb.InternalRaftRequest) error {
 func (a applier) applyEach(reqs []raftnode.Request, res []raftnode.Result) error {
 	for i, r := range reqs {
 		var err error
-		if res[i], err = a.Apply(r.Index, r.Term, r.Req); err != nil {
+		if res[i], err = a.applyOne(r.Index, r.Term, r.Req); err != nil {
 			return err
 		}
 	}
 	return nil
 }
-
-func (a applier) ApplyNoop(index, term uint64) error { return a.m.store.ApplyOther(index, term, nil) }
 
 func (a applier) NewSnapshot() raftnode.Snapshot { return a.m.store.NewSnapshot() }
 

@@ -26,10 +26,10 @@ func newTimedApplier(m *Member) timedApplier {
 	return timedApplier{applier: applier{m}, warnAfter: d, log: m.log}
 }
 
-// ApplyBatch applies reqs with the applier and warns if that was slow.
-func (a timedApplier) ApplyBatch(reqs []raftnode.Request, res []raftnode.Result) error {
+// Apply applies reqs with the applier and warns if that was slow.
+func (a timedApplier) Apply(reqs []raftnode.Request, res []raftnode.Result) error {
 	start := time.Now()
-	err := a.applier.ApplyBatch(reqs, res)
+	err := a.applier.Apply(reqs, res)
 	if took := time.Since(start); took > a.warnAfter && len(reqs) > 0 {
 		a.log.Warn("apply request took too long", "took", took, "expected-duration", a.warnAfter,
 			"entries", len(reqs), "first-index", reqs[0].Index)
