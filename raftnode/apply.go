@@ -14,30 +14,30 @@ import (
 // Applier.Apply; a configuration change is applied alone between runs.
 // Entries at or below the applied index were applied before a restart and
 // are skipped, except that raft itself must relearn configuration changes.
-func (n *Node) applyEntries(ents []*raftpb.Entry) error {
+func (c *Core) applyEntries(ents []*raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
 	for rest := ents; len(rest) > 0; {
-		k := n.normalRun(rest)
+		k := c.normalRun(rest)
 		if k == 0 {
-			if err := n.applyConfEntry(rest[0]); err != nil {
+			if err := c.applyConfEntry(rest[0]); err != nil {
 				return err
 			}
 			k = 1
-		} else if err := n.applyRun(rest[:k]); err != nil {
+		} else if err := c.applyRun(rest[:k]); err != nil {
 			return err
 		}
 		rest = rest[k:]
 	}
-	n.appliedTermPub.Store(n.appliedTerm)
-	n.aw.advance(n.appliedIndex)
+	c.appliedTermPub.Store(c.appliedTerm)
+	c.aw.advance(c.appliedIndex)
 	return nil
 }
 
 // normalRun returns how many entries at the start of ents are normal
 // entries; those already applied are counted too (applyRun skips them).
-func (n *Node) normalRun(ents []*raftpb.Entry) int {
+func (c *Core) normalRun(ents []*raftpb.Entry) int {
 	k := 0
 	for k < len(ents) && ents[k].GetType() == raftpb.EntryType_EntryNormal {
 		k++
@@ -47,22 +47,22 @@ func (n *Node) normalRun(ents []*raftpb.Entry) int {
 
 // fresh reports whether the entry at idx is not yet reflected in the state
 // (always, in a synod_unsafe_reapply build: the planted bug).
-func (n *Node) fresh(idx uint64) bool { return idx > n.appliedIndex || unsafeReapply }
+func (c *Core) fresh(idx uint64) bool { return idx > c.appliedIndex || unsafeReapply }
 
 // applyConfEntry applies one configuration change entry.
-func (n *Node) applyConfEntry(e *raftpb.Entry) error {
+func (c *Core) applyConfEntry(e *raftpb.Entry) error {
 	idx, term := e.GetIndex(), e.GetTerm()
-	fresh := n.fresh(idx)
+	fresh := c.fresh(idx)
 	var err error
 	switch e.GetType() {
 	case raftpb.EntryType_EntryConfChange:
-		err = n.applyConfChange(e, fresh)
+		err = c.applyConfChange(e, fresh)
 	case raftpb.EntryType_EntryConfChangeV2:
 		var cc raftpb.ConfChangeV2
 		if err = proto.Unmarshal(e.GetData(), &cc); err == nil {
-			n.confState = n.rn.ApplyConfChange(&cc)
+			c.confState = c.rn.ApplyConfChange(&cc)
 			if fresh {
-				err = n.applyRun([]*raftpb.Entry{{Index: e.Index, Term: e.Term}})
+				err = c.applyRun([]*raftpb.Entry{{Index: e.Index, Term: e.Term}})
 			}
 		}
 	default:
@@ -72,7 +72,7 @@ func (n *Node) applyConfEntry(e *raftpb.Entry) error {
 		return fmt.Errorf("raftnode: apply entry %d (term %d): %w", idx, term, err)
 	}
 	if fresh {
-		n.appliedIndex, n.appliedTerm = idx, term
+		c.appliedIndex, c.appliedTerm = idx, term
 	}
 	return nil
 }
@@ -81,8 +81,8 @@ func (n *Node) applyConfEntry(e *raftpb.Entry) error {
 // one Applier.Apply, and then answers their proposers, once the whole run
 // is applied and visible. An entry without data (a new leader's empty
 // entry) is a Request without Req.
-func (n *Node) applyRun(ents []*raftpb.Entry) error {
-	for len(ents) > 0 && !n.fresh(ents[0].GetIndex()) {
+func (c *Core) applyRun(ents []*raftpb.Entry) error {
+	for len(ents) > 0 && !c.fresh(ents[0].GetIndex()) {
 		ents = ents[1:]
 	}
 	if len(ents) == 0 {
@@ -100,15 +100,15 @@ func (n *Node) applyRun(ents []*raftpb.Entry) error {
 		}
 	}
 	res := make([]Result, len(ents))
-	if err := n.cfg.Applier.Apply(reqs, res); err != nil {
+	if err := c.cfg.Applier.Apply(reqs, res); err != nil {
 		first, last := ents[0], ents[len(ents)-1]
 		return fmt.Errorf("raftnode: apply entries %d-%d (term %d-%d): %w", first.GetIndex(), last.GetIndex(), first.GetTerm(), last.GetTerm(), err)
 	}
 	last := ents[len(ents)-1]
-	n.appliedIndex, n.appliedTerm = last.GetIndex(), last.GetTerm()
+	c.appliedIndex, c.appliedTerm = last.GetIndex(), last.GetTerm()
 	for i, r := range reqs {
 		if id := r.Req.GetHeader().GetID(); id != 0 {
-			n.wait.trigger(id, res[i])
+			c.wait.trigger(id, res[i])
 		}
 	}
 	return nil

@@ -286,9 +286,9 @@ func TestAbandonedProposalIsCleanedUp(t *testing.T) {
 	if err == nil {
 		t.Fatal("proposal without quorum succeeded")
 	}
-	n.wait.mu.Lock()
-	left := len(n.wait.m)
-	n.wait.mu.Unlock()
+	n.c.wait.mu.Lock()
+	left := len(n.c.wait.m)
+	n.c.wait.mu.Unlock()
 	if left != 0 {
 		t.Fatalf("%d waiters left behind after the caller gave up (%v)", left, err)
 	}

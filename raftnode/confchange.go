@@ -20,15 +20,15 @@ import (
 // A change rejected by the Applier's validation is still an entry in the
 // log; raft sees it with node ID 0, which changes nothing.
 func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Result, error) {
-	if n.lead.Load() == 0 {
+	if n.c.lead.Load() == 0 {
 		return Result{}, ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.c.cfg.RequestTimeout)
 	defer cancel()
 	if err := n.waitOwnTermApplied(ctx); err != nil {
 		return Result{}, err
 	}
-	id := n.idg.next()
+	id := n.c.idg.next()
 	cc.Id = proto.Uint64(id)
 	return n.submit(ctx, &proposal{ctx: ctx, id: id, cc: cc})
 }
@@ -39,9 +39,9 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Re
 // inherited), and a change that arrives right after a leadership transfer
 // would be dropped for nothing.
 func (n *Node) waitOwnTermApplied(ctx context.Context) error {
-	for n.isLeader.Load() && n.appliedTermPub.Load() < n.term.Load() {
+	for n.c.isLeader.Load() && n.c.appliedTermPub.Load() < n.c.term.Load() {
 		select {
-		case <-n.aw.wait(n.aw.get() + 1):
+		case <-n.c.aw.wait(n.c.aw.get() + 1):
 		case <-ctx.Done():
 			return ctxErr(ctx)
 		case <-n.done:
@@ -55,23 +55,23 @@ func (n *Node) waitOwnTermApplied(ctx context.Context) error {
 // raft appends it to its log at once (and the Ready handled in this same turn
 // of the loop carries it) unless it drops it, so the loop remembers the ID
 // and failDroppedConfChanges answers the caller if the entry never showed.
-func (n *Node) stepConfChange(p *proposal) {
-	if err := n.rn.ProposeConfChange(p.cc); err != nil {
-		n.wait.trigger(p.id, Result{Err: ErrNoLeader})
+func (c *Core) stepConfChange(p *proposal) {
+	if err := c.rn.ProposeConfChange(p.cc); err != nil {
+		c.wait.trigger(p.id, Result{Err: ErrNoLeader})
 		return
 	}
-	if n.rn.BasicStatus().RaftState == raft.StateLeader {
-		if n.ccExpected == nil {
-			n.ccExpected = map[uint64]struct{}{}
+	if c.rn.BasicStatus().RaftState == raft.StateLeader {
+		if c.ccExpected == nil {
+			c.ccExpected = map[uint64]struct{}{}
 		}
-		n.ccExpected[p.id] = struct{}{}
+		c.ccExpected[p.id] = struct{}{}
 	}
 }
 
 // noteConfChanges clears the expectation for every conf change raft
 // appended to the log in this Ready.
-func (n *Node) noteConfChanges(ents []*raftpb.Entry) {
-	if len(n.ccExpected) == 0 {
+func (c *Core) noteConfChanges(ents []*raftpb.Entry) {
+	if len(c.ccExpected) == 0 {
 		return
 	}
 	for _, e := range ents {
@@ -80,7 +80,7 @@ func (n *Node) noteConfChanges(ents []*raftpb.Entry) {
 		}
 		var cc raftpb.ConfChange
 		if proto.Unmarshal(e.GetData(), &cc) == nil {
-			delete(n.ccExpected, cc.GetId())
+			delete(c.ccExpected, cc.GetId())
 		}
 	}
 }
@@ -88,10 +88,10 @@ func (n *Node) noteConfChanges(ents []*raftpb.Entry) {
 // failDroppedConfChanges answers the callers of conf changes the leader
 // stepped but raft did not append: raft replaces a conf change with an empty
 // entry while an earlier one is unapplied.
-func (n *Node) failDroppedConfChanges() {
-	for id := range n.ccExpected {
-		n.wait.trigger(id, Result{Err: ErrConfChangePending})
-		delete(n.ccExpected, id)
+func (c *Core) failDroppedConfChanges() {
+	for id := range c.ccExpected {
+		c.wait.trigger(id, Result{Err: ErrConfChangePending})
+		delete(c.ccExpected, id)
 	}
 }
 
@@ -100,7 +100,7 @@ func (n *Node) failDroppedConfChanges() {
 // already applied before a restart is replayed into raft only, with the
 // Applier's recorded verdict. Either way raft sees a rejected change with
 // node ID 0, which it ignores, so every member's raft configuration agrees.
-func (n *Node) applyConfChange(e *raftpb.Entry, fresh bool) error {
+func (c *Core) applyConfChange(e *raftpb.Entry, fresh bool) error {
 	var cc raftpb.ConfChange
 	if err := proto.Unmarshal(e.GetData(), &cc); err != nil {
 		return fmt.Errorf("decode conf change: %w", err)
@@ -108,11 +108,11 @@ func (n *Node) applyConfChange(e *raftpb.Entry, fresh bool) error {
 	var res Result
 	if fresh {
 		var err error
-		if res, err = n.cfg.Applier.ApplyConfChange(e.GetIndex(), e.GetTerm(), &cc); err != nil {
+		if res, err = c.cfg.Applier.ApplyConfChange(e.GetIndex(), e.GetTerm(), &cc); err != nil {
 			return err
 		}
 	} else {
-		rejected, err := n.cfg.Applier.ConfChangeRejected(e.GetIndex())
+		rejected, err := c.cfg.Applier.ConfChangeRejected(e.GetIndex())
 		if err != nil {
 			return err
 		}
@@ -123,9 +123,9 @@ func (n *Node) applyConfChange(e *raftpb.Entry, fresh bool) error {
 	if res.Err != nil {
 		cc.NodeId = proto.Uint64(raft.None)
 	}
-	n.confState = n.rn.ApplyConfChange(&cc)
+	c.confState = c.rn.ApplyConfChange(&cc)
 	if fresh && cc.GetId() != 0 {
-		n.wait.trigger(cc.GetId(), res)
+		c.wait.trigger(cc.GetId(), res)
 	}
 	return nil
 }

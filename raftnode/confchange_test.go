@@ -134,7 +134,7 @@ func TestConfChangeDroppedAnswersPromptly(t *testing.T) {
 		_, err := n.ProposeConfChange(stuckCtx, confChange(raftpb.ConfChangeType_ConfChangeAddNode, 3))
 		stuck <- err
 	}()
-	waitFor(t, func() bool { return n.lastIdx.Load() > n.AppliedIndex() })
+	waitFor(t, func() bool { return n.c.lastIdx.Load() > n.AppliedIndex() })
 	start := time.Now()
 	_, err := n.ProposeConfChange(ctx, confChange(raftpb.ConfChangeType_ConfChangeAddLearnerNode, 4))
 	if !errors.Is(err, ErrConfChangePending) {

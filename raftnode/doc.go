@@ -1,10 +1,16 @@
-// Package raftnode drives one member's consensus: a single goroutine (the
-// raft loop) owns a raft.RawNode from go.etcd.io/raft/v3 and every side effect
-// raft asks for.
+// Package raftnode drives one member's consensus. It is split as
+// go.etcd.io/raft splits RawNode from node: Core is the step function, a
+// raft.RawNode from go.etcd.io/raft/v3 and every side effect raft asks for as
+// plain methods (Tick, Step, ProposeAsync, ReadIndexAsync, Advance) over
+// interfaces (the log store, the Applier, a Sender), with no goroutines of
+// its own; Node is the thin goroutine shell that owns the channels, runs the
+// one loop that calls the Core, and gives client goroutines their blocking,
+// deadline-bound Propose and ReadIndex. The deterministic simulation
+// (package simulation) drives the same Core from its scheduler.
 //
 // Each turn of the loop takes what is waiting (a tick, received messages,
 // a batch of proposals, a batch of linearizable reads), steps it into raft,
-// and handles the resulting Ready in order:
+// and Core.Advance handles every resulting Ready in order:
 //
 //  1. a leader sends its messages first (it may persist in parallel with its
 //     followers, Raft thesis §10.2.1);
@@ -14,7 +20,9 @@
 //     it at Advance) and before a follower acknowledges (it sends after);
 //  4. followers send their messages;
 //  5. committed entries are applied through the Applier, which stores the
-//     applied index in the same batch as the state;
+//     applied index in the same batch as the state: every run of normal
+//     entries is one Applier.Apply (a lone entry is a run of one), a
+//     configuration change is applied alone;
 //  6. Advance.
 //
 // Client goroutines never touch raft. Propose hands a request to the loop

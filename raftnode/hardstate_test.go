@@ -31,7 +31,7 @@ func TestHardStateToSave(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			n := &Node{savedHardState: c.saved, prevHardState: c.prev}
+			n := &Core{savedHardState: c.saved, prevHardState: c.prev}
 			if got := n.hardStateToSave(c.rd); !proto.Equal(got, c.want) {
 				t.Errorf("hardStateToSave = %v, want %v", got, c.want)
 			}

@@ -34,4 +34,4 @@ func (g *idGenerator) next() uint64 {
 // NewID returns a fresh ID from the member's proposal ID generator: unique
 // across members and restarts (etcd's reqIDGen.Next). The API edge derives
 // generated lease IDs from it before proposing, so apply stays deterministic.
-func (n *Node) NewID() uint64 { return n.idg.next() }
+func (n *Node) NewID() uint64 { return n.c.idg.next() }

@@ -12,13 +12,15 @@ import (
 	"github.com/synod-db/synod/storage"
 )
 
-// run is the raft loop: the only goroutine that touches n.rn.
+// run is the raft loop: the only goroutine that steps n.c. Each turn takes
+// what is waiting, steps it into the Core, and lets the Core handle every
+// Ready that results (Core.Advance).
 func (n *Node) run() {
 	defer n.shutdown()
 	defer n.recoverCorruption()
-	ticks := n.cfg.Ticks
+	ticks := n.c.cfg.Ticks
 	if ticks == nil {
-		t := time.NewTicker(n.cfg.TickInterval)
+		t := time.NewTicker(n.c.cfg.TickInterval)
 		defer t.Stop()
 		c := make(chan struct{}, 1)
 		go forwardTicks(t.C, c, n.stopc)
@@ -27,36 +29,28 @@ func (n *Node) run() {
 	for {
 		select {
 		case <-ticks:
-			n.rn.Tick()
-			n.retryReads()
+			n.c.Tick()
 		case m := <-n.recvc:
-			n.step(m)
+			n.c.Step(m)
 			n.drainReceived()
 		case p := <-n.propc:
-			n.stepProposals(n.drainProposals(p))
+			n.c.stepProposals(n.drainProposals(p))
 		case r := <-n.readc:
-			n.reads.pending = append(n.reads.pending, r)
+			n.c.reads.pending = append(n.c.reads.pending, r)
 			n.drainReads()
 		case id := <-n.unreach:
-			n.rn.ReportUnreachable(id)
+			n.c.ReportUnreachable(id)
 		case s := <-n.snapc:
-			n.reportSnapshot(s)
+			n.c.reportSnapshot(s)
 		case fn := <-n.ctrlc:
-			fn(n.rn)
+			fn(n.c.rn)
 		case <-n.stopc:
 			return
 		}
-		n.issueReads()
-		for n.rn.HasReady() {
-			if err := n.handleReady(n.rn.Ready()); err != nil {
-				n.setFatal(err)
-				return
-			}
-			// A round answered in that Ready frees the way for the reads
-			// that queued behind it.
-			n.issueReads()
+		if err := n.c.Advance(); err != nil {
+			n.setFatal(err)
+			return
 		}
-		n.failDroppedConfChanges()
 	}
 }
 
@@ -74,17 +68,17 @@ func forwardTicks(in <-chan time.Time, out chan<- struct{}, stop <-chan struct{}
 	}
 }
 
-func (n *Node) step(m *raftpb.Message) {
+func (c *Core) step(m *raftpb.Message) {
 	// Errors here are peers we no longer know or stale local messages;
 	// raft has already ignored them.
-	_ = n.rn.Step(m)
+	_ = c.rn.Step(m)
 }
 
 func (n *Node) drainReceived() {
 	for i := 0; i < 256; i++ {
 		select {
 		case m := <-n.recvc:
-			n.step(m)
+			n.c.Step(m)
 		default:
 			return
 		}
@@ -95,7 +89,7 @@ func (n *Node) drainReads() {
 	for {
 		select {
 		case r := <-n.readc:
-			n.reads.pending = append(n.reads.pending, r)
+			n.c.reads.pending = append(n.c.reads.pending, r)
 		default:
 			return
 		}
@@ -120,24 +114,20 @@ func (n *Node) recoverCorruption() {
 }
 
 func (n *Node) setFatal(err error) {
-	n.log.Error("raft loop stopped on a fatal error", "err", err)
+	n.c.log.Error("raft loop stopped on a fatal error", "err", err)
 	n.fatal.Store(&err)
 }
 
 func (n *Node) shutdown() {
-	n.failAllReads(ErrStopped)
 	close(n.done)
-	n.wait.failAll(ErrStopped)
-	n.aw.stop()
-	n.lead.Store(0)
-	n.isLeader.Store(false)
+	n.c.Close(ErrStopped)
 	// Drain callers still queued so none waits for a loop that is gone.
 	for {
 		select {
 		case p := <-n.propc:
-			n.wait.trigger(p.id, Result{Err: ErrStopped})
+			n.c.wait.trigger(p.id, Result{Err: ErrStopped})
 		case r := <-n.readc:
-			r.ch <- readResult{err: ErrStopped}
+			r.ch <- ReadResult{Err: ErrStopped}
 		default:
 			return
 		}
@@ -145,53 +135,53 @@ func (n *Node) shutdown() {
 }
 
 // handleReady carries out one Ready in the order raft requires.
-func (n *Node) handleReady(rd raft.Ready) error {
+func (c *Core) handleReady(rd raft.Ready) error {
 	if rd.SoftState != nil {
-		n.updateLeader(rd.SoftState)
+		c.updateLeader(rd.SoftState)
 	}
 	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
-		n.term.Store(rd.HardState.GetTerm())
-		n.commit.Store(rd.HardState.GetCommit())
+		c.term.Store(rd.HardState.GetTerm())
+		c.commit.Store(rd.HardState.GetCommit())
 	}
-	leader := n.isLeader.Load()
+	leader := c.isLeader.Load()
 	if leader {
-		n.send(rd.Messages)
+		c.send(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := n.installSnapshot(rd.Snapshot); err != nil {
+		if err := c.installSnapshot(rd.Snapshot); err != nil {
 			return err
 		}
 	}
-	n.noteConfChanges(rd.Entries)
-	mustSync := n.mustSync(rd)
-	hs := n.hardStateToSave(rd)
-	if err := n.cfg.Log.Save(hs, rd.Entries, mustSync); err != nil {
+	c.noteConfChanges(rd.Entries)
+	mustSync := c.mustSync(rd)
+	hs := c.hardStateToSave(rd)
+	if err := c.cfg.Log.Save(hs, rd.Entries, mustSync); err != nil {
 		return fmt.Errorf("raftnode: persist ready: %w", err)
 	}
 	if hs != nil {
-		n.savedHardState = hs
+		c.savedHardState = hs
 	}
 	if !raft.IsEmptyHardState(rd.HardState) {
-		n.prevHardState = rd.HardState
+		c.prevHardState = rd.HardState
 	}
 	if len(rd.Entries) > 0 {
-		n.lastIdx.Store(rd.Entries[len(rd.Entries)-1].GetIndex())
+		c.lastIdx.Store(rd.Entries[len(rd.Entries)-1].GetIndex())
 	}
 	if !leader {
-		n.send(rd.Messages)
+		c.send(rd.Messages)
 	}
 	if len(rd.ReadStates) > 0 {
 		states := make([]readState, len(rd.ReadStates))
 		for i, rs := range rd.ReadStates {
 			states[i] = readState{index: rs.Index, ctx: rs.RequestCtx}
 		}
-		n.serveReads(states)
+		c.serveReads(states)
 	}
-	if err := n.applyEntries(rd.CommittedEntries); err != nil {
+	if err := c.applyEntries(rd.CommittedEntries); err != nil {
 		return err
 	}
-	n.rn.Advance(rd)
-	return n.maybeSnapshot()
+	c.rn.Advance(rd)
+	return c.maybeSnapshot()
 }
 
 // mustSync reports whether rd must be made durable before its messages go
@@ -199,12 +189,12 @@ func (n *Node) handleReady(rd raft.Ready) error {
 // HardState leaves the HardState as it was; raft.MustSync, given nil,
 // would compare an empty term and vote against the previous ones and sync
 // every Ready, putting an fsync into every heartbeat and ReadIndex round.
-func (n *Node) mustSync(rd raft.Ready) bool {
+func (c *Core) mustSync(rd raft.Ready) bool {
 	hs := rd.HardState
 	if raft.IsEmptyHardState(hs) {
-		hs = n.prevHardState
+		hs = c.prevHardState
 	}
-	return raft.MustSync(hs, n.prevHardState, len(rd.Entries))
+	return raft.MustSync(hs, c.prevHardState, len(rd.Entries))
 }
 
 // hardStateToSave returns the HardState rd's Save writes, or nil for none:
@@ -218,15 +208,15 @@ func (n *Node) mustSync(rd raft.Ready) bool {
 // index are skipped on replay, and storage raises the stored commit to any
 // snapshot or truncation point it writes, which raft requires
 // (storage.LogStore.CreateSnapshot, Compact).
-func (n *Node) hardStateToSave(rd raft.Ready) *raftpb.HardState {
+func (c *Core) hardStateToSave(rd raft.Ready) *raftpb.HardState {
 	hs := rd.HardState
 	if raft.IsEmptyHardState(hs) {
-		hs = n.prevHardState
+		hs = c.prevHardState
 	}
 	if raft.IsEmptyHardState(hs) {
 		return nil
 	}
-	saved := n.savedHardState
+	saved := c.savedHardState
 	termOrVote := hs.GetTerm() != saved.GetTerm() || hs.GetVote() != saved.GetVote()
 	if termOrVote || (len(rd.Entries) > 0 && hs.GetCommit() != saved.GetCommit()) {
 		return hs
@@ -234,31 +224,31 @@ func (n *Node) hardStateToSave(rd raft.Ready) *raftpb.HardState {
 	return nil
 }
 
-func (n *Node) updateLeader(ss *raft.SoftState) {
-	n.isLeader.Store(ss.RaftState == raft.StateLeader)
-	if old := n.lead.Swap(ss.Lead); old != ss.Lead {
+func (c *Core) updateLeader(ss *raft.SoftState) {
+	c.isLeader.Store(ss.RaftState == raft.StateLeader)
+	if old := c.lead.Swap(ss.Lead); old != ss.Lead {
 		next := make(chan struct{})
-		prev := n.leaderCh.Swap(&next)
+		prev := c.leaderCh.Swap(&next)
 		close(*prev)
-		n.stats.leaderChanges.Add(1)
-		n.log.Info("leader changed", "from", fmt.Sprintf("%x", old), "to", fmt.Sprintf("%x", ss.Lead))
+		c.stats.leaderChanges.Add(1)
+		c.log.Info("leader changed", "from", fmt.Sprintf("%x", old), "to", fmt.Sprintf("%x", ss.Lead))
 	}
 }
 
 // send hands messages to the transport; snapshots take their own path.
-func (n *Node) send(msgs []*raftpb.Message) {
+func (c *Core) send(msgs []*raftpb.Message) {
 	if len(msgs) == 0 {
 		return
 	}
 	out := msgs[:0:0]
 	for _, m := range msgs {
 		if m.GetType() == raftpb.MessageType_MsgSnap {
-			n.sendSnapshot(m)
+			c.sendSnapshot(m)
 			continue
 		}
 		out = append(out, m)
 	}
 	if len(out) > 0 {
-		n.tr.Send(out)
+		c.tr.Send(out)
 	}
 }

@@ -2,8 +2,6 @@ package raftnode
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -15,7 +13,6 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/synod-db/synod/storage"
-	"github.com/synod-db/synod/transport"
 )
 
 // Applier is the member's state machine. Only the raft loop calls it, one
@@ -98,19 +95,17 @@ type Config struct {
 	SnapDir string
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger
+	// Now is the clock request IDs are seeded from; nil is time.Now.
+	Now func() time.Time
 }
 
-// Node is one member's raft loop. Its request methods (Propose, ReadIndex,
-// status accessors) are safe for concurrent use; Handler methods are called
-// by the transport.
+// Node is one member's raft loop: a goroutine shell around a Core. Its
+// request methods (Propose, ReadIndex, status accessors) are safe for
+// concurrent use; Handler methods are called by the transport. Everything
+// the loop does to raft and to the state happens in the Core's step
+// methods, which the deterministic simulation calls directly.
 type Node struct {
-	cfg  Config
-	log  *slog.Logger
-	rn   *raft.RawNode
-	tr   transport.Transport
-	idg  *idGenerator
-	wait *waiters
-	aw   appliedWait
+	c *Core
 
 	propc   chan *proposal
 	readc   chan *readRequest
@@ -122,30 +117,6 @@ type Node struct {
 	done    chan struct{}
 	stopMu  sync.Once
 	fatal   atomic.Pointer[error]
-
-	// Loop-owned state.
-	confState     *raftpb.ConfState
-	snapIndex     uint64
-	appliedIndex  uint64
-	appliedTerm   uint64
-	reads         readBatches
-	sendingSnaps  int
-	prevHardState *raftpb.HardState // the latest raft gave
-	// savedHardState is the latest written; its commit may lag
-	// (hardStateToSave).
-	savedHardState *raftpb.HardState
-	ccExpected     map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
-
-	// Published by the loop for other goroutines.
-	lead    atomic.Uint64
-	term    atomic.Uint64
-	commit  atomic.Uint64
-	lastIdx atomic.Uint64
-	// appliedTermPub is the term of the last applied entry.
-	appliedTermPub atomic.Uint64
-	isLeader       atomic.Bool
-	leaderCh       atomic.Pointer[chan struct{}]
-	stats          struct{ snapsSent, snapsInstalled, leaderChanges, proposalsFailed atomic.Uint64 }
 }
 
 // Stats are counters of notable raft events since the member started.
@@ -163,11 +134,11 @@ type Stats struct {
 // Stats returns the member's raft event counters.
 func (n *Node) Stats() Stats {
 	return Stats{
-		SnapshotsSent:      n.stats.snapsSent.Load(),
-		SnapshotsInstalled: n.stats.snapsInstalled.Load(),
-		LeaderChanges:      n.stats.leaderChanges.Load(),
-		ProposalsFailed:    n.stats.proposalsFailed.Load(),
-		ProposalsPending:   n.wait.len(),
+		SnapshotsSent:      n.c.stats.snapsSent.Load(),
+		SnapshotsInstalled: n.c.stats.snapsInstalled.Load(),
+		LeaderChanges:      n.c.stats.leaderChanges.Load(),
+		ProposalsFailed:    n.c.stats.proposalsFailed.Load(),
+		ProposalsPending:   n.c.wait.len(),
 	}
 }
 
@@ -176,19 +147,15 @@ type snapStatus struct {
 	failed bool
 }
 
-// New creates a Node over cfg.Log and cfg.Applier. It restores an
-// interrupted snapshot install, then starts raft from the stored state. Call
-// Start to begin the loop.
+// New creates a Node over cfg.Log and cfg.Applier (NewCore). Call Start to
+// begin the loop.
 func New(cfg Config) (*Node, error) {
-	if cfg.ID == 0 {
-		return nil, errors.New("raftnode: member ID must not be zero")
+	c, err := NewCore(cfg)
+	if err != nil {
+		return nil, err
 	}
-	setDefaults(&cfg)
-	n := &Node{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		idg:     newIDGenerator(cfg.ID, time.Now()),
-		wait:    newWaiters(),
+	return &Node{
+		c:       c,
 		propc:   make(chan *proposal, 4096),
 		readc:   make(chan *readRequest, 4096),
 		recvc:   make(chan *raftpb.Message, 4096),
@@ -197,21 +164,15 @@ func New(cfg Config) (*Node, error) {
 		ctrlc:   make(chan func(*raft.RawNode), 16),
 		stopc:   make(chan struct{}),
 		done:    make(chan struct{}),
-	}
-	ch := make(chan struct{})
-	n.leaderCh.Store(&ch)
-	if err := n.recoverSnapshot(); err != nil {
-		return nil, err
-	}
-	if err := n.startRaft(); err != nil {
-		return nil, err
-	}
-	return n, nil
+	}, nil
 }
 
 func setDefaults(cfg *Config) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.ElectionTicks == 0 {
 		cfg.ElectionTicks = 10
@@ -236,56 +197,9 @@ func setDefaults(cfg *Config) {
 	}
 }
 
-func (n *Node) startRaft() error {
-	hs, cs, err := n.cfg.Log.InitialState()
-	if err != nil {
-		return fmt.Errorf("raftnode: read initial state: %w", err)
-	}
-	snap, err := n.cfg.Log.Snapshot()
-	if err != nil {
-		return fmt.Errorf("raftnode: read snapshot metadata: %w", err)
-	}
-	n.snapIndex = snap.GetMetadata().GetIndex()
-	n.confState = cs
-	n.prevHardState, n.savedHardState = hs, hs
-	n.appliedIndex, n.appliedTerm = n.cfg.Applier.Applied()
-	n.aw.advance(n.appliedIndex)
-	rc := &raft.Config{
-		ID:                        n.cfg.ID,
-		ElectionTick:              n.cfg.ElectionTicks,
-		HeartbeatTick:             n.cfg.HeartbeatTicks,
-		Storage:                   n.cfg.Log,
-		Applied:                   n.snapIndex, // entries after the snapshot are replayed; Apply skips those already applied
-		MaxSizePerMsg:             1 << 20,
-		MaxCommittedSizePerReady:  8 << 20,
-		MaxUncommittedEntriesSize: 1 << 30,
-		MaxInflightMsgs:           4096 / 8,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{n.log},
-		StepDownOnRemoval:         true,
-	}
-	rn, err := raft.NewRawNode(rc)
-	if err != nil {
-		return fmt.Errorf("raftnode: start raft: %w", err)
-	}
-	n.rn = rn
-	last, _ := n.cfg.Log.LastIndex()
-	if last == 0 && n.snapIndex == 0 && !n.cfg.Join {
-		if len(n.cfg.Peers) == 0 {
-			return errors.New("raftnode: a new cluster needs at least one peer to bootstrap")
-		}
-		if err := rn.Bootstrap(n.cfg.Peers); err != nil {
-			return fmt.Errorf("raftnode: bootstrap: %w", err)
-		}
-	}
-	return nil
-}
-
 // Start begins the raft loop, sending through tr.
-func (n *Node) Start(tr transport.Transport) {
-	n.tr = tr
+func (n *Node) Start(tr Sender) {
+	n.c.tr = tr
 	go n.run()
 }
 
@@ -308,25 +222,25 @@ func (n *Node) Err() error {
 }
 
 // ID is this member's raft ID.
-func (n *Node) ID() uint64 { return n.cfg.ID }
+func (n *Node) ID() uint64 { return n.c.cfg.ID }
 
 // Leader is the current leader's ID, or 0 when none is known.
-func (n *Node) Leader() uint64 { return n.lead.Load() }
+func (n *Node) Leader() uint64 { return n.c.lead.Load() }
 
 // Term is the current raft term.
-func (n *Node) Term() uint64 { return n.term.Load() }
+func (n *Node) Term() uint64 { return n.c.term.Load() }
 
 // CommitIndex is raft's commit index as last published by the loop.
-func (n *Node) CommitIndex() uint64 { return n.commit.Load() }
+func (n *Node) CommitIndex() uint64 { return n.c.commit.Load() }
 
 // AppliedIndex is the last applied entry.
-func (n *Node) AppliedIndex() uint64 { return n.aw.get() }
+func (n *Node) AppliedIndex() uint64 { return n.c.aw.get() }
 
 // IsLeader reports whether this member is the leader.
-func (n *Node) IsLeader() bool { return n.isLeader.Load() }
+func (n *Node) IsLeader() bool { return n.c.isLeader.Load() }
 
 // LeaderChanged returns a channel closed at the next change of leader.
-func (n *Node) LeaderChanged() <-chan struct{} { return *n.leaderCh.Load() }
+func (n *Node) LeaderChanged() <-chan struct{} { return *n.c.leaderCh.Load() }
 
 // Status returns raft's full status, computed on the raft loop.
 func (n *Node) Status(ctx context.Context) (raft.Status, error) {

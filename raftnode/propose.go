@@ -31,43 +31,52 @@ const maxProposalBatch = 512
 func (n *Node) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (Result, error) {
 	r, err := n.propose(ctx, req)
 	if err != nil {
-		n.stats.proposalsFailed.Add(1)
+		n.c.stats.proposalsFailed.Add(1)
 	}
 	return r, err
 }
 
 // propose is Propose without the failure count.
 func (n *Node) propose(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (Result, error) {
-	if n.lead.Load() == 0 {
+	if n.c.lead.Load() == 0 {
 		return Result{}, ErrNoLeader
 	}
-	id := n.idg.next()
-	// The caller's identity (Username, AuthRevision), if the API edge
-	// stamped one, is kept for the permission checks on apply.
+	ctx, cancel := context.WithTimeout(ctx, n.c.cfg.RequestTimeout)
+	defer cancel()
+	p, err := n.c.newProposal(ctx, req)
+	if err != nil {
+		return Result{}, err
+	}
+	return n.submit(ctx, p)
+}
+
+// newProposal stamps req with a fresh request ID, keeping the caller's
+// identity (Username, AuthRevision) that the API edge stamped for the
+// permission checks on apply, and encodes it.
+func (c *Core) newProposal(ctx context.Context, req *etcdserverpb.InternalRaftRequest) (*proposal, error) {
+	id := c.idg.next()
 	req.Header = &etcdserverpb.RequestHeader{ID: id, Username: req.GetHeader().GetUsername(), AuthRevision: req.GetHeader().GetAuthRevision()}
 	data, err := proto.Marshal(req)
 	if err != nil {
-		return Result{}, fmt.Errorf("raftnode: marshal proposal: %w", err)
+		return nil, fmt.Errorf("raftnode: marshal proposal: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	return n.submit(ctx, &proposal{ctx: ctx, id: id, data: data})
+	return &proposal{ctx: ctx, id: id, data: data}, nil
 }
 
 // submit registers p's waiter, hands p to the raft loop without blocking
 // (a full queue is ErrTooManyRequests) and waits for it to be applied.
 func (n *Node) submit(ctx context.Context, p *proposal) (Result, error) {
-	ch := n.wait.register(p.id)
+	ch := n.c.wait.register(p.id)
 	select {
 	case n.propc <- p:
 	case <-ctx.Done():
-		n.wait.cancel(p.id)
+		n.c.wait.cancel(p.id)
 		return Result{}, ctxErr(ctx)
 	case <-n.done:
-		n.wait.cancel(p.id)
+		n.c.wait.cancel(p.id)
 		return Result{}, ErrStopped
 	default:
-		n.wait.cancel(p.id)
+		n.c.wait.cancel(p.id)
 		return Result{}, ErrTooManyRequests
 	}
 	return n.waitApplied(ctx, p.id, ch)
@@ -87,15 +96,15 @@ func (n *Node) waitApplied(ctx context.Context, id uint64, ch <-chan Result) (Re
 			}
 			return r, nil
 		case <-changed:
-			if n.lead.Load() == 0 {
-				n.wait.cancel(id)
+			if n.c.lead.Load() == 0 {
+				n.c.wait.cancel(id)
 				return Result{}, ErrLeaderLost
 			}
 		case <-ctx.Done():
-			n.wait.cancel(id)
+			n.c.wait.cancel(id)
 			return Result{}, ctxErr(ctx)
 		case <-n.done:
-			n.wait.cancel(id)
+			n.c.wait.cancel(id)
 			return Result{}, ErrStopped
 		}
 	}
@@ -118,7 +127,7 @@ func ctxErr(ctx context.Context) error {
 // stepProposals steps a batch of proposals into raft as one MsgProp. Those
 // whose callers already left are skipped; if raft drops the batch (no
 // leader, leadership transfer) every caller is told at once.
-func (n *Node) stepProposals(batch []*proposal) {
+func (c *Core) stepProposals(batch []*proposal) {
 	ents := make([]*raftpb.Entry, 0, len(batch))
 	live := batch[:0]
 	for _, p := range batch {
@@ -126,7 +135,7 @@ func (n *Node) stepProposals(batch []*proposal) {
 			continue
 		}
 		if p.cc != nil {
-			n.stepConfChange(p)
+			c.stepConfChange(p)
 			continue
 		}
 		ents = append(ents, &raftpb.Entry{Data: p.data})
@@ -135,10 +144,10 @@ func (n *Node) stepProposals(batch []*proposal) {
 	if len(ents) == 0 {
 		return
 	}
-	m := &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(n.cfg.ID), Entries: ents}
-	if err := n.rn.Step(m); err != nil {
+	m := &raftpb.Message{Type: raftpb.MessageType_MsgProp.Enum(), From: proto.Uint64(c.cfg.ID), Entries: ents}
+	if err := c.rn.Step(m); err != nil {
 		for _, p := range live {
-			n.wait.trigger(p.id, Result{Err: ErrNoLeader})
+			c.wait.trigger(p.id, Result{Err: ErrNoLeader})
 		}
 	}
 }

@@ -8,12 +8,15 @@ import (
 // readRequest is one caller waiting for a read index.
 type readRequest struct {
 	ctx context.Context
-	ch  chan readResult // buffered 1
+	ch  chan ReadResult // buffered 1
 }
 
-type readResult struct {
-	index uint64
-	err   error
+// ReadResult is the answer to one read: the read index, or why there is none.
+type ReadResult struct {
+	// Index is the commit index at the read's ReadIndex round.
+	Index uint64
+	// Err is ErrNoLeader or ErrStopped when the read was failed.
+	Err error
 }
 
 // readBatch is a group of reads served by one raft ReadIndex round.
@@ -35,12 +38,12 @@ type readBatches struct {
 // the moment of the call, so a local read afterwards is linearizable. All
 // callers waiting at the same moment share one quorum round.
 func (n *Node) ReadIndex(ctx context.Context) error {
-	if n.lead.Load() == 0 {
+	if n.c.lead.Load() == 0 {
 		return ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(ctx, n.c.cfg.RequestTimeout)
 	defer cancel()
-	r := &readRequest{ctx: ctx, ch: make(chan readResult, 1)}
+	r := &readRequest{ctx: ctx, ch: make(chan ReadResult, 1)}
 	select {
 	case n.readc <- r:
 	case <-ctx.Done():
@@ -50,7 +53,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	default:
 		return ErrTooManyRequests
 	}
-	var res readResult
+	var res ReadResult
 	select {
 	case res = <-r.ch:
 	case <-ctx.Done():
@@ -58,12 +61,12 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	case <-n.done:
 		return ErrStopped
 	}
-	if res.err != nil {
-		return res.err
+	if res.Err != nil {
+		return res.Err
 	}
 	select {
-	case <-n.aw.wait(res.index):
-		if n.aw.get() < res.index {
+	case <-n.c.aw.wait(res.Index):
+		if n.c.aw.get() < res.Index {
 			return ErrStopped
 		}
 		return nil
@@ -76,13 +79,13 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 // in etcd, at most one round is in flight: reads arriving meanwhile wait for
 // it to finish and then share the next one, so under load the quorum rounds
 // (heartbeat broadcasts) stay few and each serves many reads.
-func (n *Node) issueReads() {
-	rb := &n.reads
+func (c *Core) issueReads() {
+	rb := &c.reads
 	if len(rb.pending) == 0 || len(rb.inflight) > 0 {
 		return
 	}
-	if n.lead.Load() == 0 {
-		n.failReads(rb.pending, ErrNoLeader)
+	if c.lead.Load() == 0 {
+		c.failReads(rb.pending, ErrNoLeader)
 		rb.pending = nil
 		return
 	}
@@ -93,48 +96,48 @@ func (n *Node) issueReads() {
 	b := &readBatch{reqs: rb.pending, issuedAt: rb.ticks, requestID: rb.nextID}
 	rb.pending = nil
 	rb.inflight[b.requestID] = b
-	n.rn.ReadIndex(encodeReadID(b.requestID))
+	c.rn.ReadIndex(encodeReadID(b.requestID))
 }
 
 // retryReads re-issues rounds that got no answer within a few heartbeats
 // (the request or its answer was lost, or the leader changed), and fails
 // every read when the member lost its leader.
-func (n *Node) retryReads() {
-	rb := &n.reads
+func (c *Core) retryReads() {
+	rb := &c.reads
 	rb.ticks++
 	if len(rb.inflight) == 0 {
 		return
 	}
-	if n.lead.Load() == 0 {
+	if c.lead.Load() == 0 {
 		for id, b := range rb.inflight {
-			n.failReads(b.reqs, ErrNoLeader)
+			c.failReads(b.reqs, ErrNoLeader)
 			delete(rb.inflight, id)
 		}
 		return
 	}
-	limit := uint64(2*n.cfg.HeartbeatTicks + 1)
+	limit := uint64(2*c.cfg.HeartbeatTicks + 1)
 	for _, b := range rb.inflight {
 		if rb.ticks-b.issuedAt >= limit {
 			b.issuedAt = rb.ticks
-			n.rn.ReadIndex(encodeReadID(b.requestID))
+			c.rn.ReadIndex(encodeReadID(b.requestID))
 		}
 	}
 }
 
 // serveReads delivers the read index raft returned for each answered round.
-func (n *Node) serveReads(states []readState) {
+func (c *Core) serveReads(states []readState) {
 	for _, rs := range states {
 		id, ok := decodeReadID(rs.ctx)
 		if !ok {
 			continue
 		}
-		b, ok := n.reads.inflight[id]
+		b, ok := c.reads.inflight[id]
 		if !ok {
 			continue
 		}
-		delete(n.reads.inflight, id)
+		delete(c.reads.inflight, id)
 		for _, r := range b.reqs {
-			r.ch <- readResult{index: rs.index}
+			r.ch <- ReadResult{Index: rs.index}
 		}
 	}
 }
@@ -144,18 +147,18 @@ type readState struct {
 	ctx   []byte
 }
 
-func (n *Node) failReads(reqs []*readRequest, err error) {
+func (c *Core) failReads(reqs []*readRequest, err error) {
 	for _, r := range reqs {
-		r.ch <- readResult{err: err}
+		r.ch <- ReadResult{Err: err}
 	}
 }
 
-func (n *Node) failAllReads(err error) {
-	n.failReads(n.reads.pending, err)
-	n.reads.pending = nil
-	for id, b := range n.reads.inflight {
-		n.failReads(b.reqs, err)
-		delete(n.reads.inflight, id)
+func (c *Core) failAllReads(err error) {
+	c.failReads(c.reads.pending, err)
+	c.reads.pending = nil
+	for id, b := range c.reads.inflight {
+		c.failReads(b.reqs, err)
+		delete(c.reads.inflight, id)
 	}
 }
 

@@ -19,7 +19,7 @@ func TestStoragePanicIsFatal(t *testing.T) {
 		fmt.Errorf("%w: pebble: read: input/output error", storage.ErrRead),
 		fmt.Errorf("%w: entry 7", record.ErrCorrupt),
 	} {
-		n := &Node{log: slog.New(slog.DiscardHandler)}
+		n := &Node{c: &Core{log: slog.New(slog.DiscardHandler)}}
 		func() {
 			defer n.recoverCorruption()
 			panic(err)
@@ -28,7 +28,7 @@ func TestStoragePanicIsFatal(t *testing.T) {
 			t.Errorf("after raft panicked with %v: Err() = %v", err, got)
 		}
 	}
-	n := &Node{log: slog.New(slog.DiscardHandler)}
+	n := &Node{c: &Core{log: slog.New(slog.DiscardHandler)}}
 	bug := errors.New("raft: invariant broken")
 	defer func() {
 		if p := recover(); p != bug {

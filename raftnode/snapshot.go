@@ -18,105 +18,105 @@ import (
 // SnapshotCount entries and truncates the log behind it, keeping
 // SnapshotCatchUpEntries for followers that are only a little behind. The
 // snapshot holds metadata only: the state is the live database.
-func (n *Node) maybeSnapshot() error {
-	if n.appliedIndex < n.snapIndex+n.cfg.SnapshotCount {
+func (c *Core) maybeSnapshot() error {
+	if c.appliedIndex < c.snapIndex+c.cfg.SnapshotCount {
 		return nil
 	}
-	if _, err := n.cfg.Log.CreateSnapshot(n.appliedIndex, n.confState); err != nil {
+	if _, err := c.cfg.Log.CreateSnapshot(c.appliedIndex, c.confState); err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
 			return nil
 		}
-		return fmt.Errorf("raftnode: create snapshot at %d: %w", n.appliedIndex, err)
+		return fmt.Errorf("raftnode: create snapshot at %d: %w", c.appliedIndex, err)
 	}
-	n.snapIndex = n.appliedIndex
-	if n.appliedIndex <= n.cfg.SnapshotCatchUpEntries {
+	c.snapIndex = c.appliedIndex
+	if c.appliedIndex <= c.cfg.SnapshotCatchUpEntries {
 		return nil
 	}
-	compact := n.appliedIndex - n.cfg.SnapshotCatchUpEntries
-	first, _ := n.cfg.Log.FirstIndex()
+	compact := c.appliedIndex - c.cfg.SnapshotCatchUpEntries
+	first, _ := c.cfg.Log.FirstIndex()
 	if compact <= first {
 		return nil
 	}
-	if err := n.cfg.Log.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
+	if err := c.cfg.Log.Compact(compact); err != nil && !errors.Is(err, raft.ErrCompacted) {
 		return fmt.Errorf("raftnode: compact log to %d: %w", compact, err)
 	}
-	n.log.Debug("snapshot taken", "index", n.appliedIndex, "log-compacted-to", compact)
+	c.log.Debug("snapshot taken", "index", c.appliedIndex, "log-compacted-to", compact)
 	return nil
 }
 
 // sendSnapshot streams the current state to m's recipient. Like etcd, the
 // snapshot sent is the state as applied right now, which is at or after the
 // index raft asked for; the message's metadata is rewritten to match.
-func (n *Node) sendSnapshot(m *raftpb.Message) {
-	s := n.cfg.Applier.NewSnapshot()
+func (c *Core) sendSnapshot(m *raftpb.Message) {
+	s := c.cfg.Applier.NewSnapshot()
 	m.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 		Index:     proto.Uint64(s.Index()),
 		Term:      proto.Uint64(s.Term()),
-		ConfState: proto.Clone(n.confState).(*raftpb.ConfState),
+		ConfState: proto.Clone(c.confState).(*raftpb.ConfState),
 	}}
-	n.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", s.Index())
-	n.stats.snapsSent.Add(1)
-	n.tr.SendSnapshot(m, s, func(error) { s.Close() })
+	c.log.Info("sending snapshot", "to", fmt.Sprintf("%x", m.GetTo()), "index", s.Index())
+	c.stats.snapsSent.Add(1)
+	c.tr.SendSnapshot(m, s, func(error) { s.Close() })
 }
 
-func (n *Node) reportSnapshot(s snapStatus) {
+func (c *Core) reportSnapshot(s snapStatus) {
 	st := raft.SnapshotFinish
 	if s.failed {
 		st = raft.SnapshotFailure
 	}
-	n.rn.ReportSnapshot(s.to, st)
+	c.rn.ReportSnapshot(s.to, st)
 }
 
 // installSnapshot makes a snapshot received from the leader this member's
 // state. The state is restored first and the log reset after: if a crash
 // falls between the two, the state is ahead of the log, and entries up to
 // the snapshot index are skipped on replay because they are already applied.
-func (n *Node) installSnapshot(snap *raftpb.Snapshot) error {
+func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	path := n.snapPath(md.GetTerm(), md.GetIndex())
-	if err := n.cfg.Applier.Restore(path); err != nil {
+	path := c.snapPath(md.GetTerm(), md.GetIndex())
+	if err := c.cfg.Applier.Restore(path); err != nil {
 		return fmt.Errorf("raftnode: restore snapshot %s: %w", path, err)
 	}
-	if err := n.cfg.Log.ApplySnapshot(snap); err != nil {
+	if err := c.cfg.Log.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raftnode: install snapshot in log: %w", err)
 	}
-	n.confState = md.GetConfState()
-	n.snapIndex = md.GetIndex()
-	n.appliedIndex, n.appliedTerm = md.GetIndex(), md.GetTerm()
-	n.lastIdx.Store(md.GetIndex())
-	n.aw.advance(n.appliedIndex)
-	n.removeSnapshotsExcept(path)
-	n.stats.snapsInstalled.Add(1)
-	n.log.Info("installed snapshot", "index", md.GetIndex(), "term", md.GetTerm())
+	c.confState = md.GetConfState()
+	c.snapIndex = md.GetIndex()
+	c.appliedIndex, c.appliedTerm = md.GetIndex(), md.GetTerm()
+	c.lastIdx.Store(md.GetIndex())
+	c.aw.advance(c.appliedIndex)
+	c.removeSnapshotsExcept(path)
+	c.stats.snapsInstalled.Add(1)
+	c.log.Info("installed snapshot", "index", md.GetIndex(), "term", md.GetTerm())
 	return nil
 }
 
 // recoverSnapshot finishes a snapshot install that a crash interrupted: the
 // log already records a snapshot the state has not reached.
-func (n *Node) recoverSnapshot() error {
-	snap, err := n.cfg.Log.Snapshot()
+func (c *Core) recoverSnapshot() error {
+	snap, err := c.cfg.Log.Snapshot()
 	if err != nil {
 		return fmt.Errorf("raftnode: read snapshot metadata: %w", err)
 	}
 	md := snap.GetMetadata()
-	applied, _ := n.cfg.Applier.Applied()
+	applied, _ := c.cfg.Applier.Applied()
 	if md.GetIndex() <= applied {
 		return nil
 	}
-	path := n.snapPath(md.GetTerm(), md.GetIndex())
+	path := c.snapPath(md.GetTerm(), md.GetIndex())
 	if _, err := os.Stat(path); err != nil {
 		return fmt.Errorf("raftnode: log starts at snapshot %d but the state is at %d and %s is unreadable: %w",
 			md.GetIndex(), applied, path, err)
 	}
-	return n.cfg.Applier.Restore(path)
+	return c.cfg.Applier.Restore(path)
 }
 
-func (n *Node) snapPath(term, index uint64) string {
-	return filepath.Join(n.cfg.SnapDir, fmt.Sprintf("%016x-%016x.snap", term, index))
+func (c *Core) snapPath(term, index uint64) string {
+	return filepath.Join(c.cfg.SnapDir, fmt.Sprintf("%016x-%016x.snap", term, index))
 }
 
-func (n *Node) removeSnapshotsExcept(keep string) {
-	names, _ := filepath.Glob(filepath.Join(n.cfg.SnapDir, "*.snap*"))
+func (c *Core) removeSnapshotsExcept(keep string) {
+	names, _ := filepath.Glob(filepath.Join(c.cfg.SnapDir, "*.snap*"))
 	for _, p := range names {
 		if p != keep {
 			os.Remove(p)
@@ -124,32 +124,41 @@ func (n *Node) removeSnapshotsExcept(keep string) {
 	}
 }
 
-// receiveSnapshot stores a snapshot stream durably under its final name and
-// verifies it end to end, so raft only ever sees complete, intact snapshots.
+// receiveSnapshot stores and verifies a snapshot stream (StoreSnapshot),
+// then hands its message to the loop.
 func (n *Node) receiveSnapshot(m *raftpb.Message, body io.Reader) error {
-	md := m.GetSnapshot().GetMetadata()
-	if md == nil || md.GetIndex() == 0 {
-		return errors.New("raftnode: snapshot message without metadata")
-	}
-	if err := os.MkdirAll(n.cfg.SnapDir, 0o700); err != nil {
+	if err := n.c.storeSnapshot(m, body); err != nil {
 		return err
-	}
-	path := n.snapPath(md.GetTerm(), md.GetIndex())
-	if err := writeFileSync(path, body); err != nil {
-		return err
-	}
-	if err := n.cfg.Applier.VerifySnapshot(path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("raftnode: received snapshot %d failed verification: %w", md.GetIndex(), err)
 	}
 	select {
 	case n.recvc <- m:
 		return nil
-	case <-time.After(n.cfg.RequestTimeout):
+	case <-time.After(n.c.cfg.RequestTimeout):
 		return errors.New("raftnode: raft loop busy; snapshot not accepted")
 	case <-n.done:
 		return ErrStopped
 	}
+}
+
+// storeSnapshot stores a snapshot stream durably under its final name and
+// verifies it end to end.
+func (c *Core) storeSnapshot(m *raftpb.Message, body io.Reader) error {
+	md := m.GetSnapshot().GetMetadata()
+	if md == nil || md.GetIndex() == 0 {
+		return errors.New("raftnode: snapshot message without metadata")
+	}
+	if err := os.MkdirAll(c.cfg.SnapDir, 0o700); err != nil {
+		return err
+	}
+	path := c.snapPath(md.GetTerm(), md.GetIndex())
+	if err := writeFileSync(path, body); err != nil {
+		return err
+	}
+	if err := c.cfg.Applier.VerifySnapshot(path); err != nil {
+		os.Remove(path)
+		return fmt.Errorf("raftnode: received snapshot %d failed verification: %w", md.GetIndex(), err)
+	}
+	return nil
 }
 
 func writeFileSync(path string, body io.Reader) error {

@@ -14,7 +14,7 @@ func countSyncs(c *memCluster) syncCounter {
 	for id, m := range c.members {
 		cnt := &atomic.Int64{}
 		sc.n[id] = cnt
-		m.node.cfg.Log.ObserveSync(func(time.Duration) { cnt.Add(1) })
+		m.node.c.cfg.Log.ObserveSync(func(time.Duration) { cnt.Add(1) })
 	}
 	return sc
 }
@@ -33,7 +33,7 @@ func (c *memCluster) settle(t *testing.T) {
 	waitFor(t, func() bool {
 		var last, applied uint64
 		for _, m := range c.members {
-			l, a := m.node.lastIdx.Load(), m.node.AppliedIndex()
+			l, a := m.node.c.lastIdx.Load(), m.node.AppliedIndex()
 			if last == 0 {
 				last, applied = l, a
 			}

@@ -20,7 +20,7 @@ func (n *Node) MoveLeader(ctx context.Context, target uint64) error {
 		st := rn.Status()
 		leader = st.RaftState == raft.StateLeader
 		_, voter = st.Config.Voters.IDs()[target]
-		if leader && voter && target != n.cfg.ID {
+		if leader && voter && target != n.c.cfg.ID {
 			rn.TransferLeader(target)
 		}
 	})
@@ -34,7 +34,7 @@ func (n *Node) MoveLeader(ctx context.Context, target uint64) error {
 	}
 	for {
 		changed := n.LeaderChanged()
-		if n.lead.Load() == target {
+		if n.c.lead.Load() == target {
 			return nil
 		}
 		select {
