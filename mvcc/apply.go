@@ -134,100 +134,78 @@ func setVersion(b *pebble.Batch, vk []byte, tag byte, sub int64, kv *mvccpb.KeyV
 	return op.Finish()
 }
 
-// Apply applies one committed raft entry carrying a key-value request. Only
-// the raft loop calls it, serially. The writes and the new applied
-// index/term are committed in one pebble batch with pebble.NoSync. An entry
-// at or below the applied index is ignored (zero Result). A returned error
-// is fatal (I/O, corruption): the member must stop.
+// Apply applies one committed raft entry carrying a key-value request: a
+// Group of one. Only the raft loop calls it, serially. The writes and the
+// new applied index/term are committed in one pebble batch with
+// pebble.NoSync. An entry at or below the applied index is ignored (zero
+// Result). A returned error is fatal (I/O, corruption): the member must
+// stop.
 func (s *Store) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, error) {
 	return s.ApplyWith(index, term, req, nil)
 }
 
-// ApplyWith is Apply for an entry whose effect is a key-value request plus
-// writes of another package: extra (which may be nil) adds writes under
-// prefixes >= 0x20 to a separate batch that is merged into the entry's
-// batch, so the revision, the extra writes and the applied index commit
-// atomically. A revoked lease uses it: the deletion of its keys (one Txn,
-// one revision) and of its record are one batch. If req fails with a
-// request-level error, neither its writes nor extra's are committed (only
-// the applied index). An error from extra, or an extra write below 0x20
-// (ErrForeignWrite), is returned and nothing is written.
+// ApplyWith is Group.ApplyWith for a group of one: the revision of req,
+// the writes of extra (under prefixes >= 0x20) and the applied index
+// commit atomically. If req fails with a request-level error, extra is not
+// called and only the applied index is committed. An error from extra, or
+// an extra write below 0x20 (ErrForeignWrite), is returned and nothing is
+// written.
 func (s *Store) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra func(b *pebble.Batch) error) (Result, error) {
-	if err := s.usable(); err != nil {
-		return Result{}, err
-	}
-	if a := s.applied.Load(); index <= a.index && !unsafeReapply {
-		return Result{}, nil
-	}
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	w := &writer{b: b, gens: &s.gens, beginRev: s.rev.Load()}
-	previousCompact := s.compactRev.Load()
-	committed := false
-	defer func() {
-		if !committed {
-			s.gens.reset() // it may describe writes that were not committed
-		}
-	}()
-	res, compactTo, err := s.dispatch(w, req)
-	if err == nil && extra != nil {
-		if err = s.addExtra(b, extra); err != nil {
-			return Result{}, err
-		}
-	}
+	g, err := s.NewGroup()
 	if err != nil {
-		if !isRequestErr(err) {
-			return Result{}, err
-		}
-		res = Result{Err: err, Compacted: res.Compacted}
-		compactTo = nil
-		if w.changes > 0 {
-			s.gens.reset()
-		}
-		b.Reset()
-		w = &writer{b: b, gens: &s.gens, beginRev: w.beginRev}
-	}
-	if compactTo != nil {
-		// Before compactTo is published: the compactor must find the job
-		// when it sees the new compaction revision.
-		s.queueCompactHash(*compactTo, previousCompact)
-	}
-	if err := s.commitApply(w, index, term, compactTo); err != nil {
 		return Result{}, err
 	}
-	committed = true
-	if compactTo != nil {
-		res.Compacted = s.waitPhysical(*compactTo)
-		s.kickCompactor()
+	defer g.Close()
+	res, err := g.ApplyWith(index, term, req, extra)
+	if err != nil {
+		return Result{}, err
 	}
-	res.Events = w.events
-	return res, nil
+	return res, g.Commit()
 }
 
-// dispatch evaluates req into w. compactTo is set for a valid Compaction.
-func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, compactTo *int64, err error) {
+// ApplyOther records index/term as applied for an entry mvcc does not
+// interpret (Group.ApplyOther for a group of one), letting fn add writes
+// under prefixes >= 0x20 to the same atomic batch. fn may be nil. An
+// error from fn is returned and nothing is written. Entries at or below
+// the applied index are ignored.
+func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) error {
+	g, err := s.NewGroup()
+	if err != nil {
+		return err
+	}
+	defer g.Close()
+	if err := g.ApplyOther(index, term, fn); err != nil {
+		return err
+	}
+	return g.Commit()
+}
+
+// dispatch checks req for its request-level errors and, if it has none,
+// evaluates it into w. A Put is checked (lease, ignore_value/ignore_lease
+// on a missing key) before it writes, a Txn's taken path before any of its
+// ops runs (txnState.txn); a DeleteRange has no request-level error.
+// Compactions go through Group.compaction.
+func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, err error) {
 	t := &txnState{ctx: context.Background(), src: w.b, w: w, beginRev: w.beginRev,
 		compactRev: s.compactRev.Load(), leaseExists: s.opts.LeaseExists}
 	switch {
 	case req.GetRange() != nil:
 		res.Resp, err = executeRange(t.ctx, t.src, req.Range, t.beginRev, t.compactRev)
 	case req.GetPut() != nil:
-		if err = t.checkLease(req.Put.Lease); err == nil {
+		if err = t.checkPut(req.Put); err == nil {
 			res.Resp, err = t.put(req.Put)
 		}
 	case req.GetDeleteRange() != nil:
 		res.Resp, err = t.deleteRange(req.DeleteRange)
 	case req.GetTxn() != nil:
 		res.Resp, err = t.txn(req.Txn)
-	case req.GetCompaction() != nil:
-		return s.compaction(w, req.Compaction.Revision)
 	default:
-		return res, nil, ErrUnknownRequest
+		return res, ErrUnknownRequest
 	}
 	if err != nil {
-		return Result{}, nil, err
+		return Result{}, err
 	}
-	return res, nil, nil
+	return res, nil
 }
 
 // compaction validates and records a new compaction revision in the batch.
@@ -246,20 +224,10 @@ func (s *Store) compaction(w *writer, rev int64) (Result, *int64, error) {
 	return Result{Resp: resp}, &rev, nil
 }
 
-// commitApply adds the meta of the entry to w's batch, commits it and
-// publishes the new in-memory state.
-func (s *Store) commitApply(w *writer, index, term uint64, compactTo *int64) error {
-	rev := w.beginRev
-	if w.changes > 0 {
-		rev++
-	}
-	return s.commitBatch(w.b, rev, index, term, compactTo)
-}
-
 // commitBatch adds to b the revision (when it is not the store's) and the
 // applied index, commits b with pebble.NoSync and publishes the new
 // in-memory state (revision before compaction revision: readers load them
-// in the opposite order). Apply and Group.Commit end here.
+// in the opposite order). Every apply ends here, through a Group.
 func (s *Store) commitBatch(b *pebble.Batch, rev int64, index, term uint64, compactTo *int64) error {
 	if rev != s.rev.Load() {
 		if err := setMeta(b, metaRev, be64(uint64(rev))); err != nil {
@@ -282,31 +250,6 @@ func (s *Store) commitBatch(b *pebble.Batch, rev int64, index, term uint64, comp
 	}
 	s.applied.Store(&appliedState{index: index, term: term})
 	return nil
-}
-
-// ApplyOther records index/term as applied for an entry mvcc does not
-// interpret, letting fn add writes under prefixes >= 0x20 to the same atomic
-// batch (an indexed batch: fn may read it). fn may be nil. An error from fn
-// is returned and nothing is written. Entries at or below the applied index
-// are ignored.
-func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) error {
-	if err := s.usable(); err != nil {
-		return err
-	}
-	if a := s.applied.Load(); index <= a.index {
-		return nil
-	}
-	b := s.db.NewIndexedBatch()
-	defer b.Close()
-	if fn != nil {
-		if err := fn(b); err != nil {
-			return err
-		}
-		if err := checkOtherWrites(b); err != nil {
-			return err
-		}
-	}
-	return s.commitApply(&writer{b: b, gens: &s.gens, beginRev: s.rev.Load()}, index, term, nil)
 }
 
 // addExtra runs extra on a batch of its own, checks it writes only under

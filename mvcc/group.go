@@ -2,41 +2,44 @@ package mvcc
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/cockroachdb/pebble"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 )
 
-// ErrGroupBroken is returned by Group.Apply when an entry failed with a
-// request-level error after it had already written to the group's batch,
-// which cannot take back part of its contents. The group is unusable: the
-// caller closes it, which discards every entry of the group, and applies
-// them again one by one with Apply, which gives the same results since
-// nothing of the group was committed. The API edge rejects the requests
-// that could do this (a txn whose ops overlap), so it is a safety net.
-var ErrGroupBroken = errors.New("mvcc: group: an entry failed after writing; apply the group entry by entry")
+// ErrWriteAfterCheck is returned (fatal) by Group.Apply when an entry failed
+// with a request-level error after it had already written to the group's
+// batch. Every request-level error is checked before anything is written
+// (etcd's checkTxn: range revisions, put leases, ignore_value/ignore_lease
+// on missing keys), so only a txn whose ops overlap, which the API edge
+// refuses, can get here: etcd panics on it, the member stops. The group is
+// unusable and nothing of it is committed.
+var ErrWriteAfterCheck = errors.New("mvcc: a request failed after it wrote")
 
-// errGroupCompaction is returned by Group.Apply for a Compaction, which
-// waits on the physical compactor and must go through Apply.
-var errGroupCompaction = errors.New("mvcc: group: a compaction must be applied alone")
+// errGroupDone is returned by a Group used after Commit or Close.
+var errGroupDone = errors.New("mvcc: group: used after Commit or Close")
 
-// Group applies a run of consecutive committed entries carrying key-value
-// requests (Put, DeleteRange, Txn) in one Pebble batch, committed once:
-// each entry sees the writes of the entries before it, and the revision
-// and applied index are written once for the run. Results are those Apply
-// would give entry by entry, but nothing of the group is visible, to
-// readers or to a restart, until Commit returns. Only the raft loop uses a
-// Group, and no other apply call may run between NewGroup and Commit or
-// Close.
+// Group is the one apply path: it applies a run of consecutive committed
+// entries in one Pebble batch, committed once. Key-value requests (Apply,
+// ApplyWith), writes of other packages under prefixes >= 0x20 (ApplyOther,
+// ApplyWith's extra) and entries that only advance the applied index
+// (Skip) all go into that batch; each entry sees the writes of the entries
+// before it, and the revision and applied index are written once for the
+// run. Nothing of the group is visible, to readers or to a restart, until
+// Commit returns. The one exception is a Compaction, which waits on the
+// physical compactor: Apply commits what the group holds, then the
+// compaction on its own, and goes on in a fresh batch. Only the raft loop
+// uses a Group, and no other apply call may run between NewGroup and
+// Commit or Close. Store.Apply, ApplyWith and ApplyOther are groups of one.
 type Group struct {
 	s     *Store
 	b     *pebble.Batch
 	rev   int64  // the revision after the entries applied so far
 	index uint64 // the last entry applied so far (0: none)
 	term  uint64
-	err   error // ErrGroupBroken once broken
-
-	committed bool // the batch was committed: the generation cache holds
+	dirty bool  // b holds entries not yet committed
+	err   error // set once the group is unusable
 }
 
 // NewGroup starts a group. ErrClosed, or the error that stopped the store.
@@ -47,72 +50,168 @@ func (s *Store) NewGroup() (*Group, error) {
 	return &Group{s: s, b: s.db.NewIndexedBatch(), rev: s.rev.Load()}, nil
 }
 
-// Apply evaluates one entry into the group. An entry at or below the
-// applied index is ignored (zero Result). A request-level error is
-// returned in Result.Err and the entry writes nothing; a returned error is
-// ErrGroupBroken (see there) or fatal. Result.Compacted is never set.
+// applied reports whether the entry at index is already reflected in the
+// store or in the group. reapply is the planted bug of a
+// synod_unsafe_reapply build, which only key-value entries honour.
+func (g *Group) applied(index uint64, reapply bool) bool {
+	a := g.s.applied.Load()
+	return (index <= a.index || index <= g.index) && !reapply
+}
+
+// advance records the entry at index/term as applied by the group.
+func (g *Group) advance(index, term uint64) {
+	g.index, g.term, g.dirty = index, term, true
+}
+
+// fail makes the group unusable with err and returns it.
+func (g *Group) fail(err error) error {
+	g.err = err
+	g.s.gens.reset() // it may describe writes the group will never commit
+	return err
+}
+
+// Apply evaluates one committed key-value entry (Range, Put, DeleteRange,
+// Txn or Compaction) into the group. An entry at or below the applied
+// index is ignored (zero Result). A request-level error is returned in
+// Result.Err and the entry writes nothing; a returned error is fatal.
 func (g *Group) Apply(index, term uint64, req *pb.InternalRaftRequest) (Result, error) {
+	return g.ApplyWith(index, term, req, nil)
+}
+
+// ApplyWith is Apply for an entry whose effect is a key-value request plus
+// writes of another package: extra (which may be nil) adds writes under
+// prefixes >= 0x20, in the same batch, so the revision, the extra writes
+// and the applied index commit atomically. A revoked lease uses it: the
+// deletion of its keys (one Txn, one revision) and of its record. If req
+// fails with a request-level error, extra is not called. An error from
+// extra, or an extra write below 0x20 (ErrForeignWrite), is returned and
+// the group is unusable.
+func (g *Group) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra func(b *pebble.Batch) error) (Result, error) {
 	if g.err != nil {
 		return Result{}, g.err
 	}
-	if req.GetCompaction() != nil {
-		return Result{}, errGroupCompaction
-	}
-	if a := g.s.applied.Load(); (index <= a.index || index <= g.index) && !unsafeReapply {
+	if g.applied(index, unsafeReapply) {
 		return Result{}, nil
 	}
+	if req.GetCompaction() != nil {
+		return g.compaction(index, term, req.Compaction.Revision)
+	}
 	w := &writer{b: g.b, gens: &g.s.gens, beginRev: g.rev}
-	res, _, err := g.s.dispatch(w, req)
-	if err != nil {
-		if !isRequestErr(err) {
-			return Result{}, err
-		}
-		if w.changes > 0 {
-			g.err = ErrGroupBroken
-			return Result{}, g.err
-		}
+	res, err := g.s.dispatch(w, req)
+	switch {
+	case err != nil && !isRequestErr(err):
+		return Result{}, g.fail(err)
+	case err != nil && w.changes > 0:
+		return Result{}, g.fail(fmt.Errorf("%w: entry %d: %w", ErrWriteAfterCheck, index, err))
+	case err != nil:
 		res = Result{Err: err}
+	case extra != nil:
+		if err := g.s.addExtra(g.b, extra); err != nil {
+			return Result{}, g.fail(err)
+		}
 	}
 	if w.changes > 0 {
 		g.rev++
 	}
-	g.index, g.term = index, term
+	g.advance(index, term)
 	res.Events = w.events
 	return res, nil
 }
 
-// Skip records an entry the caller answered without the store (a request
-// refused before it reached it) as applied, so that the group's applied
-// index covers it, as ApplyOther(index, term, nil) would.
-func (g *Group) Skip(index, term uint64) {
-	if g.err == nil && index > g.index {
-		g.index, g.term = index, term
-	}
-}
-
-// Commit writes the group's revision and applied index and commits its
-// batch with pebble.NoSync, then publishes the new state. A group with no
-// entry applied commits nothing. The group cannot be used afterwards; an
-// error is fatal.
-func (g *Group) Commit() error {
-	defer g.Close()
+// ApplyOther records an entry mvcc does not interpret as applied, letting
+// fn (which may be nil) add writes under prefixes >= 0x20 to the group's
+// batch. An error from fn, or a write below 0x20 (ErrForeignWrite), is
+// returned and the group is unusable (nothing of it is committed). Entries
+// at or below the applied index are ignored.
+func (g *Group) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) error {
 	if g.err != nil {
 		return g.err
 	}
-	if g.index == 0 {
+	if g.applied(index, false) {
+		return nil
+	}
+	if fn != nil {
+		if err := g.s.addExtra(g.b, fn); err != nil {
+			return g.fail(err)
+		}
+	}
+	g.advance(index, term)
+	return nil
+}
+
+// Skip records an entry the caller answered without the store (an empty
+// entry, or a request refused by a gate) as applied: ApplyOther without
+// writes.
+func (g *Group) Skip(index, term uint64) {
+	_ = g.ApplyOther(index, term, nil)
+}
+
+// compaction commits what the group holds, then validates and commits the
+// compaction in a batch of its own (queueing its hash job first, so the
+// compactor finds it when it sees the new compaction revision), and goes on
+// in a fresh batch.
+func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
+	s := g.s
+	if g.dirty {
+		if err := g.commit(); err != nil {
+			return Result{}, g.fail(err)
+		}
+		g.b.Close()
+		g.b = s.db.NewIndexedBatch()
+	}
+	previous := s.compactRev.Load()
+	w := &writer{b: g.b, gens: &s.gens, beginRev: g.rev}
+	res, compactTo, err := s.compaction(w, rev)
+	if err != nil && !isRequestErr(err) {
+		return Result{}, g.fail(err)
+	}
+	if err != nil {
+		res = Result{Err: err, Compacted: res.Compacted}
+	}
+	if compactTo != nil {
+		s.queueCompactHash(*compactTo, previous)
+	}
+	if err := s.commitBatch(g.b, g.rev, index, term, compactTo); err != nil {
+		return Result{}, g.fail(err)
+	}
+	g.index, g.term = index, term
+	g.b.Close()
+	g.b = s.db.NewIndexedBatch()
+	if compactTo != nil {
+		res.Compacted = s.waitPhysical(*compactTo)
+		s.kickCompactor()
+	}
+	return res, nil
+}
+
+// commit writes the group's revision and applied index and commits its
+// batch with pebble.NoSync, then publishes the new state. A group holding
+// no entry commits nothing.
+func (g *Group) commit() error {
+	if !g.dirty {
 		return nil
 	}
 	if err := g.s.commitBatch(g.b, g.rev, g.index, g.term, nil); err != nil {
 		return err
 	}
-	g.committed = true
+	g.dirty = false
 	return nil
+}
+
+// Commit commits the group (see commit). The group cannot be used
+// afterwards; an error is fatal.
+func (g *Group) Commit() error {
+	defer g.Close()
+	if g.err != nil {
+		return g.err
+	}
+	return g.commit()
 }
 
 // Close discards whatever the group holds that was not committed. It may
 // be called more than once, and after Commit.
 func (g *Group) Close() {
-	if g.b != nil && !g.committed {
+	if g.b != nil && g.dirty {
 		g.s.gens.reset() // it may describe writes of the discarded batch
 	}
 	if g.b != nil {
@@ -120,6 +219,6 @@ func (g *Group) Close() {
 		g.b = nil
 	}
 	if g.err == nil {
-		g.err = errors.New("mvcc: group: used after Commit or Close")
+		g.err = errGroupDone
 	}
 }

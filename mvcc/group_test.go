@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/cockroachdb/pebble"
+
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -140,11 +142,11 @@ func TestGroupInvisibleUntilCommit(t *testing.T) {
 	}
 }
 
-// An entry failing after it wrote breaks the group (ErrGroupBroken) and
-// nothing of the group is committed; the same entry applied alone fails
-// and writes nothing. The API edge refuses such a txn (overlapping ops),
-// so this is only the safety net.
-func TestGroupBrokenByPartialWrite(t *testing.T) {
+// An entry failing after it wrote (a txn whose ops overlap, which the API
+// edge refuses and on which etcd panics) is fatal: the group refuses to
+// commit and nothing of it is written; alone, through Apply, it is fatal
+// too and writes nothing.
+func TestGroupFatalOnWriteAfterCheck(t *testing.T) {
 	h := newHarness(t, Options{})
 	h.put("k", "v")
 	rev := h.s.Rev()
@@ -159,19 +161,63 @@ func TestGroupBrokenByPartialWrite(t *testing.T) {
 	if _, err := g.Apply(h.idx+1, 1, &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte("j"), Value: []byte("x")}}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := g.Apply(h.idx+2, 1, bad); !errors.Is(err, ErrGroupBroken) {
-		t.Fatalf("Apply of a txn failing after its delete: %v, want ErrGroupBroken", err)
+	if _, err := g.Apply(h.idx+2, 1, bad); !errors.Is(err, ErrWriteAfterCheck) || !errors.Is(err, ErrKeyNotFound) {
+		t.Fatalf("Apply of a txn failing after its delete: %v, want ErrWriteAfterCheck", err)
 	}
-	if err := g.Commit(); !errors.Is(err, ErrGroupBroken) {
-		t.Fatalf("Commit of a broken group: %v, want ErrGroupBroken", err)
+	if err := g.Commit(); !errors.Is(err, ErrWriteAfterCheck) {
+		t.Fatalf("Commit of a failed group: %v, want ErrWriteAfterCheck", err)
 	}
 	if h.s.Rev() != rev || h.get("j") != nil || h.get("k") == nil {
-		t.Fatalf("a broken group left writes: revision %d (want %d), j=%v k=%v", h.s.Rev(), rev, h.get("j"), h.get("k"))
+		t.Fatalf("a failed group left writes: revision %d (want %d), j=%v k=%v", h.s.Rev(), rev, h.get("j"), h.get("k"))
 	}
-	if res := h.apply(bad); !errors.Is(res.Err, ErrKeyNotFound) || h.s.Rev() != rev || h.get("k") == nil {
-		t.Fatalf("the txn alone: %v, revision %d, k=%v", res.Err, h.s.Rev(), h.get("k"))
+	if _, err := h.s.Apply(h.idx+1, 1, bad); !errors.Is(err, ErrWriteAfterCheck) || h.s.Rev() != rev || h.get("k") == nil {
+		t.Fatalf("the txn alone: %v, revision %d, k=%v", err, h.s.Rev(), h.get("k"))
 	}
 	if _, err := h.s.Range(context.Background(), &pb.RangeRequest{Key: []byte("k")}); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A group holds the writes of other packages (ApplyOther) and lease-style
+// revocations (ApplyWith) in the same batch as its key-value entries: none
+// is visible before Commit, all are after, and a compaction commits what
+// the group holds before it.
+func TestGroupHoldsEveryKindOfEntry(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.put("k", "v")
+	g, err := h.s.NewGroup()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	i := h.idx
+	if err := g.ApplyOther(i+1, 1, func(b *pebble.Batch) error { return b.Set([]byte{0x30, 1}, []byte("lease"), nil) }); err != nil {
+		t.Fatal(err)
+	}
+	del := &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: []byte("k")}}
+	res, err := g.ApplyWith(i+2, 1, del, func(b *pebble.Batch) error { return b.Delete([]byte{0x30, 1}, nil) })
+	if err != nil || len(res.Events) != 1 {
+		t.Fatalf("ApplyWith: %v, events %v", err, res.Events)
+	}
+	g.Skip(i+3, 1)
+	if a, _ := h.s.Applied(); a != i || h.get("k") == nil {
+		t.Fatalf("before Commit: applied %d, k=%v", a, h.get("k"))
+	}
+	cres, err := g.Apply(i+4, 1, &pb.InternalRaftRequest{Compaction: &pb.CompactionRequest{Revision: h.s.Rev()}})
+	if err != nil || cres.Err != nil {
+		t.Fatalf("compaction in a group: %v %v", err, cres.Err)
+	}
+	if a, _ := h.s.Applied(); a != i+4 || h.get("k") != nil {
+		t.Fatalf("after the compaction: applied %d, k=%v", a, h.get("k"))
+	}
+	waitClosed(t, cres.Compacted, "compaction")
+	if err := g.ApplyOther(i+5, 1, func(b *pebble.Batch) error { return b.Set([]byte{0x10}, nil, nil) }); !errors.Is(err, ErrForeignWrite) {
+		t.Fatalf("a foreign write: %v", err)
+	}
+	if err := g.Commit(); !errors.Is(err, ErrForeignWrite) {
+		t.Fatalf("Commit after a failed entry: %v", err)
+	}
+	if a, _ := h.s.Applied(); a != i+4 {
+		t.Fatalf("applied %d after a failed group, want %d", a, i+4)
 	}
 }

@@ -1,7 +1,6 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cockroachdb/pebble"
@@ -123,10 +122,6 @@ func (a applier) applyGroup(reqs []raftnode.Request, res []raftnode.Result) erro
 			continue
 		}
 		mr, err := g.Apply(r.Index, r.Term, r.Req)
-		if errors.Is(err, mvcc.ErrGroupBroken) {
-			g.Close()
-			return a.applyEach(reqs, res)
-		}
 		if err != nil {
 			return err
 		}
