@@ -236,4 +236,3 @@ func (c *Core) startRaft() error {
 	}
 	return nil
 }
-
