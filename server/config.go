@@ -72,6 +72,8 @@ type Config struct {
 	// Tracing is etcd's distributed tracing (--enable-distributed-tracing,
 	// --distributed-tracing-*): spans of the client API to an OTLP collector.
 	Tracing tracing.Config
+	// Consul is the member's Consul HTTP API (server/consul.go, docs/discovery.md).
+	Consul ConsulConfig
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
 	// MaxLearners bounds the learners in the membership (etcd's

@@ -20,12 +20,13 @@ type devMember struct {
 	name       string
 	clientPort int
 	peerPort   int
+	consulPort int // Consul's HTTP API: 8500 (Consul's port) and the next two
 }
 
 var devMembers = []devMember{
-	{"infra1", 2379, 12380},
-	{"infra2", 22379, 22380},
-	{"infra3", 32379, 32380},
+	{"infra1", 2379, 12380, 8500},
+	{"infra2", 22379, 22380, 8501},
+	{"infra3", 32379, 32380, 8502},
 }
 
 // devConfigs returns the three members' configurations under dataDir.
@@ -45,6 +46,7 @@ func devConfigs(dataDir string) []server.Config {
 		c.ListenPeerURLs, c.InitialAdvertisePeerURLs = []string{peer}, []string{peer}
 		c.InitialCluster = strings.Join(initial, ",")
 		c.InitialClusterToken = "etcd-cluster-1"
+		c.Consul = server.ConsulConfig{ListenURL: fmt.Sprintf("http://127.0.0.1:%d", d.consulPort), Datacenter: defaultConsulDatacenter}
 		out = append(out, c)
 	}
 	return out
@@ -105,6 +107,11 @@ func runDev(args []string, stdout, stderr io.Writer) int {
 	var eps []string
 	for _, m := range members {
 		m.Start()
+		if err := m.StartConsul(); err != nil {
+			stopAll()
+			fmt.Fprintf(stderr, "synod dev: %v\n", err)
+			return 1
+		}
 	}
 	for _, d := range devMembers {
 		eps = append(eps, fmt.Sprintf("127.0.0.1:%d", d.clientPort))

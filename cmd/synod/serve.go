@@ -86,6 +86,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.inert.bind(fs)
 	f.discovery.bind(fs)
 	bindTracingFlags(fs, &c.Tracing)
+	bindConsulFlags(fs, &c.Consul)
 	return fs, f
 }
 
@@ -159,7 +160,7 @@ func (f *serveFlags) finish() error {
 	if err := checkTimerSlack(f.timerSlack); err != nil {
 		return err
 	}
-	for _, check := range []func() error{f.log.check, func() error { return f.discovery.check(c.InitialCluster) }, c.Tracing.Validate, f.tuning.check} {
+	for _, check := range []func() error{f.log.check, func() error { return f.discovery.check(c.InitialCluster) }, c.Tracing.Validate, f.tuning.check, func() error { return checkConsulFlags(c.Consul) }} {
 		if err := check(); err != nil {
 			return err
 		}
@@ -232,6 +233,11 @@ func serveMember(cfg server.Config, logger *slog.Logger, stderr io.Writer) int {
 		return 1
 	}
 	m.Start()
+	if err := m.StartConsul(); err != nil {
+		m.Stop()
+		fmt.Fprintf(stderr, "synod serve: %v\n", err)
+		return 1
+	}
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
 	select {

@@ -39,6 +39,9 @@ type clusterOptions struct {
 	ClientScheme, PeerScheme string      // "http" when empty; "https" for TLS
 	ClientTLS                *tls.Config // the harness's clientv3 clients use it when set
 	Flags                    []string    // appended to every member's command line
+	// MemberFlags, when set, returns flags appended to one member's
+	// command line (after Flags), e.g. a port of its own.
+	MemberFlags func(m *Member) []string
 }
 
 // Member is one server process. Its command line never changes, so Restart
@@ -159,6 +162,9 @@ func tryStartCluster(t testing.TB, kind string, n, attempt int, extraFlags []str
 			"--initial-cluster-token=" + token,
 		}
 		args = append(args, extraFlags...)
+		if opts.MemberFlags != nil {
+			args = append(args, opts.MemberFlags(m)...)
+		}
 		switch kind {
 		case "synod":
 			m.Bin, m.Args = synodBin, append([]string{"serve"}, args...)

@@ -1,0 +1,241 @@
+package consulapi
+
+import (
+	"context"
+	"net/http"
+	"sort"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+
+	"github.com/synod-db/synod/catalog"
+)
+
+func (s *Server) registerCatalog() {
+	s.Handle("/v1/catalog/register", s.catalogRegister, http.MethodPut)
+	s.Handle("/v1/catalog/deregister", s.catalogDeregister, http.MethodPut)
+	s.Handle("/v1/catalog/datacenters", s.catalogDatacenters, http.MethodGet)
+	s.Handle("/v1/catalog/nodes", s.catalogNodes, http.MethodGet)
+	s.Handle("/v1/catalog/services", s.catalogServices, http.MethodGet)
+	s.Handle("/v1/catalog/service/", s.catalogService, http.MethodGet)
+	s.Handle("/v1/catalog/node/", s.catalogNode, http.MethodGet)
+}
+
+// registration is the body of /v1/catalog/register (Consul's
+// api.CatalogRegistration).
+type registration struct {
+	ID, Node, Address, Datacenter string
+	TaggedAddresses, NodeMeta     map[string]string
+	Service                       *catalog.Service
+	Check                         *catalog.Check
+	Checks                        []*catalog.Check
+	SkipNodeUpdate                bool
+}
+
+func (s *Server) catalogRegister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var reg registration
+	if err := s.decodeBody(r, &reg); err != nil {
+		return nil, err
+	}
+	if reg.Node == "" {
+		return nil, BadRequest("Must provide node")
+	}
+	if reg.Address == "" && !reg.SkipNodeUpdate {
+		return nil, BadRequest("Must provide address if SkipNodeUpdate is not set")
+	}
+	if reg.Service != nil && reg.Service.Service == "" {
+		return nil, BadRequest("Must provide service name with ID")
+	}
+	err := s.updateNode(r.Context(), reg.Node, func(st *catalog.NodeState) error {
+		return s.applyRegistration(st, &reg)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (s *Server) applyRegistration(st *catalog.NodeState, reg *registration) error {
+	lim := s.cfg.Limits.Catalog
+	if !reg.SkipNodeUpdate || st.Node == nil {
+		if reg.Address == "" {
+			return BadRequest("Must provide address if SkipNodeUpdate is not set")
+		}
+		st.Node = &catalog.Node{ID: reg.ID, Node: reg.Node, Address: reg.Address, Datacenter: s.cfg.Datacenter,
+			TaggedAddresses: reg.TaggedAddresses, Meta: reg.NodeMeta}
+	}
+	if svc := reg.Service; svc != nil {
+		if svc.ID == "" {
+			svc.ID = svc.Service
+		}
+		if svc.Weights == (catalog.Weights{}) {
+			svc.Weights = catalog.Weights{Passing: 1, Warning: 1}
+		}
+		svc.Datacenter = ""
+		if err := st.SetService(svc, st.ServiceChecks(svc.ID), nil, lim); err != nil {
+			return err
+		}
+	}
+	checks := reg.Checks
+	if reg.Check != nil {
+		checks = append([]*catalog.Check{reg.Check}, checks...)
+	}
+	for _, c := range checks {
+		if c.CheckID == "" {
+			c.CheckID = c.Name
+		}
+		if c.CheckID == "" {
+			return BadRequest("Missing check ID")
+		}
+		if err := st.SetCheck(c, true, lim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deregistration is the body of /v1/catalog/deregister.
+type deregistration struct {
+	Node, Datacenter, ServiceID, CheckID string
+}
+
+func (s *Server) catalogDeregister(w http.ResponseWriter, r *http.Request) (any, error) {
+	var d deregistration
+	if err := s.decodeBody(r, &d); err != nil {
+		return nil, err
+	}
+	if d.Node == "" {
+		return nil, BadRequest("Must provide node")
+	}
+	err := s.updateNode(r.Context(), d.Node, func(st *catalog.NodeState) error {
+		switch {
+		case d.ServiceID != "":
+			st.RemoveService(d.ServiceID)
+		case d.CheckID != "":
+			st.RemoveCheck(d.CheckID)
+		default:
+			st.RemoveNode()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return true, nil
+}
+
+func (s *Server) catalogDatacenters(w http.ResponseWriter, r *http.Request) (any, error) {
+	return []string{s.cfg.Datacenter}, nil
+}
+
+// readTable reads an index key and every document under prefix: the
+// index and the documents of a list endpoint.
+func (s *Server) readTable(ctx context.Context, mode, indexKey, prefix string) (uint64, *clientv3.TxnResponse, error) {
+	resp, err := s.read(ctx, mode, clientv3.OpGet(indexKey), clientv3.OpGet(prefix, clientv3.WithPrefix()))
+	if err != nil {
+		return 0, nil, err
+	}
+	return modRev(resp.Responses[0]), resp, nil
+}
+
+func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
+	specs := []watchSpec{{key: catalog.IndexNodes}}
+	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
+		idx, resp, err := s.readTable(ctx, mode, catalog.IndexNodes, catalog.NodePrefix)
+		if err != nil {
+			return 0, nil, err
+		}
+		out := []*catalog.Node{}
+		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+			n, err := decodeDoc[catalog.Node](kv)
+			if err != nil {
+				return 0, nil, err
+			}
+			out = append(out, n)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
+		res, err := filterMap(r, out)
+		return idx, res, err
+	})
+}
+
+func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	specs := []watchSpec{{key: catalog.IndexServices}}
+	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
+		idx, resp, err := s.readTable(ctx, mode, catalog.IndexServices, catalog.ByNamePrefix)
+		if err != nil {
+			return 0, nil, err
+		}
+		tags := map[string]map[string]bool{}
+		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
+			svc, err := decodeDoc[catalog.Service](kv)
+			if err != nil {
+				return 0, nil, err
+			}
+			if tags[svc.Service] == nil {
+				tags[svc.Service] = map[string]bool{}
+			}
+			for _, t := range svc.Tags {
+				tags[svc.Service][t] = true
+			}
+		}
+		out := map[string][]string{}
+		for name, set := range tags {
+			out[name] = sortedSet(set)
+		}
+		return idx, out, nil
+	})
+}
+
+func sortedSet(set map[string]bool) []string {
+	out := []string{}
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Server) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
+	name := pathArg(r, "/v1/catalog/service/")
+	tags := r.URL.Query()["tag"]
+	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
+		idx, es, err := s.readInstances(ctx, mode, name)
+		if err != nil {
+			return 0, nil, err
+		}
+		out := []*catalog.CatalogService{}
+		for _, e := range es {
+			if catalog.HasTags(e.Service, tags) {
+				out = append(out, catalog.NewCatalogService(e.Node, e.Service))
+			}
+		}
+		res, err := filterMap(r, out)
+		return idx, res, err
+	})
+}
+
+// catalogNodeAnswer is /v1/catalog/node/:node's answer (Consul's
+// api.CatalogNode).
+type catalogNodeAnswer struct {
+	Node     *catalog.Node
+	Services map[string]*catalog.Service
+}
+
+func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
+	node := pathArg(r, "/v1/catalog/node/")
+	specs := []watchSpec{{key: catalog.NodeIndexKey(node)}}
+	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
+		st, rev, err := s.readNode(ctx, mode, node)
+		if err != nil || st.Node == nil {
+			return uint64(rev), nullJSON{}, err
+		}
+		out := &catalogNodeAnswer{Node: st.Node, Services: st.Services}
+		return uint64(rev), out, nil
+	})
+}
+
+// nullJSON is sent as the JSON null Consul answers for a missing node.
+type nullJSON struct{}
+
+// MarshalJSON writes null.
+func (nullJSON) MarshalJSON() ([]byte, error) { return []byte("null"), nil }
