@@ -236,3 +236,7 @@ func (c *Core) startRaft() error {
 	}
 	return nil
 }
+
+// TransferLeader asks raft to hand leadership to the member to (a no-op
+// unless this member leads and to is a voter).
+func (c *Core) TransferLeader(to uint64) { c.rn.TransferLeader(to) }

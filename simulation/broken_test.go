@@ -30,6 +30,12 @@ func TestBrokenBuildsAreCaught(t *testing.T) {
 		{"synod_unsafe_nosync", `fatal: panic: .*lost|not linearizable|lost on member|state hash mismatch`},
 		// Entries raft replays after a restart are applied a second time.
 		{"synod_unsafe_reapply", `state hash mismatch|not linearizable|lost on member`},
+		// The state machine skips the NOSPACE alarm's gate: puts are
+		// applied while the alarm is raised.
+		{"synod_unsafe_skipgate", `acknowledged at \[\d+,\d+\] while a NOSPACE alarm was raised`},
+		// The state machine hands a run's last two revisions to the
+		// watchers in the wrong order.
+		{"synod_unsafe_watchorder", `watch: revision \d+ delivered after revision \d+`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.tag, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"github.com/synod-db/synod/raftnode"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -18,7 +19,9 @@ const (
 type call struct {
 	id     uint64
 	req    *etcdserverpb.InternalRaftRequest
-	readAt uint64 // for reads: the read index, once raft has confirmed it
+	res    <-chan raftnode.Result     // for writes: where this member's Core answers
+	read   <-chan raftnode.ReadResult // for reads: where the read index arrives
+	readAt uint64                     // for reads: the read index, once raft has confirmed it
 	done   bool
 	onDone func(outcome, proto.Message)
 }

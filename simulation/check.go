@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/kvmodel"
+	"github.com/synod-db/synod/mvcc"
 )
 
 // checkTimeout bounds porcupine's search per run; a history it cannot
@@ -34,8 +36,8 @@ func (h *hashLog) sample() {
 		h.seen, h.told = map[uint64]hashAt{}, map[hashAt]bool{}
 	}
 	for _, m := range h.c.live() {
-		idx, _ := m.disk.store.Applied()
-		sum, _, err := m.disk.store.Hash()
+		idx, _ := m.sm.KV().Applied()
+		sum, _, err := m.sm.KV().Hash()
 		if err != nil {
 			h.c.fail(fmt.Errorf("simulation: member %x: hash: %w", m.id, err))
 			return
@@ -103,12 +105,16 @@ func describeIllegal(h []porcupine.Operation) []string {
 
 // lostWrites looks every acknowledged write up at its revision on every
 // given member: a put must be there with that mod_revision, a delete must
-// have left nothing. The run never compacts, so every revision is kept.
+// have left nothing. A write below the member's compaction revision can no
+// longer be read at its revision and is left to the state hashes.
 func (c *cluster) lostWrites(ms []*member) []string {
 	var out []string
 	for _, w := range c.acked {
 		for _, m := range ms {
-			resp, err := m.disk.store.Range(bg, &pb.RangeRequest{Key: []byte(w.key), Revision: w.rev})
+			resp, err := m.sm.KV().Range(bg, &pb.RangeRequest{Key: []byte(w.key), Revision: w.rev})
+			if errors.Is(err, mvcc.ErrCompacted) {
+				continue
+			}
 			if err != nil {
 				out = append(out, fmt.Sprintf("member %x: read %s at %d: %v", m.id, w.key, w.rev, err))
 				continue

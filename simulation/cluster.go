@@ -39,8 +39,11 @@ type cluster struct {
 	workloadEnd Time
 	history     []porcupine.Operation
 	acked       []ackedWrite
-	leases      []int64 // granted (acknowledged) lease IDs
-	revoked     []int64 // leases whose revocation was acknowledged
+	leases      []int64       // granted (acknowledged) lease IDs
+	revoked     []int64       // leases whose revocation was acknowledged
+	puts        []putCall     // acknowledged multi-key txns (extras.go)
+	alarms      []alarmWindow // when a NOSPACE alarm was certainly raised
+	alarmed     bool          // a NOSPACE alarm is raised or being disarmed
 	hashes      hashLog
 
 	snapshotCount  uint64 // applied entries between raft snapshots
@@ -143,7 +146,8 @@ func (c *cluster) member(id uint64) *member {
 }
 
 // deliver hands a message to its recipient if it is up and still a member.
-func (c *cluster) deliver(msg *raftpb.Message) bool {
+func (c *cluster) deliver(h *heldMsg) bool {
+	msg := h.msg
 	m := c.member(msg.GetTo())
 	if m == nil || !m.up || m.removed {
 		return false
@@ -152,10 +156,10 @@ func (c *cluster) deliver(msg *raftpb.Message) bool {
 		return false // the transport refuses removed members
 	}
 	if m.paused {
-		m.held = append(m.held, msg) // in the socket, read on resume
+		m.held = append(m.held, h) // in the socket, read on resume
 		return true
 	}
-	err := m.step(msg)
+	err := m.step(h)
 	c.fail(err)
 	return err == nil
 }
@@ -202,7 +206,7 @@ func (c *cluster) randomLiveMember() *member {
 func (c *cluster) leader() *member {
 	var best *member
 	for _, m := range c.live() {
-		if m.leader && !m.paused && (best == nil || m.rn.BasicStatus().GetTerm() > best.rn.BasicStatus().GetTerm()) {
+		if m.core.IsLeader() && !m.paused && (best == nil || m.status().GetTerm() > best.status().GetTerm()) {
 			best = m
 		}
 	}

@@ -3,22 +3,23 @@ package simulation
 import (
 	"errors"
 	"fmt"
+	"io"
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
 
-	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
 
 // disk is one member's durable state: a strict in-memory filesystem that
 // keeps only what was synced when the member crashes, and the real Pebble
-// database, raft log and mvcc store opened on it.
+// database and raft log opened on it (the state machine opens its stores
+// on the same database).
 type disk struct {
-	fs    *vfs.MemFS
-	db    *pebble.DB
-	log   *storage.LogStore
-	store *mvcc.Store
+	fs  *vfs.MemFS
+	db  *pebble.DB
+	log *storage.LogStore
+	sm  io.Closer // the state machine opened on db, closed before it
 }
 
 // newDisk returns an empty disk; open it before use. The database
@@ -36,9 +37,8 @@ func newDisk() (*disk, error) {
 	return &disk{fs: fs}, errors.Join(root.Sync(), root.Close())
 }
 
-// open opens the database, the raft log and the mvcc store; leaseExists
-// is the store's lease check (nil: no lease exists).
-func (d *disk) open(leaseExists func(int64) bool) error {
+// open opens the database and the raft log.
+func (d *disk) open() error {
 	opts := &pebble.Options{
 		FS: d.fs,
 		// Large enough that a run never flushes a memtable: a flush is
@@ -56,9 +56,6 @@ func (d *disk) open(leaseExists func(int64) bool) error {
 	if d.log, err = storage.Open(db); err != nil {
 		return errors.Join(err, d.closeDB())
 	}
-	if d.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: leaseExists}); err != nil {
-		return errors.Join(err, d.closeDB())
-	}
 	return nil
 }
 
@@ -72,13 +69,13 @@ func (d *disk) crash() {
 	d.fs.SetIgnoreSyncs(false)
 }
 
-// close closes the store and the database (not the filesystem).
+// close closes the state machine and the database (not the filesystem).
 func (d *disk) close() error {
 	var err error
-	if d.store != nil {
-		err = d.store.Close()
+	if d.sm != nil {
+		err = d.sm.Close()
 	}
-	d.store, d.log = nil, nil
+	d.sm, d.log = nil, nil
 	return errors.Join(err, d.closeDB())
 }
 

@@ -18,7 +18,7 @@ func TestDiskCrashKeepsSyncedDropsUnsynced(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.open(nil); err != nil {
+	if err := d.open(); err != nil {
 		t.Fatal(err)
 	}
 	next := uint64(1)
@@ -33,7 +33,7 @@ func TestDiskCrashKeepsSyncedDropsUnsynced(t *testing.T) {
 			t.Fatal(err)
 		}
 		d.crash()
-		if err := d.open(nil); err != nil {
+		if err := d.open(); err != nil {
 			t.Fatal(err)
 		}
 		last, _ := d.log.LastIndex()

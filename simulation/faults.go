@@ -18,23 +18,27 @@ const (
 // nemesis injects one random fault and schedules the next, until the
 // workload ends: partitions of every kind, crashes (sometimes of two members
 // at once, so a majority may lose its unsynced writes), pauses (of one or
-// two members), membership
-// changes and leader transfers.
+// two members), membership changes, leader transfers, compactions and a
+// NOSPACE alarm raised and disarmed (extras.go).
 func (c *cluster) nemesis() {
 	if c.sched.now >= c.workloadEnd {
 		return
 	}
 	switch r := c.rng.IntN(100); {
-	case r < 30:
+	case r < 26:
 		c.partition()
-	case r < 60:
+	case r < 52:
 		c.crashSome()
-	case r < 75:
+	case r < 64:
 		c.pauseSome()
-	case r < 92:
+	case r < 78:
 		c.changeMembership()
-	default:
+	case r < 83:
 		c.transferLeader()
+	case r < 91:
+		c.compact()
+	default:
+		c.raiseNoSpace()
 	}
 	c.sched.after(Time(minFaultGap+c.rng.IntN(maxFaultGap-minFaultGap+1)), c.nemesis)
 }
@@ -101,11 +105,11 @@ func (c *cluster) resume(m *member) {
 	held := m.held
 	m.paused, m.held = false, nil
 	c.tracef("resume %x with %d held", m.id, len(held))
-	for _, msg := range held {
+	for _, h := range held {
 		if !m.up || m.removed || m.paused {
 			return
 		}
-		c.fail(m.step(msg))
+		c.fail(m.step(h))
 	}
 }
 
@@ -124,7 +128,7 @@ func (c *cluster) changeMembership() {
 	if l == nil {
 		return
 	}
-	voters, learners := l.confState.GetVoters(), l.confState.GetLearners()
+	voters, learners := l.voters(), l.learners()
 	var cc *raftpb.ConfChange
 	switch {
 	case len(learners) > 0:
@@ -135,17 +139,14 @@ func (c *cluster) changeMembership() {
 			c.fail(err)
 			return
 		}
-		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(m.id)}
+		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeAddLearnerNode.Enum(), NodeId: proto.Uint64(m.id), Context: peerContext(m.id)}
 	case len(voters) > minVoters:
 		cc = &raftpb.ConfChange{Type: raftpb.ConfChangeType_ConfChangeRemoveNode.Enum(), NodeId: proto.Uint64(voters[c.rng.IntN(len(voters))])}
 	default:
 		return
 	}
 	c.tracef("propose conf %s %x on %x", cc.GetType(), cc.GetNodeId(), l.id)
-	cc.Id = proto.Uint64(c.nextID())
-	if err := l.rn.ProposeConfChange(cc); err != nil {
-		return // dropped: raft knows no leader or a change is pending
-	}
+	l.core.ProposeConfChangeAsync(cc) // a dropped or rejected change is answered there, and ignored
 	c.fail(l.process())
 }
 
@@ -155,12 +156,12 @@ func (c *cluster) transferLeader() {
 	if l == nil {
 		return
 	}
-	voters := others(l.confState.GetVoters(), l.id)
+	voters := others(l.voters(), l.id)
 	if len(voters) == 0 {
 		return
 	}
 	to := voters[c.rng.IntN(len(voters))]
 	c.tracef("transfer leadership %x→%x", l.id, to)
-	l.rn.TransferLeader(to)
+	l.core.TransferLeader(to)
 	c.fail(l.process())
 }

@@ -1,108 +1,84 @@
 package simulation
 
 import (
-	"encoding/binary"
+	"context"
 	"fmt"
+	"log/slog"
 
+	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/raftnode"
+	"github.com/synod-db/synod/statemachine"
 )
 
-// member is one simulated synod member: a raft.RawNode over the real
-// storage.LogStore, applying to the real mvcc.Store, driven by the
-// scheduler instead of raftnode's goroutine loop. handleReady keeps
-// raftnode's order (raftnode/loop.go): a leader sends before persisting,
-// then entries and HardState are saved (synced when raft says so), a
-// follower sends, read states are served, committed entries applied, Advance.
+var bg = context.Background()
+
+// member is one simulated synod member: the production raft step function
+// (raftnode.Core) over the production log store (storage.LogStore) and state
+// machine (statemachine.Machine, with the real mvcc store, lessor, alarms
+// and membership), all on a Pebble database on a crashable in-memory
+// filesystem. The scheduler calls the Core's step methods where raftnode's
+// goroutine shell would; nothing of the Ready handling, the apply path or
+// the snapshot path is re-implemented here.
 type member struct {
 	id      uint64
 	founder bool // bootstraps with the founding peers when its log is empty
 	peers   []raft.Peer
 	disk    *disk
 	snapDir string // received snapshot files (real filesystem)
-	lessor  *lease.Lessor
-	rn      *raft.RawNode
+	core    *raftnode.Core
+	sm      *statemachine.Machine
+	obs     *observer // what this incarnation applied and notified
 	up      bool
 	removed bool
 	// paused models a stopped process (SIGSTOP, a long GC or VM pause): it
 	// keeps its state but neither ticks nor handles messages; what arrives
 	// meanwhile waits in held, in order, and is handled on resume.
 	paused    bool
-	held      []*raftpb.Message
-	tickEvery Time // this member's tick period: its clock's rate (skew)
-
-	prevHS    *raftpb.HardState
-	confState *raftpb.ConfState
-	applied   uint64
-	snapIndex uint64
-	lead      uint64
-	leader    bool
+	held      []*heldMsg
+	tickEvery Time   // this member's tick period: its clock's rate (skew)
+	lead      uint64 // the leader as last traced
 
 	writes []*call // proposals waiting to be applied here, in order
-	reads  []*call // reads waiting for a read state or for the apply to reach it
+	reads  []*call // reads waiting for a read index or for the apply to reach it
 
 	c *cluster
 }
 
-// start opens the member's disk and raft. Crashed members restart the same way.
+// start opens the member's disk, its state machine and its raft Core, as
+// server.New and raftnode.New do. Crashed members restart the same way.
 func (m *member) start() error {
-	m.newLessor()
-	if err := m.disk.open(func(id int64) bool { return m.lessor.Exists(id) }); err != nil {
+	if err := m.disk.open(); err != nil {
 		return err
 	}
-	hs, cs, err := m.disk.log.InitialState()
+	m.obs = &observer{m: m}
+	sm, err := statemachine.Open(statemachine.Config{DB: m.disk.db, Clock: m.c.now, Logger: slog.New(slog.DiscardHandler), Watchers: m.obs})
 	if err != nil {
-		return err
+		return fmt.Errorf("simulation: member %x: open state machine: %w", m.id, err)
 	}
-	if err := m.recoverSnapshot(); err != nil {
-		return fmt.Errorf("simulation: member %x: %w", m.id, err)
-	}
-	if err := m.loadLeases(); err != nil {
-		return fmt.Errorf("simulation: member %x: load leases: %w", m.id, err)
-	}
-	snap, err := m.disk.log.Snapshot()
-	if err != nil {
-		return err
-	}
-	m.snapIndex = snap.GetMetadata().GetIndex()
-	m.prevHS, m.confState = hs, cs
-	m.applied, _ = m.disk.store.Applied()
-	rn, err := raft.NewRawNode(&raft.Config{
-		ID:                        m.id,
-		ElectionTick:              10,
-		HeartbeatTick:             1,
-		Storage:                   m.disk.log,
-		Applied:                   m.snapIndex,
-		MaxSizePerMsg:             1 << 20,
-		MaxCommittedSizePerReady:  8 << 20,
-		MaxUncommittedEntriesSize: 1 << 30,
-		MaxInflightMsgs:           512,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    discardLogger{},
-		StepDownOnRemoval:         true,
+	m.sm, m.obs.sm, m.disk.sm = sm, sm, sm
+	core, err := raftnode.NewCore(raftnode.Config{
+		ID: m.id, Peers: m.peers, Join: !m.founder,
+		ElectionTicks: 10, HeartbeatTicks: 1,
+		SnapshotCount: m.c.snapshotCount, SnapshotCatchUpEntries: m.c.catchUpEntries,
+		Log: m.disk.log, Applier: m.obs, SnapDir: m.snapDir, Now: m.c.now,
 	})
 	if err != nil {
-		return fmt.Errorf("simulation: member %x: start raft: %w", m.id, err)
+		return fmt.Errorf("simulation: member %x: %w", m.id, err)
 	}
-	m.rn, m.up, m.lead, m.leader = rn, true, 0, false
-	if last, _ := m.disk.log.LastIndex(); last == 0 && m.founder {
-		if err := rn.Bootstrap(m.peers); err != nil {
-			return fmt.Errorf("simulation: member %x: bootstrap: %w", m.id, err)
-		}
-	}
-	m.c.tracef("start %x applied=%d", m.id, m.applied)
+	core.SetSender(sender{m: m, core: core})
+	m.core, m.up, m.lead = core, true, 0
+	applied, _ := sm.KV().Applied()
+	m.c.tracef("start %x applied=%d", m.id, applied)
 	return m.process()
 }
 
 // crash stops the member at once, losing its unsynced writes; requests
 // waiting on it get an unknown outcome.
 func (m *member) crash() {
-	m.up, m.rn, m.lead, m.leader = false, nil, 0, false
+	m.up, m.core, m.sm, m.lead = false, nil, nil, 0
 	m.paused, m.held = false, nil
 	m.disk.crash()
 	for _, w := range m.writes {
@@ -117,45 +93,43 @@ func (m *member) crash() {
 
 // tick advances raft's clock by one tick.
 func (m *member) tick() error {
-	m.rn.Tick()
+	m.core.Tick()
 	return m.process()
 }
 
-// step hands a received message to raft.
-func (m *member) step(msg *raftpb.Message) error {
-	if len(msg.GetSnapshot().GetData()) > 0 {
-		if err := m.receiveSnapshot(msg); err != nil {
+// step hands a received message to raft; a snapshot's stream is stored and
+// verified first, as the transport has raftnode do.
+func (m *member) step(h *heldMsg) error {
+	if h.body != nil {
+		if err := m.core.StoreSnapshot(h.msg, h.body); err != nil {
 			return fmt.Errorf("simulation: member %x: %w", m.id, err)
 		}
 	}
-	_ = m.rn.Step(msg) // errors are stale or foreign messages raft ignored
+	m.core.Step(h.msg)
 	return m.process()
 }
 
 // propose replicates a client write; the call finishes when this member
 // applies it, or fails at once when raft refuses it.
 func (m *member) propose(c *call) error {
-	data, err := proto.Marshal(c.req)
+	ch, err := m.core.ProposeAsync(c.req)
 	if err != nil {
 		return err
 	}
-	if err := m.rn.Propose(data); err != nil {
-		c.finish(outcomeFailed, nil) // dropped: never in any log
-		return nil
-	}
+	c.res = ch
 	m.writes = append(m.writes, c)
 	return m.process()
 }
 
-// readIndex starts a linearizable read (raft ReadIndex, as raftnode/read.go);
-// with no known leader it fails at once (raftnode's ErrNoLeader).
+// readIndex starts a linearizable read (raftnode's ReadIndex); with no
+// known leader it fails at once (ErrNoLeader).
 func (m *member) readIndex(c *call) error {
-	if m.lead == 0 {
+	if m.core.Leader() == 0 {
 		c.finish(outcomeFailed, nil)
 		return nil
 	}
+	c.read = m.core.ReadIndexAsync()
 	m.reads = append(m.reads, c)
-	m.rn.ReadIndex(binary.BigEndian.AppendUint64(nil, c.id))
 	return m.process()
 }
 
@@ -169,98 +143,68 @@ func (m *member) pending() bool {
 	return false
 }
 
-// process handles every Ready raft has.
+// process lets the Core handle everything raft has ready, then answers
+// the calls whose results arrived.
 func (m *member) process() error {
-	for m.up && m.rn.HasReady() {
-		if err := m.handleReady(m.rn.Ready()); err != nil {
-			return fmt.Errorf("simulation: member %x: %w", m.id, err)
-		}
+	if !m.up {
+		return nil
 	}
-	return nil
+	if err := m.core.Advance(); err != nil {
+		return fmt.Errorf("simulation: member %x: %w", m.id, err)
+	}
+	if l := m.core.Leader(); l != m.lead {
+		m.lead = l
+		m.c.tracef("lead %x sees %x", m.id, l)
+	}
+	m.answerWrites()
+	m.serveReads()
+	return m.obs.err
 }
 
-func (m *member) handleReady(rd raft.Ready) error {
-	if rd.SoftState != nil {
-		m.leader = rd.SoftState.RaftState == raft.StateLeader
-		if rd.SoftState.Lead != m.lead {
-			m.lead = rd.SoftState.Lead
-			m.c.tracef("lead %x sees %x", m.id, m.lead)
-		}
-	}
-	leader := m.leader
-	if leader {
-		if err := m.send(rd.Messages); err != nil {
-			return err
-		}
-	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := m.installSnapshot(rd.Snapshot); err != nil {
-			return err
-		}
-	}
-	mustSync := raft.MustSync(rd.HardState, m.prevHS, len(rd.Entries))
-	if err := m.disk.log.Save(rd.HardState, rd.Entries, mustSync); err != nil {
-		return fmt.Errorf("persist ready: %w", err)
-	}
-	if rd.HardState != nil && !raft.IsEmptyHardState(rd.HardState) {
-		m.prevHS = rd.HardState
-	}
-	if !leader {
-		if err := m.send(rd.Messages); err != nil {
-			return err
-		}
-	}
-	for _, rs := range rd.ReadStates {
-		m.gotReadState(rs)
-	}
-	if err := m.applyEntries(rd.CommittedEntries); err != nil {
-		return err
-	}
-	m.rn.Advance(rd)
-	if err := m.maybeSnapshot(); err != nil {
-		return err
-	}
-	m.c.tracef("ready %x hs=%d/%d/%d ents=%d msgs=%d applied=%d", m.id,
-		rd.HardState.GetTerm(), rd.HardState.GetVote(), rd.HardState.GetCommit(),
-		len(rd.Entries), len(rd.Messages), m.applied)
-	return nil
-}
-
-func (m *member) send(msgs []*raftpb.Message) error {
-	for _, msg := range msgs {
-		if msg.GetType() == raftpb.MessageType_MsgSnap {
-			if err := m.sendSnapshot(msg); err != nil {
-				return err
+// answerWrites finishes the writes whose results arrived.
+func (m *member) answerWrites() {
+	kept := m.writes[:0]
+	for _, w := range m.writes {
+		select {
+		case r := <-w.res:
+			if r.Err != nil {
+				w.finish(outcomeFailed, nil)
+			} else {
+				w.finish(outcomeOK, r.Resp)
 			}
-			continue
-		}
-		m.c.net.send(msg)
-	}
-	return nil
-}
-
-// gotReadState records the index a read must wait for.
-func (m *member) gotReadState(rs raft.ReadState) {
-	if len(rs.RequestCtx) != 8 {
-		return
-	}
-	id := binary.BigEndian.Uint64(rs.RequestCtx)
-	for _, r := range m.reads {
-		if r.id == id && r.readAt == 0 {
-			r.readAt = rs.Index
+		default:
+			if !w.done {
+				kept = append(kept, w)
+			}
 		}
 	}
+	m.writes = kept
 }
 
-// serveReads answers the reads whose read index has been applied.
+// serveReads answers the reads whose read index arrived and is applied.
 func (m *member) serveReads() {
+	applied := m.core.AppliedIndex()
 	kept := m.reads[:0]
 	for _, r := range m.reads {
-		if r.readAt == 0 || r.readAt > m.applied {
+		if r.readAt == 0 {
+			select {
+			case rr := <-r.read:
+				if rr.Err != nil {
+					r.finish(outcomeFailed, nil)
+					continue
+				}
+				r.readAt = rr.Index
+			default:
+			}
+		}
+		if r.done {
+			continue
+		}
+		if r.readAt == 0 || r.readAt > applied {
 			kept = append(kept, r)
 			continue
 		}
-		resp, err := m.disk.store.Range(bg, r.req.GetRange())
+		resp, err := m.sm.KV().Range(bg, r.req.GetRange())
 		if err != nil {
 			r.finish(outcomeFailed, nil)
 			continue
@@ -270,20 +214,15 @@ func (m *member) serveReads() {
 	m.reads = kept
 }
 
-// discardLogger silences raft.
-type discardLogger struct{}
+// status is raft's view on this member.
+func (m *member) status() raft.Status { return m.core.RaftStatus() }
 
-func (discardLogger) Debug(...any)            {}
-func (discardLogger) Debugf(string, ...any)   {}
-func (discardLogger) Error(...any)            {}
-func (discardLogger) Errorf(string, ...any)   {}
-func (discardLogger) Info(...any)             {}
-func (discardLogger) Infof(string, ...any)    {}
-func (discardLogger) Warning(...any)          {}
-func (discardLogger) Warningf(string, ...any) {}
-func (discardLogger) Fatal(v ...any)          { panic(fmt.Sprint(v...)) }
-func (discardLogger) Fatalf(f string, v ...any) {
-	panic(fmt.Sprintf(f, v...))
+// voters and learners are the member's current raft configuration.
+func (m *member) voters() []uint64   { return ids(m.status().Config.Voters.IDs()) }
+func (m *member) learners() []uint64 { return ids(m.status().Config.Learners) }
+
+// peerContext is a founding or added member as a conf change carries it.
+func peerContext(id uint64) []byte {
+	b, _ := proto.Marshal(&pb.Member{ID: id, Name: fmt.Sprintf("m%d", id), PeerURLs: []string{fmt.Sprintf("http://m%d:2380", id)}})
+	return b
 }
-func (discardLogger) Panic(v ...any)            { panic(fmt.Sprint(v...)) }
-func (discardLogger) Panicf(f string, v ...any) { panic(fmt.Sprintf(f, v...)) }

@@ -1,6 +1,7 @@
 package simulation
 
 import (
+	"bytes"
 	"math/rand/v2"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -33,8 +34,8 @@ type network struct {
 	cfg     netConfig
 	rng     *rand.Rand
 	sched   *scheduler
-	cut     map[link]bool                // looked up only, never iterated
-	deliver func(m *raftpb.Message) bool // reports whether the recipient took it
+	cut     map[link]bool         // looked up only, never iterated
+	deliver func(h *heldMsg) bool // reports whether the recipient took it
 	trace   func(format string, args ...any)
 }
 
@@ -66,14 +67,14 @@ func (n *network) schedule(m *raftpb.Message) {
 		if n.cut[link{c.GetFrom(), c.GetTo()}] {
 			return // cut while in flight
 		}
-		n.deliver(c)
+		n.deliver(&heldMsg{msg: c})
 	})
 }
 
-// sendReport sends a snapshot message (never duplicated) and calls report
-// with whether it reached its recipient, as synod's snapshot stream tells
-// the sender.
-func (n *network) sendReport(m *raftpb.Message, report func(delivered bool)) {
+// sendReport sends a snapshot message with its stream (never duplicated)
+// and calls report with whether it reached its recipient, as synod's
+// snapshot stream tells the sender.
+func (n *network) sendReport(m *raftpb.Message, body []byte, report func(delivered bool)) {
 	l := link{m.GetFrom(), m.GetTo()}
 	lost := n.cut[l] || n.rng.Float64() < n.cfg.Loss
 	d := n.cfg.MinDelay + Time(n.rng.Int64N(int64(n.cfg.MaxDelay-n.cfg.MinDelay)+1))
@@ -84,7 +85,7 @@ func (n *network) sendReport(m *raftpb.Message, report func(delivered bool)) {
 			report(false)
 			return
 		}
-		report(n.deliver(c))
+		report(n.deliver(&heldMsg{msg: c, body: bytes.NewReader(body)}))
 	})
 }
 

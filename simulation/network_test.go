@@ -34,7 +34,8 @@ func TestNetwork(t *testing.T) {
 			got := map[uint64]int{}
 			n := &network{cfg: tc.cfg, rng: rand.New(rand.NewPCG(1, 1)), sched: &s, cut: map[link]bool{},
 				trace: func(string, ...any) {}}
-			n.deliver = func(m *raftpb.Message) bool {
+			n.deliver = func(h *heldMsg) bool {
+				m := h.msg
 				if d := Time(m.GetIndex()); s.now-d < tc.cfg.MinDelay || s.now-d > tc.cfg.MaxDelay {
 					t.Fatalf("message sent at %d delivered at %d: outside [%d, %d]", d, s.now, tc.cfg.MinDelay, tc.cfg.MaxDelay)
 				}
@@ -73,7 +74,8 @@ func TestNetworkReorders(t *testing.T) {
 	cfg := netConfig{MinDelay: 1, MaxDelay: 4, Reorder: 0.3}
 	n := &network{cfg: cfg, rng: rand.New(rand.NewPCG(3, 3)), sched: &s, cut: map[link]bool{}, trace: func(string, ...any) {}}
 	var order []uint64
-	n.deliver = func(m *raftpb.Message) bool {
+	n.deliver = func(h *heldMsg) bool {
+		m := h.msg
 		if s.now-Time(m.GetIndex()) > 6*cfg.MaxDelay {
 			t.Fatalf("message sent at %d delivered at %d", m.GetIndex(), s.now)
 		}

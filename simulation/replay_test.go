@@ -14,7 +14,7 @@ import (
 func TestReplayIsDeterministic(t *testing.T) {
 	seen := map[string]uint64{}
 	var all strings.Builder
-	for _, seed := range []uint64{21, 13, 35} {
+	for _, seed := range []uint64{21, 13, 4} {
 		var first, second bytes.Buffer
 		a := runSeed(t, seed, Config{Trace: &first})
 		b := runSeed(t, seed, Config{Trace: &second})
@@ -29,7 +29,7 @@ func TestReplayIsDeterministic(t *testing.T) {
 		report(t, a)
 		all.Write(first.Bytes())
 	}
-	for _, kind := range []string{" crash ", " partition ", " installed snapshot ", " propose conf ",
+	for _, kind := range []string{" crash ", " partition ", " restored ", " propose conf ", " propose compaction ", " NOSPACE alarm raised", " txn call ",
 		" transfer leadership ", " drop ", " dup ", " done c", " propose expiry ", " revoke(", " pause ", " resume "} {
 		if !strings.Contains(all.String(), kind) {
 			t.Errorf("no %q in the replayed traces: the test does not cover it", strings.TrimSpace(kind))

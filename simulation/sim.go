@@ -113,7 +113,7 @@ func (c *cluster) closeAll() {
 func (c *cluster) bootstrap(size int) error {
 	peers := make([]raft.Peer, size)
 	for i := range peers {
-		peers[i] = raft.Peer{ID: uint64(i + 1)}
+		peers[i] = raft.Peer{ID: uint64(i + 1), Context: peerContext(uint64(i + 1))}
 	}
 	for i := 0; i < size; i++ {
 		if _, err := c.addMember(true, peers); err != nil {
@@ -144,7 +144,7 @@ func (c *cluster) settle() []*member {
 	for c.err == nil && c.sched.now < deadline {
 		c.sched.runUntil(c.sched.now + 10)
 		if ms := c.converged(); ms != nil {
-			c.tracef("converged at %d", ms[0].applied)
+			c.tracef("converged at %d", ms[0].core.AppliedIndex())
 			return ms
 		}
 	}
@@ -163,13 +163,14 @@ func (c *cluster) converged() []*member {
 	// must be committed and applied: until that entry commits, the commit
 	// index may lag entries an earlier leader committed (and acknowledged).
 	last, err := l.disk.log.LastIndex()
-	if err != nil || l.applied != l.rn.BasicStatus().GetCommit() || l.applied != last {
+	applied := l.core.AppliedIndex()
+	if err != nil || applied != l.status().GetCommit() || applied != last {
 		return nil
 	}
 	var ms []*member
-	for _, id := range append(l.confState.GetVoters(), l.confState.GetLearners()...) {
+	for _, id := range append(l.voters(), l.learners()...) {
 		m := c.member(id)
-		if m == nil || !m.up || m.applied != l.applied || m.pending() {
+		if m == nil || !m.up || m.core.AppliedIndex() != applied || m.pending() {
 			return nil
 		}
 		ms = append(ms, m)
@@ -192,6 +193,7 @@ func (c *cluster) verify(converged []*member) []string {
 		out = append(out, c.lostWrites(converged)...)
 		out = append(out, c.checkLeases(converged)...)
 	}
+	out = append(out, c.checkAlarms()...)
 	return append(out, c.linearizable()...)
 }
 

@@ -36,16 +36,18 @@ func (cl *client) next() {
 		c.sched.after(10, cl.next)
 		return
 	}
-	if c.rng.IntN(100) < leaseShare {
+	switch r := c.rng.IntN(100); {
+	case r < leaseShare:
 		cl.nextLease(m)
+		return
+	case r < leaseShare+txnShare:
+		cl.nextTxn(m)
 		return
 	}
 	in := cl.pickOp()
 	req := buildRequest(in)
-	id := c.nextID()
-	req.Header = &pb.RequestHeader{ID: id}
 	start := c.stamp()
-	cc := &call{id: id, req: req}
+	cc := &call{id: c.nextID(), req: req}
 	cc.onDone = func(o outcome, resp proto.Message) { cl.done(in, start, o, resp) }
 	c.tracef("call c%d %s on %x", cl.id, describe(in), m.id)
 	c.sched.after(clientTimeout, func() { cc.finish(outcomeUnknown, nil) })
@@ -63,9 +65,7 @@ func (cl *client) nextLease(m *member) {
 	c := cl.c
 	cl.n++
 	req, desc := cl.leaseOp()
-	id := c.nextID()
-	req.Header = &pb.RequestHeader{ID: id}
-	cc := &call{id: id, req: req}
+	cc := &call{id: c.nextID(), req: req}
 	cc.onDone = func(o outcome, _ proto.Message) {
 		c.leaseDone(req, o)
 		c.tracef("lease call c%d %s: outcome %d", cl.id, desc, o)
