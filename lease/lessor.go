@@ -494,3 +494,14 @@ func MinTTL(heartbeat time.Duration, electionTicks int) int64 {
 	}
 	return s
 }
+
+// ExpiryRequest is the raft request a leader proposes to expire lease e:
+// a LeaseCheckpoint whose negative remaining TTL carries the renewal index
+// the expiry is conditional on (PlanCheckpoints revokes the lease only if
+// it was not renewed since). The server's expiry duty and the simulation
+// propose exactly this.
+func ExpiryRequest(e Expiry) *pb.InternalRaftRequest {
+	return &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{
+		Checkpoints: []*pb.LeaseCheckpoint{{ID: e.ID, Remaining_TTL: -int64(e.RenewIndex)}},
+	}}
+}

@@ -50,6 +50,10 @@ func (s *Store) NewGroup() (*Group, error) {
 	return &Group{s: s, b: s.db.NewIndexedBatch(), rev: s.rev.Load()}, nil
 }
 
+// Rev is the revision after the entries the group applied so far (the
+// store's revision once it commits).
+func (g *Group) Rev() int64 { return g.rev }
+
 // applied reports whether the entry at index is already reflected in the
 // store or in the group. reapply is the planted bug of a
 // synod_unsafe_reapply build, which only key-value entries honour.

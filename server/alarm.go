@@ -9,55 +9,20 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/alarm"
-	"github.com/synod-db/synod/raftnode"
 )
 
 // dbSizeSampleInterval is how often the database size is sampled for the
 // quota check and Status (a Pebble Metrics call is too costly per request).
 const dbSizeSampleInterval = 200 * time.Millisecond
 
-// applyAlarm applies a committed AlarmRequest: the alarm set changes in the
-// entry's apply batch, identically on every member.
-func (m *Member) applyAlarm(index, term uint64, r *etcdserverpb.AlarmRequest) (raftnode.Result, error) {
-	var resp *etcdserverpb.AlarmResponse
-	err := m.store.ApplyOther(index, term, func(b *pebble.Batch) error {
-		var err error
-		resp, err = m.alarms.Apply(b, r)
-		return err
-	})
-	if err != nil {
-		return raftnode.Result{}, err
-	}
-	if resp == nil { // an entry already applied before a restart
-		resp = &etcdserverpb.AlarmResponse{}
-	}
-	if r.GetAction() != etcdserverpb.AlarmRequest_GET && len(resp.Alarms) > 0 {
-		m.log.Warn("alarm changed", "action", r.GetAction().String(), "alarm", r.GetAlarm().String(),
-			"member-id", fmt.Sprintf("%x", r.GetMemberID()))
-	}
-	return raftnode.Result{Resp: resp}, nil
-}
-
-// alarmGate is the apply-time gate of etcd's alarm appliers: while CORRUPT
-// is raised, a request that would change the keys fails with
-// alarm.ErrCorrupt (etcd's corrupt applier, which wraps the capped one);
-// while NOSPACE is raised, a put, a txn with a put or a lease grant fails
-// with alarm.ErrNoSpace. It depends only on replicated state, so every
-// member answers alike.
-func (m *Member) alarmGate(req *etcdserverpb.InternalRaftRequest) error {
-	if err := alarm.Corrupt(m.alarms.Active(etcdserverpb.AlarmType_CORRUPT), req); err != nil {
-		return err
-	}
-	return alarm.Capped(m.alarms.Active(etcdserverpb.AlarmType_NOSPACE), req)
-}
-
-// AlarmGate is alarmGate for the API edge (etcdapi.Quota).
-func (m *Member) AlarmGate(req *etcdserverpb.InternalRaftRequest) error { return m.alarmGate(req) }
+// AlarmGate is the state machine's alarm gate, for the API edge
+// (etcdapi.Quota).
+func (m *Member) AlarmGate(req *etcdserverpb.InternalRaftRequest) error { return m.sm.AlarmGate(req) }
 
 // NoSpaceGate reports alarm.ErrNoSpace while the NOSPACE alarm is raised.
 // Apply paths that add data outside mvcc (lease grants) call it.
 func (m *Member) NoSpaceGate() error {
-	if m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
+	if m.sm.Alarms().Active(etcdserverpb.AlarmType_NOSPACE) {
 		return alarm.ErrNoSpace
 	}
 	return nil
@@ -74,7 +39,7 @@ func (m *Member) CheckQuota(ctx context.Context, cost int) error {
 	}
 	m.log.Warn("request exceeds the backend quota; raising NOSPACE", "quota-bytes", m.quota(),
 		"db-size-in-use-bytes", m.dbInUse.Load(), "disk-free-bytes", m.diskFree.Load(), "cost", cost)
-	if !m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
+	if !m.sm.Alarms().Active(etcdserverpb.AlarmType_NOSPACE) {
 		// As etcd, the outcome of raising the alarm does not change the answer.
 		_, _ = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
 			Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: etcdserverpb.AlarmType_NOSPACE,
@@ -108,7 +73,7 @@ func (m *Member) Alarm(ctx context.Context, r *etcdserverpb.AlarmRequest) (*etcd
 
 // Alarms lists the raised alarms as applied on this member.
 func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
-	return m.alarms.List(etcdserverpb.AlarmType_NONE)
+	return m.sm.Alarms().List(etcdserverpb.AlarmType_NONE)
 }
 
 // sampleDBSize refreshes the sampled database size (Pebble's whole disk

@@ -48,7 +48,7 @@ func (m *Member) Propose(ctx context.Context, req *etcdserverpb.InternalRaftRequ
 func (m *Member) ReadIndex(ctx context.Context) error { return m.node.ReadIndex(ctx) }
 
 // Store is the member's mvcc store.
-func (m *Member) Store() *mvcc.Store { return m.store }
+func (m *Member) Store() *mvcc.Store { return m.sm.KV() }
 
 // Header returns a response header with this member's identity and term.
 func (m *Member) Header() *etcdserverpb.ResponseHeader {
@@ -67,7 +67,7 @@ func (m *Member) Members(ctx context.Context, linearizable bool) ([]*etcdserverp
 			return nil, err
 		}
 	}
-	return m.members.list(), nil
+	return m.sm.Members().List(), nil
 }
 
 // Status reports what `etcdctl endpoint status` shows. DbSize and
@@ -86,13 +86,13 @@ func (m *Member) Status(ctx context.Context) (*etcdserverpb.StatusResponse, erro
 		RaftTerm:         m.node.Term(),
 		RaftAppliedIndex: m.node.AppliedIndex(),
 	}
-	if mem, ok := m.members.get(m.id); ok {
+	if mem, ok := m.sm.Members().Get(m.id); ok {
 		resp.IsLearner = mem.IsLearner
 	}
 	if resp.Leader == 0 {
 		resp.Errors = append(resp.Errors, "etcdserver: no leader") // etcd's wording
 	}
-	for _, a := range m.alarms.List(etcdserverpb.AlarmType_NONE) {
+	for _, a := range m.sm.Alarms().List(etcdserverpb.AlarmType_NONE) {
 		resp.Errors = append(resp.Errors, a.String())
 	}
 	if err := m.node.Err(); err != nil {

@@ -23,7 +23,7 @@ func (m *Member) startAutoCompaction() {
 	s := compactor.New(p, time.Now(), m.cfg.AutoCompactionRevisionInterval)
 	m.log.Info("auto compaction enabled", "auto-compaction-mode", p.Mode,
 		"auto-compaction-retention", m.cfg.AutoCompactionRetention, "check-interval", s.Interval())
-	s.Observe(m.store.Rev())
+	s.Observe(m.sm.KV().Rev())
 	m.bg.Add(1)
 	go m.runEvery(s.Interval(), func() { m.autoCompactTick(p, s) })
 }
@@ -32,11 +32,11 @@ func (m *Member) startAutoCompaction() {
 // on every member, sample the store's revision for the next steps.
 func (m *Member) autoCompactTick(p compactor.Policy, s compactor.Schedule) {
 	if m.node.IsLeader() {
-		if rev, ok := s.Due(time.Now(), m.store.Rev()); ok {
+		if rev, ok := s.Due(time.Now(), m.sm.KV().Rev()); ok {
 			s.Done(time.Now(), rev, m.autoCompact(p, rev, s.Interval()))
 		}
 	}
-	s.Observe(m.store.Rev())
+	s.Observe(m.sm.KV().Rev())
 }
 
 // autoCompact proposes a compaction at rev through raft, as a client's

@@ -9,16 +9,16 @@ import "github.com/synod-db/synod/etcdapi"
 func (m *Member) backends() etcdapi.Backends {
 	return etcdapi.Backends{
 		Raft:        m,
-		KV:          m.store,
+		KV:          m.sm.KV(),
 		Member:      m,
 		Quota:       m,
 		Cluster:     m,
 		Maintenance: m,
-		Leases:      m.lessor,
+		Leases:      m.sm.Lessor(),
 		LeaseGrants: m,
 		Watch:       m.hub,
 		Leader:      m,
-		Auth:        m.auth,
+		Auth:        m.sm.Auth(),
 		AuthOptions: m.AuthOptions(),
 	}
 }

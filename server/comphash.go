@@ -88,7 +88,7 @@ func (m *Member) compactHashCheckTick() {
 	if !m.node.IsLeader() {
 		return
 	}
-	hashes := m.store.CompactHashes()
+	hashes := m.sm.KV().CompactHashes()
 	checked := m.hashChecked.Load()
 	n := 0
 	for i := len(hashes) - 1; i >= 0 && hashes[i].Revision > checked; i-- {

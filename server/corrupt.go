@@ -134,7 +134,7 @@ func (m *Member) CheckCorruption(ctx context.Context) error {
 }
 
 func (m *Member) localHash() (hashPoint, error) {
-	h, rev, compactRev, err := m.store.HashKV(0)
+	h, rev, compactRev, err := m.sm.KV().HashKV(0)
 	if err != nil {
 		return hashPoint{}, fmt.Errorf("server: local hash: %w", err)
 	}
@@ -149,7 +149,7 @@ func (m *Member) peerHashes(ctx context.Context, rev int64) []peerHash {
 	}
 	var peers []peerHash
 	var urls [][]string
-	for _, mem := range m.members.list() {
+	for _, mem := range m.sm.Members().List() {
 		if mem.GetID() != m.id {
 			peers = append(peers, peerHash{id: mem.GetID()})
 			urls = append(urls, mem.GetPeerURLs())
@@ -205,7 +205,7 @@ var ErrInconsistentPeers = errors.New("found data inconsistency with peers")
 // etcd, so a whole-cluster restart is not blocked. A member that has
 // applied nothing (a new one) is not checked.
 func (m *Member) checkInitialCorruption(ctx context.Context) error {
-	if idx, _ := m.store.Applied(); idx == 0 {
+	if idx, _ := m.sm.KV().Applied(); idx == 0 {
 		return nil
 	}
 	local, err := m.localHash()
@@ -256,7 +256,7 @@ func (m *Member) PeerHashKV(ctx context.Context, body []byte) ([]byte, error) {
 		return nil, ctx.Err()
 	}
 	hdr := m.Header()
-	h, rev, compactRev, err := m.store.HashByRev(req.GetRevision())
+	h, rev, compactRev, err := m.sm.KV().HashByRev(req.GetRevision())
 	if err != nil {
 		return nil, err
 	}

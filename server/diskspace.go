@@ -61,7 +61,7 @@ func (m *Member) diskAvailable(cost int) bool {
 // members likewise each raise NOSPACE from their own apply-time check).
 func (m *Member) sampleSpace() {
 	m.sampleDBSize()
-	if m.diskAvailable(1) || m.alarms.Active(etcdserverpb.AlarmType_NOSPACE) {
+	if m.diskAvailable(1) || m.sm.Alarms().Active(etcdserverpb.AlarmType_NOSPACE) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())

@@ -7,6 +7,8 @@ import (
 
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/synod-db/synod/membership"
 )
 
 // ErrForceNewCluster is wrapped by the reasons --force-new-cluster refuses
@@ -41,8 +43,8 @@ func (m *Member) maybeForceNewCluster() error {
 	if !m.cfg.ForceNewCluster {
 		return nil
 	}
-	applied, _ := m.store.Applied()
-	f, err := forceNewCluster(m.logStore, m.id, applied, func(index uint64) (bool, error) { return wasRejected(m.db, index) })
+	applied, _ := m.sm.KV().Applied()
+	f, err := forceNewCluster(m.logStore, m.id, applied, func(index uint64) (bool, error) { return membership.WasRejected(m.db, index) })
 	if err != nil {
 		return err
 	}

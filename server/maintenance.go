@@ -81,7 +81,7 @@ func (m *Member) stageSnapshot(ctx context.Context) (string, error) {
 		_ = os.Remove(path)
 		return "", err
 	}
-	snap := m.store.NewSnapshot()
+	snap := m.sm.KV().NewSnapshot()
 	err = writeEtcdSnapshot(ctx, path, snap)
 	if cerr := snap.Close(); err == nil && cerr != nil {
 		err = cerr
@@ -111,7 +111,7 @@ func (m *Member) removeBackupTmp() {
 func (m *Member) Defragment(context.Context) error {
 	start := time.Now()
 	before := m.dbSize.Load()
-	if err := m.store.CompactAll(); err != nil {
+	if err := m.sm.KV().CompactAll(); err != nil {
 		return fmt.Errorf("server: defragment: %w", err)
 	}
 	m.sampleDBSize()

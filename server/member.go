@@ -24,14 +24,11 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/audit"
-	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/etcdapi"
-	"github.com/synod-db/synod/lease"
 	"github.com/synod-db/synod/metrics"
-	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
+	"github.com/synod-db/synod/statemachine"
 	"github.com/synod-db/synod/storage"
 	"github.com/synod-db/synod/tlsconfig"
 	"github.com/synod-db/synod/tracing"
@@ -52,12 +49,8 @@ type Member struct {
 
 	db       *pebble.DB
 	logStore *storage.LogStore
-	store    *mvcc.Store
-	lessor   *lease.Lessor
+	sm       *statemachine.Machine // the state machine: every store and the apply path
 	hub      *watch.Hub
-	members  *members
-	alarms   *alarm.Set
-	auth     *auth.Store
 	node     *raftnode.Node
 	tr       *transport.GRPC
 
@@ -160,23 +153,7 @@ func (m *Member) open() error {
 		return err
 	}
 	m.observeStorage()
-	observeCommit := func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) }
-	m.lessor = lease.New(lease.Config{})
-	if m.store, err = mvcc.Open(db, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: observeCommit,
-		CompactHashes: m.cfg.CompactHashCheck, CompactionBatch: m.cfg.CompactionBatchLimit}); err != nil {
-		return err
-	}
-	if err := m.loadLeases(); err != nil {
-		return err
-	}
-	m.hub = watch.NewHub(m.store, watch.Config{MaxWatchers: m.cfg.MaxWatchers, ProgressInterval: m.cfg.WatchProgressNotifyInterval})
-	if m.members, err = loadMembers(db); err != nil {
-		return err
-	}
-	if m.alarms, err = alarm.Load(db); err != nil {
-		return err
-	}
-	if m.auth, err = auth.Load(db); err != nil {
+	if err := m.openStateMachine(); err != nil {
 		return err
 	}
 	m.sampleDBSize()
@@ -189,7 +166,7 @@ func (m *Member) open() error {
 		ID: m.id, Peers: peers, Join: join,
 		ElectionTicks: ticks, HeartbeatTicks: 1, TickInterval: m.cfg.HeartbeatInterval,
 		SnapshotCount: m.cfg.SnapshotCount, SnapshotCatchUpEntries: m.cfg.SnapshotCatchUpEntries,
-		Log: m.logStore, Applier: newTimedApplier(m), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
+		Log: m.logStore, Applier: newTimedApplier(m.sm, m.cfg.WarningApplyDuration, m.log), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
 		Logger: m.log,
 	})
 	if err != nil {
@@ -198,7 +175,7 @@ func (m *Member) open() error {
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
 		TLS:        m.tls.peerDialTLS(),
 		Resolver:   m.cfg.Resolver,
-		Membership: m, Hasher: m, IsRemoved: m.members.isRemoved, OnRemoved: m.removedFromCluster})
+		Membership: m, Hasher: m, IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
 	m.registerAuditMetrics()
@@ -265,7 +242,7 @@ func (m *Member) restoredPeers() ([]raft.Peer, error) {
 	if last != 0 || snap.GetMetadata().GetIndex() != 0 {
 		return nil, nil
 	}
-	return raftPeers(m.members.list())
+	return raftPeers(m.sm.Members().List())
 }
 
 // founding is the membership a new cluster starts with.
@@ -420,13 +397,13 @@ func (m *Member) serve(s *grpc.Server, ln net.Listener) {
 // A member that finds itself removed (restarted after its removal, or
 // restored from a snapshot taken after it) stops.
 func (m *Member) syncPeers() {
-	for _, mem := range append(m.members.list(), m.joinPeers...) {
+	for _, mem := range append(m.sm.Members().List(), m.joinPeers...) {
 		if mem.ID != m.id {
 			m.tr.AddPeer(mem.ID, mem.PeerURLs)
 		}
 	}
 	m.joinPeers = nil // only the first call, before raft runs, needs them
-	if m.members.isRemoved(m.id) {
+	if m.sm.Members().IsRemoved(m.id) {
 		m.removedFromCluster()
 	}
 }
@@ -437,7 +414,7 @@ func (m *Member) syncPeers() {
 func (m *Member) publish() bool {
 	req := &etcdserverpb.InternalRaftRequest{ClusterMemberAttrSet: attrSet(m.id, m.cfg.Name, m.cfg.AdvertiseClientURLs)}
 	for {
-		if cur, ok := m.members.get(m.id); ok && cur.Name == m.cfg.Name && equalStrings(cur.ClientURLs, m.cfg.AdvertiseClientURLs) {
+		if cur, ok := m.sm.Members().Get(m.id); ok && cur.Name == m.cfg.Name && equalStrings(cur.ClientURLs, m.cfg.AdvertiseClientURLs) {
 			return true
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -506,8 +483,8 @@ func (m *Member) closeListeners() {
 }
 
 func (m *Member) closeStorage() {
-	if m.store != nil {
-		m.store.Close()
+	if m.sm != nil {
+		m.sm.Close()
 	}
 	if m.db != nil {
 		if err := m.db.Close(); err != nil {

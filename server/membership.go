@@ -143,7 +143,7 @@ func (m *Member) MemberChange(ctx context.Context, op string, body []byte) ([]by
 // MemberList answers a joining member (transport.Membership): the cluster
 // ID and this member's view of the membership.
 func (m *Member) MemberList(context.Context) ([]byte, error) {
-	return proto.Marshal(&etcdserverpb.MemberListResponse{Header: m.Header(), Members: m.members.list()})
+	return proto.Marshal(&etcdserverpb.MemberListResponse{Header: m.Header(), Members: m.sm.Members().List()})
 }
 
 // mayTakeOverToRemove reports whether this member should take leadership
@@ -151,11 +151,11 @@ func (m *Member) MemberList(context.Context) ([]byte, error) {
 // far as this member sees, would let the removal through (otherwise the
 // leader decides and refuses, and leadership stays where it is).
 func (m *Member) mayTakeOverToRemove(lead uint64) bool {
-	self, ok := m.members.get(m.id)
+	self, ok := m.sm.Members().Get(m.id)
 	if !ok || self.GetIsLearner() {
 		return false
 	}
-	return !m.cfg.StrictReconfigCheck || membership.MayRemove(m.members.list(), lead, m.health()) == nil
+	return !m.cfg.StrictReconfigCheck || membership.MayRemove(m.sm.Members().List(), lead, m.health()) == nil
 }
 
 func (m *Member) changeLocally(ctx context.Context, op string, req proto.Message) (*etcdserverpb.MemberAddResponse, error) {
@@ -181,7 +181,7 @@ func (m *Member) addLocally(ctx context.Context, r *etcdserverpb.MemberAddReques
 		return nil, err
 	}
 	if m.cfg.StrictReconfigCheck {
-		if err := membership.MayAdd(m.members.list(), r.GetIsLearner(), m.health()); err != nil {
+		if err := membership.MayAdd(m.sm.Members().List(), r.GetIsLearner(), m.health()); err != nil {
 			m.log.Warn("rejecting member add request", "peer-urls", r.GetPeerURLs(), "err", err)
 			return nil, err
 		}
@@ -208,19 +208,19 @@ func (m *Member) addLocally(ctx context.Context, r *etcdserverpb.MemberAddReques
 }
 
 func (m *Member) idTaken(id uint64) bool {
-	_, ok := m.members.get(id)
-	return ok || m.members.isRemoved(id)
+	_, ok := m.sm.Members().Get(id)
+	return ok || m.sm.Members().IsRemoved(id)
 }
 
 func (m *Member) removeLocally(ctx context.Context, id uint64) (*etcdserverpb.MemberAddResponse, error) {
 	if m.cfg.StrictReconfigCheck {
-		if err := membership.MayRemove(m.members.list(), id, m.health()); err != nil {
+		if err := membership.MayRemove(m.sm.Members().List(), id, m.health()); err != nil {
 			m.log.Warn("rejecting member remove request", "member-id", fmt.Sprintf("%x", id), "err", err)
 			return nil, err
 		}
 	}
 	if id == m.id && m.node.IsLeader() {
-		if _, ok := m.members.get(id); ok && m.handOffLeadership(ctx) {
+		if _, ok := m.sm.Members().Get(id); ok && m.handOffLeadership(ctx) {
 			// Someone else leads now: let the new leader carry the change.
 			return m.changeMembers(ctx, opRemove, &etcdserverpb.MemberRemoveRequest{ID: id})
 		}
@@ -236,7 +236,7 @@ func (m *Member) removeLocally(ctx context.Context, id uint64) (*etcdserverpb.Me
 func (m *Member) handOffLeadership(ctx context.Context) bool {
 	var best uint64
 	var oldest time.Time
-	for _, v := range membership.Voters(m.members.list()) {
+	for _, v := range membership.Voters(m.sm.Members().List()) {
 		t := m.tr.ActiveSince(v.GetID())
 		if v.GetID() == m.id || t.IsZero() {
 			continue
@@ -292,7 +292,7 @@ func (m *Member) promoteLocally(ctx context.Context, id uint64) (*etcdserverpb.M
 		return nil, err
 	}
 	if m.cfg.StrictReconfigCheck {
-		if err := membership.MayPromote(m.members.list()); err != nil {
+		if err := membership.MayPromote(m.sm.Members().List()); err != nil {
 			return nil, err
 		}
 	}
@@ -302,9 +302,9 @@ func (m *Member) promoteLocally(ctx context.Context, id uint64) (*etcdserverpb.M
 // learnerReady checks, on the leader, that id is a learner whose log is in
 // sync with the leader's.
 func (m *Member) learnerReady(ctx context.Context, id uint64) error {
-	mem, ok := m.members.get(id)
+	mem, ok := m.sm.Members().Get(id)
 	if !ok {
-		if m.members.isRemoved(id) {
+		if m.sm.Members().IsRemoved(id) {
 			return membership.ErrIDRemoved
 		}
 		return membership.ErrIDNotFound

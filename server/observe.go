@@ -42,9 +42,9 @@ func (m *Member) registerGauges() {
 	ms.GaugeFunc("etcd_mvcc_db_total_size_in_use_in_bytes", "Total size of the underlying database logically in use in bytes.",
 		func() float64 { return float64(m.dbInUse.Load()) })
 	ms.GaugeFunc("etcd_debugging_mvcc_current_revision", "The current revision of store.",
-		func() float64 { return float64(m.store.Rev()) })
+		func() float64 { return float64(m.sm.KV().Rev()) })
 	ms.GaugeFunc("etcd_debugging_mvcc_compact_revision", "The revision of the last compaction in store.",
-		func() float64 { return float64(m.store.CompactRev()) })
+		func() float64 { return float64(m.sm.KV().CompactRev()) })
 	ms.GaugeFunc("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
 		func() float64 { return float64(m.cfg.QuotaBackendBytes) })
 	m.registerPebbleGauges()
@@ -84,7 +84,7 @@ func (m *Member) HasLeader() bool { return m.node.Leader() != 0 }
 
 // IsLearner reports whether this member is a raft learner (etcdhttp.Member).
 func (m *Member) IsLearner() bool {
-	mem, ok := m.members.get(m.id)
+	mem, ok := m.sm.Members().Get(m.id)
 	return ok && mem.IsLearner
 }
 
@@ -96,6 +96,6 @@ func (m *Member) CheckRead(ctx context.Context, serializable bool) error {
 			return err
 		}
 	}
-	_, err := m.store.Range(ctx, &etcdserverpb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1})
+	_, err := m.sm.KV().Range(ctx, &etcdserverpb.RangeRequest{Key: []byte("health"), KeysOnly: true, Limit: 1})
 	return err
 }

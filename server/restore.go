@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 
 	"github.com/cockroachdb/pebble"
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
@@ -117,7 +117,7 @@ type synodImport struct {
 }
 
 func (s synodImport) importInto(db *pebble.DB, applied uint64) (mvcc.ImportResult, error) {
-	keep := func(k []byte) bool { return k[0] != membersPrefix && k[0] != alarm.Prefix }
+	keep := func(k []byte) bool { return k[0] != membership.Prefix && k[0] != alarm.Prefix }
 	return mvcc.ImportBackup(db, s.path, mvcc.ImportOptions{
 		SkipHashCheck: s.opts.SkipHashCheck, BumpRevision: s.opts.BumpRevision, MarkCompacted: s.opts.MarkCompacted, Keep: keep,
 		Applied: applied, AppliedTerm: restoredTerm,
@@ -152,11 +152,11 @@ func restoreInto(dir string, imp importer, f founding) (res RestoreResult, err e
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	ms := &members{byID: map[uint64]*etcdserverpb.Member{}}
+	ms := membership.NewStore()
 	b := db.NewBatch()
 	defer b.Close()
 	for _, mem := range f.members {
-		if err := ms.put(b, mem); err != nil {
+		if err := ms.Put(b, mem); err != nil {
 			return RestoreResult{}, err
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/etcdsnap"
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
@@ -122,7 +123,7 @@ func openRestored(t *testing.T, file string) (RestoreResult, *pebble.DB, *mvcc.S
 
 // checkRestoredOthers checks the leases, the auth state and the raft log
 // start of the restored database.
-func checkRestoredOthers(t *testing.T, db iterReader, authRev uint64) {
+func checkRestoredOthers(t *testing.T, db membership.Reader, authRev uint64) {
 	t.Helper()
 	ls, err := lease.ReadRecords(db)
 	if err != nil || len(ls) != 1 || ls[0].TTL != 600 || ls[0].RenewIndex != 0 {

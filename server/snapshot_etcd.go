@@ -12,6 +12,7 @@ import (
 	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/etcdsnap"
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
 )
 
@@ -88,12 +89,12 @@ func writeEtcdOthers(w *etcdsnap.Writer, sn *mvcc.Snapshot) error {
 // writeEtcdMembers writes the membership and returns its raft
 // configuration.
 func writeEtcdMembers(w *etcdsnap.Writer, sn *mvcc.Snapshot) (*raftpb.ConfState, error) {
-	ms, err := loadMembers(sn)
+	ms, err := membership.Load(sn)
 	if err != nil {
 		return nil, fmt.Errorf("server: snapshot: %w", err)
 	}
 	cs := &raftpb.ConfState{}
-	for _, m := range ms.list() {
+	for _, m := range ms.List() {
 		if m.IsLearner {
 			cs.Learners = append(cs.Learners, m.ID)
 		} else {
@@ -104,7 +105,7 @@ func writeEtcdMembers(w *etcdsnap.Writer, sn *mvcc.Snapshot) (*raftpb.ConfState,
 			return nil, err
 		}
 	}
-	for id := range ms.removed {
+	for _, id := range ms.Removed() {
 		if err := w.PutRemovedMember(id); err != nil {
 			return nil, err
 		}

@@ -69,7 +69,7 @@ func (m *Member) clientHTTPHandler() (http.Handler, error) {
 		CORS:           m.cfg.HTTP.CORS,
 		HostWhitelist:  m.cfg.HTTP.HostWhitelist,
 		ClientCertAuth: m.cfg.ClientTLS.ClientCertAuth,
-		AuthEnabled:    m.auth.Enabled,
+		AuthEnabled:    m.sm.Auth().Enabled,
 	}.Wrap(mux), nil
 }
 

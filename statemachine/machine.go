@@ -1,0 +1,193 @@
+package statemachine
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cockroachdb/pebble"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
+	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/membership"
+	"github.com/synod-db/synod/mvcc"
+	"github.com/synod-db/synod/raftnode"
+)
+
+// Watchers receive the events of every committed revision, in order, and
+// are told when the history changed without them (a snapshot was
+// restored). watch.Hub implements it. Both run on the raft loop and must
+// not block.
+type Watchers interface {
+	// Notify hands over the events of revision rev, committed.
+	Notify(rev int64, evs []*mvccpb.Event)
+	// Resync follows a restore: the history changed under the watchers.
+	Resync()
+}
+
+// Config configures a Machine. Only DB is required.
+type Config struct {
+	// DB is the member's Pebble database; the Machine does no other I/O.
+	DB *pebble.DB
+	// Clock is the time source of lease expiry; nil means time.Now.
+	Clock func() time.Time
+	// Logger receives the state changes worth a line (alarms, auth,
+	// membership); nil discards them.
+	Logger *slog.Logger
+	// Watchers receive the events of each committed run; nil: none until
+	// SetWatchers.
+	Watchers Watchers
+	// MaxLearners bounds the learners a configuration change may leave;
+	// 0 means membership.DefaultMaxLearners.
+	MaxLearners int
+	// OnConfChange, if set, is called on the raft loop after a
+	// configuration change was applied (the server points its transport
+	// at the new membership).
+	OnConfChange func(membership.Change)
+	// OnRestore, if set, is called after a snapshot was restored, before
+	// the watchers resync.
+	OnRestore func()
+	// ObserveCommit, CompactHashes and CompactionBatch are passed to
+	// mvcc.Options.
+	ObserveCommit   func(time.Duration)
+	CompactHashes   bool
+	CompactionBatch int
+}
+
+// Machine is the state machine of one member (see the package doc). The
+// raft loop calls its raftnode.Applier methods, one at a time; the
+// accessors and gates are safe for concurrent use.
+type Machine struct {
+	cfg      Config
+	log      *slog.Logger
+	kv       *mvcc.Store
+	lessor   *lease.Lessor
+	auth     *auth.Store
+	alarms   *alarm.Set
+	members  *membership.Store
+	watchers Watchers
+}
+
+var _ raftnode.Applier = (*Machine)(nil)
+
+// Open loads the state stored in cfg.DB (an empty database is an empty
+// state) and returns the Machine applying to it.
+func Open(cfg Config) (*Machine, error) {
+	if cfg.DB == nil {
+		return nil, fmt.Errorf("statemachine: no database")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxLearners == 0 {
+		cfg.MaxLearners = membership.DefaultMaxLearners
+	}
+	m := &Machine{cfg: cfg, log: cfg.Logger, watchers: cfg.Watchers}
+	m.lessor = lease.New(lease.Config{Clock: cfg.Clock})
+	var err error
+	if m.kv, err = mvcc.Open(cfg.DB, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: cfg.ObserveCommit,
+		CompactHashes: cfg.CompactHashes, CompactionBatch: cfg.CompactionBatch}); err != nil {
+		return nil, err
+	}
+	if err := m.load(); err != nil {
+		m.kv.Close()
+		return nil, err
+	}
+	return m, nil
+}
+
+// load (re)reads every store but mvcc's from the database: at open, and
+// after a snapshot restore.
+func (m *Machine) load() error {
+	var err error
+	if m.members == nil {
+		m.members, err = membership.Load(m.cfg.DB)
+	} else {
+		err = m.members.Reload(m.cfg.DB)
+	}
+	if err != nil {
+		return err
+	}
+	if m.alarms == nil {
+		m.alarms, err = alarm.Load(m.cfg.DB)
+	} else {
+		err = m.alarms.Reload(m.cfg.DB)
+	}
+	if err != nil {
+		return err
+	}
+	if m.auth == nil {
+		m.auth, err = auth.Load(m.cfg.DB)
+	} else {
+		err = m.auth.Reload(m.cfg.DB)
+	}
+	if err != nil {
+		return err
+	}
+	return m.loadLeases()
+}
+
+// loadLeases (re)builds the lessor from the lease records and the keyspace.
+func (m *Machine) loadLeases() error {
+	recs, err := lease.ReadRecords(m.cfg.DB)
+	if err != nil {
+		return fmt.Errorf("statemachine: read leases: %w", err)
+	}
+	if err := m.lessor.Load(recs, m.kv.LeasedKeys); err != nil {
+		return fmt.Errorf("statemachine: attach leased keys: %w", err)
+	}
+	return nil
+}
+
+// SetWatchers sets the watchers the events of later runs go to, for
+// watchers built on the Machine's own KV (watch.NewHub(m.KV(), ...)). Call
+// it before the raft loop starts.
+func (m *Machine) SetWatchers(w Watchers) { m.watchers = w }
+
+// KV is the revisioned keyspace (reads, hashes, snapshots).
+func (m *Machine) KV() *mvcc.Store { return m.kv }
+
+// Lessor is the lease state.
+func (m *Machine) Lessor() *lease.Lessor { return m.lessor }
+
+// Auth is the replicated auth state.
+func (m *Machine) Auth() *auth.Store { return m.auth }
+
+// Alarms are the raised alarms.
+func (m *Machine) Alarms() *alarm.Set { return m.alarms }
+
+// Members is the replicated membership.
+func (m *Machine) Members() *membership.Store { return m.members }
+
+// Close closes the keyspace (its background compactor). The database
+// stays open: it belongs to the caller.
+func (m *Machine) Close() error { return m.kv.Close() }
+
+// Applied is the last raft entry reflected in the state.
+func (m *Machine) Applied() (uint64, uint64) { return m.kv.Applied() }
+
+// NewSnapshot captures the state for streaming to a peer.
+func (m *Machine) NewSnapshot() raftnode.Snapshot { return m.kv.NewSnapshot() }
+
+// VerifySnapshot checks a received snapshot file end to end.
+func (m *Machine) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
+
+// Restore replaces the state with the snapshot file at path and reloads
+// every store from it; then OnRestore runs and the watchers resync.
+func (m *Machine) Restore(path string) error {
+	if err := m.kv.Restore(path); err != nil {
+		return err
+	}
+	if err := m.load(); err != nil {
+		return err
+	}
+	if m.cfg.OnRestore != nil {
+		m.cfg.OnRestore()
+	}
+	if m.watchers != nil {
+		m.watchers.Resync()
+	}
+	return nil
+}
