@@ -196,7 +196,10 @@ func sortedSet(set map[string]bool) []string {
 }
 
 func (s *Server) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := pathArg(r, "/v1/catalog/service/")
+	name, err := requiredArg(r, "/v1/catalog/service/", "Missing service name")
+	if err != nil {
+		return nil, err
+	}
 	tags := r.URL.Query()["tag"]
 	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
 		idx, es, err := s.readInstances(ctx, mode, name)
@@ -222,7 +225,10 @@ type catalogNodeAnswer struct {
 }
 
 func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	node := pathArg(r, "/v1/catalog/node/")
+	node, err := requiredArg(r, "/v1/catalog/node/", "Missing node name")
+	if err != nil {
+		return nil, err
+	}
 	specs := []watchSpec{{key: catalog.NodeIndexKey(node)}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
 		st, rev, err := s.readNode(ctx, mode, node)

@@ -20,10 +20,13 @@ func (s *Server) registerHealth() {
 // keeps those with every tag, ?filter applies a go-bexpr expression, and
 // ?near is accepted and ignored (synod keeps no network coordinates).
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := pathArg(r, "/v1/health/service/")
+	name, err := requiredArg(r, "/v1/health/service/", "Missing service name")
+	if err != nil {
+		return nil, err
+	}
 	q := r.URL.Query()
 	tags := q["tag"]
-	passing, err := boolParam(r, "passing")
+	passing, err := boolParam(r, catalog.StatusPassing)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +64,10 @@ func boolParam(r *http.Request, name string) (bool, error) {
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	name := pathArg(r, "/v1/health/checks/")
+	name, err := requiredArg(r, "/v1/health/checks/", "Missing service name")
+	if err != nil {
+		return nil, err
+	}
 	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
 		idx, es, err := s.readInstances(ctx, mode, name)
 		if err != nil {
@@ -81,7 +87,10 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	node := pathArg(r, "/v1/health/node/")
+	node, err := requiredArg(r, "/v1/health/node/", "Missing node name")
+	if err != nil {
+		return nil, err
+	}
 	specs := []watchSpec{{key: catalog.NodeIndexKey(node)}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
 		st, rev, err := s.readNode(ctx, mode, node)
@@ -94,13 +103,11 @@ func (s *Server) healthNode(w http.ResponseWriter, r *http.Request) (any, error)
 }
 
 // healthState lists the checks in a state (any, passing, warning,
-// critical); another state is Consul's 400 "Bad state".
+// critical); as in Consul, another state matches no check.
 func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error) {
-	state := pathArg(r, "/v1/health/state/")
-	switch state {
-	case catalog.StatusAny, catalog.StatusPassing, catalog.StatusWarning, catalog.StatusCritical:
-	default:
-		return nil, BadRequest("Bad state")
+	state, err := requiredArg(r, "/v1/health/state/", "Missing check state")
+	if err != nil {
+		return nil, err
 	}
 	specs := []watchSpec{{key: catalog.IndexChecks}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {

@@ -192,3 +192,13 @@ func writeJSON(w http.ResponseWriter, r *http.Request, obj any) {
 func pathArg(r *http.Request, prefix string) string {
 	return strings.TrimPrefix(r.URL.Path, prefix)
 }
+
+// requiredArg is pathArg for an endpoint whose argument may not be empty:
+// an empty one is Consul's 400 with missing as its text.
+func requiredArg(r *http.Request, prefix, missing string) (string, error) {
+	a := pathArg(r, prefix)
+	if a == "" {
+		return "", BadRequest("%s", missing)
+	}
+	return a, nil
+}

@@ -177,7 +177,14 @@ func TestConsulCatalog(t *testing.T) {
 			{"GET", "/v1/no/such/endpoint", "", 404, ""},
 			{"POST", "/v1/agent/services", "", 405, "method POST not allowed"},
 			{"PUT", "/v1/agent/service/deregister/nope", "", 404, `Unknown service ID "nope"`},
-			{"GET", "/v1/health/state/bogus", "", 400, "Bad state"},
+			{"GET", "/v1/health/state/", "", 400, "Missing check state"},
+			{"GET", "/v1/health/service/", "", 400, "Missing service name"},
+			{"GET", "/v1/health/service/web?passing=maybe", "", 400, "Invalid value for ?passing"},
+			{"GET", "/v1/catalog/nodes?wait=soon&index=1", "", 400, "Invalid wait time"},
+			{"GET", "/v1/catalog/nodes?stale&consistent", "", 400, "Cannot specify ?stale with ?consistent"},
+			{"GET", "/v1/catalog/nodes?dc=elsewhere", "", 500, "No path to datacenter"},
+			{"PUT", "/v1/agent/check/update/web-a-ttl", `{"Status":"fine"}`, 400, "Invalid check status: 'fine'"},
+			{"PUT", "/v1/agent/check/pass/nope", "", 404, `CheckID "nope" does not have associated TTL`},
 			{"GET", "/v1/catalog/nodes?index=x", "", 400, "Invalid index"},
 		} {
 			req, _ := http.NewRequest(tc.method, cc.urls[2]+tc.path, strings.NewReader(tc.body))
