@@ -84,7 +84,7 @@ func TestInitialCorruptionFindings(t *testing.T) {
 // being computed (each reads the whole history), and gives up when its
 // context ends; malformed and negative requests are refused before that.
 func TestPeerHashKVOneAtATime(t *testing.T) {
-	m := &Member{hashSlot: make(chan struct{}, 1)} // no store: reaching it would panic
+	m := &Member{duties: duties{hashSlot: make(chan struct{}, 1)}} // no store: reaching it would panic
 	if _, err := m.PeerHashKV(context.Background(), []byte{0xff}); err == nil {
 		t.Error("a malformed request was accepted")
 	}

@@ -36,3 +36,9 @@ func ClusterID(memberIDs []uint64) uint64 {
 	h := sha1.Sum(b)
 	return binary.BigEndian.Uint64(h[:8])
 }
+
+// ids are a member's identity once loaded (loadIdentity).
+type ids struct {
+	id        uint64 // this member's ID
+	clusterID uint64
+}

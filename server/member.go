@@ -12,79 +12,45 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/cockroachdb/pebble"
 	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	clientv3 "go.etcd.io/etcd/client/v3"
 
-	"github.com/synod-db/synod/audit"
 	"github.com/synod-db/synod/etcdapi"
 	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/statemachine"
 	"github.com/synod-db/synod/storage"
 	"github.com/synod-db/synod/tlsconfig"
-	"github.com/synod-db/synod/tracing"
 	"github.com/synod-db/synod/transport"
 	"github.com/synod-db/synod/watch"
 )
 
 var errUnsupported = errors.New("server: request type not supported")
 
-// Member is one running synod member. Create it with New, then Start; Stop
-// shuts everything down. Its methods are safe for concurrent use; the API
-// edge reaches it through the etcdapi.Backends of backends.go.
+// Member is one running synod member: wiring and lifecycle only, the
+// state machine applies. Create it with New, then Start; Stop shuts
+// everything down. Its methods are safe for concurrent use; the API edge
+// reaches it through the etcdapi.Backends of backends.go. Its parts are
+// small types, each in its own file, embedded so their fields read as the
+// member's.
 type Member struct {
-	cfg       Config
-	log       *slog.Logger
-	id        uint64
-	clusterID uint64
-
-	db       *pebble.DB
-	logStore *storage.LogStore
-	sm       *statemachine.Machine // the state machine: every store and the apply path
-	hub      *watch.Hub
-	node     *raftnode.Node
-	tr       *transport.GRPC
-
-	clientSrv *grpc.Server
-	peerSrv   *grpc.Server
-	clientLns []net.Listener
-	clientSec []bool // clientLns[i] is https://: terminate TLS in the splitter
-	tls       memberTLS
-	peerLns   []net.Listener
-	metricLns []net.Listener // --listen-metrics-urls: HTTP endpoints only
-	web       webFace        // HTTP: the gateway, /health, /metrics, ...
-	metrics   *metrics.Set
-	selfLn    *pipeListener    // in-memory listener for self
-	self      *clientv3.Client // this member's client of itself (Lock, Election)
-	audit     *audit.Log       // --audit-log, nil when off
-
-	tracer *tracing.Provider // --enable-distributed-tracing, nil when off (tracing.go)
-
-	refusedConns []*atomic.Uint64 // per client listener: connections over --max-client-connections
-
-	dbSize   atomic.Int64 // sampled database size (sampleDBSize)
-	dbInUse  atomic.Int64 // sampled size of live data
-	diskFree atomic.Int64 // sampled free disk space (diskspace.go)
-
-	backupSlots chan struct{} // snapshots staged for clients (maxConcurrentBackups)
-	hashSlot    chan struct{} // one peer HashKV computed at a time (PeerHashKV)
-	hashChecked atomic.Int64  // newest compaction hash found alike on every member
-
-	stopOnce    sync.Once
-	stopped     chan struct{}
-	bg          sync.WaitGroup
-	removedOnce sync.Once
-	removed     atomic.Bool
-	joinPeers   []*etcdserverpb.Member // the membership a joining member fetched
+	cfg           Config
+	log           *slog.Logger
+	ids                                 // this member's ID and its cluster's (ids.go)
+	disk                                // the Pebble database and the raft log in it (disk.go)
+	sm            *statemachine.Machine // the state machine: every store and the apply path
+	hub           *watch.Hub            // watch streams, fed by sm
+	node          *raftnode.Node
+	tr            *transport.GRPC
+	listeners     // client, peer, metrics and self listeners, servers, TLS (listeners.go)
+	observability // metrics, audit log, tracing (observability.go)
+	duties        // what background duties sample and bound (duties.go)
+	lifecycle     // stop, background goroutines, removal (lifecycle.go)
 }
 
 // New opens (or creates) the member's data directory and binds its
@@ -96,8 +62,8 @@ func New(cfg Config, logger *slog.Logger) (_ *Member, err error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), stopped: make(chan struct{}),
-		backupSlots: make(chan struct{}, maxConcurrentBackups), hashSlot: make(chan struct{}, 1)}
+	m := &Member{cfg: cfg, log: logger.With("member", cfg.Name), lifecycle: lifecycle{stopped: make(chan struct{})},
+		duties: newDuties()}
 	if m.tracer, err = newTracer(cfg.Tracing, m.log); err != nil {
 		return nil, err
 	}
