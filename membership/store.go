@@ -248,3 +248,13 @@ func (s *Store) Apply(b *pebble.Batch, c Change) error {
 		return s.Put(b, c.Member)
 	}
 }
+
+// AttrSetRequest is the raft request publishing member id's name and
+// client URLs (etcd's ClusterMemberAttrSet): what a starting member
+// proposes until the membership holds them.
+func AttrSetRequest(id uint64, name string, clientURLs []string) *etcdserverpb.InternalRaftRequest {
+	return &etcdserverpb.InternalRaftRequest{ClusterMemberAttrSet: &membershippb.ClusterMemberAttrSetRequest{
+		Member_ID:        id,
+		MemberAttributes: &membershippb.Attributes{Name: name, ClientUrls: clientURLs},
+	}}
+}

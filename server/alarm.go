@@ -41,9 +41,7 @@ func (m *Member) CheckQuota(ctx context.Context, cost int) error {
 		"db-size-in-use-bytes", m.dbInUse.Load(), "disk-free-bytes", m.diskFree.Load(), "cost", cost)
 	if !m.sm.Alarms().Active(etcdserverpb.AlarmType_NOSPACE) {
 		// As etcd, the outcome of raising the alarm does not change the answer.
-		_, _ = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
-			Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: etcdserverpb.AlarmType_NOSPACE,
-		})
+		_ = m.raiseAlarm(ctx, m.id, etcdserverpb.AlarmType_NOSPACE)
 	}
 	return alarm.ErrNoSpace
 }
@@ -69,6 +67,13 @@ func (m *Member) Alarm(ctx context.Context, r *etcdserverpb.AlarmRequest) (*etcd
 		return nil, fmt.Errorf("server: alarm answered %T", resp)
 	}
 	return ar, nil
+}
+
+// raiseAlarm proposes alarm.ActivateRequest: a duty raising alarm t for
+// member id.
+func (m *Member) raiseAlarm(ctx context.Context, id uint64, t etcdserverpb.AlarmType) error {
+	_, err := m.Propose(ctx, alarm.ActivateRequest(id, t))
+	return err
 }
 
 // Alarms lists the raised alarms as applied on this member.

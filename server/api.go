@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
-	"go.etcd.io/etcd/api/v3/membershippb"
 	oteltrace "go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
@@ -99,11 +98,4 @@ func (m *Member) Status(ctx context.Context) (*etcdserverpb.StatusResponse, erro
 		resp.Errors = append(resp.Errors, fmt.Sprintf("raft loop stopped: %v", err))
 	}
 	return resp, nil
-}
-
-func attrSet(id uint64, name string, clientURLs []string) *membershippb.ClusterMemberAttrSetRequest {
-	return &membershippb.ClusterMemberAttrSetRequest{
-		Member_ID:        id,
-		MemberAttributes: &membershippb.Attributes{Name: name, ClientUrls: clientURLs},
-	}
 }

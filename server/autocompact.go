@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"time"
 
-	"go.etcd.io/etcd/api/v3/etcdserverpb"
-
 	"github.com/synod-db/synod/compactor"
 	"github.com/synod-db/synod/mvcc"
 )
@@ -51,7 +49,7 @@ func (m *Member) autoCompact(p compactor.Policy, rev int64, retry time.Duration)
 	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
 	defer cancel()
-	_, err := m.Propose(ctx, &etcdserverpb.InternalRaftRequest{Compaction: &etcdserverpb.CompactionRequest{Revision: rev}})
+	_, err := m.Propose(ctx, compactor.Request(rev))
 	if err != nil && !errors.Is(err, mvcc.ErrCompacted) {
 		m.log.Warn("failed auto "+kind+" compaction", "revision", rev, setting, "retry-interval", retry, "err", err)
 		return false

@@ -121,9 +121,7 @@ func (m *Member) checkCompactHash(ctx context.Context, h mvcc.KeyValueHash) bool
 		for _, id := range v.corrupt {
 			m.log.Error("compaction hash check: hash mismatch", "member", fmt.Sprintf("%x", id), "revision", h.Revision,
 				"compact-revision", h.CompactRevision, "leader-hash", h.Hash, "whole-cluster", id == 0)
-			_, err := m.Alarm(ctx, &etcdserverpb.AlarmRequest{
-				Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: id, Alarm: etcdserverpb.AlarmType_CORRUPT,
-			})
+			err := m.raiseAlarm(ctx, id, etcdserverpb.AlarmType_CORRUPT)
 			if err != nil {
 				m.log.Error("compaction hash check: raising CORRUPT failed", "member", fmt.Sprintf("%x", id), "err", err)
 			}

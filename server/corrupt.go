@@ -124,9 +124,7 @@ func (m *Member) CheckCorruption(ctx context.Context) error {
 		return nil
 	}
 	// As etcd: one alarm per check, for the first suspect.
-	_, err = m.Alarm(ctx, &etcdserverpb.AlarmRequest{
-		Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: findings[0].id, Alarm: etcdserverpb.AlarmType_CORRUPT,
-	})
+	err = m.raiseAlarm(ctx, findings[0].id, etcdserverpb.AlarmType_CORRUPT)
 	if err != nil {
 		return fmt.Errorf("raise CORRUPT for %x: %w", findings[0].id, err)
 	}

@@ -66,9 +66,7 @@ func (m *Member) sampleSpace() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), m.requestTimeout())
 	defer cancel()
-	_, err := m.Alarm(ctx, &etcdserverpb.AlarmRequest{
-		Action: etcdserverpb.AlarmRequest_ACTIVATE, MemberID: m.id, Alarm: etcdserverpb.AlarmType_NOSPACE,
-	})
+	err := m.raiseAlarm(ctx, m.id, etcdserverpb.AlarmType_NOSPACE)
 	if err == nil {
 		m.log.Warn("free disk space is under the reserve; raised NOSPACE", "disk-free-bytes", m.diskFree.Load(),
 			"disk-reserve-bytes", DiskReserveBytes, "data-dir", m.cfg.DataDir, "member-id", fmt.Sprintf("%x", m.id))

@@ -21,6 +21,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/etcdapi"
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/statemachine"
@@ -378,7 +379,7 @@ func (m *Member) syncPeers() {
 // through raft (etcd's ClusterMemberAttrSet), retrying until it succeeds.
 // It reports false if the member stopped first.
 func (m *Member) publish() bool {
-	req := &etcdserverpb.InternalRaftRequest{ClusterMemberAttrSet: attrSet(m.id, m.cfg.Name, m.cfg.AdvertiseClientURLs)}
+	req := membership.AttrSetRequest(m.id, m.cfg.Name, m.cfg.AdvertiseClientURLs)
 	for {
 		if cur, ok := m.sm.Members().Get(m.id); ok && cur.Name == m.cfg.Name && equalStrings(cur.ClientURLs, m.cfg.AdvertiseClientURLs) {
 			return true
