@@ -1,10 +1,13 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -150,6 +153,10 @@ func TestConsulCatalog(t *testing.T) {
 		}
 	})
 
+	t.Run("agent and status", func(t *testing.T) { testConsulAgentStatus(t, cc) })
+	t.Run("catalog register, list and deregister", func(t *testing.T) { testConsulCatalogWrites(t, cc) })
+	t.Run("bounds", func(t *testing.T) { testConsulBounds(t, cc) })
+
 	t.Run("registrations survive kill -9", func(t *testing.T) {
 		cc.Kill9(1)
 		svcs, _, err := reader.Catalog().Service("web", "", nil)
@@ -207,4 +214,154 @@ func describeEntries(es []*consul.ServiceEntry) string {
 		parts = append(parts, fmt.Sprintf("%s@%s(%s)", e.Service.ID, e.Node.Node, e.Checks.AggregatedStatus()))
 	}
 	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func testConsulAgentStatus(t *testing.T, cc *consulCluster) {
+	cli := cc.clients[2]
+	self, err := cli.Agent().Self()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dc := self["Config"]["Datacenter"]; dc != "dc1" {
+		t.Errorf("Config.Datacenter = %v, want dc1", dc)
+	}
+	if name, err := cli.Agent().NodeName(); err != nil || name != "m2" {
+		t.Errorf("NodeName = %q, %v; want m2", name, err)
+	}
+	members, err := cli.Agent().Members(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, m := range members {
+		if m.Status != 1 { // serf.StatusAlive
+			t.Errorf("member %s has status %d", m.Name, m.Status)
+		}
+		names = append(names, m.Name)
+	}
+	slices.Sort(names)
+	if strings.Join(names, ",") != "m0,m1,m2" {
+		t.Errorf("members = %v, want m0,m1,m2", names)
+	}
+	leader, err := cli.Status().Leader()
+	if err != nil {
+		t.Fatal(err)
+	}
+	peers, err := cli.Status().Peers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var peerAddrs []string
+	for _, m := range cc.Members {
+		peerAddrs = append(peerAddrs, strings.TrimPrefix(m.PeerURL, "http://"))
+	}
+	slices.Sort(peers)
+	slices.Sort(peerAddrs)
+	if !slices.Equal(peers, peerAddrs) || !slices.Contains(peerAddrs, leader) {
+		t.Errorf("leader %q, peers %v; want one of and all of %v", leader, peers, peerAddrs)
+	}
+}
+
+func testConsulCatalogWrites(t *testing.T, cc *consulCluster) {
+	writer, reader := cc.clients[0], cc.clients[1]
+	_, meta, err := reader.Catalog().Services(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := &consul.CatalogRegistration{Node: "ext1", Address: "10.1.1.1",
+		Service: &consul.AgentService{ID: "db1", Service: "db", Port: 5432, Tags: []string{"x"}},
+		Check:   &consul.AgentCheck{CheckID: "db-alive", Name: "db alive", Status: consul.HealthPassing, ServiceID: "db1"}}
+	if _, err := writer.Catalog().Register(reg, nil); err != nil {
+		t.Fatal(err)
+	}
+	services, meta2, err := reader.Catalog().Services(&consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 10 * time.Second})
+	if err != nil || !slices.Equal(services["db"], []string{"x"}) || meta2.LastIndex <= meta.LastIndex {
+		t.Fatalf("services = %v (index %d after %d), %v; want db with tag x", services, meta2.LastIndex, meta.LastIndex, err)
+	}
+	nodes, _, err := reader.Catalog().Nodes(nil)
+	if err != nil || len(nodes) != 4 || nodes[0].Node != "ext1" || nodes[0].Address != "10.1.1.1" {
+		t.Fatalf("nodes = %v, %v; want ext1 and the three members", nodes, err)
+	}
+	checks, _, err := reader.Health().Checks("db", nil)
+	if err != nil || len(checks) != 1 || checks[0].CheckID != "db-alive" || checks[0].Status != consul.HealthPassing {
+		t.Fatalf("health checks of db = %v, %v", checks, err)
+	}
+	passing, _, err := reader.Health().State(consul.HealthPassing, &consul.QueryOptions{AllowStale: true})
+	if err != nil || len(passing) < 4 { // db-alive and each member's serfHealth at least
+		t.Fatalf("passing checks = %d, %v", len(passing), err)
+	}
+	node, _, err := reader.Catalog().Node("ext1", &consul.QueryOptions{RequireConsistent: true})
+	if err != nil || node == nil || node.Services["db1"] == nil || node.Services["db1"].Port != 5432 {
+		t.Fatalf("catalog node ext1 = %+v, %v", node, err)
+	}
+	if _, err := writer.Catalog().Deregister(&consul.CatalogDeregistration{Node: "ext1"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	node, _, err = reader.Catalog().Node("ext1", nil)
+	if err != nil || node != nil {
+		t.Fatalf("catalog node ext1 after its deregistration = %+v, %v; want none", node, err)
+	}
+	if hc, _, err := reader.Health().Node("ext1", nil); err != nil || len(hc) != 0 {
+		t.Fatalf("health of a deregistered node = %v, %v", hc, err)
+	}
+}
+
+// testConsulBounds checks the body bound (413) and the per-client bound on
+// concurrent blocking queries (429), which frees its slots when they end.
+func testConsulBounds(t *testing.T, cc *consulCluster) {
+	url := cc.urls[0]
+	big := `{"Name":"big","Meta":{"k":"` + strings.Repeat("x", 600<<10) + `"}}`
+	req, _ := http.NewRequest("PUT", url+"/v1/agent/service/register", strings.NewReader(big))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("a 600 KiB body: %d, want 413", resp.StatusCode)
+	}
+
+	_, meta, err := cc.clients[0].Catalog().Nodes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer cancel()
+	blocked := fmt.Sprintf("%s/v1/catalog/nodes?index=%d&wait=30s", url, meta.LastIndex)
+	for i := 0; i < 64; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, _ := http.NewRequestWithContext(ctx, "GET", blocked, nil)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				resp.Body.Close()
+			}
+		}()
+	}
+	probe := func() (int, error) {
+		resp, err := http.Get(fmt.Sprintf("%s/v1/catalog/nodes?index=%d&wait=1ms", url, meta.LastIndex))
+		if err != nil {
+			return 0, err
+		}
+		resp.Body.Close()
+		return resp.StatusCode, nil
+	}
+	err = waitFor(10*time.Second, 20*time.Millisecond, func() (bool, error) {
+		code, err := probe()
+		return code == http.StatusTooManyRequests, err
+	})
+	if err != nil {
+		t.Fatalf("65 concurrent blocking queries from one address were never refused with 429: %v", err)
+	}
+	cancel()
+	wg.Wait()
+	err = waitFor(10*time.Second, 20*time.Millisecond, func() (bool, error) {
+		code, err := probe()
+		return code == http.StatusOK, err
+	})
+	if err != nil {
+		t.Fatalf("blocking queries still refused after the others ended: %v", err)
+	}
 }
