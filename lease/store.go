@@ -12,7 +12,8 @@ import (
 // Prefix is the key prefix of lease records in the member's database
 // (docs/architecture.md): Prefix + ID (8 BE) → sealed TTL (8 BE) + renewal
 // index (8 BE). It is >= 0x20, so records are written through
-// mvcc.Store.ApplyOther / ApplyWith and carried by raft snapshots.
+// mvcc.Group.ApplyOther / ApplyWith (by package statemachine) and carried
+// by raft snapshots.
 const Prefix byte = 0x30
 
 // recordLen is the length of a record's payload.

@@ -5,7 +5,10 @@
 // cluster without a quorum of started, connected members), the learner
 // readiness check before a promotion, and the errors each rule returns.
 //
-// It is pure: the members, the removed IDs, the peers' "active since" times
-// and the clock are all inputs. The server package owns the state and the
-// raft proposals; etcdapi maps these errors to etcd's gRPC statuses.
+// The rules are pure: the members, the removed IDs, the peers' "active
+// since" times and the clock are all inputs. Store is the replicated
+// membership itself (members, removed IDs, rejected conf changes under
+// prefixes 0x20, 0x28 and 0x29), which package statemachine writes in its
+// apply batches; the server makes the raft proposals, and etcdapi maps
+// these errors to etcd's gRPC statuses.
 package membership

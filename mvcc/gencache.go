@@ -18,8 +18,8 @@ type generation struct {
 // iterator over the batch, the memtables and every level: ~7 % of a
 // leader's CPU and ~16 % of a follower's under a put load).
 //
-// It is owned by the apply path: only the raft loop (Apply, ApplyWith,
-// Group, Restore) touches it, so it has no lock. It is written as the
+// It is owned by the apply path: only the raft loop (a Group, through
+// which every apply goes, and Restore) touches it, so it has no lock. It is written as the
 // writes are added to the apply batch, so it describes the batch, not the
 // committed state: every path that discards a batch holding writes must
 // call reset (a request error after a partial write, a broken group, a

@@ -57,9 +57,10 @@ type testHooks struct {
 // defaultCompactionBatch is the default of Options.CompactionBatch.
 const defaultCompactionBatch = 10000
 
-// Store is the revisioned keyspace of one member: the raft state machine.
-// Apply, ApplyOther, NewSnapshot and Restore are for the raft loop (serial);
-// the read methods are safe to call concurrently with them.
+// Store is the revisioned keyspace of one member: the keyspace of the raft
+// state machine (package statemachine). NewGroup (and Apply, ApplyWith,
+// ApplyOther, groups of one), NewSnapshot and Restore are for the raft loop
+// (serial); the read methods are safe to call concurrently with them.
 type Store struct {
 	db   *pebble.DB
 	opts Options
