@@ -288,3 +288,14 @@ func TestFilter(t *testing.T) {
 		t.Fatalf("a bad filter: %v", err)
 	}
 }
+
+func TestSegmentEscapingRoundTrips(t *testing.T) {
+	for _, s := range []string{"a", "a/b", "%2F", "a%/b%25", "ü ünïcode/ 1"} {
+		if got := unseg(seg(s)); got != s || strings.Contains(seg(s), "/") {
+			t.Errorf("seg(%q) = %q, back %q", s, seg(s), got)
+		}
+	}
+	if seg("a/b") == seg("a%2Fb") {
+		t.Fatal("two names share an escaped form")
+	}
+}

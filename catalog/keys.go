@@ -1,9 +1,6 @@
 package catalog
 
-import (
-	"net/url"
-	"strings"
-)
+import "strings"
 
 // Root is the prefix of everything the Consul API stores; etcd clients see
 // it as ordinary keys (docs/discovery.md lists every prefix below it).
@@ -26,18 +23,19 @@ const (
 	IndexNodeCheck  = IndexPrefix + "nodecheck/" // <node>: the node or one of its node-level checks changed
 )
 
-// seg escapes one path segment, so a "/" in a name or ID cannot be read as
-// a separator and every prefix query stays exact.
-func seg(s string) string { return url.PathEscape(s) }
+// Escaping of a key segment: "%" and "/" percent-encoded (as in a URL
+// path), so a "/" in a name or ID cannot be read as a separator and every
+// prefix query stays exact; every other byte is kept, so keys stay readable.
+var (
+	segEscaper   = strings.NewReplacer("%", "%25", "/", "%2F")
+	segUnescaper = strings.NewReplacer("%2F", "/", "%25", "%")
+)
 
-// unseg reverses seg; a malformed escape is returned as is.
-func unseg(s string) string {
-	u, err := url.PathUnescape(s)
-	if err != nil {
-		return s
-	}
-	return u
-}
+// seg escapes one key segment.
+func seg(s string) string { return segEscaper.Replace(s) }
+
+// unseg reverses seg.
+func unseg(s string) string { return segUnescaper.Replace(s) }
 
 // NodeKey is the key of a node's document.
 func NodeKey(node string) string { return NodePrefix + seg(node) }
