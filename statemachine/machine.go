@@ -98,35 +98,36 @@ func Open(cfg Config) (*Machine, error) {
 	return m, nil
 }
 
-// load (re)reads every store but mvcc's from the database: at open, and
-// after a snapshot restore.
+// load reads every store but mvcc's from the database, at open.
 func (m *Machine) load() error {
+	db := m.cfg.DB
 	var err error
-	if m.members == nil {
-		m.members, err = membership.Load(m.cfg.DB)
-	} else {
-		err = m.members.Reload(m.cfg.DB)
-	}
-	if err != nil {
+	if m.members, err = membership.Load(db); err != nil {
 		return err
 	}
-	if m.alarms == nil {
-		m.alarms, err = alarm.Load(m.cfg.DB)
-	} else {
-		err = m.alarms.Reload(m.cfg.DB)
-	}
-	if err != nil {
+	if m.alarms, err = alarm.Load(db); err != nil {
 		return err
 	}
-	if m.auth == nil {
-		m.auth, err = auth.Load(m.cfg.DB)
-	} else {
-		err = m.auth.Reload(m.cfg.DB)
-	}
-	if err != nil {
+	if m.auth, err = auth.Load(db); err != nil {
 		return err
 	}
 	return m.loadLeases()
+}
+
+// reload rereads every store but mvcc's after a snapshot restore.
+func (m *Machine) reload() error {
+	db := m.cfg.DB
+	for _, reload := range []func() error{
+		func() error { return m.members.Reload(db) },
+		func() error { return m.alarms.Reload(db) },
+		func() error { return m.auth.Reload(db) },
+		m.loadLeases,
+	} {
+		if err := reload(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // loadLeases (re)builds the lessor from the lease records and the keyspace.
@@ -180,7 +181,7 @@ func (m *Machine) Restore(path string) error {
 	if err := m.kv.Restore(path); err != nil {
 		return err
 	}
-	if err := m.load(); err != nil {
+	if err := m.reload(); err != nil {
 		return err
 	}
 	if m.cfg.OnRestore != nil {

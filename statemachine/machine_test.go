@@ -3,6 +3,8 @@ package statemachine
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -154,5 +156,43 @@ func TestApplyCorruptGate(t *testing.T) {
 	}
 	if m.KV().Rev() != 1 {
 		t.Fatalf("a refused write changed the revision to %d", m.KV().Rev())
+	}
+}
+
+// A restored snapshot replaces every store, not only the keyspace: the
+// lessor (with its keys), the alarms, and the hooks and watchers hear of it.
+func TestRestoreReloadsEveryStore(t *testing.T) {
+	a, _ := openMachine(t, vfs.NewMem())
+	run(t, a, 1, &pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{ID: 7, TTL: 60}}, put("k", 7),
+		noSpace(pb.AlarmRequest_ACTIVATE))
+	snap := a.NewSnapshot()
+	path := filepath.Join(t.TempDir(), "state.snap")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := snap.WriteTo(f); err != nil {
+		t.Fatal(err)
+	}
+	snap.Close()
+	f.Close()
+	b, rec := openMachine(t, vfs.NewMem())
+	restored := false
+	b.cfg.OnRestore = func() { restored = true }
+	if err := b.VerifySnapshot(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Restore(path); err != nil {
+		t.Fatal(err)
+	}
+	st, ok := b.Lessor().Lookup(7, true)
+	if !ok || len(st.Keys) != 1 || string(st.Keys[0]) != "k" {
+		t.Errorf("lease 7 after restore: %v %v", ok, st.Keys)
+	}
+	if !b.Alarms().Active(pb.AlarmType_NOSPACE) || b.KV().Rev() != 2 {
+		t.Errorf("after restore: NOSPACE %v, revision %d", b.Alarms().Active(pb.AlarmType_NOSPACE), b.KV().Rev())
+	}
+	if idx, _ := b.Applied(); idx != 3 || !restored || rec.resyncs != 1 {
+		t.Errorf("applied %d, OnRestore called %v, watchers resynced %d times", idx, restored, rec.resyncs)
 	}
 }
