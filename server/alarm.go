@@ -19,15 +19,6 @@ const dbSizeSampleInterval = 200 * time.Millisecond
 // (etcdapi.Quota).
 func (m *Member) AlarmGate(req *etcdserverpb.InternalRaftRequest) error { return m.sm.AlarmGate(req) }
 
-// NoSpaceGate reports alarm.ErrNoSpace while the NOSPACE alarm is raised.
-// Apply paths that add data outside mvcc (lease grants) call it.
-func (m *Member) NoSpaceGate() error {
-	if m.sm.Alarms().Active(etcdserverpb.AlarmType_NOSPACE) {
-		return alarm.ErrNoSpace
-	}
-	return nil
-}
-
 // CheckQuota is etcd's quotaAlarmer: a request of cost bytes that would take
 // the database's size in use over --quota-backend-bytes fails with
 // alarm.ErrNoSpace, and this member raises the NOSPACE alarm through raft

@@ -31,8 +31,6 @@ import (
 	"github.com/synod-db/synod/watch"
 )
 
-var errUnsupported = errors.New("server: request type not supported")
-
 // Member is one running synod member: wiring and lifecycle only, the
 // state machine applies. Create it with New, then Start; Stop shuts
 // everything down. Its methods are safe for concurrent use; the API edge
