@@ -74,6 +74,8 @@ type CheckDefinition struct {
 	Timeout                        Duration
 	TTL                            Duration `json:",omitempty"`
 	DeregisterCriticalServiceAfter Duration
+	SuccessBeforePassing           int `json:",omitempty"` // results in a row before passing (the runner's)
+	FailuresBeforeCritical         int `json:",omitempty"` // results in a row before critical (the runner's)
 }
 
 // Check is one health check (Consul's api.HealthCheck).

@@ -8,15 +8,16 @@ import (
 // CheckRegistration is a check as agents receive it (Consul's
 // AgentServiceCheck and AgentCheckRegistration in one).
 type CheckRegistration struct {
-	ID, CheckID, Name, Notes, ServiceID, Status string
-	Interval, Timeout, TTL                      Duration
-	DeregisterCriticalServiceAfter              Duration
-	HTTP, Method, Body, TCP, UDP, GRPC, H2PING  string
-	Header                                      map[string][]string
-	TLSServerName                               string
-	TLSSkipVerify, TCPUseTLS, GRPCUseTLS        bool
-	ScriptArgs                                  []string
-	AliasNode, AliasService, OSService          string
+	ID, CheckID, Name, Notes, ServiceID, Status  string
+	Interval, Timeout, TTL                       Duration
+	DeregisterCriticalServiceAfter               Duration
+	SuccessBeforePassing, FailuresBeforeCritical int
+	HTTP, Method, Body, TCP, UDP, GRPC, H2PING   string
+	Header                                       map[string][]string
+	TLSServerName                                string
+	TLSSkipVerify, TCPUseTLS, GRPCUseTLS         bool
+	ScriptArgs                                   []string
+	AliasNode, AliasService, OSService           string
 }
 
 // ServiceRegistration is the body of /v1/agent/service/register (Consul's
@@ -124,7 +125,8 @@ func (r *CheckRegistration) build(node string) (*Check, error) {
 			TLSServerName: r.TLSServerName, TLSSkipVerify: r.TLSSkipVerify, TCP: r.TCP, TCPUseTLS: r.TCPUseTLS,
 			UDP: r.UDP, GRPC: r.GRPC, GRPCUseTLS: r.GRPCUseTLS, OSService: r.OSService,
 			Interval: r.Interval, Timeout: r.Timeout, TTL: r.TTL,
-			DeregisterCriticalServiceAfter: r.DeregisterCriticalServiceAfter}}, nil
+			DeregisterCriticalServiceAfter: r.DeregisterCriticalServiceAfter,
+			SuccessBeforePassing:           r.SuccessBeforePassing, FailuresBeforeCritical: r.FailuresBeforeCritical}}, nil
 }
 
 // kind is the check's type as Consul names it, "" when no kind applies.
