@@ -158,6 +158,9 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, erro
 	})
 }
 
+// catalogServices maps each service name to the union of its instances'
+// tags; ?filter applies to the instances (in CatalogService's shape, with
+// the node's name as Node) before they are counted.
 func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
 	specs := []watchSpec{{key: catalog.IndexServices}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
@@ -165,17 +168,25 @@ func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, e
 		if err != nil {
 			return 0, nil, err
 		}
-		tags := map[string]map[string]bool{}
+		var insts []*catalog.CatalogService
 		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
 			svc, err := decodeDoc[catalog.Service](kv)
 			if err != nil {
 				return 0, nil, err
 			}
-			if tags[svc.Service] == nil {
-				tags[svc.Service] = map[string]bool{}
+			node := &catalog.Node{Node: byNameNode(string(kv.Key), svc.Service)}
+			insts = append(insts, catalog.NewCatalogService(node, svc))
+		}
+		if insts, err = catalog.Filter(r.URL.Query().Get("filter"), insts); err != nil {
+			return 0, nil, err
+		}
+		tags := map[string]map[string]bool{}
+		for _, in := range insts {
+			if tags[in.ServiceName] == nil {
+				tags[in.ServiceName] = map[string]bool{}
 			}
-			for _, t := range svc.Tags {
-				tags[svc.Service][t] = true
+			for _, t := range in.ServiceTags {
+				tags[in.ServiceName][t] = true
 			}
 		}
 		out := map[string][]string{}

@@ -156,6 +156,7 @@ func TestConsulCatalog(t *testing.T) {
 	t.Run("agent and status", func(t *testing.T) { testConsulAgentStatus(t, cc) })
 	t.Run("catalog register, list and deregister", func(t *testing.T) { testConsulCatalogWrites(t, cc) })
 	t.Run("bounds", func(t *testing.T) { testConsulBounds(t, cc) })
+	t.Run("prometheus consul_sd", func(t *testing.T) { testPrometheusConsulSD(t, cc) })
 
 	t.Run("registrations survive kill -9", func(t *testing.T) {
 		cc.Kill9(1)
