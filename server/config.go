@@ -74,6 +74,7 @@ type Config struct {
 	Tracing tracing.Config
 	// Consul is the member's Consul HTTP API (server/consul.go, docs/discovery.md).
 	Consul ConsulConfig
+	DNS    DNSConfig // Consul's DNS interface (server/consuldns.go)
 	// EnablePprof serves Go's profiler at /debug/pprof/ on the HTTP endpoints.
 	EnablePprof bool
 	// MaxLearners bounds the learners in the membership (etcd's

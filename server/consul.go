@@ -32,9 +32,13 @@ func (r consulRaft) Leader() uint64 { return r.m.node.Leader() }
 // StartConsul serves the Consul API (--consul-listen-url) on its own
 // listener, through the member's client of itself, and registers the
 // member's node in the catalog once the member serves; the API closes when
-// the member stops. Call it once, after Start. It does nothing when no URL
-// is configured, and returns the error of a listener it cannot bind.
+// the member stops. It also starts Consul's DNS interface when configured
+// (server/consuldns.go). Call it once, after Start. It does nothing when no
+// URL is configured, and returns the error of a listener it cannot bind.
 func (m *Member) StartConsul() error {
+	if err := m.startConsulDNS(); err != nil {
+		return err
+	}
 	if m.cfg.Consul.ListenURL == "" {
 		return nil
 	}
@@ -46,9 +50,8 @@ func (m *Member) StartConsul() error {
 	if err != nil {
 		return fmt.Errorf("server: listen on %s: %w", m.cfg.Consul.ListenURL, err)
 	}
-	api := consulapi.New(consulapi.Config{Datacenter: m.consulDatacenter(), NodeName: m.cfg.Name,
-		NodeID: nodeUUID(m.id), NodeAddress: m.advertisedHost(), KV: m.self, Watcher: m.self, Cluster: m.self,
-		Raft: consulRaft{m}, Logger: m.log.With("api", "consul")})
+	api := consulapi.New(m.consulAPIConfig())
+	m.startConsulChecks(api)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	m.bg.Add(3)
 	go func() {
@@ -68,6 +71,14 @@ func (m *Member) StartConsul() error {
 	}()
 	m.log.Info("serving Consul API", "url", m.cfg.Consul.ListenURL, "datacenter", m.consulDatacenter())
 	return nil
+}
+
+// consulAPIConfig is the member as a Consul agent, over its client of
+// itself.
+func (m *Member) consulAPIConfig() consulapi.Config {
+	return consulapi.Config{Datacenter: m.consulDatacenter(), NodeName: m.cfg.Name,
+		NodeID: nodeUUID(m.id), NodeAddress: m.advertisedHost(), KV: m.self, Watcher: m.self, Cluster: m.self,
+		Raft: consulRaft{m}, Logger: m.log.With("api", "consul")}
 }
 
 // registerConsulSelf registers the member's node until it succeeds or the

@@ -47,6 +47,7 @@ func devConfigs(dataDir string) []server.Config {
 		c.InitialCluster = strings.Join(initial, ",")
 		c.InitialClusterToken = "etcd-cluster-1"
 		c.Consul = server.ConsulConfig{ListenURL: fmt.Sprintf("http://127.0.0.1:%d", d.consulPort), Datacenter: defaultConsulDatacenter}
+		c.DNS = devDNSConfig(d.consulPort)
 		out = append(out, c)
 	}
 	return out

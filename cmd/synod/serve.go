@@ -87,6 +87,7 @@ func newServeFlagSet(stderr io.Writer) (*flag.FlagSet, *serveFlags) {
 	f.discovery.bind(fs)
 	bindTracingFlags(fs, &c.Tracing)
 	bindConsulFlags(fs, &c.Consul)
+	bindDNSFlags(fs, &c.DNS)
 	return fs, f
 }
 
@@ -160,7 +161,7 @@ func (f *serveFlags) finish() error {
 	if err := checkTimerSlack(f.timerSlack); err != nil {
 		return err
 	}
-	for _, check := range []func() error{f.log.check, func() error { return f.discovery.check(c.InitialCluster) }, c.Tracing.Validate, f.tuning.check, func() error { return checkConsulFlags(c.Consul) }} {
+	for _, check := range []func() error{f.log.check, func() error { return f.discovery.check(c.InitialCluster) }, c.Tracing.Validate, f.tuning.check, func() error { return checkConsulFlags(c.Consul) }, func() error { return checkDNSFlags(c.DNS) }} {
 		if err := check(); err != nil {
 			return err
 		}

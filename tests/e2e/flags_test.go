@@ -24,7 +24,7 @@ var etcdHelpOnly = []string{"discovery", "discovery-proxy"}
 // Flags of synod's own, beyond etcd's (docs/configuration.md), and the
 // removed flags etcd still accepts and ignores without listing them.
 var (
-	synodOnlyFlags  = []string{"audit-log", "audit-log-max-backups", "audit-log-max-size", "consul-datacenter", "consul-listen-url", "max-client-connections", "max-watchers-per-stream", "timer-slack"}
+	synodOnlyFlags  = []string{"audit-log", "audit-log-max-backups", "audit-log-max-size", "consul-datacenter", "consul-listen-url", "dns-allow-stale", "dns-domain", "dns-enable-truncate", "dns-listen-addr", "dns-node-ttl", "dns-only-passing", "dns-service-ttl", "dns-udp-answer-limit", "max-client-connections", "max-watchers-per-stream", "timer-slack"}
 	etcdHiddenFlags = []string{"cluster-active-size", "cluster-remove-delay", "cluster-sync-interval", "config", "force",
 		"max-result-buffer", "max-retry-attempts", "peer-election-timeout", "peer-heartbeat-interval", "retry-interval", "snapshot", "v", "vv"}
 )
