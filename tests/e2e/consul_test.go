@@ -156,6 +156,7 @@ func TestConsulCatalog(t *testing.T) {
 	t.Run("agent and status", func(t *testing.T) { testConsulAgentStatus(t, cc) })
 	t.Run("catalog register, list and deregister", func(t *testing.T) { testConsulCatalogWrites(t, cc) })
 	t.Run("bounds", func(t *testing.T) { testConsulBounds(t, cc) })
+	t.Run("concurrent writers of one node", func(t *testing.T) { testConsulConcurrentNodeWrites(t, cc) })
 	t.Run("prometheus consul_sd", func(t *testing.T) { testPrometheusConsulSD(t, cc) })
 
 	t.Run("registrations survive kill -9", func(t *testing.T) {
@@ -364,5 +365,56 @@ func testConsulBounds(t *testing.T, cc *consulCluster) {
 	})
 	if err != nil {
 		t.Fatalf("blocking queries still refused after the others ended: %v", err)
+	}
+}
+
+// testConsulConcurrentNodeWrites races, round after round, a registration
+// of a new service on a node (through one member) against a deregistration
+// of the whole node (through another). Each write is compared on the node's
+// index key, so whichever commits second works on what the first wrote: a
+// service is never left behind without its node.
+func testConsulConcurrentNodeWrites(t *testing.T, cc *consulCluster) {
+	reg, dereg, reader := cc.clients[0].Catalog(), cc.clients[1].Catalog(), cc.clients[2].Catalog()
+	node := &consul.CatalogRegistration{Node: "racy", Address: "10.9.9.9",
+		Service: &consul.AgentService{ID: "base", Service: "racy"}}
+	for i := 0; i < 40; i++ {
+		if _, err := reg.Register(node, nil); err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			_, err := reg.Register(&consul.CatalogRegistration{Node: "racy", Address: "10.9.9.9",
+				Service: &consul.AgentService{ID: fmt.Sprintf("r%d", i), Service: "racy"}}, nil)
+			errs <- err
+		}()
+		go func() {
+			defer wg.Done()
+			_, err := dereg.Deregister(&consul.CatalogDeregistration{Node: "racy"}, nil)
+			errs <- err
+		}()
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, _, err := reader.Node("racy", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		services, _, err := reader.Services(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := services["racy"]; ok && n == nil {
+			t.Fatalf("round %d: node racy is gone but instances of racy remain", i)
+		}
+	}
+	if _, err := dereg.Deregister(&consul.CatalogDeregistration{Node: "racy"}, nil); err != nil {
+		t.Fatal(err)
 	}
 }
