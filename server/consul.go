@@ -51,6 +51,7 @@ func (m *Member) StartConsul() error {
 		return fmt.Errorf("server: listen on %s: %w", m.cfg.Consul.ListenURL, err)
 	}
 	api := consulapi.New(m.consulAPIConfig())
+	m.startConsulChecks(api)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
 	m.bg.Add(3)
 	go func() {
