@@ -19,9 +19,6 @@ func TestKeysEscapeSeparators(t *testing.T) {
 	if !strings.HasPrefix(k, NodeServicesPrefix("node/a")) || strings.HasPrefix(ServiceKey("node/ab", "x"), NodeServicesPrefix("node/a")) {
 		t.Fatal("a node's prefix must hold its services and no other node's")
 	}
-	if got := PrefixEnd("/consul/a"); got != "/consul/b" {
-		t.Fatalf("PrefixEnd = %q", got)
-	}
 }
 
 func TestDurationJSON(t *testing.T) {

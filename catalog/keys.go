@@ -80,16 +80,3 @@ func NodeOfKey(key string) (string, bool) {
 	}
 	return "", false
 }
-
-// PrefixEnd is the end of the range of keys that start with prefix (etcd's
-// range_end for a prefix query).
-func PrefixEnd(prefix string) string {
-	b := []byte(prefix)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return "\x00"
-}

@@ -65,20 +65,19 @@ func (s *NodeState) NodeChecks() []*Check { return s.ServiceChecks("") }
 
 // SortedServices returns the node's instances sorted by ID.
 func (s *NodeState) SortedServices() []*Service {
-	out := make([]*Service, 0, len(s.Services))
-	for _, v := range s.Services {
-		out = append(out, v)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
+	return sortedByID(s.Services, func(v *Service) string { return v.ID })
 }
 
 // SortedChecks returns all the node's checks sorted by ID.
 func (s *NodeState) SortedChecks() []*Check {
-	out := make([]*Check, 0, len(s.Checks))
-	for _, v := range s.Checks {
+	return sortedByID(s.Checks, func(v *Check) string { return v.CheckID })
+}
+
+func sortedByID[V any](m map[string]*V, id func(*V) string) []*V {
+	out := make([]*V, 0, len(m))
+	for _, v := range m {
 		out = append(out, v)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CheckID < out[j].CheckID })
+	sort.Slice(out, func(i, j int) bool { return id(out[i]) < id(out[j]) })
 	return out
 }

@@ -144,13 +144,9 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, erro
 		if err != nil {
 			return 0, nil, err
 		}
-		out := []*catalog.Node{}
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			n, err := decodeDoc[catalog.Node](kv)
-			if err != nil {
-				return 0, nil, err
-			}
-			out = append(out, n)
+		out, err := decodeAll[catalog.Node](resp.Responses[1])
+		if err != nil {
+			return 0, nil, err
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 		res, err := filterMap(r, out)
@@ -207,24 +203,15 @@ func sortedSet(set map[string]bool) []string {
 }
 
 func (s *Server) catalogService(w http.ResponseWriter, r *http.Request) (any, error) {
-	name, err := requiredArg(r, "/v1/catalog/service/", "Missing service name")
-	if err != nil {
-		return nil, err
-	}
 	tags := r.URL.Query()["tag"]
-	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, es, err := s.readInstances(ctx, mode, name)
-		if err != nil {
-			return 0, nil, err
-		}
+	return s.instancesQuery(w, r, "/v1/catalog/service/", func(es []*catalog.ServiceEntry) any {
 		out := []*catalog.CatalogService{}
 		for _, e := range es {
 			if catalog.HasTags(e.Service, tags) {
 				out = append(out, catalog.NewCatalogService(e.Node, e.Service))
 			}
 		}
-		res, err := filterMap(r, out)
-		return idx, res, err
+		return out
 	})
 }
 

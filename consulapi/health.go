@@ -20,13 +20,27 @@ func (s *Server) registerHealth() {
 // keeps those with every tag, ?filter applies a go-bexpr expression, and
 // ?near is accepted and ignored (synod keeps no network coordinates).
 func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, error) {
-	name, err := requiredArg(r, "/v1/health/service/", "Missing service name")
+	tags := r.URL.Query()["tag"]
+	passing, err := boolParam(r, catalog.StatusPassing)
 	if err != nil {
 		return nil, err
 	}
-	q := r.URL.Query()
-	tags := q["tag"]
-	passing, err := boolParam(r, catalog.StatusPassing)
+	return s.instancesQuery(w, r, "/v1/health/service/", func(es []*catalog.ServiceEntry) any {
+		out := []*catalog.ServiceEntry{}
+		for _, e := range es {
+			if catalog.HasTags(e.Service, tags) && (!passing || catalog.AllPassing(e.Checks)) {
+				out = append(out, e)
+			}
+		}
+		return out
+	})
+}
+
+// instancesQuery answers a blocking query over the instances of the
+// service named by the path after prefix: build turns them into the
+// answer, to which ?filter then applies.
+func (s *Server) instancesQuery(w http.ResponseWriter, r *http.Request, prefix string, build func([]*catalog.ServiceEntry) any) (any, error) {
+	name, err := requiredArg(r, prefix, "Missing service name")
 	if err != nil {
 		return nil, err
 	}
@@ -35,13 +49,7 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, err
 		if err != nil {
 			return 0, nil, err
 		}
-		out := []*catalog.ServiceEntry{}
-		for _, e := range es {
-			if catalog.HasTags(e.Service, tags) && (!passing || catalog.AllPassing(e.Checks)) {
-				out = append(out, e)
-			}
-		}
-		res, err := filterMap(r, out)
+		res, err := filterMap(r, build(es))
 		return idx, res, err
 	})
 }
@@ -64,15 +72,7 @@ func boolParam(r *http.Request, name string) (bool, error) {
 }
 
 func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, error) {
-	name, err := requiredArg(r, "/v1/health/checks/", "Missing service name")
-	if err != nil {
-		return nil, err
-	}
-	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, es, err := s.readInstances(ctx, mode, name)
-		if err != nil {
-			return 0, nil, err
-		}
+	return s.instancesQuery(w, r, "/v1/health/checks/", func(es []*catalog.ServiceEntry) any {
 		out := []*catalog.Check{}
 		for _, e := range es {
 			for _, c := range e.Checks {
@@ -81,8 +81,7 @@ func (s *Server) healthChecks(w http.ResponseWriter, r *http.Request) (any, erro
 				}
 			}
 		}
-		res, err := filterMap(r, out)
-		return idx, res, err
+		return out
 	})
 }
 
@@ -115,12 +114,12 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error
 		if err != nil {
 			return 0, nil, err
 		}
+		all, err := decodeAll[catalog.Check](resp.Responses[1])
+		if err != nil {
+			return 0, nil, err
+		}
 		out := []*catalog.Check{}
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			c, err := decodeDoc[catalog.Check](kv)
-			if err != nil {
-				return 0, nil, err
-			}
+		for _, c := range all {
 			if state == catalog.StatusAny || c.Status == state {
 				out = append(out, c)
 			}

@@ -131,11 +131,11 @@ func (s *Server) readNodesAt(ctx context.Context, nodes []string, rev int64) (ma
 					return nil, err
 				}
 			}
-			for _, kv := range resp.Responses[perNode*i+1].GetResponseRange().Kvs {
-				c, err := decodeDoc[catalog.Check](kv)
-				if err != nil {
-					return nil, err
-				}
+			checks, err := decodeAll[catalog.Check](resp.Responses[perNode*i+1])
+			if err != nil {
+				return nil, err
+			}
+			for _, c := range checks {
 				st.Checks[c.CheckID] = c
 			}
 			out[n] = st

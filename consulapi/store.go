@@ -60,18 +60,18 @@ func nodeFromTxn(node string, rs []*etcdserverpb.ResponseOp) (*catalog.NodeState
 		}
 		st.Node = n
 	}
-	for _, kv := range rs[2].GetResponseRange().Kvs {
-		svc, err := decodeDoc[catalog.Service](kv)
-		if err != nil {
-			return nil, 0, err
-		}
+	svcs, err := decodeAll[catalog.Service](rs[2])
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, svc := range svcs {
 		st.Services[svc.ID] = svc
 	}
-	for _, kv := range rs[3].GetResponseRange().Kvs {
-		c, err := decodeDoc[catalog.Check](kv)
-		if err != nil {
-			return nil, 0, err
-		}
+	checks, err := decodeAll[catalog.Check](rs[3])
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, c := range checks {
 		st.Checks[c.CheckID] = c
 	}
 	return st, idxRev, nil
@@ -94,6 +94,19 @@ func decodeDoc[T catalog.Node | catalog.Service | catalog.Check](kv *mvccpb.KeyV
 		d.CreateIndex, d.ModifyIndex = c, m
 	}
 	return v, nil
+}
+
+// decodeAll decodes every document of a range response, never nil.
+func decodeAll[T catalog.Node | catalog.Service | catalog.Check](r *etcdserverpb.ResponseOp) ([]*T, error) {
+	out := []*T{}
+	for _, kv := range r.GetResponseRange().Kvs {
+		v, err := decodeDoc[T](kv)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
 }
 
 // updateNode is the one write path of the catalog: it reads the node's
