@@ -296,3 +296,15 @@ func TestSegmentEscapingRoundTrips(t *testing.T) {
 		t.Fatal("two names share an escaped form")
 	}
 }
+
+func TestEmptyListsAreNotNull(t *testing.T) {
+	st := NewNodeState("n")
+	if err := st.SetService(&Service{ID: "a", Service: "a"}, []*Check{{CheckID: "c", Type: "ttl"}}, nil, DefaultLimits); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(st.Services["a"])
+	c, _ := json.Marshal(st.Checks["c"])
+	if !strings.Contains(string(b), `"Tags":[],"Meta":{}`) || !strings.Contains(string(c), `"ServiceTags":[]`) {
+		t.Fatalf("service %s, check %s: want empty lists and maps, not null", b, c)
+	}
+}

@@ -49,6 +49,12 @@ func Reason(err error) string {
 // registered again without an explicit status keeps the status and output
 // it had.
 func (s *NodeState) SetService(svc *Service, checks []*Check, explicit map[string]bool, lim Limits) error {
+	if svc.Tags == nil {
+		svc.Tags = []string{} // Consul sends [] and {} rather than null
+	}
+	if svc.Meta == nil {
+		svc.Meta = map[string]string{}
+	}
 	if _, ok := s.Services[svc.ID]; !ok && lim.ServicesPerNode > 0 && len(s.Services) >= lim.ServicesPerNode {
 		return fmt.Errorf("%w: node %q already has %d services (the limit)", ErrLimit, s.Name, len(s.Services))
 	}
@@ -94,6 +100,9 @@ func (s *NodeState) SetCheck(c *Check, explicitStatus bool, lim Limits) error {
 	}
 	if c.Status == "" {
 		c.Status = StatusCritical
+	}
+	if c.ServiceTags == nil {
+		c.ServiceTags = []string{} // Consul sends [] rather than null
 	}
 	s.Checks[c.CheckID] = c
 	return nil
