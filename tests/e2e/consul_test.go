@@ -21,7 +21,9 @@ type consulCluster struct {
 	clients []*consul.Client // the real Consul API client, one per member
 }
 
-func startConsulCluster(t *testing.T) *consulCluster {
+// startConsulCluster starts it; extra, when given, adds flags of a
+// member's own (as clusterOptions.MemberFlags).
+func startConsulCluster(t *testing.T, extra ...func(m *Member) []string) *consulCluster {
 	t.Helper()
 	requireKind(t, "synod")
 	ports, err := freePorts(3)
@@ -33,7 +35,11 @@ func startConsulCluster(t *testing.T) *consulCluster {
 		cc.urls = append(cc.urls, fmt.Sprintf("http://127.0.0.1:%d", p))
 	}
 	cc.Cluster = startClusterWith(t, "synod", 3, clusterOptions{MemberFlags: func(m *Member) []string {
-		return []string{"--consul-listen-url=" + cc.urls[m.Index]}
+		flags := []string{"--consul-listen-url=" + cc.urls[m.Index]}
+		for _, f := range extra {
+			flags = append(flags, f(m)...)
+		}
+		return flags
 	}})
 	for _, u := range cc.urls {
 		cfg := consul.DefaultConfig()
