@@ -181,6 +181,38 @@ func TestConsulHealthChecks(t *testing.T) {
 		}
 	})
 
+	t.Run("ttl check expires unless told", func(t *testing.T) {
+		err := other.Agent().ServiceRegister(&consul.AgentServiceRegistration{ID: "batch", Name: "batch",
+			Check: &consul.AgentServiceCheck{CheckID: "batch-ttl", TTL: "2s"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := other.Agent().PassTTL("batch-ttl", "ok"); err != nil {
+			t.Fatal(err)
+		}
+		waitCheck(t, reader, "batch", "batch-ttl", consul.HealthPassing, 5*time.Second)
+		_, before, err := reader.Health().Node("m1", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var last time.Time
+		for end := time.Now().Add(3 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+			last = time.Now()
+			if err := other.Agent().PassTTL("batch-ttl", "ok"); err != nil { // re-arms the TTL, writes nothing
+				t.Fatal(err)
+			}
+		}
+		_, after, err := reader.Health().Node("m1", nil)
+		if err != nil || after.LastIndex != before.LastIndex {
+			t.Fatalf("m1's index moved from %d to %d (%v) while its TTL check was passed every 0.5 s", before.LastIndex, after.LastIndex, err)
+		}
+		c := waitCheck(t, reader, "batch", "batch-ttl", consul.HealthCritical, 10*time.Second)
+		t.Logf("expired %v after the last pass", time.Since(last).Round(10*time.Millisecond))
+		if took := time.Since(last); took < 2*time.Second || c.Output != "TTL expired (last output before timeout follows): ok" {
+			t.Fatalf("expired %v after the last pass with output %q", took, c.Output)
+		}
+	})
+
 	t.Run("a killed member's checks move", func(t *testing.T) {
 		web.code.Store(http.StatusOK)
 		waitCheck(t, reader, "api", "api-http", consul.HealthPassing, 10*time.Second)
