@@ -48,12 +48,12 @@ func (r *Runner) refresh(ctx context.Context) error {
 func (r *Runner) resync() {
 	owned := healthcheck.Owned(r.cfg.Node, r.view.agents, r.view.liveNames())
 	for _, n := range owned {
-		if !slices.Contains(r.owned, n) && n != r.cfg.Node {
+		if !slices.Contains(r.owned, n) && n != r.cfg.Node && len(r.view.checks[n]) > 0 {
 			r.log.Info("running the health checks of a node whose member is gone", "node", n)
 		}
 	}
 	for _, n := range r.owned {
-		if !slices.Contains(owned, n) {
+		if !slices.Contains(owned, n) && len(r.view.checks[n]) > 0 {
 			r.log.Info("handing the health checks of a node back to its member", "node", n)
 		}
 	}
