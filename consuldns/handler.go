@@ -50,30 +50,35 @@ func (h *Handler) Answer(ctx context.Context, req *dns.Msg, tcp bool) *dns.Msg {
 	m.SetReply(req)
 	m.Compress = true
 	switch {
-	case req.Opcode != dns.OpcodeQuery:
-		m.SetRcode(req, dns.RcodeNotImplemented)
-		return m
 	case len(req.Question) != 1:
 		m.SetRcode(req, dns.RcodeFormatError)
 		return m
+	case req.Opcode != dns.OpcodeQuery:
+		m.SetRcode(req, dns.RcodeNotImplemented)
 	case !inZone(req.Question[0].Name, h.cfg.Domain):
 		m.SetRcode(req, dns.RcodeRefused) // no recursion is offered
-		return m
-	}
-	select {
-	case h.slots <- struct{}{}:
-		defer func() { <-h.slots }()
 	default:
-		m.SetRcode(req, dns.RcodeServerFailure)
-		return m
+		h.answerInZone(ctx, req, m)
 	}
-	m.Authoritative = true
-	h.fill(ctx, req, m)
 	setEDNS(req, m)
 	if trim(req, m, tcp, h.cfg.UDPAnswerLimit) && h.cfg.EnableTruncate {
 		m.Truncated = true
 	}
 	return m
+}
+
+// answerInZone answers a question of the domain, or SERVFAIL at once when
+// the bound of questions answered at once is reached.
+func (h *Handler) answerInZone(ctx context.Context, req, m *dns.Msg) {
+	select {
+	case h.slots <- struct{}{}:
+		defer func() { <-h.slots }()
+	default:
+		m.SetRcode(req, dns.RcodeServerFailure)
+		return
+	}
+	m.Authoritative = true
+	h.fill(ctx, req, m)
 }
 
 // fill answers the question into m and sets its code.

@@ -287,3 +287,31 @@ func TestInFlightBound(t *testing.T) {
 		t.Errorf("the first question: %s", dns.RcodeToString[m.Rcode])
 	}
 }
+
+// FuzzAnswer feeds messages as a client could send them: whatever parses
+// is answered without a panic, and the answer packs within its bound.
+func FuzzAnswer(f *testing.F) {
+	for _, name := range []string{"web.service.consul.", "_web._tcp.service.consul.", "m0.node.dc1.consul.", "7f000001.addr.consul.", "consul.", "a.b.c.d.e.f.service.x.dc.consul.", "example.com."} {
+		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA, dns.TypeNS, dns.TypeTXT, 65000} {
+			q := new(dns.Msg)
+			q.SetQuestion(name, qtype)
+			b, _ := q.Pack()
+			f.Add(b, false)
+		}
+	}
+	h := newHandler(manyInstances(30), Config{})
+	f.Fuzz(func(t *testing.T, pkt []byte, tcp bool) {
+		req := new(dns.Msg)
+		if req.Unpack(pkt) != nil {
+			return
+		}
+		m := h.Answer(context.Background(), req, tcp)
+		b, err := m.Pack()
+		if err != nil {
+			t.Fatalf("answer to %v does not pack: %v", req.Question, err)
+		}
+		if limit := udpSize(req); !tcp && len(b) > limit && len(m.Answer) > 1 {
+			t.Fatalf("UDP answer of %d bytes over %d", len(b), limit)
+		}
+	})
+}

@@ -51,6 +51,9 @@ func inZone(name, domain string) bool {
 // are compared without case, and service and node names keep the case
 // they are asked in.
 func parseName(name, domain, localDC string, qtype uint16) (lookup, error) {
+	if len(name) < len(domain) {
+		return lookup{}, errNameNotFound
+	}
 	labels := dns.SplitDomainName(name[:len(name)-len(domain)])
 	kind, parts, suffixes := "", []string(nil), []string(nil)
 	for i := len(labels) - 1; i >= 0 && kind == ""; i-- {
