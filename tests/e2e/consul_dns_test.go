@@ -32,7 +32,7 @@ func TestConsulDNS(t *testing.T) {
 	register := func(ag *consul.Agent, id, addr string, port int, w *consul.AgentWeights, tags ...string) {
 		t.Helper()
 		err := ag.ServiceRegister(&consul.AgentServiceRegistration{ID: id, Name: "web", Port: port, Address: addr, Tags: tags, Weights: w,
-			Check: &consul.AgentServiceCheck{CheckID: id + "-ttl", TTL: "60s"}})
+			Check: &consul.AgentServiceCheck{CheckID: id + "-ttl", TTL: "10m"}})
 		if err != nil {
 			t.Fatal(err)
 		}
