@@ -66,3 +66,23 @@ func (c *DNSCatalog) Servers(ctx context.Context) ([]*catalog.Node, error) {
 	}
 	return out, nil
 }
+
+// Nodes lists every node of the catalog, by name: the reverse lookups'
+// first candidates.
+func (c *DNSCatalog) Nodes(ctx context.Context) ([]*catalog.Node, error) {
+	_, resp, err := c.s.readTable(ctx, c.mode, catalog.IndexNodes, catalog.NodePrefix)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[catalog.Node](resp.Responses[1])
+}
+
+// Instances lists every service instance (by name, then node), without
+// their nodes or checks: the reverse lookups' second candidates.
+func (c *DNSCatalog) Instances(ctx context.Context) ([]*catalog.Service, error) {
+	_, resp, err := c.s.readTable(ctx, c.mode, catalog.IndexServices, catalog.ByNamePrefix)
+	if err != nil {
+		return nil, err
+	}
+	return decodeAll[catalog.Service](resp.Responses[1])
+}

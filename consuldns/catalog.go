@@ -18,4 +18,9 @@ type Catalog interface {
 	// Servers lists the nodes of the servers (the synod members): the
 	// domain's name servers.
 	Servers(ctx context.Context) ([]*catalog.Node, error)
+	// Nodes lists every node, by name (reverse lookups).
+	Nodes(ctx context.Context) ([]*catalog.Node, error)
+	// Instances lists every service instance without its node or checks
+	// (reverse lookups of service addresses).
+	Instances(ctx context.Context) ([]*catalog.Service, error)
 }

@@ -55,7 +55,7 @@ func (h *Handler) Answer(ctx context.Context, req *dns.Msg, tcp bool) *dns.Msg {
 		return m
 	case req.Opcode != dns.OpcodeQuery:
 		m.SetRcode(req, dns.RcodeNotImplemented)
-	case !inZone(req.Question[0].Name, h.cfg.Domain):
+	case !inZone(req.Question[0].Name, h.cfg.Domain) && !inZone(req.Question[0].Name, arpaZone):
 		m.SetRcode(req, dns.RcodeRefused) // no recursion is offered
 	default:
 		h.answerInZone(ctx, req, m)
@@ -93,7 +93,7 @@ func (h *Handler) fill(ctx context.Context, req, m *dns.Msg) {
 	case dns.TypeAXFR, dns.TypeIXFR:
 		m.SetRcode(req, dns.RcodeNotImplemented)
 	default:
-		err := h.dispatch(ctx, q, m)
+		err := h.lookup(ctx, q, m)
 		code := dns.RcodeSuccess
 		switch {
 		case errors.Is(err, errNameNotFound):
@@ -120,6 +120,14 @@ func (h *Handler) nameServers(ctx context.Context) (ns, glue []dns.RR) {
 	}
 	rand.Shuffle(len(servers), func(i, j int) { servers[i], servers[j] = servers[j], servers[i] })
 	return nameServers(h.cfg, servers)
+}
+
+// lookup answers a name: a reverse lookup, or a name of the domain.
+func (h *Handler) lookup(ctx context.Context, q dns.Question, m *dns.Msg) error {
+	if inZone(q.Name, arpaZone) {
+		return h.ptrAnswer(ctx, q, m)
+	}
+	return h.dispatch(ctx, q, m)
 }
 
 // dispatch answers a name of the domain: a service, a node or an address.

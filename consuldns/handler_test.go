@@ -47,6 +47,16 @@ func (f *fakeCatalog) Node(ctx context.Context, name string) (*catalog.Node, err
 
 func (f *fakeCatalog) Servers(ctx context.Context) ([]*catalog.Node, error) { return f.nodes, f.err }
 
+func (f *fakeCatalog) Nodes(ctx context.Context) ([]*catalog.Node, error) { return f.nodes, f.err }
+
+func (f *fakeCatalog) Instances(ctx context.Context) ([]*catalog.Service, error) {
+	var out []*catalog.Service
+	for _, e := range f.entries {
+		out = append(out, e.Service)
+	}
+	return out, f.err
+}
+
 func node(name, addr string) *catalog.Node {
 	return &catalog.Node{Node: name, Address: addr, Datacenter: "dc1", Meta: map[string]string{"rack": "r1"}}
 }
@@ -155,7 +165,8 @@ func TestNotFoundAndErrors(t *testing.T) {
 		{"nope.node.consul.", dns.TypeA, dns.RcodeNameError, true},
 		{"junk.consul.", dns.TypeA, dns.RcodeNameError, true},
 		{"example.com.", dns.TypeA, dns.RcodeRefused, false},
-		{"1.0.0.127.in-addr.arpa.", dns.TypePTR, dns.RcodeRefused, false},
+		{"9.9.9.9.in-addr.arpa.", dns.TypePTR, dns.RcodeNameError, true},
+		{"arpa.", dns.TypePTR, dns.RcodeNameError, true},
 		{"consul.", dns.TypeAXFR, dns.RcodeNotImplemented, false},
 		{"m0.node.consul.", dns.TypeMX, dns.RcodeSuccess, false},
 	} {
@@ -291,7 +302,7 @@ func TestInFlightBound(t *testing.T) {
 // FuzzAnswer feeds messages as a client could send them: whatever parses
 // is answered without a panic, and the answer packs within its bound.
 func FuzzAnswer(f *testing.F) {
-	for _, name := range []string{"web.service.consul.", "_web._tcp.service.consul.", "m0.node.dc1.consul.", "7f000001.addr.consul.", "consul.", "a.b.c.d.e.f.service.x.dc.consul.", "example.com."} {
+	for _, name := range []string{"web.service.consul.", "_web._tcp.service.consul.", "m0.node.dc1.consul.", "7f000001.addr.consul.", "consul.", "a.b.c.d.e.f.service.x.dc.consul.", "example.com.", "1.0.0.127.in-addr.arpa."} {
 		for _, qtype := range []uint16{dns.TypeA, dns.TypeSRV, dns.TypeANY, dns.TypeSOA, dns.TypeNS, dns.TypeTXT, 65000} {
 			q := new(dns.Msg)
 			q.SetQuestion(name, qtype)
@@ -314,4 +325,24 @@ func FuzzAnswer(f *testing.F) {
 			t.Fatalf("UDP answer of %d bytes over %d", len(b), limit)
 		}
 	})
+}
+
+func TestPTR(t *testing.T) {
+	h := newHandler(testCatalog(), Config{})
+	for name, want := range map[string]string{
+		"2.0.0.127.in-addr.arpa.": "m1.node.dc1.consul.",
+		"9.0.0.10.in-addr.arpa.":  "web.service.dc1.consul.",
+		"2.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.arpa.": "m2.node.dc1.consul.",
+	} {
+		m := ask(t, h, name, dns.TypePTR, false, 0)
+		if len(m.Answer) != 1 || m.Answer[0].(*dns.PTR).Ptr != want || !m.Authoritative {
+			t.Errorf("PTR %s: %s %s; want %s", name, dns.RcodeToString[m.Rcode], rrs(m.Answer), want)
+		}
+	}
+	for name, want := range map[string]string{"4.3.2.1.in-addr.arpa.": "1.2.3.4", "1.2.3.in-addr.arpa.": "<nil>", "x.2.3.4.in-addr.arpa.": "<nil>",
+		"1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.ip6.arpa.": "::1", "1.0.ip6.arpa.": "<nil>", "example.arpa.": "<nil>"} {
+		if got := ipFromARPA(name).String(); got != want {
+			t.Errorf("ipFromARPA(%q) = %s, want %s", name, got, want)
+		}
+	}
 }

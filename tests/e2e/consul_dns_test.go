@@ -77,6 +77,8 @@ func TestConsulDNS(t *testing.T) {
 			{"_web._tcp.service.consul.", dns.TypeSRV, []string{"0a000002.addr.dc1.consul.", "m0.node.dc1.consul."}},
 			{"m1.node.consul.", dns.TypeA, []string{"127.0.0.1"}},
 			{"0a000002.addr.dc1.consul.", dns.TypeA, []string{"10.0.0.2"}},
+			{"1.0.0.127.in-addr.arpa.", dns.TypePTR, []string{"m0.node.dc1.consul."}},    // the first node at that address
+			{"2.0.0.10.in-addr.arpa.", dns.TypePTR, []string{"web.service.dc1.consul."}}, // a service's own address
 		} {
 			m := exchange(t, "udp", reader, question(tc.name, tc.qtype, 0))
 			if got := answerValues(m); m.Rcode != dns.RcodeSuccess || !slices.Equal(got, tc.want) {
@@ -171,6 +173,9 @@ func testDNSDig(t *testing.T, addr string) {
 	want := []string{"1 1 8080 m0.node.dc1.consul.", "1 2 8081 0a000002.addr.dc1.consul."}
 	if !slices.Equal(lines, want) {
 		t.Fatalf("dig web.service.consul SRV:\n%s\nwant %q (web-c is critical)", out, want)
+	}
+	if out, _ := exec.Command(dig, "@"+host, "-p", port, "+time=3", "+tries=1", "+short", "-x", "10.0.0.2").CombinedOutput(); strings.TrimSpace(string(out)) != "web.service.dc1.consul." {
+		t.Fatalf("dig -x 10.0.0.2: %q, want web.service.dc1.consul.", out)
 	}
 	out, _ = exec.Command(dig, "@"+host, "-p", port, "+time=3", "+tries=1", "nope.service.consul", "A").CombinedOutput()
 	if !strings.Contains(string(out), "status: NXDOMAIN") || !strings.Contains(string(out), "IN\tSOA\tns.consul. hostmaster.consul.") {
@@ -317,6 +322,8 @@ func answerValues(m *dns.Msg) []string {
 			out = append(out, r.A.String())
 		case *dns.SRV:
 			out = append(out, r.Target)
+		case *dns.PTR:
+			out = append(out, r.Ptr)
 		default:
 			out = append(out, rr.String())
 		}
