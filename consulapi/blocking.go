@@ -97,28 +97,45 @@ func (s *Server) waitTime(wait time.Duration) time.Duration {
 
 // watchAll watches every spec from rev until ctx ends; the returned channel
 // gets a value (never blocking the watchers) whenever any of them sees an
-// event, is cancelled or is compacted past rev, all of which may change the
-// answer.
+// event or ends, either of which may change the answer. A watch whose start
+// was compacted away starts again from the oldest revision kept: it may
+// replay changes the answer already holds (a harmless extra run), but it
+// misses none.
 func (s *Server) watchAll(ctx context.Context, specs []watchSpec, rev int64) <-chan struct{} {
 	ch := make(chan struct{}, 1)
+	wake := func() {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
 	for _, sp := range specs {
+		go s.watchOne(clientv3.WithRequireLeader(ctx), sp, rev, wake)
+	}
+	return ch
+}
+
+func (s *Server) watchOne(ctx context.Context, sp watchSpec, rev int64, wake func()) {
+	for ctx.Err() == nil {
 		opts := []clientv3.OpOption{clientv3.WithRev(rev)}
 		if sp.prefix {
 			opts = append(opts, clientv3.WithPrefix())
 		}
-		wch := s.cfg.Watcher.Watch(clientv3.WithRequireLeader(ctx), sp.key, opts...)
-		go func() {
-			for resp := range wch {
-				if len(resp.Events) > 0 || resp.Err() != nil {
-					select {
-					case ch <- struct{}{}:
-					default:
-					}
-				}
+		compacted := false
+		for resp := range s.cfg.Watcher.Watch(ctx, sp.key, opts...) {
+			if resp.CompactRevision > 0 {
+				rev, compacted = resp.CompactRevision, true
+				break
 			}
-		}()
+			if len(resp.Events) > 0 || resp.Err() != nil {
+				wake()
+			}
+		}
+		if !compacted {
+			wake() // the watch ended (no leader, the member stopping): run again
+			return
+		}
 	}
-	return ch
 }
 
 func drain(ch <-chan struct{}) {

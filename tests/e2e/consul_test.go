@@ -162,6 +162,7 @@ func TestConsulCatalog(t *testing.T) {
 	t.Run("agent and status", func(t *testing.T) { testConsulAgentStatus(t, cc) })
 	t.Run("catalog register, list and deregister", func(t *testing.T) { testConsulCatalogWrites(t, cc) })
 	t.Run("bounds", func(t *testing.T) { testConsulBounds(t, cc) })
+	t.Run("blocking query from a compacted index", func(t *testing.T) { testConsulBlockingAfterCompaction(t, cc) })
 	t.Run("concurrent writers of one node", func(t *testing.T) { testConsulConcurrentNodeWrites(t, cc) })
 	t.Run("prometheus consul_sd", func(t *testing.T) { testPrometheusConsulSD(t, cc) })
 
@@ -442,6 +443,56 @@ func testConsulConcurrentNodeWrites(t *testing.T, cc *consulCluster) {
 		}
 	}
 	if _, err := dereg.Deregister(&consul.CatalogDeregistration{Node: "racy"}, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testConsulBlockingAfterCompaction asks a blocking query with an index the
+// store has compacted away: it must still wake on the next change (its
+// watch starts again from the oldest revision kept).
+func testConsulBlockingAfterCompaction(t *testing.T, cc *consulCluster) {
+	cat := cc.clients[1].Catalog()
+	_, meta, err := cat.Nodes(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	etcd := newClient(t, cc.Endpoints()...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var rev int64
+	for i := 0; i < 5; i++ {
+		resp, err := etcd.Put(ctx, "/not-consul/pad", fmt.Sprint(i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		rev = resp.Header.Revision
+	}
+	if _, err := etcd.Compact(ctx, rev); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	var after *consul.QueryMeta
+	go func() {
+		var err error
+		_, after, err = cat.Nodes(&consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 30 * time.Second})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("returned with nothing changed: index %d (asked %d), %v", after.LastIndex, meta.LastIndex, err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	start := time.Now()
+	if _, err := cc.clients[0].Catalog().Register(&consul.CatalogRegistration{Node: "late", Address: "10.2.2.2"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second || after.LastIndex <= meta.LastIndex {
+		t.Fatalf("woke %v after the change with index %d (asked %d); want promptly and higher", took, after.LastIndex, meta.LastIndex)
+	}
+	if _, err := cc.clients[0].Catalog().Deregister(&consul.CatalogDeregistration{Node: "late"}, nil); err != nil {
 		t.Fatal(err)
 	}
 }
