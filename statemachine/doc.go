@@ -12,8 +12,10 @@
 // results go back to raftnode for the proposers; the events of a run go
 // to the Watchers once the run is committed.
 //
-// It does no I/O beyond the *pebble.DB it is given, takes time only from
-// the injected clock (lease expiry), logs only to the injected logger and
-// imports nothing of the network: the server wires it into a member, the
-// simulation drives it directly.
+// It does no I/O beyond the *pebble.DB it is given (and the snapshot file
+// raftnode names for Restore), takes time only from the injected clock
+// (lease expiry), logs only to the injected logger, and imports no network
+// package, transport or server itself (raftnode only for its Request,
+// Result and Snapshot types; tests/lint holds it to that): the server wires
+// it into a member, the simulation drives it directly.
 package statemachine
