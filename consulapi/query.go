@@ -70,15 +70,18 @@ func (s *Server) read(ctx context.Context, mode string, ops ...clientv3.Op) (*cl
 }
 
 func withSerializable(op clientv3.Op) clientv3.Op {
-	if !op.IsGet() {
+	if !op.IsGet() || op.IsSerializable() {
 		return op
 	}
-	opts := []clientv3.OpOption{clientv3.WithSerializable()}
+	opts := []clientv3.OpOption{clientv3.WithSerializable(), clientv3.WithLimit(op.Limit()), clientv3.WithRev(op.Rev())}
 	if end := op.RangeBytes(); len(end) > 0 {
 		opts = append(opts, clientv3.WithRange(string(end)))
 	}
 	if op.IsKeysOnly() {
 		opts = append(opts, clientv3.WithKeysOnly())
+	}
+	if op.IsCountOnly() {
+		opts = append(opts, clientv3.WithCountOnly())
 	}
 	return clientv3.OpGet(string(op.KeyBytes()), opts...)
 }

@@ -30,6 +30,7 @@ type Config struct {
 	NodeAddress string // the host of the member's advertised client URL
 	KV          clientv3.KV
 	Watcher     clientv3.Watcher
+	Lease       clientv3.Lease // sessions with a TTL; nil serves none
 	Cluster     clientv3.Cluster
 	Raft        Raft
 	Logger      *slog.Logger
@@ -80,6 +81,9 @@ func New(cfg Config) *Server {
 	s.registerCatalog()
 	s.registerHealth()
 	s.registerStatus()
+	s.registerKV()
+	s.registerSession()
+	s.registerTxn()
 	return s
 }
 

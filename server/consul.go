@@ -53,7 +53,7 @@ func (m *Member) StartConsul() error {
 	api := consulapi.New(m.consulAPIConfig())
 	m.startConsulChecks(api)
 	srv := &http.Server{Handler: api, ReadHeaderTimeout: 30 * time.Second}
-	m.bg.Add(3)
+	m.bg.Add(4)
 	go func() {
 		defer m.bg.Done()
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -69,6 +69,10 @@ func (m *Member) StartConsul() error {
 		defer m.bg.Done()
 		m.registerConsulSelf(api)
 	}()
+	go func() {
+		defer m.bg.Done()
+		m.runUntilStopped(api.RunSessions)
+	}()
 	m.log.Info("serving Consul API", "url", m.cfg.Consul.ListenURL, "datacenter", m.consulDatacenter())
 	return nil
 }
@@ -77,8 +81,22 @@ func (m *Member) StartConsul() error {
 // itself.
 func (m *Member) consulAPIConfig() consulapi.Config {
 	return consulapi.Config{Datacenter: m.consulDatacenter(), NodeName: m.cfg.Name,
-		NodeID: nodeUUID(m.id), NodeAddress: m.advertisedHost(), KV: m.self, Watcher: m.self, Cluster: m.self,
+		NodeID: nodeUUID(m.id), NodeAddress: m.advertisedHost(), KV: m.self, Watcher: m.self, Lease: m.self, Cluster: m.self,
 		Raft: consulRaft{m}, Logger: m.log.With("api", "consul")}
+}
+
+// runUntilStopped runs duty with a context that ends when the member stops.
+func (m *Member) runUntilStopped(duty func(context.Context)) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-m.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	duty(ctx)
 }
 
 // registerConsulSelf registers the member's node until it succeeds or the
