@@ -22,14 +22,7 @@ func (s *Server) registerTxn() {
 // txnOp is one operation of a /v1/txn body (Consul's api.TxnOp); only KV
 // operations are served.
 type txnOp struct {
-	KV *struct {
-		Verb    string
-		Key     string
-		Value   []byte
-		Flags   uint64
-		Index   uint64
-		Session string
-	}
+	KV                            *consulkv.Op // the same fields as Consul's KVTxnOp
 	Node, Service, Check, Session json.RawMessage
 }
 
@@ -126,8 +119,7 @@ func decodeTxn(r *http.Request) ([]consulkv.Op, error) {
 			return nil, &HTTPError{Code: http.StatusRequestEntityTooLarge,
 				Reason: fmt.Sprintf("Value for key %q is too large (%d > %d bytes)", op.KV.Key, len(op.KV.Value), maxValueBytes)}
 		}
-		ops = append(ops, consulkv.Op{Verb: op.KV.Verb, Key: op.KV.Key, Value: op.KV.Value, Flags: op.KV.Flags,
-			Index: op.KV.Index, Session: op.KV.Session})
+		ops = append(ops, *op.KV)
 	}
 	return ops, nil
 }

@@ -1,7 +1,8 @@
 package consulkv
 
 import (
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 )
 
@@ -128,11 +129,4 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
-	return ks
-}
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
