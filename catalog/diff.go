@@ -16,39 +16,79 @@ type Write struct {
 	Indexes []string
 }
 
-// Diff returns the writes that turn the stored state old into new, in a
+// Stored is a node's state as it was read, kept so a mutation can work on
+// the decoded documents in place: each document's stored bytes by key, and
+// what the diff needs to know of the documents before the mutation (each
+// instance's name, each check's index keys).
+type Stored struct {
+	Node     string
+	Docs     map[string][]byte
+	services map[string]string   // service ID -> service name
+	checks   map[string][]string // check ID -> the index keys a change of it makes stale
+}
+
+// Remember records st as stored; docs are its documents' stored bytes by
+// key, or nil to encode them from st.
+func Remember(st *NodeState, docs map[string][]byte) *Stored {
+	r := &Stored{Node: st.Name, Docs: docs, services: map[string]string{}, checks: map[string][]string{}}
+	if docs == nil {
+		r.Docs = map[string][]byte{}
+		if st.Node != nil {
+			r.Docs[NodeKey(st.Name)] = docOf(st.Node)
+		}
+		for id, v := range st.Services {
+			r.Docs[ServiceKey(st.Name, id)] = docOf(v)
+		}
+		for id, v := range st.Checks {
+			r.Docs[CheckKey(st.Name, id)] = docOf(v)
+		}
+	}
+	for id, v := range st.Services {
+		r.services[id] = v.Service
+	}
+	for id, v := range st.Checks {
+		r.checks[id] = checkIndexes(st.Name, v)
+	}
+	return r
+}
+
+// Diff returns the writes that turn the state old into new (see DiffFrom).
+func Diff(old, new *NodeState) []Write { return DiffFrom(Remember(old, nil), new) }
+
+// DiffFrom returns the writes that turn the stored state into new, in a
 // stable order: only documents whose stored form changed, so a check
 // update that changes neither status nor output writes nothing.
-func Diff(old, new *NodeState) []Write {
-	var out []Write
-	node := old.Name
-	out = append(out, diffDoc(NodeKey(node), docOf(old.Node), docOf(new.Node), IndexNodes, NodeCheckIndexKey(node))...)
-	for _, id := range unionKeys(old.Services, new.Services) {
-		o, n := old.Services[id], new.Services[id]
-		out = append(out, diffService(node, id, o, n)...)
+func DiffFrom(old *Stored, new *NodeState) []Write {
+	node := old.Node
+	out := diffDoc(NodeKey(node), old.Docs[NodeKey(node)], docOf(new.Node), IndexNodes, NodeCheckIndexKey(node))
+	for _, id := range unionKeys(old.services, new.Services) {
+		out = append(out, diffService(old, id, new.Services[id])...)
 	}
-	for _, id := range unionKeys(old.Checks, new.Checks) {
-		o, n := old.Checks[id], new.Checks[id]
-		idx := append(checkIndexes(node, o), checkIndexes(node, n)...)
-		out = append(out, diffDoc(CheckKey(node, id), docOf(o), docOf(n), idx...)...)
+	for _, id := range unionKeys(old.checks, new.Checks) {
+		n := new.Checks[id]
+		idx := append(append([]string(nil), old.checks[id]...), checkIndexes(node, n)...)
+		out = append(out, diffDoc(CheckKey(node, id), old.Docs[CheckKey(node, id)], docOf(n), idx...)...)
 	}
 	return out
 }
 
-func diffService(node, id string, o, n *Service) []Write {
+func diffService(old *Stored, id string, n *Service) []Write {
+	node := old.Node
+	oldName, existed := old.services[id]
 	var idx []string
-	for _, s := range []*Service{o, n} {
-		if s != nil {
-			idx = append(idx, IndexServices, NameIndexKey(s.Service))
-		}
+	if existed {
+		idx = append(idx, IndexServices, NameIndexKey(oldName))
 	}
-	ov, nv := docOf(o), docOf(n)
-	out := diffDoc(ServiceKey(node, id), ov, nv, idx...)
+	if n != nil {
+		idx = append(idx, IndexServices, NameIndexKey(n.Service))
+	}
+	nv := docOf(n)
+	out := diffDoc(ServiceKey(node, id), old.Docs[ServiceKey(node, id)], nv, idx...)
 	if len(out) == 0 {
 		return nil
 	}
-	if o != nil && (n == nil || o.Service != n.Service) {
-		out = append(out, Write{Key: ByNameKey(o.Service, node, id), Delete: true, Indexes: idx})
+	if existed && (n == nil || oldName != n.Service) {
+		out = append(out, Write{Key: ByNameKey(oldName, node, id), Delete: true, Indexes: idx})
 	}
 	if n != nil {
 		out = append(out, Write{Key: ByNameKey(n.Service, node, id), Value: nv, Indexes: idx})
@@ -83,8 +123,8 @@ func docOf[T any](v *T) []byte {
 	if v == nil {
 		return nil
 	}
-	c := cloneJSON(v)
-	switch d := any(c).(type) {
+	c := *v // a shallow copy is enough to clear the indexes for encoding
+	switch d := any(&c).(type) {
 	case *Node:
 		d.CreateIndex, d.ModifyIndex = 0, 0
 	case *Service:
@@ -92,7 +132,7 @@ func docOf[T any](v *T) []byte {
 	case *Check:
 		d.CreateIndex, d.ModifyIndex = 0, 0
 	}
-	b, err := json.Marshal(c)
+	b, err := json.Marshal(&c)
 	if err != nil {
 		panic(err) // plain structs always marshal
 	}
@@ -102,16 +142,20 @@ func docOf[T any](v *T) []byte {
 // Encode returns the stored form of a node, service or check document.
 func Encode[T Node | Service | Check](v *T) []byte { return docOf(v) }
 
-func unionKeys[V any](a, b map[string]V) []string {
+func unionKeys[A, B any](a map[string]A, b map[string]B) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, m := range []map[string]V{a, b} {
-		for k := range m {
-			if !seen[k] {
-				seen[k] = true
-				out = append(out, k)
-			}
+	add := func(k string) {
+		if !seen[k] {
+			seen[k] = true
+			out = append(out, k)
 		}
+	}
+	for k := range a {
+		add(k)
+	}
+	for k := range b {
+		add(k)
 	}
 	sort.Strings(out)
 	return out

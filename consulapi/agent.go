@@ -193,7 +193,7 @@ func (s *Server) agentCheckTTL(prefix, status string) endpoint {
 }
 
 func (s *Server) setTTL(ctx context.Context, id, status, output string) error {
-	return s.updateSelf(ctx, func(st *catalog.NodeState) error {
+	return s.updateCheck(ctx, s.cfg.NodeName, id, func(st *catalog.NodeState) error {
 		return st.UpdateTTL(id, status, output, s.cfg.Limits.Catalog)
 	})
 }

@@ -8,11 +8,11 @@ import (
 )
 
 // SetCheckStatus sets the status and output (cut to the output bound) of a
-// check of node through the catalog's one write path (updateNode): it
+// check of node through the catalog's one write path (updateCheck): it
 // writes nothing when neither changes, nor when the node has no such check
 // (deregistered meanwhile). The health-check runner calls it.
 func (s *Server) SetCheckStatus(ctx context.Context, node, checkID, status, output string) error {
-	return s.updateNode(ctx, node, func(st *catalog.NodeState) error {
+	return s.updateCheck(ctx, node, checkID, func(st *catalog.NodeState) error {
 		if c, ok := st.Checks[checkID]; ok {
 			c.Status, c.Output = status, catalog.TruncateOutput(output, s.cfg.Limits.Catalog.CheckOutputBytes)
 		}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -25,7 +26,8 @@ const maxAttempts = 32
 // times in a row.
 var errConflict = errors.New("catalog update kept conflicting with concurrent updates; try again")
 
-// nodeOps are the reads of one node's whole state.
+// nodeOps are the reads of one node's whole state: its index key first,
+// then its documents.
 func nodeOps(node string) []clientv3.Op {
 	return []clientv3.Op{
 		clientv3.OpGet(catalog.NodeIndexKey(node)),
@@ -35,46 +37,59 @@ func nodeOps(node string) []clientv3.Op {
 	}
 }
 
-// readNode reads one node's state in one snapshot, with the mod revision of
-// its index key (0 when the node has never been written) and the store
-// revision of the read.
-func (s *Server) readNode(ctx context.Context, mode, node string) (*catalog.NodeState, int64, error) {
-	resp, err := s.read(ctx, mode, nodeOps(node)...)
-	if err != nil {
-		return nil, 0, err
-	}
-	st, idxRev, err := nodeFromTxn(node, resp.Responses)
-	return st, idxRev, err
+// checkOps are the reads of one check of a node: all a status update needs.
+func checkOps(node, checkID string) []clientv3.Op {
+	return []clientv3.Op{clientv3.OpGet(catalog.NodeIndexKey(node)), clientv3.OpGet(catalog.CheckKey(node, checkID))}
 }
 
-func nodeFromTxn(node string, rs []*etcdserverpb.ResponseOp) (*catalog.NodeState, int64, error) {
+// readNode reads one node's state in one snapshot, with the mod revision of
+// its index key (0 when the node has never been written).
+func (s *Server) readNode(ctx context.Context, mode, node string) (*catalog.NodeState, int64, error) {
+	st, _, rev, err := s.readNodeStored(ctx, mode, node, nodeOps(node))
+	return st, rev, err
+}
+
+// readNodeStored reads a node's index key and the documents ops name (all
+// of them with nodeOps), with their stored bytes by key, for a write's diff.
+func (s *Server) readNodeStored(ctx context.Context, mode, node string, ops []clientv3.Op) (*catalog.NodeState, map[string][]byte, int64, error) {
+	resp, err := s.read(ctx, mode, ops...)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return nodeFromTxn(node, resp.Responses)
+}
+
+// nodeFromTxn builds a node's state from the responses of a read whose
+// first op is the node's index key: every document is placed by its key.
+func nodeFromTxn(node string, rs []*etcdserverpb.ResponseOp) (*catalog.NodeState, map[string][]byte, int64, error) {
 	st := catalog.NewNodeState(node)
-	var idxRev int64
-	if kvs := rs[0].GetResponseRange().Kvs; len(kvs) > 0 {
-		idxRev = kvs[0].ModRevision
-	}
-	if kvs := rs[1].GetResponseRange().Kvs; len(kvs) > 0 {
-		n, err := decodeDoc[catalog.Node](kvs[0])
-		if err != nil {
-			return nil, 0, err
+	docs := map[string][]byte{}
+	nodeKey, svcs, checks := catalog.NodeKey(node), catalog.NodeServicesPrefix(node), catalog.NodeChecksPrefix(node)
+	for _, r := range rs[1:] {
+		for _, kv := range r.GetResponseRange().Kvs {
+			key := string(kv.Key)
+			docs[key] = kv.Value
+			var err error
+			switch {
+			case key == nodeKey:
+				st.Node, err = decodeDoc[catalog.Node](kv)
+			case strings.HasPrefix(key, svcs):
+				var svc *catalog.Service
+				if svc, err = decodeDoc[catalog.Service](kv); err == nil {
+					st.Services[svc.ID] = svc
+				}
+			case strings.HasPrefix(key, checks):
+				var c *catalog.Check
+				if c, err = decodeDoc[catalog.Check](kv); err == nil {
+					st.Checks[c.CheckID] = c
+				}
+			}
+			if err != nil {
+				return nil, nil, 0, err
+			}
 		}
-		st.Node = n
 	}
-	svcs, err := decodeAll[catalog.Service](rs[2])
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, svc := range svcs {
-		st.Services[svc.ID] = svc
-	}
-	checks, err := decodeAll[catalog.Check](rs[3])
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, c := range checks {
-		st.Checks[c.CheckID] = c
-	}
-	return st, idxRev, nil
+	return st, docs, int64(modRev(rs[0])), nil
 }
 
 // decodeDoc reads a stored document and gives it the key's revisions as its
@@ -110,23 +125,35 @@ func decodeAll[T catalog.Node | catalog.Service | catalog.Check](r *etcdserverpb
 }
 
 // updateNode is the one write path of the catalog: it reads the node's
-// state (linearizably), applies mutate to a copy, and commits the diff in
-// transactions that each compare the node's index key with the revision
-// read (CAS), so concurrent writers of a node on any member never lose an
-// update; a lost compare reads again and retries. A mutation that changes
-// nothing writes nothing. Large diffs are cut into several transactions
-// (each consistent, see catalog.Chunk).
+// state (linearizably), applies mutate to it, and commits the diff from the
+// stored documents in transactions that each compare the node's index key
+// with the revision read (CAS), so concurrent writers of a node on any
+// member never lose an update; a lost compare reads again and retries. A
+// mutation that changes nothing writes nothing. Large diffs are cut into
+// several transactions (each consistent, see catalog.Chunk).
 func (s *Server) updateNode(ctx context.Context, node string, mutate func(*catalog.NodeState) error) error {
+	return s.update(ctx, node, nodeOps(node), mutate)
+}
+
+// updateCheck is updateNode for a mutation of one check alone (a status):
+// it reads only that check, under the same compare.
+func (s *Server) updateCheck(ctx context.Context, node, checkID string, mutate func(*catalog.NodeState) error) error {
+	return s.update(ctx, node, checkOps(node, checkID), mutate)
+}
+
+// update is updateNode over the part of the node that ops read; mutate
+// sees only that part, and only what it changes there is written.
+func (s *Server) update(ctx context.Context, node string, ops []clientv3.Op, mutate func(*catalog.NodeState) error) error {
 	for attempt := 0; attempt < maxAttempts; attempt++ {
-		old, rev, err := s.readNode(ctx, modeConsistent, node)
+		st, docs, rev, err := s.readNodeStored(ctx, modeConsistent, node, ops)
 		if err != nil {
 			return err
 		}
-		next := old.Clone()
-		if err := mutate(next); err != nil {
+		stored := catalog.Remember(st, docs)
+		if err := mutate(st); err != nil {
 			return err
 		}
-		done, err := s.commit(ctx, node, rev, catalog.Diff(old, next))
+		done, err := s.commit(ctx, node, rev, catalog.DiffFrom(stored, st))
 		if err != nil || done {
 			return err
 		}

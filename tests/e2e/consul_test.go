@@ -110,9 +110,16 @@ func TestConsulCatalog(t *testing.T) {
 		if len(entries) != 1 || entries[0].Service.ID != "web-a" || entries[0].Checks.AggregatedStatus() != consul.HealthPassing {
 			t.Fatalf("passing instances = %s, want web-a alone", describeEntries(entries))
 		}
-		all, _, err := reader.Health().Service("web", "", false, nil)
+		all, meta, err := reader.Health().Service("web", "", false, nil)
 		if err != nil || len(all) != 2 {
 			t.Fatalf("all instances = %s, %v; want 2", describeEntries(all), err)
+		}
+		// the same status and output again writes nothing: the index stays
+		if err := a.Agent().PassTTL("web-a-ttl", "ok"); err != nil {
+			t.Fatal(err)
+		}
+		if _, again, err := reader.Health().Service("web", "", false, nil); err != nil || again.LastIndex != meta.LastIndex {
+			t.Fatalf("an unchanged TTL pass moved the index %d -> %d (%v); want no write", meta.LastIndex, again.LastIndex, err)
 		}
 	})
 
