@@ -97,10 +97,10 @@ func (s *Server) waitTime(wait time.Duration) time.Duration {
 
 // watchAll watches every spec from rev until ctx ends; the returned channel
 // gets a value (never blocking the watchers) whenever any of them sees an
-// event or ends, either of which may change the answer. A watch whose start
-// was compacted away starts again from the oldest revision kept: it may
-// replay changes the answer already holds (a harmless extra run), but it
-// misses none.
+// event. A watch whose start was compacted away starts again from the
+// oldest revision kept: it may replay changes the answer already holds (a
+// harmless extra run), but it misses none. A watch that ends (no leader for
+// a moment) starts again from the first revision it has not seen.
 func (s *Server) watchAll(ctx context.Context, specs []watchSpec, rev int64) <-chan struct{} {
 	ch := make(chan struct{}, 1)
 	wake := func() {
@@ -121,19 +121,24 @@ func (s *Server) watchOne(ctx context.Context, sp watchSpec, rev int64, wake fun
 		if sp.prefix {
 			opts = append(opts, clientv3.WithPrefix())
 		}
-		compacted := false
 		for resp := range s.cfg.Watcher.Watch(ctx, sp.key, opts...) {
 			if resp.CompactRevision > 0 {
-				rev, compacted = resp.CompactRevision, true
+				rev = resp.CompactRevision
 				break
 			}
-			if len(resp.Events) > 0 || resp.Err() != nil {
+			for _, ev := range resp.Events {
+				rev = max(rev, ev.Kv.ModRevision+1)
+			}
+			if len(resp.Events) > 0 {
 				wake()
 			}
 		}
-		if !compacted {
-			wake() // the watch ended (no leader, the member stopping): run again
-			return
+		// Compacted, or the watch ended (the member lost its leader for a
+		// moment): watch again from the first revision not seen, so the
+		// query neither misses a change nor sleeps out its wait deaf.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }

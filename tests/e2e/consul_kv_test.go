@@ -405,7 +405,8 @@ func testSessionTTL(t *testing.T, cc *consulCluster, ready chan struct{}) {
 // session lives, and gets it once the session has ended (its TTL passed,
 // or, as in Consul, its node's serfHealth check went critical).
 func testLockKill9(t *testing.T, cc *consulCluster, ready chan struct{}) {
-	holder, err := cc.clients[0].LockOpts(&consul.LockOptions{Key: "locks/kill", SessionTTL: "10s"})
+	// Lock delay 1s, not api.Session's 15s default (which synod honours as Consul).
+	holder, err := cc.clients[0].LockOpts(&consul.LockOptions{Key: "locks/kill", SessionTTL: "10s", LockDelay: time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
