@@ -22,9 +22,9 @@ func (r *Runner) refresh(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("checkrunner: members: %w", err)
 	}
-	var agents []string
+	agents := []string{r.cfg.Node} // its own node even before its name is published
 	for _, m := range ml.Members {
-		if m.Name != "" {
+		if m.Name != "" && m.Name != r.cfg.Node {
 			agents = append(agents, m.Name)
 		}
 	}
