@@ -102,7 +102,8 @@ func (s *Server) storeSession(ctx context.Context, sess *consulkv.Session, lease
 		}
 		sess.ID = newSessionID()
 		doc, _ := json.Marshal(sess)
-		resp, err := s.cfg.KV.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(catalog.NodeIndexKey(sess.Node)), "=", idxRev)).
+		resp, err := s.cfg.KV.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(catalog.NodeIndexKey(sess.Node)), "=", idxRev),
+			clientv3.Compare(clientv3.CreateRevision(consulkv.ShadowKey(sess.ID)), "=", 0)). // a fresh ID
 			Then(clientv3.OpPut(consulkv.SessionKey(sess.ID), string(doc), clientv3.WithLease(lease)),
 				clientv3.OpPut(consulkv.NodeSessionKey(sess.Node, sess.ID), "", clientv3.WithLease(lease)),
 				clientv3.OpPut(consulkv.ShadowKey(sess.ID), string(doc)),

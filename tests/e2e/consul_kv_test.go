@@ -20,6 +20,7 @@ func TestConsulKV(t *testing.T) {
 	t.Run("cas race", func(t *testing.T) { testKVCASRace(t, cc) })
 	t.Run("blocking get", func(t *testing.T) { testKVBlocking(t, cc) })
 	t.Run("txn", func(t *testing.T) { testKVTxn(t, cc) })
+	t.Run("session reads", func(t *testing.T) { testSessionReads(t, cc) })
 	t.Run("lock mutual exclusion", func(t *testing.T) { testLockExclusion(t, cc) })
 	t.Run("lock destroy and delay", func(t *testing.T) { testLockDelay(t, cc) })
 	t.Run("semaphore", func(t *testing.T) { testSemaphore(t, cc) })
@@ -215,6 +216,68 @@ func testKVTxn(t *testing.T, cc *consulCluster) {
 	code, _, _ := consulHTTP("PUT", cc.urls[0]+"/v1/txn", `[{"KV":{"Verb":"check-not-exists","Key":"t/a"}}]`)
 	if code != http.StatusConflict {
 		t.Fatalf("failed read-only txn: %d, want 409", code)
+	}
+}
+
+// testSessionReads: a blocking session list on one member is woken by a
+// create on another; info, node and ?stale reads see the session; destroy
+// ends it.
+func testSessionReads(t *testing.T, cc *consulCluster) {
+	reader, writer := cc.clients[2].Session(), cc.clients[0].Session()
+	_, meta, err := reader.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		list []*consul.SessionEntry
+		meta *consul.QueryMeta
+		err  error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		l, m, err := reader.List(&consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 20 * time.Second})
+		ch <- result{l, m, err}
+	}()
+	select {
+	case r := <-ch:
+		t.Fatalf("blocking session list returned with no change: %v %v", r.list, r.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	id, _, err := writer.Create(&consul.SessionEntry{Name: "reader-test", Behavior: consul.SessionBehaviorDelete}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	found := false
+	for _, e := range r.list {
+		found = found || e.ID == id
+	}
+	if r.err != nil || !found || r.meta.LastIndex <= meta.LastIndex {
+		t.Fatalf("after a create on m0: %v %v %v, want the new session and a higher index", r.list, r.meta, r.err)
+	}
+	e, _, err := reader.Info(id, &consul.QueryOptions{AllowStale: true})
+	if err != nil || e == nil || e.Node != cc.Members[0].Name || e.Behavior != "delete" || e.LockDelay != 15*time.Second ||
+		len(e.NodeChecks) != 1 || e.NodeChecks[0] != "serfHealth" {
+		t.Fatalf("info ?stale: %+v %v; want m0's node, behavior delete, Consul's defaults", e, err)
+	}
+	byNode, _, err := reader.Node(cc.Members[0].Name, nil)
+	if err != nil || len(byNode) == 0 {
+		t.Fatalf("sessions of node m0: %v %v", byNode, err)
+	}
+	if _, err := cc.clients[1].KV().Put(&consul.KVPair{Key: "eph/k", Value: []byte("x")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _, err := cc.clients[1].KV().Acquire(&consul.KVPair{Key: "eph/k", Value: []byte("x"), Session: id}, nil); err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	if _, err := writer.Destroy(id, nil); err != nil {
+		t.Fatal(err)
+	}
+	if e, _, err := reader.Info(id, nil); err != nil || e != nil {
+		t.Fatalf("info after destroy: %+v %v", e, err)
+	}
+	if p, _, err := cc.clients[2].KV().Get("eph/k", nil); err != nil || p != nil {
+		t.Fatalf("a behavior-delete session's key after destroy: %+v %v, want it deleted", p, err)
 	}
 }
 
