@@ -60,6 +60,17 @@ func (s *NodeState) ServiceChecks(serviceID string) []*Check {
 	return out
 }
 
+// ChecksByService groups the node's checks by the ID of their service
+// ("" for node-level checks), each group sorted by check ID: one pass for
+// a listing of many instances.
+func (s *NodeState) ChecksByService() map[string][]*Check {
+	out := map[string][]*Check{}
+	for _, c := range s.SortedChecks() {
+		out[c.ServiceID] = append(out[c.ServiceID], c)
+	}
+	return out
+}
+
 // NodeChecks returns the node-level checks (no service), sorted by ID.
 func (s *NodeState) NodeChecks() []*Check { return s.ServiceChecks("") }
 

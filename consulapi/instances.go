@@ -74,12 +74,17 @@ func (s *Server) readInstancesOnce(ctx context.Context, mode, name string) (uint
 		return 0, nil, err
 	}
 	var out []*catalog.ServiceEntry
+	byService := map[string]map[string][]*catalog.Check{} // node -> service ID -> checks
 	for _, in := range insts {
 		st, svc := states[in.node], in.svc
 		if st == nil || st.Node == nil {
 			continue
 		}
-		checks := append(st.NodeChecks(), st.ServiceChecks(svc.ID)...)
+		if byService[in.node] == nil {
+			byService[in.node] = st.ChecksByService()
+		}
+		groups := byService[in.node]
+		checks := append(append([]*catalog.Check(nil), groups[""]...), groups[svc.ID]...)
 		out = append(out, &catalog.ServiceEntry{Node: st.Node, Service: svc, Checks: nonNil(checks)})
 	}
 	catalog.SortEntries(out)
