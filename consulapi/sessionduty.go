@@ -3,7 +3,6 @@ package consulapi
 import (
 	"context"
 	"encoding/json"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -79,10 +78,12 @@ func (s *Server) handleEvents(ctx context.Context, events []*clientv3.Event) {
 		switch {
 		case strings.HasPrefix(key, consulkv.SessionPrefix):
 			err = s.finishSession(ctx, strings.TrimPrefix(key, consulkv.SessionPrefix))
-		case strings.HasPrefix(key, catalog.CheckPrefix) && checkFailed(ev):
-			err = s.checkSessions(ctx, firstSegment(strings.TrimPrefix(key, catalog.CheckPrefix)))
-		case strings.HasPrefix(key, catalog.NodePrefix):
-			err = s.checkSessions(ctx, firstSegment(strings.TrimPrefix(key, catalog.NodePrefix)))
+		case strings.HasPrefix(key, catalog.CheckPrefix) && !checkFailed(ev):
+			// a check that passes or warns ends no session
+		default: // a node or check event that may end sessions
+			if node, ok := catalog.NodeOfKey(key); ok {
+				err = s.checkSessions(ctx, node)
+			}
 		}
 		if err != nil {
 			s.log.Warn("session duty", "key", key, "err", err)
@@ -98,14 +99,6 @@ func checkFailed(ev *clientv3.Event) bool {
 	}
 	var c catalog.Check
 	return json.Unmarshal(ev.Kv.Value, &c) != nil || c.Status == catalog.StatusCritical
-}
-
-func firstSegment(rest string) string {
-	seg, _, _ := strings.Cut(rest, "/")
-	if u, err := url.PathUnescape(seg); err == nil {
-		return u
-	}
-	return seg
 }
 
 // checkSessions destroys node's sessions whose node or checks are gone or

@@ -1,9 +1,6 @@
 package consulkv
 
-import (
-	"net/url"
-	"strings"
-)
+import "strings"
 
 // Prefixes of the KV store and of sessions in synod's keyspace
 // (docs/discovery.md). A Consul key k is stored as is, unescaped, so etcd
@@ -40,7 +37,11 @@ func SessionKey(id string) string { return SessionPrefix + id }
 func ShadowKey(id string) string { return ShadowPrefix + id }
 
 // NodeSessionsPrefix is the prefix of a node's sessions.
-func NodeSessionsPrefix(node string) string { return SessionNodePfx + url.PathEscape(node) + "/" }
+func NodeSessionsPrefix(node string) string { return SessionNodePfx + nodeEscaper.Replace(node) + "/" }
+
+// nodeEscaper percent-encodes "%" and "/" in a node name, as the catalog's
+// keys do, so a "/" in it cannot be read as a separator.
+var nodeEscaper = strings.NewReplacer("%", "%25", "/", "%2F")
 
 // NodeSessionKey is the key of one session in its node's list.
 func NodeSessionKey(node, id string) string { return NodeSessionsPrefix(node) + id }
@@ -58,16 +59,4 @@ func LockedKey(etcdKey string) (id, k string, ok bool) {
 		return "", "", false
 	}
 	return strings.Cut(rest, "/")
-}
-
-// PrefixEnd is the end of the etcd range of every key starting with p.
-func PrefixEnd(p string) string {
-	b := []byte(p)
-	for i := len(b) - 1; i >= 0; i-- {
-		if b[i] < 0xff {
-			b[i]++
-			return string(b[:i+1])
-		}
-	}
-	return "\x00"
 }

@@ -105,7 +105,7 @@ func exportedRecv(fl *ast.FieldList) bool {
 
 // The pure core does no network I/O of its own.
 func TestPureCoreImportsNoNetwork(t *testing.T) {
-	pure := []string{"mvcc", "watch", "record", "lease", "membership", "alarm", "auth", "compactor", "catalog", "statemachine", "healthcheck"}
+	pure := []string{"mvcc", "watch", "record", "lease", "membership", "alarm", "auth", "compactor", "catalog", "statemachine", "healthcheck", "consulkv"}
 	// The edge the state machine must not reach into (it is handed what it needs).
 	edge := []string{"/server", "/transport", "/etcdapi", "/gateway", "/etcdhttp"}
 	pkgs := packages(t)
