@@ -3,9 +3,11 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,13 +23,14 @@ import (
 var (
 	devClientPorts = []int{2379, 22379, 32379}
 	devPeerPorts   = []int{12380, 22380, 32380}
+	devConsulPorts = []int{8500, 8501, 8502} // Consul's HTTP API, one per member
 )
 
 // TestDevSmoke runs `synod dev`, uses all three members through etcdctl,
 // then interrupts it and checks it exits 0 and leaves nothing behind.
 func TestDevSmoke(t *testing.T) {
 	requireKind(t, "synod")
-	for _, p := range slicesConcat(devClientPorts, devPeerPorts) {
+	for _, p := range slicesConcat(slicesConcat(devClientPorts, devPeerPorts), devConsulPorts) {
 		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
 		if err != nil {
 			t.Skipf("port %d is busy (%v); synod dev needs its fixed ports", p, err)
@@ -115,6 +118,17 @@ func TestDevSmoke(t *testing.T) {
 		}
 	}
 
+	for i, p := range devConsulPorts { // each member's Consul agent is its own node
+		var self struct {
+			Config struct{ NodeName, Datacenter string }
+		}
+		if err := getJSON(fmt.Sprintf("http://127.0.0.1:%d/v1/agent/self", p), &self); err != nil {
+			t.Errorf("Consul API on %d: %v", p, err)
+		} else if want := fmt.Sprintf("infra%d", i+1); self.Config.NodeName != want || self.Config.Datacenter != "dc1" {
+			t.Errorf("Consul API on %d: agent %+v, want node %s in dc1", p, self.Config, want)
+		}
+	}
+
 	// Processes synod dev started (if it runs members as children), to check they are gone later.
 	children := descendants(pid)
 
@@ -137,7 +151,7 @@ func TestDevSmoke(t *testing.T) {
 	if left := processGroup(pid); len(left) > 0 {
 		t.Errorf("processes of synod dev's process group still running after it exited: %v", left)
 	}
-	for _, p := range slicesConcat(devClientPorts, devPeerPorts) {
+	for _, p := range slicesConcat(slicesConcat(devClientPorts, devPeerPorts), devConsulPorts) {
 		if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", p), time.Second); err == nil {
 			c.Close()
 			t.Errorf("something still listens on port %d after synod dev exited", p)
@@ -232,4 +246,17 @@ func processGroup(pgid int) []int {
 func alive(pid int) bool {
 	_, _, st, ok := procStat(pid)
 	return ok && st != "Z"
+}
+
+// getJSON decodes the JSON answer of a GET, failing on a status other than 200.
+func getJSON(url string, v any) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
