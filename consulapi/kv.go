@@ -74,17 +74,19 @@ func kvSpecs(key string, prefix bool) []watchSpec {
 }
 
 // kvIndex is a KV read's X-Consul-Index: the highest mod revision of what
-// it read and of the tombstones under it (so a deletion moves it), or, for
-// a key or prefix that never held anything, the store's revision.
-func kvIndex(rev int64, rs ...*etcdserverpb.RangeResponse) uint64 {
+// it read and of the tombstones under it (so a deletion moves it); for a
+// read that finds nothing, the KV index key's (Consul's KV table index),
+// which every KV write moves: no single key's revision can say that a
+// key went with a tree delete of a prefix of it.
+func kvIndex(found bool, table *etcdserverpb.RangeResponse, rs ...*etcdserverpb.RangeResponse) uint64 {
+	if !found {
+		rs = []*etcdserverpb.RangeResponse{table}
+	}
 	var idx int64
 	for _, r := range rs {
 		for _, kv := range r.Kvs {
 			idx = max(idx, kv.ModRevision)
 		}
-	}
-	if idx == 0 {
-		idx = rev
 	}
 	return uint64(idx)
 }
@@ -92,9 +94,9 @@ func kvIndex(rev int64, rs ...*etcdserverpb.RangeResponse) uint64 {
 // kvRead reads one key, or every key under a prefix, at a consistency
 // mode, with their index.
 func (s *Server) kvRead(ctx context.Context, mode, key string, recurse bool) (uint64, any, error) {
-	rs, rev, err := s.readAll(ctx, mode, []getSpec{
+	rs, _, err := s.readAll(ctx, mode, []getSpec{
 		{key: consulkv.ValueKey(key), prefix: recurse}, {key: consulkv.MetaKey(key), prefix: recurse},
-		{key: consulkv.TombKey(key), newest: recurse, keysOnly: true}})
+		{key: consulkv.TombKey(key), newest: recurse, keysOnly: true}, {key: consulkv.IndexKey, keysOnly: true}})
 	if err != nil {
 		return 0, nil, err
 	}
@@ -107,7 +109,7 @@ func (s *Server) kvRead(ctx context.Context, mode, key string, recurse bool) (ui
 		entries = append(entries, e)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Key < entries[j].Key })
-	return kvIndex(rev, rs...), entries, nil
+	return kvIndex(len(entries) > 0, rs[3], rs[:3]...), entries, nil
 }
 
 // kvKeys is ?keys (with ?separator, or Consul's historic ?seperator): the
@@ -120,8 +122,8 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 		sep = q.Get("separator")
 	}
 	obj, err := s.blockingQuery(w, r, kvSpecs(prefix, true), func(ctx context.Context, mode string) (uint64, any, error) {
-		rs, rev, err := s.readAll(ctx, mode, []getSpec{{key: consulkv.ValueKey(prefix), prefix: true, keysOnly: true},
-			{key: consulkv.TombKey(prefix), newest: true}})
+		rs, _, err := s.readAll(ctx, mode, []getSpec{{key: consulkv.ValueKey(prefix), prefix: true, keysOnly: true},
+			{key: consulkv.TombKey(prefix), newest: true}, {key: consulkv.IndexKey, keysOnly: true}})
 		if err != nil {
 			return 0, nil, err
 		}
@@ -129,7 +131,7 @@ func (s *Server) kvKeys(w http.ResponseWriter, r *http.Request, prefix string) (
 		for _, kv := range rs[0].Kvs {
 			keys = append(keys, string(kv.Key[len(consulkv.KVPrefix):]))
 		}
-		return kvIndex(rev, rs...), consulkv.ListKeys(keys, prefix, sep), nil
+		return kvIndex(len(keys) > 0, rs[2], rs[:2]...), consulkv.ListKeys(keys, prefix, sep), nil
 	})
 	if err != nil {
 		return nil, err
@@ -267,6 +269,7 @@ func (s *Server) deleteTree(ctx context.Context, prefix string) error {
 		If(clientv3.Compare(clientv3.CreateRevision(consulkv.ValueKey(prefix)), ">", 0).WithPrefix()).
 		Then(clientv3.OpDelete(consulkv.ValueKey(prefix), clientv3.WithPrefix()),
 			clientv3.OpDelete(consulkv.MetaKey(prefix), clientv3.WithPrefix()),
-			clientv3.OpPut(consulkv.TombKey(prefix), strconv.FormatInt(time.Now().Unix(), 10))).Commit()
+			clientv3.OpPut(consulkv.TombKey(prefix), strconv.FormatInt(time.Now().Unix(), 10)),
+			clientv3.OpPut(consulkv.IndexKey, "")).Commit()
 	return err
 }

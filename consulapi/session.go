@@ -111,7 +111,7 @@ func (s *Server) sessionQuery(w http.ResponseWriter, r *http.Request, keep func(
 				out = append(out, sess)
 			}
 		}
-		return kvIndex(1, rs[0]), out, nil
+		return kvIndex(false, rs[0]), out, nil
 	})
 }
 

@@ -16,9 +16,14 @@ func view(entries ...*Entry) *View {
 	return v
 }
 
+// writesOf is a plan's writes by key, without the KV index key every
+// plan that writes puts.
 func writesOf(p Plan) map[string]string {
 	out := map[string]string{}
 	for _, w := range p.Writes {
+		if w.Key == IndexKey {
+			continue
+		}
 		if w.Delete {
 			out[w.Key] = "<delete>"
 		} else {
@@ -66,7 +71,11 @@ func TestSetSameWritesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	if p := v.Plan(1); !p.Empty() {
-		t.Fatalf("an unchanged set writes %v", writesOf(p))
+		t.Fatalf("an unchanged set writes %v", p.Writes)
+	}
+	v.Apply(Op{Verb: VerbDelete, Key: "a"})
+	if p := v.Plan(1); p.Writes[0].Key != IndexKey && p.Writes[len(p.Writes)-1].Key != IndexKey {
+		t.Fatalf("a delete's plan does not put the KV index: %v", p.Writes)
 	}
 }
 

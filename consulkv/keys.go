@@ -10,6 +10,7 @@ const (
 	MetaPrefix      = "/consul/kvmeta/"       // <key> → Meta as JSON, absent when all zero
 	TombPrefix      = "/consul/kvtomb/"       // <key or tree prefix> → deletion time; keeps indexes from going back
 	DelayPrefix     = "/consul/kvdelay/"      // <key> → empty, on a lease of the lock delay
+	IndexKey        = "/consul/index/kv"      // empty; put by every KV write: the index of reads that find nothing
 	SessionRoot     = "/consul/session/"      // everything of sessions is below it
 	SessionPrefix   = SessionRoot + "id/"     // <id> → Session, on the session's lease when it has a TTL
 	SessionNodePfx  = SessionRoot + "node/"   // <node>/<id> → empty, same lease

@@ -64,6 +64,9 @@ func (v *View) Plan(now int64) Plan {
 	for lk := range v.drops {
 		add(Write{Key: lk, Delete: true})
 	}
+	if len(writes) > 0 {
+		add(Write{Key: IndexKey, Value: []byte{}})
+	}
 	p := Plan{Compares: v.compares()}
 	for _, k := range sortedKeys(writes) {
 		p.Writes = append(p.Writes, writes[k])

@@ -188,6 +188,31 @@ func testKVBlocking(t *testing.T, cc *consulCluster) {
 	if d.err != nil || d.p != nil || d.meta.LastIndex <= r.meta.LastIndex {
 		t.Fatalf("after a delete: %+v %+v %v, want no pair and a higher index", d.p, d.meta, d.err)
 	}
+	// A key that goes with a tree delete of a prefix of it.
+	if _, err := writer.Put(&consul.KVPair{Key: "tree/x/y", Value: []byte("1")}, nil); err != nil {
+		t.Fatal(err)
+	}
+	p, meta, err := reader.Get("tree/x/y", nil)
+	if err != nil || p == nil {
+		t.Fatal(p, err)
+	}
+	tc := make(chan result, 1)
+	go func() {
+		p, m, err := reader.Get("tree/x/y", &consul.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 20 * time.Second})
+		tc <- result{p, m, err}
+	}()
+	time.Sleep(200 * time.Millisecond) // let the query block (it must wake either way)
+	if _, err := writer.DeleteTree("tree/", nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case d = <-tc:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a blocking get was not woken by a tree delete of a prefix of its key")
+	}
+	if d.err != nil || d.p != nil || d.meta.LastIndex <= meta.LastIndex {
+		t.Fatalf("after a tree delete of tree/: %+v %+v %v, want no pair and a higher index", d.p, d.meta, d.err)
+	}
 }
 
 func testKVTxn(t *testing.T, cc *consulCluster) {
