@@ -21,6 +21,7 @@ func TestConsulKV(t *testing.T) {
 	t.Run("blocking get", func(t *testing.T) { testKVBlocking(t, cc) })
 	t.Run("txn", func(t *testing.T) { testKVTxn(t, cc) })
 	t.Run("session reads", func(t *testing.T) { testSessionReads(t, cc) })
+	t.Run("session ends with its check", func(t *testing.T) { testSessionCheck(t, cc) })
 	t.Run("lock mutual exclusion", func(t *testing.T) { testLockExclusion(t, cc) })
 	t.Run("lock destroy and delay", func(t *testing.T) { testLockDelay(t, cc) })
 	t.Run("semaphore", func(t *testing.T) { testSemaphore(t, cc) })
@@ -303,6 +304,45 @@ func testSessionReads(t *testing.T, cc *consulCluster) {
 	}
 	if p, _, err := cc.clients[2].KV().Get("eph/k", nil); err != nil || p != nil {
 		t.Fatalf("a behavior-delete session's key after destroy: %+v %v, want it deleted", p, err)
+	}
+}
+
+// testSessionCheck: a session that names a service's TTL check cannot be
+// created while it is critical, and ends (its lock released) when the check
+// turns critical.
+func testSessionCheck(t *testing.T, cc *consulCluster) {
+	agent, sess := cc.clients[1].Agent(), cc.clients[1].Session()
+	if err := agent.ServiceRegister(&consul.AgentServiceRegistration{ID: "guarded", Name: "guarded", Port: 1,
+		Check: &consul.AgentServiceCheck{CheckID: "guarded-ttl", TTL: "30s"}}); err != nil {
+		t.Fatal(err)
+	}
+	entry := &consul.SessionEntry{NodeChecks: []string{"serfHealth"}, ServiceChecks: []consul.ServiceCheck{{ID: "guarded-ttl"}}}
+	if _, _, err := sess.Create(entry, nil); err == nil || !strings.Contains(err.Error(), "Check 'guarded-ttl' is in critical state") {
+		t.Fatalf("a session on a critical check: %v, want Consul's refusal", err)
+	}
+	if err := agent.PassTTL("guarded-ttl", ""); err != nil {
+		t.Fatal(err)
+	}
+	id, _, err := sess.Create(entry, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv := cc.clients[2].KV()
+	if ok, _, err := kv.Acquire(&consul.KVPair{Key: "guarded/lock", Session: id}, nil); err != nil || !ok {
+		t.Fatalf("acquire: %v %v", ok, err)
+	}
+	if err := agent.FailTTL("guarded-ttl", "down"); err != nil {
+		t.Fatal(err)
+	}
+	err = waitFor(10*time.Second, 100*time.Millisecond, func() (bool, error) {
+		p, _, err := kv.Get("guarded/lock", nil)
+		return err == nil && p != nil && p.Session == "", err
+	})
+	if err != nil {
+		t.Fatalf("the lock of a session whose check went critical: %v", err)
+	}
+	if e, _, err := sess.Info(id, nil); err != nil || e != nil {
+		t.Fatalf("the session after its check went critical: %+v %v, want it gone", e, err)
 	}
 }
 
