@@ -137,14 +137,20 @@ func (s *Server) readTable(ctx context.Context, mode, indexKey, prefix string) (
 	return modRev(resp.Responses[0]), resp, nil
 }
 
+// readTableDocs is readTable for a prefix of one kind of document, decoded.
+func readTableDocs[T catalog.Node | catalog.Service | catalog.Check](ctx context.Context, s *Server, mode, indexKey, prefix string) (uint64, []*T, error) {
+	idx, resp, err := s.readTable(ctx, mode, indexKey, prefix)
+	if err != nil {
+		return 0, nil, err
+	}
+	docs, err := decodeAll[T](resp.Responses[1])
+	return idx, docs, err
+}
+
 func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	specs := []watchSpec{{key: catalog.IndexNodes}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, resp, err := s.readTable(ctx, mode, catalog.IndexNodes, catalog.NodePrefix)
-		if err != nil {
-			return 0, nil, err
-		}
-		out, err := decodeAll[catalog.Node](resp.Responses[1])
+		idx, out, err := readTableDocs[catalog.Node](ctx, s, mode, catalog.IndexNodes, catalog.NodePrefix)
 		if err != nil {
 			return 0, nil, err
 		}

@@ -110,11 +110,7 @@ func (s *Server) healthState(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	specs := []watchSpec{{key: catalog.IndexChecks}}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, resp, err := s.readTable(ctx, mode, catalog.IndexChecks, catalog.CheckPrefix)
-		if err != nil {
-			return 0, nil, err
-		}
-		all, err := decodeAll[catalog.Check](resp.Responses[1])
+		idx, all, err := readTableDocs[catalog.Check](ctx, s, mode, catalog.IndexChecks, catalog.CheckPrefix)
 		if err != nil {
 			return 0, nil, err
 		}
