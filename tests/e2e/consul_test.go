@@ -114,6 +114,17 @@ func TestConsulCatalog(t *testing.T) {
 		if err != nil || len(all) != 2 {
 			t.Fatalf("all instances = %s, %v; want 2", describeEntries(all), err)
 		}
+		filtered, _, err := reader.Health().Service("web", "", false, &consul.QueryOptions{Filter: `Service.ID == "web-b" and "v1" in Service.Tags`})
+		if err != nil || len(filtered) != 1 || filtered[0].Service.ID != "web-b" {
+			t.Fatalf("filtered instances = %s, %v; want web-b alone", describeEntries(filtered), err)
+		}
+		if _, _, err := reader.Health().Service("web", "", false, &consul.QueryOptions{Filter: `Service.ID ==`}); err == nil || !strings.Contains(err.Error(), "400") {
+			t.Fatalf("a malformed filter: %v, want a 400", err)
+		}
+		both, _, err := reader.Health().ServiceMultipleTags("web", []string{"v1", "PRIMARY"}, false, nil)
+		if err != nil || len(both) != 1 || both[0].Service.ID != "web-a" {
+			t.Fatalf("tags v1 and PRIMARY = %s, %v; want web-a alone", describeEntries(both), err)
+		}
 		// the same status and output again writes nothing: the index stays
 		if err := a.Agent().PassTTL("web-a-ttl", "ok"); err != nil {
 			t.Fatal(err)
