@@ -41,14 +41,17 @@ type Config struct {
 type Limits struct {
 	MaxBodyBytes      int64         // request bodies; default 512 KiB
 	BlockingPerClient int           // concurrent blocking queries per client IP; default 64
-	BlockingTotal     int           // concurrent blocking queries in all; default 4096
+	BlockingTotal     int           // concurrent blocking queries in all; default 2048 (see DefaultLimits)
 	DefaultWait       time.Duration // default 5 min
 	MaxWait           time.Duration // cap 10 min
 	Catalog           catalog.Limits
 }
 
-// DefaultLimits are the bounds unless configured otherwise.
-var DefaultLimits = Limits{MaxBodyBytes: 512 << 10, BlockingPerClient: 64, BlockingTotal: 4096,
+// DefaultLimits are the bounds unless configured otherwise. A blocking
+// query holds up to two watches on the member's client of itself, whose
+// watch stream holds at most 10,000 (--max-watchers-per-stream) shared with
+// the KV, DNS and health-check users: 2,048 queries leave room for them.
+var DefaultLimits = Limits{MaxBodyBytes: 512 << 10, BlockingPerClient: 64, BlockingTotal: 2048,
 	DefaultWait: 5 * time.Minute, MaxWait: 10 * time.Minute, Catalog: catalog.DefaultLimits}
 
 // Server is the Consul HTTP API of one member. It is an http.Handler.
