@@ -38,6 +38,13 @@ type RegOutput struct {
 	// CAS, Rev is the revision of the write (the response header's).
 	Value string
 	Rev   int64
+	// Unreported: the server does not report revisions for this operation
+	// (Consul's KV PUT and CAS answer only true or false, its catalog
+	// writes answer nothing, its catalog reads carry no per-key index the
+	// model can use). An acknowledged write then takes effect with a
+	// revision known only to be above the previous one; a failed CAS saw
+	// nothing; a read is judged on its value alone ("" is absent).
+	Unreported bool
 }
 
 // regState is one key's state in the model. When Known is false the exact
@@ -87,6 +94,9 @@ func stepRegister(state, input, output any) []any {
 	if out.Unknown {
 		return stepUnknown(s, in)
 	}
+	if out.Unreported {
+		return stepUnreported(s, in, out)
+	}
 	switch in.Op {
 	case OpGet:
 		return keep(s.read(out))
@@ -112,6 +122,43 @@ func stepRegister(state, input, output any) []any {
 		return stepDelete(s, out)
 	}
 	return nil
+}
+
+// stepUnreported is an acknowledged operation whose answer carries no
+// revision (RegOutput.Unreported).
+func stepUnreported(s regState, in RegInput, out RegOutput) []any {
+	switch in.Op {
+	case OpGet:
+		if out.Value == s.Value && (out.Value == "") == s.absent() {
+			return []any{s}
+		}
+	case OpPut:
+		return []any{s.wrote(in.Value)}
+	case OpCASValue:
+		if out.Ok == s.valueIs(in.Expect) {
+			return keepIf(out.Ok, s.wrote(in.Value), s)
+		}
+	case OpCASRev:
+		if out.Ok && s.revIs(in.ExpectRev) {
+			return []any{regState{Value: in.Value, Rev: max(s.Rev, in.ExpectRev), Known: false}}
+		}
+		if !out.Ok && !(s.Known && s.Rev == in.ExpectRev) {
+			return []any{s} // an unknown revision may differ from ExpectRev
+		}
+	case OpDelete:
+		if out.Ok != s.absent() {
+			return []any{regState{Known: true}}
+		}
+	}
+	return nil
+}
+
+// keepIf returns a when cond holds, else b.
+func keepIf(cond bool, a, b regState) []any {
+	if cond {
+		return []any{a}
+	}
+	return []any{b}
 }
 
 // stepDelete: a delete that deleted the key needs it to exist and leaves it
@@ -197,6 +244,8 @@ func describeRegOp(input, output any) string {
 	switch {
 	case out.Unknown:
 		return call + " → ?"
+	case out.Unreported:
+		return describeUnreported(call, in, out)
 	case in.Op == OpDelete && !out.Ok:
 		return call + " → nothing to delete"
 	case in.Op == OpPut || out.Ok:
@@ -206,4 +255,18 @@ func describeRegOp(input, output any) string {
 	default:
 		return fmt.Sprintf("%s → failed, saw %q@%d", call, out.Value, out.Rev)
 	}
+}
+
+func describeUnreported(call string, in RegInput, out RegOutput) string {
+	switch {
+	case in.Op == OpGet && out.Value == "":
+		return call + " → absent"
+	case in.Op == OpGet:
+		return fmt.Sprintf("%s → %q", call, out.Value)
+	case in.Op == OpDelete && !out.Ok:
+		return call + " → nothing to delete"
+	case in.Op == OpPut || out.Ok:
+		return call + " → ok"
+	}
+	return call + " → failed"
 }

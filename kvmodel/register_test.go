@@ -34,11 +34,7 @@ func casOK(rev int64) RegOutput           { return RegOutput{Ok: true, Rev: rev}
 func casNo(v string, rev int64) RegOutput { return RegOutput{Value: v, Rev: rev} }
 
 func TestRegisterModel(t *testing.T) {
-	tests := []struct {
-		name string
-		ok   bool
-		h    []porcupine.Operation
-	}{
+	tests := []modelCase{
 		{"sequential put then get", true, []porcupine.Operation{
 			op(0, 0, 10, put("x", "a"), wrote(2)),
 			op(1, 20, 30, get("x"), saw("a", 2)),
@@ -152,18 +148,7 @@ func TestRegisterModel(t *testing.T) {
 			op(0, 40, 50, casR("x", 0, "b"), casOK(4)),
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := porcupine.CheckOperationsTimeout(Register, tc.h, 10*time.Second)
-			want := porcupine.Illegal
-			if tc.ok {
-				want = porcupine.Ok
-			}
-			if got != want {
-				t.Fatalf("porcupine: %s, want %s", got, want)
-			}
-		})
-	}
+	checkCases(t, tests)
 }
 
 func TestDescribeRegOp(t *testing.T) {
@@ -180,5 +165,80 @@ func TestDescribeRegOp(t *testing.T) {
 		if got := describeRegOp(tc.in, tc.out); got != tc.want {
 			t.Errorf("got %s, want %s", got, tc.want)
 		}
+	}
+}
+
+// Unreported outcomes: Consul's KV PUT and CAS answer true or false, its
+// catalog writes and reads carry no revision.
+var (
+	acked   = RegOutput{Unreported: true}
+	ackedOK = RegOutput{Unreported: true, Ok: true}
+)
+
+func seen(v string) RegOutput { return RegOutput{Unreported: true, Value: v} }
+
+func TestRegisterModelUnreported(t *testing.T) {
+	tests := []modelCase{
+		{"write then value-only read", true, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), acked),
+			op(1, 20, 30, get("x"), seen("a")),
+		}},
+		{"value-only read of a deleted key", false, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), acked),
+			op(0, 20, 30, del("x"), ackedOK),
+			op(1, 40, 50, get("x"), seen("a")),
+		}},
+		{"delete of an absent key that claims it deleted", false, []porcupine.Operation{
+			op(0, 0, 10, del("x"), ackedOK),
+		}},
+		{"delete of a present key that found nothing", false, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), acked),
+			op(0, 20, 30, del("x"), acked),
+		}},
+		{"unreported write then a read that pins its revision", true, []porcupine.Operation{
+			op(0, 0, 10, casR("x", 0, "a"), ackedOK),
+			op(1, 20, 30, get("x"), saw("a", 7)),
+			op(0, 40, 50, casR("x", 7, "b"), ackedOK),
+			op(1, 60, 70, get("x"), saw("b", 9)),
+		}},
+		{"CAS on a revision that is no longer current succeeds", false, []porcupine.Operation{
+			op(0, 0, 10, casR("x", 0, "a"), ackedOK),
+			op(1, 20, 30, get("x"), saw("a", 7)),
+			op(0, 40, 50, put("x", "b"), acked),
+			op(0, 60, 70, casR("x", 7, "c"), ackedOK),
+		}},
+		{"CAS on the current revision fails", false, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), wrote(5)),
+			op(0, 20, 30, casR("x", 5, "b"), acked),
+		}},
+		{"create-only CAS fails on an existing key", true, []porcupine.Operation{
+			op(0, 0, 10, put("x", "a"), acked),
+			op(0, 20, 30, casR("x", 0, "b"), acked),
+			op(1, 40, 50, get("x"), seen("a")),
+		}},
+	}
+	checkCases(t, tests)
+}
+
+// modelCase is a history and whether the register model must accept it.
+type modelCase struct {
+	name string
+	ok   bool
+	h    []porcupine.Operation
+}
+
+func checkCases(t *testing.T, tests []modelCase) {
+	t.Helper()
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got := porcupine.CheckOperationsTimeout(Register, tc.h, 10*time.Second)
+			want := porcupine.Illegal
+			if tc.ok {
+				want = porcupine.Ok
+			}
+			if got != want {
+				t.Fatalf("porcupine: %s, want %s", got, want)
+			}
+		})
 	}
 }
