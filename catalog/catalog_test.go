@@ -251,6 +251,11 @@ func TestHealth(t *testing.T) {
 			t.Errorf("AllPassing = %v, want %v", got, tc.all)
 		}
 	}
+	n := &Node{Meta: map[string]string{"rack": "r1", "os": "linux"}}
+	if !HasNodeMeta(n, map[string]string{"rack": "r1"}) || HasNodeMeta(n, map[string]string{"rack": "r2"}) ||
+		HasNodeMeta(n, map[string]string{"zone": ""}) || !HasNodeMeta(n, nil) {
+		t.Fatal("HasNodeMeta")
+	}
 	s := &Service{Tags: []string{"Primary", "v1"}}
 	if !HasTags(s, []string{"primary", "V1"}) || HasTags(s, []string{"v2"}) || !HasTags(s, nil) {
 		t.Fatal("HasTags")

@@ -47,6 +47,17 @@ func HasTags(s *Service, tags []string) bool {
 	return true
 }
 
+// HasNodeMeta reports whether a node carries every key with its value
+// (Consul's ?node-meta=key:value, repeatable).
+func HasNodeMeta(n *Node, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := n.Meta[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
 // Aggregate is the health of a set of checks as Consul aggregates it:
 // critical if any is critical (or in maintenance), else warning if any
 // warns, else passing.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
 	"github.com/synod-db/synod/catalog"
@@ -149,10 +150,17 @@ func readTableDocs[T catalog.Node | catalog.Service | catalog.Check](ctx context
 
 func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, error) {
 	specs := []watchSpec{{key: catalog.IndexNodes}}
+	meta := nodeMeta(r)
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, out, err := readTableDocs[catalog.Node](ctx, s, mode, catalog.IndexNodes, catalog.NodePrefix)
+		idx, all, err := readTableDocs[catalog.Node](ctx, s, mode, catalog.IndexNodes, catalog.NodePrefix)
 		if err != nil {
 			return 0, nil, err
+		}
+		out := []*catalog.Node{}
+		for _, n := range all {
+			if catalog.HasNodeMeta(n, meta) {
+				out = append(out, n)
+			}
 		}
 		sort.Slice(out, func(i, j int) bool { return out[i].Node < out[j].Node })
 		res, err := filterMap(r, out)
@@ -161,42 +169,81 @@ func (s *Server) catalogNodes(w http.ResponseWriter, r *http.Request) (any, erro
 }
 
 // catalogServices maps each service name to the union of its instances'
-// tags; ?filter applies to the instances (in CatalogService's shape, with
-// the node's name as Node) before they are counted.
+// tags; ?node-meta keeps the instances of nodes with that metadata (then
+// node changes count in the index too) and ?filter applies to the
+// instances (in CatalogService's shape) before they are counted.
 func (s *Server) catalogServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	meta := nodeMeta(r)
 	specs := []watchSpec{{key: catalog.IndexServices}}
+	ops := []clientv3.Op{clientv3.OpGet(catalog.IndexServices), clientv3.OpGet(catalog.ByNamePrefix, clientv3.WithPrefix())}
+	if meta != nil {
+		specs = append(specs, watchSpec{key: catalog.IndexNodes})
+		ops = append(ops, clientv3.OpGet(catalog.IndexNodes), clientv3.OpGet(catalog.NodePrefix, clientv3.WithPrefix()))
+	}
 	return s.blockingQuery(w, r, specs, func(ctx context.Context, mode string) (uint64, any, error) {
-		idx, resp, err := s.readTable(ctx, mode, catalog.IndexServices, catalog.ByNamePrefix)
+		resp, err := s.read(ctx, mode, ops...)
 		if err != nil {
 			return 0, nil, err
 		}
-		var insts []*catalog.CatalogService
-		for _, kv := range resp.Responses[1].GetResponseRange().Kvs {
-			svc, err := decodeDoc[catalog.Service](kv)
+		idx := modRev(resp.Responses[0])
+		nodes := map[string]*catalog.Node{}
+		if meta != nil {
+			idx = max(idx, modRev(resp.Responses[2]))
+			all, err := decodeAll[catalog.Node](resp.Responses[3])
 			if err != nil {
 				return 0, nil, err
 			}
-			node := &catalog.Node{Node: byNameNode(string(kv.Key), svc.Service)}
-			insts = append(insts, catalog.NewCatalogService(node, svc))
+			for _, n := range all {
+				nodes[n.Node] = n
+			}
 		}
-		if insts, err = catalog.Filter(r.URL.Query().Get("filter"), insts); err != nil {
+		insts, err := s.serviceInstances(r, resp.Responses[1], nodes, meta)
+		if err != nil {
 			return 0, nil, err
 		}
-		tags := map[string]map[string]bool{}
-		for _, in := range insts {
-			if tags[in.ServiceName] == nil {
-				tags[in.ServiceName] = map[string]bool{}
-			}
-			for _, t := range in.ServiceTags {
-				tags[in.ServiceName][t] = true
-			}
-		}
-		out := map[string][]string{}
-		for name, set := range tags {
-			out[name] = sortedSet(set)
-		}
-		return idx, out, nil
+		return idx, tagsByService(insts), nil
 	})
+}
+
+// serviceInstances flattens the by-name documents of a range into
+// CatalogServices (with their node's name, and its document when nodes has
+// it), keeps those whose node has the metadata, and applies ?filter.
+func (s *Server) serviceInstances(r *http.Request, rng *etcdserverpb.ResponseOp, nodes map[string]*catalog.Node, meta map[string]string) ([]*catalog.CatalogService, error) {
+	var insts []*catalog.CatalogService
+	for _, kv := range rng.GetResponseRange().Kvs {
+		svc, err := decodeDoc[catalog.Service](kv)
+		if err != nil {
+			return nil, err
+		}
+		name := byNameNode(string(kv.Key), svc.Service)
+		node := nodes[name]
+		if node == nil {
+			node = &catalog.Node{Node: name}
+		}
+		if catalog.HasNodeMeta(node, meta) {
+			insts = append(insts, catalog.NewCatalogService(node, svc))
+		}
+	}
+	return catalog.Filter(r.URL.Query().Get("filter"), insts)
+}
+
+// tagsByService maps each service name to the sorted union of its
+// instances' tags.
+func tagsByService(insts []*catalog.CatalogService) map[string][]string {
+	tags := map[string]map[string]bool{}
+	for _, in := range insts {
+		if tags[in.ServiceName] == nil {
+			tags[in.ServiceName] = map[string]bool{}
+		}
+		for _, t := range in.ServiceTags {
+			tags[in.ServiceName][t] = true
+		}
+	}
+	out := map[string][]string{}
+	for name, set := range tags {
+		out[name] = sortedSet(set)
+	}
+	return out
 }
 
 func sortedSet(set map[string]bool) []string {

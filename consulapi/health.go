@@ -38,18 +38,20 @@ func (s *Server) healthService(w http.ResponseWriter, r *http.Request) (any, err
 
 // instancesQuery answers a blocking query over the instances of the
 // service named by the path after prefix: build turns them into the
-// answer, to which ?filter then applies.
+// answer, to which ?filter then applies; ?node-meta keeps the instances of
+// nodes with that metadata.
 func (s *Server) instancesQuery(w http.ResponseWriter, r *http.Request, prefix string, build func([]*catalog.ServiceEntry) any) (any, error) {
 	name, err := requiredArg(r, prefix, "Missing service name")
 	if err != nil {
 		return nil, err
 	}
+	meta := nodeMeta(r)
 	return s.blockingQuery(w, r, instanceSpecs(name), func(ctx context.Context, mode string) (uint64, any, error) {
 		idx, es, err := s.readInstances(ctx, mode, name)
 		if err != nil {
 			return 0, nil, err
 		}
-		res, err := filterMap(r, build(es))
+		res, err := filterMap(r, build(keepNodeMeta(es, meta)))
 		return idx, res, err
 	})
 }

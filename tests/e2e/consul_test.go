@@ -302,7 +302,7 @@ func testConsulCatalogWrites(t *testing.T, cc *consulCluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg := &consul.CatalogRegistration{Node: "ext1", Address: "10.1.1.1",
+	reg := &consul.CatalogRegistration{Node: "ext1", Address: "10.1.1.1", NodeMeta: map[string]string{"rack": "r1"},
 		Service: &consul.AgentService{ID: "db1", Service: "db", Port: 5432, Tags: []string{"x"}},
 		Check:   &consul.AgentCheck{CheckID: "db-alive", Name: "db alive", Status: consul.HealthPassing, ServiceID: "db1"}}
 	if _, err := writer.Catalog().Register(reg, nil); err != nil {
@@ -315,6 +315,16 @@ func testConsulCatalogWrites(t *testing.T, cc *consulCluster) {
 	nodes, _, err := reader.Catalog().Nodes(nil)
 	if err != nil || len(nodes) != 4 || nodes[0].Node != "ext1" || nodes[0].Address != "10.1.1.1" {
 		t.Fatalf("nodes = %v, %v; want ext1 and the three members", nodes, err)
+	}
+	rack := &consul.QueryOptions{NodeMeta: map[string]string{"rack": "r1"}}
+	if nodes, _, err := reader.Catalog().Nodes(rack); err != nil || len(nodes) != 1 || nodes[0].Node != "ext1" {
+		t.Fatalf("nodes with rack r1 = %v, %v; want ext1 alone", nodes, err)
+	}
+	if services, _, err := reader.Catalog().Services(rack); err != nil || len(services) != 1 || services["db"] == nil {
+		t.Fatalf("services on rack r1 = %v, %v; want db alone", services, err)
+	}
+	if es, _, err := reader.Health().Service("web", "", false, rack); err != nil || len(es) != 0 {
+		t.Fatalf("web instances on rack r1 = %s, %v; want none", describeEntries(es), err)
 	}
 	checks, _, err := reader.Health().Checks("db", nil)
 	if err != nil || len(checks) != 1 || checks[0].CheckID != "db-alive" || checks[0].Status != consul.HealthPassing {
