@@ -178,6 +178,7 @@ func TestConsulCatalog(t *testing.T) {
 	})
 
 	t.Run("agent and status", func(t *testing.T) { testConsulAgentStatus(t, cc) })
+	t.Run("maintenance mode", func(t *testing.T) { testConsulMaintenance(t, cc) })
 	t.Run("catalog register, list and deregister", func(t *testing.T) { testConsulCatalogWrites(t, cc) })
 	t.Run("bounds", func(t *testing.T) { testConsulBounds(t, cc) })
 	t.Run("blocking query from a compacted index", func(t *testing.T) { testConsulBlockingAfterCompaction(t, cc) })
@@ -226,6 +227,9 @@ func TestConsulCatalog(t *testing.T) {
 			{"GET", "/v1/catalog/nodes?dc=elsewhere", "", 500, "No path to datacenter"},
 			{"PUT", "/v1/agent/check/update/web-a-ttl", `{"Status":"fine"}`, 400, "Invalid check status: 'fine'"},
 			{"PUT", "/v1/agent/check/pass/nope", "", 404, `CheckID "nope" does not have associated TTL`},
+			{"PUT", "/v1/agent/maintenance", "", 400, "Missing value for enable"},
+			{"PUT", "/v1/agent/maintenance?enable=sure", "", 400, `Invalid value for enable: "sure"`},
+			{"PUT", "/v1/agent/service/maintenance/nope?enable=true", "", 404, `No service registered with ID "nope"`},
 			{"GET", "/v1/catalog/nodes?index=x", "", 400, "Invalid index"},
 		} {
 			req, _ := http.NewRequest(tc.method, cc.urls[2]+tc.path, strings.NewReader(tc.body))
@@ -522,5 +526,68 @@ func testConsulBlockingAfterCompaction(t *testing.T, cc *consulCluster) {
 	}
 	if _, err := cc.clients[0].Catalog().Deregister(&consul.CatalogDeregistration{Node: "late"}, nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testConsulMaintenance puts an instance, then a whole node, into
+// maintenance through their agents: each leaves the passing instances
+// while it lasts, with the reason (or Consul's default) as its notes.
+func testConsulMaintenance(t *testing.T, cc *consulCluster) {
+	a, b, reader := cc.clients[0].Agent(), cc.clients[1].Agent(), cc.clients[2].Health()
+	passingIDs := func() string {
+		t.Helper()
+		es, _, err := reader.Service("web", "", true, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		for _, e := range es {
+			ids = append(ids, e.Service.ID)
+		}
+		return strings.Join(ids, ",")
+	}
+	if got := passingIDs(); got != "web-a,web-b" {
+		t.Fatalf("passing before maintenance: %s", got)
+	}
+	if err := a.EnableServiceMaintenance("web-a", "deploying"); err != nil {
+		t.Fatal(err)
+	}
+	if got := passingIDs(); got != "web-b" {
+		t.Fatalf("passing with web-a in maintenance: %s, want web-b", got)
+	}
+	checks, _, err := reader.Checks("web", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var maint *consul.HealthCheck
+	for _, c := range checks {
+		if c.CheckID == "_service_maintenance:web-a" {
+			maint = c
+		}
+	}
+	if maint == nil || maint.Notes != "deploying" || maint.Status != consul.HealthCritical || maint.ServiceName != "web" {
+		t.Fatalf("maintenance check = %+v", maint)
+	}
+	if err := a.DisableServiceMaintenance("web-a"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.EnableNodeMaintenance(""); err != nil {
+		t.Fatal(err)
+	}
+	if got := passingIDs(); got != "web-a" {
+		t.Fatalf("passing with m1 in maintenance: %s, want web-a", got)
+	}
+	node, _, err := reader.Node("m1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if node.AggregatedStatus() != consul.HealthMaint {
+		t.Fatalf("m1's checks aggregate to %s, want maintenance", node.AggregatedStatus())
+	}
+	if err := b.DisableNodeMaintenance(); err != nil {
+		t.Fatal(err)
+	}
+	if got := passingIDs(); got != "web-a,web-b" {
+		t.Fatalf("passing after maintenance: %s", got)
 	}
 }
