@@ -21,6 +21,7 @@ func (s *Server) registerAgent() {
 	s.Handle("/v1/agent/check/update/", s.agentCheckUpdate, http.MethodPut)
 	s.Handle("/v1/agent/self", s.agentSelf, http.MethodGet)
 	s.Handle("/v1/agent/members", s.agentMembers, http.MethodGet)
+	s.Handle("/v1/agent/version", s.agentVersion, http.MethodGet)
 	s.Handle("/v1/agent/maintenance", s.agentNodeMaintenance, http.MethodPut)
 	s.Handle("/v1/agent/service/maintenance/", s.agentServiceMaintenance, http.MethodPut)
 }

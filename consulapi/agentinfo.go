@@ -53,6 +53,12 @@ func (s *Server) agentSelf(w http.ResponseWriter, r *http.Request) (any, error) 
 	}, nil
 }
 
+// agentVersion is /v1/agent/version: the Consul version whose API is
+// served (synod's own build is not a Consul build).
+func (s *Server) agentVersion(w http.ResponseWriter, r *http.Request) (any, error) {
+	return map[string]any{"SHA": "", "BuildDate": "", "HumanVersion": Version, "FIPS": ""}, nil
+}
+
 func (s *Server) agentMembers(w http.ResponseWriter, r *http.Request) (any, error) {
 	return s.members(r.Context())
 }

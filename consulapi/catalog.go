@@ -19,6 +19,7 @@ func (s *Server) registerCatalog() {
 	s.Handle("/v1/catalog/services", s.catalogServices, http.MethodGet)
 	s.Handle("/v1/catalog/service/", s.catalogService, http.MethodGet)
 	s.Handle("/v1/catalog/node/", s.catalogNode, http.MethodGet)
+	s.Handle("/v1/catalog/node-services/", s.catalogNodeServices, http.MethodGet)
 }
 
 // registration is the body of /v1/catalog/register (Consul's
@@ -276,7 +277,29 @@ type catalogNodeAnswer struct {
 }
 
 func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error) {
-	node, err := requiredArg(r, "/v1/catalog/node/", "Missing node name")
+	return s.nodeQuery(w, r, "/v1/catalog/node/", func(st *catalog.NodeState) any {
+		return &catalogNodeAnswer{Node: st.Node, Services: st.Services}
+	})
+}
+
+// nodeServicesAnswer is /v1/catalog/node-services/:node's answer (Consul's
+// api.CatalogNodeServiceList): the node's instances as a list.
+type nodeServicesAnswer struct {
+	Node     *catalog.Node
+	Services []*catalog.Service
+}
+
+func (s *Server) catalogNodeServices(w http.ResponseWriter, r *http.Request) (any, error) {
+	return s.nodeQuery(w, r, "/v1/catalog/node-services/", func(st *catalog.NodeState) any {
+		return &nodeServicesAnswer{Node: st.Node, Services: st.SortedServices()}
+	})
+}
+
+// nodeQuery answers a blocking query on the node named by the path after
+// prefix: build turns its state into the answer; a node not registered is
+// Consul's null.
+func (s *Server) nodeQuery(w http.ResponseWriter, r *http.Request, prefix string, build func(*catalog.NodeState) any) (any, error) {
+	node, err := requiredArg(r, prefix, "Missing node name")
 	if err != nil {
 		return nil, err
 	}
@@ -286,8 +309,7 @@ func (s *Server) catalogNode(w http.ResponseWriter, r *http.Request) (any, error
 		if err != nil || st.Node == nil {
 			return uint64(rev), nullJSON{}, err
 		}
-		out := &catalogNodeAnswer{Node: st.Node, Services: st.Services}
-		return uint64(rev), out, nil
+		return uint64(rev), build(st), nil
 	})
 }
 

@@ -263,6 +263,9 @@ func testConsulAgentStatus(t *testing.T, cc *consulCluster) {
 	if dc := self["Config"]["Datacenter"]; dc != "dc1" {
 		t.Errorf("Config.Datacenter = %v, want dc1", dc)
 	}
+	if v, err := cli.Agent().Version(); err != nil || v["HumanVersion"] == "" {
+		t.Errorf("agent version = %v, %v", v, err)
+	}
 	if name, err := cli.Agent().NodeName(); err != nil || name != "m2" {
 		t.Errorf("NodeName = %q, %v; want m2", name, err)
 	}
@@ -341,6 +344,10 @@ func testConsulCatalogWrites(t *testing.T, cc *consulCluster) {
 	node, _, err := reader.Catalog().Node("ext1", &consul.QueryOptions{RequireConsistent: true})
 	if err != nil || node == nil || node.Services["db1"] == nil || node.Services["db1"].Port != 5432 {
 		t.Fatalf("catalog node ext1 = %+v, %v", node, err)
+	}
+	list, _, err := reader.Catalog().NodeServiceList("ext1", nil)
+	if err != nil || list == nil || list.Node.Node != "ext1" || len(list.Services) != 1 || list.Services[0].ID != "db1" {
+		t.Fatalf("node-services of ext1 = %+v, %v", list, err)
 	}
 	if _, err := writer.Catalog().Deregister(&consul.CatalogDeregistration{Node: "ext1"}, nil); err != nil {
 		t.Fatal(err)
