@@ -553,6 +553,15 @@ func testLockKill9(t *testing.T, cc *consulCluster, ready chan struct{}) {
 	<-ready
 	cc.Kill9(0)
 	killed := time.Now()
+	// The contender starts once m1 serves again (a leader elected, if m0
+	// led): api.Lock gives up on the first error of its session's create.
+	err = waitFor(10*time.Second, 100*time.Millisecond, func() (bool, error) {
+		_, _, err := cc.clients[1].KV().Get("locks/kill", nil)
+		return err == nil, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	acquired := make(chan error, 1)
 	go func() {
 		_, err := contender.Lock(nil)
