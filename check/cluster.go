@@ -35,6 +35,10 @@ type ClusterConfig struct {
 	Seed int64
 	// ExtraArgs are appended to every member's `synod serve` command line.
 	ExtraArgs []string
+	// Consul gives every member a Consul HTTP API listener of its own
+	// (--consul-listen-url on a free loopback port), for the catalog
+	// workload.
+	Consul bool
 }
 
 // member is one `synod serve` process and what the checker knows about it.
@@ -44,6 +48,7 @@ type member struct {
 	name      string
 	dir       string // working directory: the peer sockets live here
 	clientURL string
+	consulURL string // empty unless ClusterConfig.Consul
 	args      []string
 
 	mu      sync.Mutex
@@ -121,8 +126,16 @@ func (c *Cluster) newMember(i int, initial string) (*member, error) {
 		"--listen-peer-urls", peerURL, "--initial-advertise-peer-urls", peerURL,
 		"--initial-cluster", initial, "--initial-cluster-token", c.cfg.Token,
 		"--initial-cluster-state", "new", "--log-level", "warn"}
+	var consulURL string
+	if c.cfg.Consul {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+		consulURL = fmt.Sprintf("http://127.0.0.1:%d", port)
+		args = append(args, "--consul-listen-url", consulURL)
+	}
 	args = append(args, c.cfg.ExtraArgs...)
-	return &member{idx: i, bin: c.cfg.Bin, name: name, dir: dir, clientURL: clientURL, args: args}, nil
+	return &member{idx: i, bin: c.cfg.Bin, name: name, dir: dir, clientURL: clientURL, consulURL: consulURL, args: args}, nil
 }
 
 // startProxies starts, for every ordered pair (i, j), the proxy in i's
@@ -262,6 +275,12 @@ func (c *Cluster) Name(i int) string { return c.members[i].name }
 // Endpoint is member i's client endpoint (host:port).
 func (c *Cluster) Endpoint(i int) string {
 	return strings.TrimPrefix(c.members[i].clientURL, "http://")
+}
+
+// ConsulAddr is member i's Consul HTTP API address (host:port), empty when
+// the cluster was started without Consul listeners.
+func (c *Cluster) ConsulAddr(i int) string {
+	return strings.TrimPrefix(c.members[i].consulURL, "http://")
 }
 
 // Kill kills member i with SIGKILL and waits for it to exit.

@@ -17,6 +17,7 @@ const (
 	opPut      = kvmodel.OpPut
 	opCASValue = kvmodel.OpCASValue
 	opCASRev   = kvmodel.OpCASRev
+	opDelete   = kvmodel.OpDelete
 
 	txnRead  = kvmodel.TxnRead
 	txnWrite = kvmodel.TxnWrite

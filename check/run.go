@@ -126,7 +126,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}()
 	cl, err := StartCluster(ClusterConfig{Bin: cfg.Bin, Nodes: cfg.Nodes, Dir: dir, Seed: cfg.Seed,
-		Token: fmt.Sprintf("synod-check-%d", cfg.Seed), ExtraArgs: cfg.ServeArgs})
+		Token: fmt.Sprintf("synod-check-%d", cfg.Seed), ExtraArgs: cfg.ServeArgs, Consul: needsConsul(workloads)})
 	if err != nil {
 		rep.Verdict = VerdictUnknown
 		return rep, err

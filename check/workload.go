@@ -105,6 +105,7 @@ var workloadRegistry = []struct {
 	{"watch", func(o WorkloadOptions) Workload { return newWatchWorkload(o) }, "one resuming watcher per member: ordered, no duplicates, no gaps, every acknowledged put, all watchers agree"},
 	{"lock", func(o WorkloadOptions) Workload { return newLockWorkload(o) }, "clients contend for a lock on short leases: fenced holders never overlap; unfenced overlaps are reported"},
 	{"lease", func(o WorkloadOptions) Workload { return newLeaseWorkload(o) }, "leases kept alive with acknowledged keep-alives never expire before their TTL from the last one"},
+	{"catalog", func(o WorkloadOptions) Workload { return newCatalogWorkload(o) }, "Consul API registrations, TTL check flips and KV CAS checked for linearizability; session locks never overlap"},
 }
 
 // WorkloadNames lists the workloads --workload accepts (besides all), each
