@@ -184,6 +184,7 @@ func TestConsulCatalog(t *testing.T) {
 	t.Run("blocking query from a compacted index", func(t *testing.T) { testConsulBlockingAfterCompaction(t, cc) })
 	t.Run("concurrent writers of one node", func(t *testing.T) { testConsulConcurrentNodeWrites(t, cc) })
 	t.Run("prometheus consul_sd", func(t *testing.T) { testPrometheusConsulSD(t, cc) })
+	t.Run("python-consul2 client", func(t *testing.T) { testConsulPythonClient(t, cc) })
 
 	t.Run("registrations survive kill -9", func(t *testing.T) {
 		cc.Kill9(1)

@@ -2,13 +2,16 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // promUpdate is one line of tests/consulsd's output: target groups found by
@@ -116,4 +119,33 @@ func keysOf[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// testConsulPythonClient drives the members' Consul API with python-consul2
+// (Debian's python3-consul2, installed when missing and running as root,
+// else skipped loudly) through testdata/consul_python/client.py, which
+// checks each step itself: registrations on two members read from the
+// third, passing-only health, a blocking query woken by a TTL pass and one
+// that times out, catalog, agent and status reads, a 400, deregistrations.
+func testConsulPythonClient(t *testing.T, cc *consulCluster) {
+	py := debianPython(t)
+	if why := pythonModules(py, thirdPartyClient{name: "python-consul2", imports: "consul", packages: "python3-consul2"}); why != "" {
+		t.Skip(why)
+	}
+	script := filepath.Join(moduleRoot, "tests", "e2e", "testdata", "consul_python", "client.py")
+	args := []string{script}
+	for _, u := range cc.urls {
+		args = append(args, strings.TrimPrefix(u, "http://"))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, py, args...).CombinedOutput()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) && exit.ExitCode() == 3 {
+		t.Skipf("SKIPPING python-consul2: %s", strings.TrimSpace(string(out)))
+	}
+	if err != nil {
+		t.Fatalf("client.py: %v\n%s", err, out)
+	}
+	t.Logf("client.py:\n%s", out)
 }
