@@ -2,6 +2,7 @@ package consulapi
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -49,7 +50,7 @@ func (s *Server) blockingQuery(w http.ResponseWriter, r *http.Request, specs []w
 	defer release()
 	ctx, cancel := context.WithTimeout(ctx, s.waitTime(q.wait))
 	defer cancel()
-	events := s.watchAll(ctx, specs, int64(q.index)+1)
+	events := s.watchAll(ctx, specs, int64(min(q.index, math.MaxInt64-1))+1) // an index past any revision waits out its wait
 	for {
 		select {
 		case <-ctx.Done():

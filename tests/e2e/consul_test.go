@@ -167,7 +167,12 @@ func TestConsulCatalog(t *testing.T) {
 			t.Fatalf("after the flip: %s, index %d (asked %d) after %v; want both instances, a higher index, promptly",
 				describeEntries(r.entries), r.meta.LastIndex, meta.LastIndex, r.took)
 		}
+		// an index past any revision (Consul's is a uint64) waits out its wait too
 		start := time.Now()
+		if _, huge, err := reader.Health().Service("web", "", true, &consul.QueryOptions{WaitIndex: 1<<64 - 1, WaitTime: 300 * time.Millisecond}); err != nil || time.Since(start) < 300*time.Millisecond || huge.LastIndex != r.meta.LastIndex {
+			t.Fatalf("with index 2^64-1: %v after %v (index %v); want the current answer after the wait", err, time.Since(start), huge)
+		}
+		start = time.Now()
 		_, again, err := reader.Health().Service("web", "", true, &consul.QueryOptions{WaitIndex: r.meta.LastIndex, WaitTime: time.Second})
 		if err != nil {
 			t.Fatal(err)
