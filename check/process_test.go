@@ -126,6 +126,29 @@ func TestCheckCatchesReapplyAfterRestart(t *testing.T) {
 	}
 }
 
+// TestCheckCatchesStaleConsulReads: a build whose Consul API serves default
+// reads from the member's local copy (-tags synod_unsafe_consulstale) must
+// be reported as not linearizable by the catalog workload under partitions
+// (a cut-off member answers from old state; a follower that has not yet
+// applied an acknowledged write does too, so the bug shows even between
+// faults).
+func TestCheckCatchesStaleConsulReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("process-level check")
+	}
+	bin := buildSynod(t, "synod_unsafe_consulstale")
+	rep := runCheck(t, Config{Bin: bin, Nodes: 3, Duration: 12 * time.Second, Seed: 17,
+		Nemeses: "partition", Workloads: "catalog",
+		Schedule: Schedule{Quiet: time.Second, Hold: 3 * time.Second},
+		Workload: WorkloadOptions{CheckTimeout: time.Minute}})
+	if rep.Verdict != VerdictFail || len(rep.Results) != 1 || rep.Results[0].Verdict != VerdictFail {
+		t.Fatalf("stale Consul reads: %s; want catalog FAIL", rep.Line())
+	}
+	if !strings.Contains(strings.Join(rep.Results[0].Anomalies, "\n"), "is not linearizable") {
+		t.Fatalf("no key named as not linearizable: %q", rep.Results[0].Anomalies)
+	}
+}
+
 // TestCheckUnderFaults is the short process-level check CI runs: every
 // workload under every nemesis for 40 s on the real build.
 func TestCheckUnderFaults(t *testing.T) {

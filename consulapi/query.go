@@ -53,6 +53,8 @@ func parseQuery(r *http.Request) (queryOptions, error) {
 		o.mode = modeStale
 	case consistent:
 		o.mode = modeConsistent
+	case unsafeStaleDefault:
+		o.mode = modeStale
 	}
 	return o, nil
 }
