@@ -73,12 +73,16 @@ func (s *Server) agentServiceRegister(w http.ResponseWriter, r *http.Request) (a
 	if err := s.decodeBody(r, &reg); err != nil {
 		return nil, err
 	}
-	svc, checks, explicit, err := reg.Build(s.cfg.NodeName)
-	if err != nil {
-		return nil, err
+	if _, _, _, err := reg.Build(s.cfg.NodeName); err != nil {
+		return nil, err // refused before any read
 	}
 	_, replace := r.URL.Query()["replace-existing-checks"]
 	return nil, s.updateSelf(r.Context(), func(st *catalog.NodeState) error {
+		// built afresh on each attempt: SetService fills in what it stores
+		svc, checks, explicit, err := reg.Build(s.cfg.NodeName)
+		if err != nil {
+			return err
+		}
 		if !replace { // Consul keeps the instance's other checks unless asked
 			checks = keepOtherChecks(st, svc.ID, checks)
 		}
@@ -168,11 +172,14 @@ func (s *Server) agentCheckRegister(w http.ResponseWriter, r *http.Request) (any
 	if err := s.decodeBody(r, &reg); err != nil {
 		return nil, err
 	}
-	c, err := reg.BuildCheck(s.cfg.NodeName)
-	if err != nil {
-		return nil, err
+	if _, err := reg.BuildCheck(s.cfg.NodeName); err != nil {
+		return nil, err // refused before any read
 	}
 	return nil, s.updateSelf(r.Context(), func(st *catalog.NodeState) error {
+		c, err := reg.BuildCheck(s.cfg.NodeName) // afresh on each attempt, as above
+		if err != nil {
+			return err
+		}
 		return st.SetCheck(c, reg.Status != "", s.cfg.Limits.Catalog)
 	})
 }
