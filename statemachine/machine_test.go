@@ -11,10 +11,12 @@ import (
 
 	"github.com/cockroachdb/pebble"
 	"github.com/cockroachdb/pebble/vfs"
+	"go.etcd.io/etcd/api/v3/authpb"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/synod-db/synod/alarm"
+	"github.com/synod-db/synod/auth"
 	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/raftnode"
 )
@@ -194,5 +196,47 @@ func TestRestoreReloadsEveryStore(t *testing.T) {
 	}
 	if idx, _ := b.Applied(); idx != 3 || !restored || rec.resyncs != 1 {
 		t.Errorf("applied %d, OnRestore called %v, watchers resynced %d times", idx, restored, rec.resyncs)
+	}
+}
+
+// The auth gate on apply: with auth on, a write is checked against the
+// user and auth revision its proposer stamped, so a revision that moved
+// since (ErrAuthOldRevision) and a user without permission
+// (ErrPermissionDenied) are refused, in the same run that changed them.
+func TestApplyAuthGate(t *testing.T) {
+	m, _ := openMachine(t, vfs.NewMem())
+	noPass := &authpb.UserAddOptions{NoPassword: true}
+	as := func(user string, rev uint64, r *pb.InternalRaftRequest) *pb.InternalRaftRequest {
+		r.Header = &pb.RequestHeader{Username: user, AuthRevision: rev}
+		return r
+	}
+	res := run(t, m, 1,
+		&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "root", Options: noPass}},
+		&pb.InternalRaftRequest{AuthRoleAdd: &pb.AuthRoleAddRequest{Name: "root"}},
+		&pb.InternalRaftRequest{AuthUserGrantRole: &pb.AuthUserGrantRoleRequest{User: "root", Role: "root"}},
+		&pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "bob", Options: noPass}},
+		&pb.InternalRaftRequest{AuthEnable: &pb.AuthEnableRequest{}},
+	)
+	for i, r := range res {
+		if r.Err != nil {
+			t.Fatalf("auth setup entry %d: %v", i+1, r.Err)
+		}
+	}
+	rev := m.Auth().Revision()
+	res = run(t, m, 6,
+		as("root", rev, put("a", 0)),
+		as("root", rev-1, put("b", 0)),
+		as("bob", rev, put("c", 0)),
+		as("root", rev, &pb.InternalRaftRequest{AuthUserAdd: &pb.AuthUserAddRequest{Name: "carol", Options: noPass}}),
+		as("root", rev, put("d", 0)),
+	)
+	want := []error{nil, auth.ErrAuthOldRevision, auth.ErrPermissionDenied, nil, auth.ErrAuthOldRevision}
+	for i, r := range res {
+		if !errors.Is(r.Err, want[i]) || (r.Err == nil) != (want[i] == nil) {
+			t.Errorf("entry %d: %v, want %v", i+6, r.Err, want[i])
+		}
+	}
+	if m.KV().Rev() != 2 {
+		t.Errorf("revision %d, want 2: only a's put may pass", m.KV().Rev())
 	}
 }
