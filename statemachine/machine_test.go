@@ -44,7 +44,7 @@ func (r *recorder) Resync() { r.resyncs++ }
 
 func openMachine(t *testing.T, fs vfs.FS) (*Machine, *recorder) {
 	t.Helper()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,6 +60,13 @@ func openMachine(t *testing.T, fs vfs.FS) (*Machine, *recorder) {
 	t.Cleanup(rec.close)
 	return m, rec
 }
+
+// quietLogger keeps Pebble's recovery lines out of the test output.
+type quietLogger struct{}
+
+func (quietLogger) Infof(string, ...any)              {}
+func (quietLogger) Errorf(string, ...any)             {}
+func (quietLogger) Fatalf(format string, args ...any) { panic(fmt.Sprintf(format, args...)) }
 
 func put(k string, lease int64) *pb.InternalRaftRequest {
 	return &pb.InternalRaftRequest{Put: &pb.PutRequest{Key: []byte(k), Value: []byte("v"), Lease: lease}}
