@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,8 @@ const (
 	catalogInstances = 2
 	// catalogChecks is the number of TTL checks per member (agent).
 	catalogChecks = 2
+	// catalogOpsPerCheck retires a check after this many operations.
+	catalogOpsPerCheck = 150
 	// catalogKVKeys and catalogOpsPerKVKey rotate the Consul KV keys.
 	catalogKVKeys      = 4
 	catalogOpsPerKVKey = 150
@@ -43,23 +46,65 @@ type catalogWorkload struct {
 	services *rotatingNames
 	kvKeys   *rotatingNames
 	apis     []*api.Client
-	checks   []checkSlot // catalogChecks per member
+	checks   []*checkSlot // catalogChecks per member
 	locks    catalogLocks
 }
 
-// checkSlot is one TTL check of one member's agent; its operations start
-// once its registration was acknowledged.
+// checkSlot is one of a member agent's TTL checks in use. Like a KV key,
+// a check is retired after catalogOpsPerCheck operations (so that each
+// check's history stays small for porcupine) and replaced by a fresh one,
+// whose operations start once its registration and first status were
+// acknowledged.
 type checkSlot struct {
-	member int
-	id     string
-	mu     sync.Mutex
-	ready  bool
+	member, index int
+	mu            sync.Mutex
+	id            string // the check in use; "" while it is being replaced
+	gen, used     int
 }
 
-func (c *checkSlot) isReady() bool {
+// use returns the check to operate on ("" while none is ready) and
+// whether this use retires it (the caller then makes the next one).
+func (c *checkSlot) use() (id string, retire bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.ready
+	if c.id == "" {
+		return "", false
+	}
+	id, c.used = c.id, c.used+1
+	if c.used >= catalogOpsPerCheck {
+		c.id = ""
+		return id, true
+	}
+	return id, false
+}
+
+// current is the check in use, "" while it is being replaced.
+func (c *checkSlot) current() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.id
+}
+
+// next names the slot's next check.
+func (c *checkSlot) next(node string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	return fmt.Sprintf("chk-%s-%d-%d", node, c.index, c.gen)
+}
+
+// ready puts a registered check in use.
+func (c *checkSlot) ready(id string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.id, c.used = id, 0
+}
+
+// made is the number of checks the slot registered.
+func (c *checkSlot) made() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 func newCatalogWorkload(o WorkloadOptions) *catalogWorkload {
@@ -102,7 +147,7 @@ func (w *catalogWorkload) Run(ctx context.Context, env *Env) error {
 		}
 		w.apis = append(w.apis, c)
 		for k := 0; k < catalogChecks; k++ {
-			w.checks = append(w.checks, checkSlot{member: i, id: fmt.Sprintf("chk-%s-%d", env.Cluster.Name(i), k)})
+			w.checks = append(w.checks, &checkSlot{member: i, index: k})
 		}
 	}
 	var wg sync.WaitGroup
@@ -250,18 +295,24 @@ func opAt(proc int, call, ret int64, in regInput, out regOutput) porcupine.Opera
 func (w *catalogWorkload) Check(_ context.Context, env *Env) Result {
 	h := w.ops()
 	fixUnknownReturns(h)
-	unknown := 0
+	unknown, kinds, checks := 0, map[string]int{}, 0
+	for _, c := range w.checks {
+		checks += c.made()
+	}
 	for _, op := range h {
 		if op.Output.(regOutput).Unknown {
 			unknown++
 		}
+		kind, _, _ := strings.Cut(op.Input.(regInput).Key, " ")
+		kinds[kind]++
 	}
 	w.locks.mu.Lock()
 	holds, lockAnomalies, sessions, unknownAcquires := w.locks.holds, w.locks.anomalies, w.locks.sessions, w.locks.unknown
 	w.locks.mu.Unlock()
 	res := Result{Workload: w.Name(), Verdict: VerdictOK,
-		Summary: fmt.Sprintf("%d operations on %d service names, %d checks and %d KV keys, %d with unknown outcome; %d lock holds in %d sessions, %d acquires with unknown outcome",
-			len(h), w.services.count(), len(w.checks), w.kvKeys.count(), unknown, len(holds), sessions, unknownAcquires)}
+		Summary: fmt.Sprintf("%d operations (%d on instances of %d services, %d on %d checks, %d on %d KV keys), %d with unknown outcome; %d lock holds in %d sessions, %d acquires with unknown outcome",
+			len(h), kinds["service"], w.services.count(), kinds["check"], checks, kinds["kv"], w.kvKeys.count(),
+			unknown, len(holds), sessions, unknownAcquires)}
 	res = porcupineVerdict(res, registerModel, h, w.opts.CheckTimeout, env, func(op porcupine.Operation) string {
 		return op.Input.(regInput).Key
 	})

@@ -30,29 +30,34 @@ func isStatus(err error, code int) bool {
 	return errors.As(err, &se) && se.Code == code
 }
 
-// setupChecks registers member i's TTL checks on its agent (retrying until
-// acknowledged), then gives each a first status through the history, so
-// that every later read has a write to be judged against. The TTL is far
-// longer than the run: statuses change only through the workload.
+// setupChecks puts member i's first TTL checks in use.
 func (w *catalogWorkload) setupChecks(ctx context.Context, env *Env, i int) {
 	c := &catalogClient{w: w, env: env, rng: rand.New(rand.NewSource(env.Seed + 4000 + int64(i))), proc: w.newProc()}
-	for k := range w.checks {
-		slot := &w.checks[k]
-		if slot.member != i {
-			continue
+	for _, slot := range w.checks {
+		if slot.member == i {
+			c.newCheck(ctx, slot)
 		}
-		reg := &api.AgentCheckRegistration{ID: slot.id, Name: slot.id,
-			AgentServiceCheck: api.AgentServiceCheck{TTL: catalogCheckTTL, Status: api.HealthPassing}}
-		for ctx.Err() == nil && !c.try(ctx, func(cctx context.Context) error {
-			return w.apis[i].Agent().CheckRegisterOpts(reg, (&api.QueryOptions{}).WithContext(cctx))
-		}) {
-		}
-		for ctx.Err() == nil && !c.flip(ctx, slot) {
-			sleepCtx(ctx, failureBackoff)
-		}
-		slot.mu.Lock()
-		slot.ready = ctx.Err() == nil
-		slot.mu.Unlock()
+	}
+}
+
+// newCheck registers the slot's next TTL check on its member's agent
+// (retrying until acknowledged), gives it a first status through the
+// history, so that every later read has a write to be judged against, and
+// puts it in use. The TTL is far longer than the run: statuses change only
+// through the workload.
+func (c *catalogClient) newCheck(ctx context.Context, slot *checkSlot) {
+	id := slot.next(c.env.Cluster.Name(slot.member))
+	reg := &api.AgentCheckRegistration{ID: id, Name: id,
+		AgentServiceCheck: api.AgentServiceCheck{TTL: catalogCheckTTL, Status: api.HealthPassing}}
+	for ctx.Err() == nil && !c.try(ctx, func(cctx context.Context) error {
+		return c.w.apis[slot.member].Agent().CheckRegisterOpts(reg, (&api.QueryOptions{}).WithContext(cctx))
+	}) {
+	}
+	for ctx.Err() == nil && !c.flip(ctx, slot.member, id) {
+		sleepCtx(ctx, failureBackoff)
+	}
+	if ctx.Err() == nil {
+		slot.ready(id)
 	}
 }
 
@@ -74,18 +79,28 @@ var checkStatuses = []string{api.HealthPassing, api.HealthWarning, api.HealthCri
 // agent, with a unique output) or reads a member's checks (Health().Node
 // on a random member, one read per check of that node).
 func (c *catalogClient) checkOp(ctx context.Context) bool {
-	slot := &c.w.checks[c.rng.Intn(len(c.w.checks))]
-	if !slot.isReady() {
+	slot := c.w.checks[c.rng.Intn(len(c.w.checks))]
+	id, retire := slot.use()
+	if retire {
+		defer c.newCheck(ctx, slot)
+	}
+	switch {
+	case id == "":
 		return false
+	case c.rng.Intn(2) == 0:
+		return c.flip(ctx, slot.member, id)
 	}
-	if c.rng.Intn(2) == 0 {
-		return c.flip(ctx, slot)
+	var ids []string
+	for _, s := range c.w.checks {
+		if s.member == slot.member && s != slot && s.current() != "" {
+			ids = append(ids, s.current())
+		}
 	}
+	ids = append(ids, id)
 	cctx, cancel := c.timeout(ctx)
 	defer cancel()
-	node := c.env.Cluster.Name(slot.member)
 	call := c.env.Now()
-	checks, _, err := c.w.apis[c.member()].Health().Node(node, (&api.QueryOptions{}).WithContext(cctx))
+	checks, _, err := c.w.apis[c.member()].Health().Node(c.env.Cluster.Name(slot.member), (&api.QueryOptions{}).WithContext(cctx))
 	ret := c.env.Now()
 	if err != nil {
 		return false
@@ -94,23 +109,21 @@ func (c *catalogClient) checkOp(ctx context.Context) bool {
 	for _, hc := range checks {
 		seen[hc.CheckID] = checkValue(hc.Status, hc.Output)
 	}
-	for k := range c.w.checks {
-		if s := &c.w.checks[k]; s.member == slot.member && s.isReady() {
-			c.w.record(opAt(c.proc, call, ret, regInput{Op: opGet, Key: "check " + s.id},
-				regOutput{Unreported: true, Value: seen[s.id]}))
-		}
+	for _, id := range ids {
+		c.w.record(opAt(c.proc, call, ret, regInput{Op: opGet, Key: "check " + id},
+			regOutput{Unreported: true, Value: seen[id]}))
 	}
 	return true
 }
 
 // flip sets a check's status and a unique output through its agent.
-func (c *catalogClient) flip(ctx context.Context, slot *checkSlot) bool {
+func (c *catalogClient) flip(ctx context.Context, member int, id string) bool {
 	status, note := checkStatuses[c.rng.Intn(len(checkStatuses))], c.unique()
-	in := regInput{Op: opPut, Key: "check " + slot.id, Value: checkValue(status, note)}
+	in := regInput{Op: opPut, Key: "check " + id, Value: checkValue(status, note)}
 	cctx, cancel := c.timeout(ctx)
 	defer cancel()
 	call := c.env.Now()
-	err := c.w.apis[slot.member].Agent().UpdateTTLOpts(slot.id, note, status, (&api.QueryOptions{}).WithContext(cctx))
+	err := c.w.apis[member].Agent().UpdateTTLOpts(id, note, status, (&api.QueryOptions{}).WithContext(cctx))
 	return c.record(in, regOutput{Unreported: true}, call, err)
 }
 

@@ -23,6 +23,8 @@ const (
 	// else for as long again after the release, so no other holder may
 	// acquire it while the first still believes.
 	catalogSessionTTL = 10 * time.Second
+	// catalogHoldFor is the mean time a holder keeps a lock.
+	catalogHoldFor = time.Second
 )
 
 // catalogHold is one acquisition of a lock, on the client's clock
@@ -123,9 +125,7 @@ func (w *catalogWorkload) lockRound(ctx context.Context, env *Env, rng *rand.Ran
 		return true
 	}
 	h := catalogHold{Key: s.key, Session: id, Client: name, Acquired: env.Now()}
-	sleepCtx(ctx, time.Duration(50+rng.Intn(200))*time.Millisecond)
-	s.renew(ctx)
-	s.readWhileHolding(ctx)
+	s.hold(ctx, rng, h.Acquired+int64(catalogHoldFor/2)+rng.Int63n(int64(catalogHoldFor)))
 	h.Until = min(env.Now(), s.until())
 	if rng.Intn(10) == 0 {
 		s.destroyAndRead(ctx)
@@ -136,6 +136,20 @@ func (w *catalogWorkload) lockRound(ctx context.Context, env *Env, rng *rand.Ran
 	}
 	w.locks.add(func(l *catalogLocks) { l.holds = append(l.holds, h) })
 	return true
+}
+
+// hold keeps the lock until the client's clock passes end (or the run
+// ends, or the session is known to be gone): every few hundred
+// milliseconds it renews the session and reads the key.
+func (s *lockSession) hold(ctx context.Context, rng *rand.Rand, end int64) {
+	for ctx.Err() == nil && s.ended == 0 {
+		sleepCtx(ctx, time.Duration(100+rng.Intn(300))*time.Millisecond)
+		s.renew(ctx)
+		s.readWhileHolding(ctx)
+		if s.env.Now() >= end {
+			return
+		}
+	}
 }
 
 // renew renews the session; an acknowledged renewal extends the belief.
