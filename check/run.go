@@ -7,7 +7,9 @@
 // linearizability with porcupine (register, txn), durability and replica
 // agreement (lost-writes), watch guarantees (watch), fenced locking (lock)
 // and lease expiry (lease), also across member replacement (the member
-// nemesis). It prints a one-line verdict and writes an HTML
+// nemesis); and, through Consul's HTTP API with the real consul/api
+// client, linearizable registrations, check flips and KV CAS with
+// non-overlapping session locks (catalog). It prints a one-line verdict and writes an HTML
 // report with porcupine's visualization and the fault timeline.
 //
 // Workloads and nemeses are registries (workloadRegistry, nemesisRegistry):

@@ -148,7 +148,7 @@ func TestRegisterModel(t *testing.T) {
 			op(0, 40, 50, casR("x", 0, "b"), casOK(4)),
 		}},
 	}
-	checkCases(t, tests)
+	checkCases(t, Register, tests)
 }
 
 func TestDescribeRegOp(t *testing.T) {
@@ -217,21 +217,21 @@ func TestRegisterModelUnreported(t *testing.T) {
 			op(1, 40, 50, get("x"), seen("a")),
 		}},
 	}
-	checkCases(t, tests)
+	checkCases(t, Register, tests)
 }
 
-// modelCase is a history and whether the register model must accept it.
+// modelCase is a history and whether a model must accept it.
 type modelCase struct {
 	name string
 	ok   bool
 	h    []porcupine.Operation
 }
 
-func checkCases(t *testing.T, tests []modelCase) {
+func checkCases(t *testing.T, model porcupine.Model, tests []modelCase) {
 	t.Helper()
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := porcupine.CheckOperationsTimeout(Register, tc.h, 10*time.Second)
+			got := porcupine.CheckOperationsTimeout(model, tc.h, 10*time.Second)
 			want := porcupine.Illegal
 			if tc.ok {
 				want = porcupine.Ok

@@ -3,7 +3,6 @@ package kvmodel
 import (
 	"math"
 	"testing"
-	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -37,11 +36,7 @@ func tsaw(kvs ...RegOutput) TxnOutput {
 
 func TestTxnModel(t *testing.T) {
 	none := RegOutput{}
-	tests := []struct {
-		name string
-		ok   bool
-		h    []porcupine.Operation
-	}{
+	tests := []modelCase{
 		{"atomic write then read", true, []porcupine.Operation{
 			txop(0, 0, 10, twrite("a", "b"), TxnOutput{Ok: true, Rev: 5}),
 			txop(1, 20, 30, tread, tsaw(saw("a", 5), saw("b", 5), none)),
@@ -80,18 +75,7 @@ func TestTxnModel(t *testing.T) {
 			txop(1, 20, 30, tread, tsaw(saw("a", 3), none, none)),
 		}},
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			got := porcupine.CheckOperationsTimeout(Txn, tc.h, 10*time.Second)
-			want := porcupine.Illegal
-			if tc.ok {
-				want = porcupine.Ok
-			}
-			if got != want {
-				t.Fatalf("porcupine: %s, want %s", got, want)
-			}
-		})
-	}
+	checkCases(t, Txn, tests)
 	if d := describeTxnOp(tcas([3]int64{5}, [3]bool{true}, "x"), TxnOutput{Ok: true, Rev: 6}); d != `cas(k0@5 → k0="x" g) → ok@6` {
 		t.Errorf("describe: %s", d)
 	}
