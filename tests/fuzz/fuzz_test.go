@@ -34,6 +34,7 @@ var targets = []struct {
 	execs     int
 }{
 	{"./auth", "FuzzVerify", 2000},
+	{"./consuldns", "FuzzAnswer", 2000},
 	{"./etcdapi", "FuzzRequest", 500},
 	{"./etcdsnap", "FuzzOpen", 500},
 	{"./record", "FuzzOpen", 10000},
