@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
@@ -218,8 +220,10 @@ func (m *member) serveReads() {
 func (m *member) status() raft.Status { return m.core.RaftStatus() }
 
 // voters and learners are the member's current raft configuration.
-func (m *member) voters() []uint64   { return ids(m.status().Config.Voters.IDs()) }
-func (m *member) learners() []uint64 { return ids(m.status().Config.Learners) }
+func (m *member) voters() []uint64 { return slices.Sorted(maps.Keys(m.status().Config.Voters.IDs())) }
+func (m *member) learners() []uint64 {
+	return slices.Sorted(maps.Keys(m.status().Config.Learners))
+}
 
 // peerContext is a founding or added member as a conf change carries it.
 func peerContext(id uint64) []byte {

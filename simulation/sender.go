@@ -3,7 +3,6 @@ package simulation
 import (
 	"bytes"
 	"io"
-	"slices"
 
 	"github.com/synod-db/synod/raftnode"
 
@@ -53,14 +52,4 @@ func (s sender) SendSnapshot(msg *raftpb.Message, body io.WriterTo, done func(er
 		core.ReportSnapshot(to, !delivered)
 		m.c.fail(m.process())
 	})
-}
-
-// ids is a set of member IDs in ascending order.
-func ids[V any](set map[uint64]V) []uint64 {
-	out := make([]uint64, 0, len(set))
-	for id := range set {
-		out = append(out, id)
-	}
-	slices.Sort(out)
-	return out
 }
