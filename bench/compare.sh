@@ -111,17 +111,23 @@ leader_ep() { # prints the leader's client address
 }
 
 # bench name field args...: runs etcd's benchmark and records, under name for the current
-# kind, its Requests/sec and p99 latency (field rps) or its p50 and p99 latency (field lat).
-declare -A res=()
+# kind, its Requests/sec and p99 latency (field rps) or its p50 and p99 latency (field lat),
+# and the members' CPU per request on the first of those rows (for lat: per put).
+declare -A res=() cpu=()
 order=()
 bench() {
-  local name=$1 field=$2 out; shift 2
+  local name=$1 field=$2 out before after; shift 2
+  before=$(cpu_sample)
   out=$("$bin/benchmark" "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  after=$(cpu_sample)
   [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
   if [[ $field == rps ]]; then
     record "$name (req/s)" "$(awk '/Requests\/sec:/{print $2}' <<<"$out")"
+    record_cpu "$name (req/s)" "$before" "$after" "$(completed <<<"$out")"
   else
-    # watch-latency prints the puts' summary first, then the watch events' one
+    # watch-latency prints the puts' summary first, then the watch events' one; the puts
+    # are the requests, the events they fan out to the watchers are part of their cost
+    record_cpu "$name p50 (ms)" "$before" "$after" "$(awk '/Watch events summary/{exit} 1' <<<"$out" | completed)"
     out=$(awk '/Watch events summary/{w=1} w' <<<"$out")
     record "$name p50 (ms)" "$(awk '/ 50% in /{printf "%.3f", $3*1000}' <<<"$out")"
   fi
@@ -132,6 +138,64 @@ record() { # name value
   res[$kind,$1]+=" $2"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print "nan" }'; }
+
+# Member CPU per request. Only the members' own pids are read (never the load generator's),
+# from /proc/<pid>/stat: utime and stime (fields 14 and 15, clock ticks) and, to tell a
+# restarted or recycled pid from the process sampled before, the start time (field 22).
+hz=$(getconf CLK_TCK)
+
+# cpu_sample: one word per current member, i:pid:starttime:ticks, or i:dead.
+cpu_sample() {
+  local i w start ut st
+  for i in "${!pids[@]}"; do
+    # the command name (field 2) may hold spaces: fields are counted after its closing ")"
+    w=$(awk '{ sub(/^.*\) /, ""); if ($1 == "Z" || $1 == "X") print "dead"; else print $20 " " $12 " " $13 }' \
+      "/proc/${pids[$i]}/stat" 2>/dev/null) || w=dead
+    [[ -n $w && $w != dead ]] || { echo "$i:dead"; continue; }
+    read -r start ut st <<<"$w"
+    echo "$i:${pids[$i]}:$start:$((ut + st))" # bash arithmetic: 64-bit
+  done
+}
+
+# completed: the requests a report (etcd's benchmark or hey, on stdin) counts as done: the sum
+# of its response time histogram (successes only), else Requests/sec x Total.
+completed() {
+  awk '/^Response time histogram:/{h=1; next}
+    h && !NF {h=0}
+    h && match($0, /\[[0-9]+\]/) {c+=substr($0, RSTART+1, RLENGTH-2)}
+    /^ *Total:/{t=$2} /^ *Requests\/sec:/{r=$2}
+    END{ if (c > 0) printf "%d\n", c; else if (t > 0 && r > 0) printf "%.0f\n", t*r }'
+}
+
+# cpu_per_request before after n: µs of CPU of all members per request, or n/a when a member
+# died or was replaced during the row, or no request completed.
+cpu_per_request() {
+  local before=$1 after=$2 n=$3 w i ticks=0 members=0
+  local -A b=()
+  if ! [[ $n =~ ^[0-9]+$ ]] || ((n == 0)); then echo n/a; return; fi
+  for w in $before; do b[${w%%:*}]=${w#*:}; done
+  for w in $after; do
+    i=${w%%:*} w=${w#*:}
+    [[ $w != dead && ${b[$i]:-dead} != dead && ${w%:*} == "${b[$i]%:*}" ]] || { echo n/a; return; }
+    ticks=$((ticks + ${w##*:} - ${b[$i]##*:}))
+    members=$((members + 1))
+  done
+  ((members > 0 && members == ${#b[@]} && ticks >= 0)) || { echo n/a; return; }
+  awk -v t="$ticks" -v hz="$hz" -v n="$n" 'BEGIN{ printf "%.1f\n", t * 1e6 / hz / n }'
+}
+record_cpu() { # row before after n
+  cpu[$kind,$1]+=" $(cpu_per_request "$2" "$3" "$4")"
+}
+# cpu_median: the median of the rounds that have a figure, marked * when some round had none.
+cpu_median() {
+  local v m
+  v=$(cat)
+  [[ -n ${v// /} ]] || return 0
+  m=n/a
+  [[ $v =~ [0-9] ]] && m=$(tr ' ' '\n' <<<"$v" | grep -v -e '^$' -e '^n/a$' | median)
+  [[ $v == *n/a* && $m != n/a ]] && m+='*'
+  echo "$m"
+}
 
 # settle waits until every member has applied the leader's last entry, then 2 s more for
 # background work (memtable flushes, compactions, a lagging follower's catch-up), so each
@@ -171,14 +235,17 @@ run_loads() {
 # hbench name hey-args...: runs hey against the gateway and records its Requests/sec and p99
 # like bench; any answer but 200 fails the run (an error is no throughput).
 hbench() {
-  local name=$1 out; shift
+  local name=$1 out before after; shift
+  before=$(cpu_sample)
   out=$("$work/hey" -m POST -T application/json "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  after=$(cpu_sample)
   [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
   if grep -A20 'Status code distribution' <<<"$out" | grep -oE '\[[0-9]{3}\]' | grep -qv '\[200\]' ||
     grep -q '^Error distribution' <<<"$out"; then
     echo "$name: answers other than 200:" >&2; echo "$out" >&2; exit 1
   fi
   record "$name (req/s)" "$(awk '/Requests\/sec:/{print $2}' <<<"$out")"
+  record_cpu "$name (req/s)" "$before" "$after" "$(completed <<<"$out")"
   record "$name p99 (ms)" "$(awk '/ 99% in /{printf "%.3f", $3*1000}' <<<"$out")"
 }
 
@@ -274,11 +341,19 @@ for round in $(seq "$rounds"); do
   done
 done
 
-printf '\n%-48s %12s %12s %8s\n' "metric (median of $rounds)" etcd synod synod/etcd
-echo "(req/s: higher is better; ms, s, MiB: lower is better)"
+ratio() { awk -v s="${2%\*}" -v e="${1%\*}" 'BEGIN{ if (e+0 > 0 && s ~ /^[0-9.]+$/) printf "%.2fx", s/e; else print "-" }'; }
+printf '\n%-48s %12s %12s %8s %10s %10s %8s\n' "metric (median of $rounds)" etcd synod synod/etcd \
+  "etcd CPU" "synod CPU" synod/etcd
+echo "(req/s: higher is better; ms, s, MiB: lower is better; CPU: µs of the 3 members' CPU per request)"
 for name in "${order[@]}"; do
   e=$(median <<<"${res[etcd,$name]:-}")
   s=$(median <<<"${res[synod,$name]:-}")
-  r=$(awk -v s="$s" -v e="$e" 'BEGIN{ if (e+0 > 0) printf "%.2fx", s/e; else print "-" }')
-  printf '%-48s %12s %12s %8s\n' "$name" "$e" "$s" "$r"
+  ce=$(cpu_median <<<"${cpu[etcd,$name]:-}")
+  cs=$(cpu_median <<<"${cpu[synod,$name]:-}")
+  cr=""
+  [[ -n $ce$cs ]] && cr=$(ratio "$ce" "$cs")
+  printf '%-48s %12s %12s %8s %10s %10s %8s\n' "$name" "$e" "$s" "$(ratio "$e" "$s")" "$ce" "$cs" "$cr"
 done
+if [[ " ${cpu[*]} " == *n/a* ]]; then
+  echo "(CPU n/a: a member died or was replaced during that row in every round; *: in some rounds, the median is of the others)"
+fi
