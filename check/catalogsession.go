@@ -70,7 +70,8 @@ func (w *catalogWorkload) lockClient(ctx context.Context, env *Env, i int, rng *
 type lockSession struct {
 	w       *catalogWorkload
 	env     *Env
-	cli     *api.Client
+	cli     *api.Client // the member the session was created on
+	rng     *rand.Rand
 	id, key string
 	renewed int64
 	ended   int64 // when a renewal answered that the session is gone; 0 before
@@ -89,11 +90,12 @@ func (s *lockSession) wo(ctx context.Context) (*api.WriteOptions, context.Cancel
 	return (&api.WriteOptions{}).WithContext(ctx), cancel
 }
 
-// get reads the lock key at the default consistency (linearizable).
+// get reads the lock key at the default consistency (linearizable) on a
+// random member: what one member acknowledged, every member's reads see.
 func (s *lockSession) get(ctx context.Context) (*api.KVPair, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.w.opts.opTimeout())
 	defer cancel()
-	pair, _, err := s.cli.KV().Get(s.key, (&api.QueryOptions{}).WithContext(ctx))
+	pair, _, err := s.w.apis[s.rng.Intn(len(s.w.apis))].KV().Get(s.key, (&api.QueryOptions{}).WithContext(ctx))
 	return pair, err
 }
 
@@ -102,7 +104,7 @@ func (s *lockSession) get(ctx context.Context) (*api.KVPair, error) {
 // go by a release or (one time in ten) by destroying the session. It
 // reports whether the round got as far as an acquire's answer.
 func (w *catalogWorkload) lockRound(ctx context.Context, env *Env, rng *rand.Rand, name string) bool {
-	s := &lockSession{w: w, env: env, cli: w.apis[rng.Intn(len(w.apis))],
+	s := &lockSession{w: w, env: env, cli: w.apis[rng.Intn(len(w.apis))], rng: rng,
 		key: fmt.Sprintf("check/catalog/lock/%d", rng.Intn(catalogLockKeys)), renewed: env.Now()}
 	wo, cancel := s.wo(ctx)
 	id, _, err := s.cli.Session().Create(&api.SessionEntry{TTL: catalogSessionTTL.String(), LockDelay: catalogSessionTTL,
@@ -174,8 +176,8 @@ func (s *lockSession) readWhileHolding(ctx context.Context) {
 		return
 	}
 	s.w.locks.add(func(l *catalogLocks) {
-		l.anomalies = append(l.anomalies, fmt.Sprintf("%s: session %s held by session %s at %.3fs, while its holder %s still believed it held it (until %.3fs)",
-			s.key, s.id, pair.Session, float64(ret)/1e9, s.id, float64(s.until())/1e9))
+		l.anomalies = append(l.anomalies, fmt.Sprintf("%s: a read that returned at %.3fs found it held by session %s, while the holder of session %s still believed it held it (until %.3fs)",
+			s.key, float64(ret)/1e9, pair.Session, s.id, float64(s.until())/1e9))
 	})
 }
 
