@@ -4,7 +4,9 @@
 # Builds synod, and etcd + etcd's benchmark tool through ../shared/tools/etcd-anchors.sh
 # (or uses $ANCHORS_BIN), starts identical 3-member clusters on loopback, runs the same
 # loads with etcd's own `benchmark` tool against each, and prints one table: the median
-# over the rounds for etcd and synod and the ratio synod/etcd. Rounds alternate the two
+# over the rounds for etcd and synod and the ratio synod/etcd. Rows with a request count
+# also get the CPU the three members spent per request (µs, from /proc/<pid>/stat around
+# the load; the load generator's CPU is not in it) and its ratio. Rounds alternate the two
 # systems (etcd, synod, then synod, etcd, ...), so slow drift of a shared machine hits
 # both alike. Only loopback addresses are used.
 #
@@ -25,7 +27,7 @@ while getopts "r:m:" o; do
   case $o in
   r) rounds=$OPTARG ;;
   m) modes=$OPTARG ;;
-  *) sed -n '2,21p' "$0" >&2; exit 2 ;;
+  *) awk 'NR > 1 && !/^#/{exit} NR > 1' "$0" >&2; exit 2 ;;
   esac
 done
 FOOTPRINT_KEYS=${FOOTPRINT_KEYS:-100000}
