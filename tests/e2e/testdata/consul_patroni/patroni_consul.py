@@ -134,9 +134,12 @@ def main():
     ports = {'pg1': api_server(), 'pg2': api_server()}
     check(all(d._session for d in nodes.values()), "Consul(): each node created its session (TTL %ss)" % SESSION_TTL)
     sessions = {n: reader.session.info(d._session)[1] for n, d in nodes.items()}
-    check(all(s and s['Behavior'] == 'delete' and s['TTL'] == '%ss' % SESSION_TTL for s in sessions.values()),
-          "session.info on member 2: both sessions, behavior delete, TTL %ss as sent (%s)"
-          % (SESSION_TTL, [(s['Name'], s['Behavior'], s['TTL']) for s in sessions.values() if s]))
+    got = [(s['Name'], s['Behavior'], s['TTL'], s.get('Checks'), s.get('NodeChecks'), s['LockDelay'])
+           for s in sessions.values() if s]
+    check(len(got) == 2 and all(g[1:3] == ('delete', '%ss' % SESSION_TTL) and not g[3] and not g[4] and
+                                g[5] == 1000000 for g in got),
+          "session.info on member 2: both sessions, behavior delete, TTL %ss as sent, no checks (Patroni sends "
+          "Checks: [], so that the node's serfHealth does not end them), lock delay 1ms (%s)" % (SESSION_TTL, got))
 
     won = race(nodes, lambda d: d.initialize(create_new=True, sysid='700000000000000000' + d._name[-1]))
     check(sorted(won.values()) == [False, True], "initialize race: exactly one wins (%s)" % won)
