@@ -63,7 +63,7 @@ func nodeCheckStates(st *catalog.NodeState) map[string]string {
 // checks it names must exist and not be critical, read and written in one
 // transaction compared on the node's index key, so a check that goes
 // critical meanwhile makes it read again. A session with a TTL lives on an
-// etcd lease of that TTL.
+// etcd lease of SessionTTLMultiplier times that TTL.
 func (s *Server) createSession(ctx context.Context, sess *consulkv.Session) (string, error) {
 	ttl, _ := sess.TTLDuration() // validated
 	var lease clientv3.LeaseID
@@ -71,7 +71,7 @@ func (s *Server) createSession(ctx context.Context, sess *consulkv.Session) (str
 		if s.cfg.Lease == nil {
 			return "", errNoLease
 		}
-		g, err := s.cfg.Lease.Grant(ctx, ceilSeconds(ttl))
+		g, err := s.cfg.Lease.Grant(ctx, ceilSeconds(ttl*SessionTTLMultiplier))
 		if err != nil {
 			return "", err
 		}
@@ -117,6 +117,12 @@ func (s *Server) storeSession(ctx context.Context, sess *consulkv.Session, lease
 	}
 	return "", errConflict
 }
+
+// SessionTTLMultiplier is how many times its TTL a session lives after its
+// last renewal, as in Consul's server (its structs.SessionTTLMultiplier):
+// clients count on it, Patroni halving its ttl for the session's TTL so
+// that its leader lock lasts the ttl it was configured with.
+const SessionTTLMultiplier = 2
 
 func ceilSeconds(d time.Duration) int64 { return int64((d + time.Second - 1) / time.Second) }
 
