@@ -18,7 +18,8 @@
 #   FOOTPRINT_KEYS  keys of 256 B written before RSS and disk are measured (default 100000)
 #   RESTART_KEYS    keys in the store when the restart is timed (default 1000000; the keys
 #                   beyond FOOTPRINT_KEYS are written with 1000 clients first)
-#   KEEP_LOGS=1     keep the member logs and the raw benchmark output in $work
+#   KEEP_LOGS=1     keep the member logs, the raw benchmark output and every round's figures
+#                   (rounds.tsv) in $work
 #   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -356,6 +357,13 @@ for name in "${order[@]}"; do
   [[ -n $ce$cs ]] && cr=$(ratio "$ce" "$cs")
   printf '%-48s %12s %12s %8s %10s %10s %8s\n' "$name" "$e" "$s" "$(ratio "$e" "$s")" "$ce" "$cs" "$cr"
 done
+if [[ ${KEEP_LOGS:-} == 1 ]]; then # every round's figure, in round order, to judge the spread
+  for name in "${order[@]}"; do
+    for kind in etcd synod; do
+      printf '%s\t%s\t%s\tCPU:%s\n' "$name" "$kind" "${res[$kind,$name]:-}" "${cpu[$kind,$name]:-}"
+    done
+  done >"$work/rounds.tsv"
+fi
 if [[ " ${cpu[*]} " == *n/a* ]]; then
   echo "(CPU n/a: a member died or was replaced during that row in every round; *: in some rounds, the median is of the others)"
 fi
