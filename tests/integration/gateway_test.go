@@ -72,9 +72,15 @@ func openWatch(t *testing.T, c *cluster, prefix string) (net.Conn, *bufio.Reader
 // TestGatewaySlowWatchReaderIsCutOff: a client that opens a watch through
 // the gateway and stops reading neither slows the writes it watches nor
 // holds its stream for ever: once a write to it has blocked for the
-// stream write timeout, the member closes the connection.
+// stream write timeout, the member closes the connection. With one stream
+// allowed, the member's giving up shows as the slot coming free, which the
+// test waits for without reading the stalled connection (reading it would
+// unblock the member's write and reset the timeout).
 func TestGatewaySlowWatchReaderIsCutOff(t *testing.T) {
-	c := newCluster(t, 1, func(cfg *server.Config) { cfg.HTTP.StreamWriteTimeout = time.Second })
+	c := newCluster(t, 1, func(cfg *server.Config) {
+		cfg.HTTP.StreamWriteTimeout = time.Second
+		cfg.MaxConcurrentStreams = 1
+	})
 	conn, _ := openWatch(t, c, "slow/")
 	value := bytes.Repeat([]byte("v"), 256<<10)
 	// About 48 MiB of events (base64 in JSON): far more than the socket
@@ -84,20 +90,44 @@ func TestGatewaySlowWatchReaderIsCutOff(t *testing.T) {
 		gwPut(t, c, fmt.Sprintf("slow/%d", i), value)
 	}
 	t.Logf("140 puts of 256 KiB in %v while the watcher read nothing", time.Since(start))
-	// The member must now have given up on the connection: reading drains
-	// what the buffers held, then ends. A member that still held it open
-	// would leave the read blocked until the deadline.
+	eventually(t, "the stalled watch's stream slot to come free", 30*time.Second, func() error {
+		if code := watchStatus(t, c); code != http.StatusOK {
+			return fmt.Errorf("a new watch is answered %d: the stalled one still holds the only slot", code)
+		}
+		return nil
+	})
+	// The member gave up on the connection: reading drains what the
+	// buffers held, then ends.
 	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
 	n, err := io.Copy(io.Discard, conn)
 	var ne net.Error
 	if errors.As(err, &ne) && ne.Timeout() {
-		t.Fatalf("the member kept the stalled watch connection open (%d bytes drained, then nothing for 30 s)", n)
+		t.Fatalf("the member freed the stream but kept the stalled connection open (%d bytes drained, then nothing for 30 s)", n)
 	}
 	t.Logf("connection closed by the member after %d buffered bytes (err %v)", n, err)
 	// And the member still serves.
 	if code, body := gwPost(t, c, 0, "/v3/kv/range", `{"key":"c2xvdy8w"}`); code != http.StatusOK {
 		t.Fatalf("range after the cut-off: %d %s", code, body)
 	}
+}
+
+// watchStatus opens a gateway watch on member 0, returns the status it is
+// answered with, and closes it.
+func watchStatus(t *testing.T, c *cluster) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", c.endpoint(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	body := `{"create_request":{"key":"cHJvYmU="}}`
+	fmt.Fprintf(conn, "POST /v3/watch HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		return 0
+	}
+	return resp.StatusCode
 }
 
 // TestGatewayStreamLimit: streaming requests beyond the bound are refused
