@@ -225,7 +225,7 @@ func (n *Node) Err() error {
 func (n *Node) ID() uint64 { return n.c.cfg.ID }
 
 // Leader is the current leader's ID, or 0 when none is known.
-func (n *Node) Leader() uint64 { return n.c.lead.Load() }
+func (n *Node) Leader() uint64 { return n.c.Leader() }
 
 // Term is the current raft term.
 func (n *Node) Term() uint64 { return n.c.term.Load() }
@@ -234,10 +234,10 @@ func (n *Node) Term() uint64 { return n.c.term.Load() }
 func (n *Node) CommitIndex() uint64 { return n.c.commit.Load() }
 
 // AppliedIndex is the last applied entry.
-func (n *Node) AppliedIndex() uint64 { return n.c.aw.get() }
+func (n *Node) AppliedIndex() uint64 { return n.c.AppliedIndex() }
 
 // IsLeader reports whether this member is the leader.
-func (n *Node) IsLeader() bool { return n.c.isLeader.Load() }
+func (n *Node) IsLeader() bool { return n.c.IsLeader() }
 
 // LeaderChanged returns a channel closed at the next change of leader.
 func (n *Node) LeaderChanged() <-chan struct{} { return *n.c.leaderCh.Load() }

@@ -11,7 +11,6 @@ import (
 
 	"github.com/anishathalye/porcupine"
 	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/synod-db/synod/kvmodel"
 )
@@ -213,14 +212,11 @@ func (c *cluster) leader() *member {
 	return best
 }
 
-// confChanged reacts to a membership change the first time any member
-// applies it: a removed member is stopped for good, as synod's transport
+// removeMember reacts to a member's removal the first time any member
+// applies it: the removed member is stopped for good, as synod's transport
 // and server do.
-func (c *cluster) confChanged(cc *raftpb.ConfChange) {
-	if cc.GetType() != raftpb.ConfChangeType_ConfChangeRemoveNode {
-		return
-	}
-	m := c.member(cc.GetNodeId())
+func (c *cluster) removeMember(id uint64) {
+	m := c.member(id)
 	if m == nil || m.removed {
 		return
 	}

@@ -32,7 +32,7 @@ type member struct {
 	snapDir string // received snapshot files (real filesystem)
 	core    *raftnode.Core
 	sm      *statemachine.Machine
-	obs     *observer // what this incarnation applied and notified
+	obs     *observer // this incarnation's watchers and membership hook
 	up      bool
 	removed bool
 	// paused models a stopped process (SIGSTOP, a long GC or VM pause): it
@@ -56,7 +56,8 @@ func (m *member) start() error {
 		return err
 	}
 	m.obs = &observer{m: m}
-	sm, err := statemachine.Open(statemachine.Config{DB: m.disk.db, Clock: m.c.now, Logger: slog.New(slog.DiscardHandler), Watchers: m.obs})
+	sm, err := statemachine.Open(statemachine.Config{DB: m.disk.db, Clock: m.c.now, Logger: slog.New(slog.DiscardHandler),
+		Watchers: m.obs, OnConfChange: m.obs.onConfChange})
 	if err != nil {
 		return fmt.Errorf("simulation: member %x: open state machine: %w", m.id, err)
 	}
@@ -65,7 +66,7 @@ func (m *member) start() error {
 		ID: m.id, Peers: m.peers, Join: !m.founder,
 		ElectionTicks: 10, HeartbeatTicks: 1,
 		SnapshotCount: m.c.snapshotCount, SnapshotCatchUpEntries: m.c.catchUpEntries,
-		Log: m.disk.log, Applier: m.obs, SnapDir: m.snapDir, Now: m.c.now,
+		Log: m.disk.log, Applier: sm, SnapDir: m.snapDir, Now: m.c.now,
 	})
 	if err != nil {
 		return fmt.Errorf("simulation: member %x: %w", m.id, err)
@@ -151,8 +152,12 @@ func (m *member) process() error {
 	if !m.up {
 		return nil
 	}
+	before := m.core.AppliedIndex()
 	if err := m.core.Advance(); err != nil {
 		return fmt.Errorf("simulation: member %x: %w", m.id, err)
+	}
+	if after := m.core.AppliedIndex(); after != before {
+		m.c.tracef("apply %x %d-%d", m.id, before+1, after)
 	}
 	if l := m.core.Leader(); l != m.lead {
 		m.lead = l

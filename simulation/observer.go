@@ -3,141 +3,85 @@ package simulation
 import (
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/raft/v3/raftpb"
 
+	"github.com/synod-db/synod/membership"
 	"github.com/synod-db/synod/mvcc"
-	"github.com/synod-db/synod/raftnode"
 	"github.com/synod-db/synod/statemachine"
 )
 
-// observer stands between a member's raftnode.Core and its state machine
-// and watches, without changing anything: every call goes to the
-// production statemachine.Machine; the observer only traces what was
-// applied, reacts to a member's removal as the server does, and checks the
-// watch events the machine hands out (Notify) against the store's own
-// history. One observer per incarnation of a member.
+// observer watches one incarnation of a member through the hooks the
+// server uses too: it is the state machine's Watchers (as watch.Hub is)
+// and its OnConfChange (as the server's transport hook is). The raft Core
+// applies through the production Machine itself; the observer only traces,
+// stops a member that applied its own or another's removal (as the server
+// stops a removed member), and checks every revision handed to the
+// watchers against the store's own history.
 type observer struct {
 	m  *member
 	sm *statemachine.Machine
 
-	// nextRev is the revision the next notified event must have: every
+	// nextRev is the revision the next notified revision must be: every
 	// revision is notified once, in order, with no gap (0: none seen yet,
 	// or the state was replaced by a snapshot).
 	nextRev int64
-	// notified collects the events handed out during the current Apply.
-	notified []*mvccpb.Event
-	err      error // the first broken watch guarantee
+	err     error // the first broken watch guarantee
 }
 
-var _ raftnode.Applier = (*observer)(nil)
+var _ statemachine.Watchers = (*observer)(nil)
 
-// Applied is the machine's applied position.
-func (o *observer) Applied() (uint64, uint64) { return o.sm.Applied() }
-
-// Apply applies a run with the machine, then checks its events.
-func (o *observer) Apply(reqs []raftnode.Request, res []raftnode.Result) error {
-	o.notified = o.notified[:0]
-	if err := o.sm.Apply(reqs, res); err != nil {
-		return err
+// onConfChange follows an accepted membership change.
+func (o *observer) onConfChange(c membership.Change) {
+	o.m.c.tracef("conf %x %s %x", o.m.id, c.Type, c.ID)
+	if c.Type == raftpb.ConfChangeType_ConfChangeRemoveNode {
+		o.m.c.removeMember(c.ID)
 	}
-	last := reqs[len(reqs)-1]
-	o.m.c.tracef("apply %x %d-%d/%d", o.m.id, reqs[0].Index, last.Index, last.Term)
-	o.checkEvents()
-	return nil
-}
-
-// ApplyConfChange applies a membership change with the machine; a member
-// that applies its own or another's removal makes that member stop, as the
-// server stops a removed member.
-func (o *observer) ApplyConfChange(index, term uint64, cc *raftpb.ConfChange) (raftnode.Result, error) {
-	r, err := o.sm.ApplyConfChange(index, term, cc)
-	if err != nil {
-		return r, err
-	}
-	o.m.c.tracef("conf %x %s %x at %d: %v", o.m.id, cc.GetType(), cc.GetNodeId(), index, r.Err)
-	if r.Err == nil {
-		o.m.c.confChanged(cc)
-	}
-	return r, nil
-}
-
-// ConfChangeRejected is the machine's record.
-func (o *observer) ConfChangeRejected(index uint64) (bool, error) {
-	return o.sm.ConfChangeRejected(index)
-}
-
-// NewSnapshot is the machine's snapshot.
-func (o *observer) NewSnapshot() raftnode.Snapshot { return o.sm.NewSnapshot() }
-
-// VerifySnapshot is the machine's check.
-func (o *observer) VerifySnapshot(path string) error { return o.sm.VerifySnapshot(path) }
-
-// Restore replaces the state; the watch stream starts over from it.
-func (o *observer) Restore(path string) error {
-	if err := o.sm.Restore(path); err != nil {
-		return err
-	}
-	o.nextRev = 0
-	o.m.c.tracef("restored %x from %s", o.m.id, filepath.Base(path))
-	return nil
-}
-
-// Notify receives the events of a committed run, as watch.Hub does.
-func (o *observer) Notify(rev int64, evs []*mvccpb.Event) {
-	o.notified = append(o.notified, evs...)
 }
 
 // Resync follows a restore: the watch stream starts over from the new state.
-func (o *observer) Resync() { o.nextRev = 0 }
+func (o *observer) Resync() {
+	o.nextRev = 0
+	applied, _ := o.sm.Applied()
+	o.m.c.tracef("restored %x at %d", o.m.id, applied)
+}
 
-// checkEvents checks the events notified during one Apply: revisions go up
-// by one with no gap and none twice, and at each revision the events are
-// exactly those the store's revision log holds, in its order.
-func (o *observer) checkEvents() {
-	if len(o.notified) == 0 || o.err != nil {
+// Notify receives the events of one committed revision, as watch.Hub does,
+// and checks them: the revision follows the previous one with no gap and
+// none twice, and its events are exactly those the store's revision log
+// holds at that revision, in its order.
+func (o *observer) Notify(rev int64, evs []*mvccpb.Event) {
+	if o.err != nil {
 		return
 	}
-	first := o.notified[0].GetKv().GetModRevision()
-	prev := o.nextRev - 1
-	for i, ev := range o.notified {
-		rev := ev.GetKv().GetModRevision()
-		ok := rev == prev+1 || (i > 0 && rev == prev)
-		if !ok && (i > 0 || o.nextRev != 0) {
-			o.failf("watch: revision %d delivered after revision %d (each revision once, in order, no gap)", rev, prev)
-			return
-		}
-		prev = rev
+	if o.nextRev != 0 && rev != o.nextRev {
+		o.failf("watch: revision %d delivered after revision %d (each revision once, in order, no gap)", rev, o.nextRev-1)
+		return
 	}
-	want, err := o.sm.KV().Events(first, len(o.notified)+1)
+	o.nextRev = rev + 1
+	want, err := o.sm.KV().Events(rev, len(evs))
 	if errors.Is(err, mvcc.ErrCompacted) {
-		o.nextRev = lastRev(o.notified) + 1
 		return
 	}
 	if err != nil {
-		o.failf("watch: read events from %d: %v", first, err)
+		o.failf("watch: read events of revision %d: %v", rev, err)
 		return
 	}
-	for i, ev := range o.notified {
-		if i >= len(want) || !sameEvent(ev, want[i]) {
-			o.failf("watch: event %d of the run from revision %d is %s, the revision log has %s", i, first, describeEvent(ev), describeEventAt(want, i))
+	for i, ev := range evs {
+		if ev.GetKv().GetModRevision() != rev || i >= len(want) || !sameEvent(ev, want[i]) {
+			o.failf("watch: event %d of revision %d is %s, the revision log has %s", i, rev, describeEvent(ev), describeEventAt(want, i))
 			return
 		}
 	}
-	if len(want) > len(o.notified) && want[len(o.notified)].GetKv().GetModRevision() <= lastRev(o.notified) {
-		o.failf("watch: an event of revision %d was never delivered", lastRev(o.notified))
-		return
+	if len(want) > len(evs) && want[len(evs)].GetKv().GetModRevision() == rev {
+		o.failf("watch: an event of revision %d was never delivered", rev)
 	}
-	o.nextRev = lastRev(o.notified) + 1
 }
 
 func (o *observer) failf(format string, args ...any) {
 	o.err = fmt.Errorf("simulation: member %x: "+format, append([]any{o.m.id}, args...)...)
 }
-
-func lastRev(evs []*mvccpb.Event) int64 { return evs[len(evs)-1].GetKv().GetModRevision() }
 
 func sameEvent(a, b *mvccpb.Event) bool {
 	ka, kb := a.GetKv(), b.GetKv()
