@@ -11,7 +11,7 @@ import (
 	"io"
 	"os"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // A backup in synod's earlier format is what `etcdctl snapshot save` wrote

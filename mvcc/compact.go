@@ -2,12 +2,13 @@ package mvcc
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // errStopped aborts a physical compaction pass when the store stops.
@@ -310,7 +311,7 @@ func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, 
 func (s *Store) Reclaim() error {
 	s.reclaimMu.Lock()
 	defer s.reclaimMu.Unlock()
-	if err := s.db.Compact(stateStart, []byte{prefixOthers}, false); err != nil {
+	if err := s.db.Compact(context.Background(), stateStart, []byte{prefixOthers}, false); err != nil {
 		return fmt.Errorf("mvcc: reclaim space: %w", err)
 	}
 	return nil
@@ -323,7 +324,7 @@ func (s *Store) Reclaim() error {
 func (s *Store) CompactAll() error {
 	s.reclaimMu.Lock()
 	defer s.reclaimMu.Unlock()
-	if err := s.db.Compact([]byte{0x00}, []byte{0xff}, true); err != nil {
+	if err := s.db.Compact(context.Background(), []byte{0x00}, []byte{0xff}, true); err != nil {
 		return fmt.Errorf("mvcc: compact all: %w", err)
 	}
 	return nil

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"google.golang.org/protobuf/proto"
@@ -31,7 +31,7 @@ type harness struct {
 
 func openDB(t testing.TB, fs vfs.FS) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, EventListener: readErrors()})
 	if err != nil {
 		t.Fatalf("pebble.Open: %v", err)
 	}
@@ -221,6 +221,13 @@ func countVersions(t testing.TB, db *pebble.DB, key string) int {
 func bufioWriter(w io.Writer) *bufio.Writer { return bufio.NewWriter(w) }
 func newCRC() hash.Hash32                   { return crc32.New(castagnoli) }
 func be32(v uint32) []byte                  { return binary.BigEndian.AppendUint32(nil, v) }
+
+// readErrors makes a block that fails its checksum an error of the read
+// that found it, as the server's options do, instead of Pebble v2's
+// default (Fatalf).
+func readErrors() *pebble.EventListener {
+	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
+}
 
 // quietLogger keeps pebble's WAL-replay chatter out of test output.
 type quietLogger struct{}

@@ -8,8 +8,8 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/record"
@@ -59,7 +59,7 @@ func TestApplyIgnoresAppliedEntries(t *testing.T) {
 // unsynced tail as a whole (data and applied index together), and a synced
 // write by the raft loop makes every earlier apply durable (one WAL).
 func TestApplyAtomicWithCrash(t *testing.T) {
-	fs := vfs.NewStrictMem()
+	fs := vfs.NewCrashableMem()
 	db, err := pebble.Open("", &pebble.Options{FS: fs, Logger: quietLogger{}})
 	if err != nil {
 		t.Fatal(err)
@@ -84,12 +84,11 @@ func TestApplyAtomicWithCrash(t *testing.T) {
 		apply(i)
 	}
 	_ = s.Close()
-	fs.SetIgnoreSyncs(true)
+	synced := fs.CrashClone(vfs.CrashCloneCfg{}) // the disk after a power cut now
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	fs.ResetToSyncedState()
-	fs.SetIgnoreSyncs(false)
+	fs = synced
 
 	db, err = pebble.Open("", &pebble.Options{FS: fs, Logger: quietLogger{}})
 	if err != nil {

@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
-	"github.com/cockroachdb/pebble/vfs/errorfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/record"
@@ -30,8 +30,8 @@ const (
 
 func newFaultFS() faultFS {
 	mode := new(atomic.Int32)
-	inj := errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
-		if mode.Load() == faultReadError && op.OpKind() == errorfs.OpKindRead && strings.HasSuffix(path, ".sst") {
+	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if mode.Load() == faultReadError && op.Kind.ReadOrWrite() == errorfs.OpIsRead && strings.HasSuffix(op.Path, ".sst") {
 			return errorfs.ErrInjected
 		}
 		return nil
@@ -69,7 +69,7 @@ func TestRangeReadFaults(t *testing.T) {
 	fs := newFaultFS()
 	c := pebble.NewCache(0)
 	defer c.Unref()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, Cache: c})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, Cache: c, EventListener: readErrors()})
 	if err != nil {
 		t.Fatal(err)
 	}

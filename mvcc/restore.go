@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // restoreBatchBytes bounds the size of one restore batch.

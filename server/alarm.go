@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/alarm"

@@ -1,7 +1,7 @@
 package server
 
 import (
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/synod-db/synod/storage"
 )

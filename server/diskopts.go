@@ -4,8 +4,8 @@ import (
 	"log/slog"
 	"path/filepath"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // openMemberDB opens the member's database under DataDir with the disk
@@ -13,8 +13,13 @@ import (
 // log's appends are made durable) in its own directory, and
 // --unsafe-no-fsync turns every fsync into a no-op. Pebble's fatal errors
 // (a failed WAL or MANIFEST write or sync) are logged to log before the
-// process exits.
+// process exits. A database written by a release built on Pebble v1 is
+// upgraded first (upgradeIfV1).
 func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
+	dir := filepath.Join(c.DataDir, "db")
+	if err := upgradeIfV1(c, dir, log); err != nil {
+		return nil, err
+	}
 	o := pebbleOptions()
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	o.Logger = memberPebbleLogger{log}
@@ -28,7 +33,7 @@ func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
 	if c.UnsafeNoFsync {
 		o.FS = noSyncFS{o.FS}
 	}
-	return pebble.Open(filepath.Join(c.DataDir, "db"), o)
+	return pebble.Open(dir, o)
 }
 
 // noSyncFS is a vfs.FS whose files never reach the disk on Sync: what
@@ -36,16 +41,16 @@ func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
 // acknowledged writes.
 type noSyncFS struct{ vfs.FS }
 
-func (fs noSyncFS) Create(name string) (vfs.File, error) {
-	return wrapNoSync(fs.FS.Create(name))
+func (fs noSyncFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return wrapNoSync(fs.FS.Create(name, c))
 }
 
-func (fs noSyncFS) OpenReadWrite(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	return wrapNoSync(fs.FS.OpenReadWrite(name, opts...))
+func (fs noSyncFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	return wrapNoSync(fs.FS.OpenReadWrite(name, c, opts...))
 }
 
-func (fs noSyncFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
-	return wrapNoSync(fs.FS.ReuseForWrite(oldname, newname))
+func (fs noSyncFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	return wrapNoSync(fs.FS.ReuseForWrite(oldname, newname, c))
 }
 
 func (fs noSyncFS) OpenDir(name string) (vfs.File, error) {

@@ -5,8 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // countingFS counts the syncs that reach it.
@@ -15,8 +15,8 @@ type countingFS struct {
 	syncs *int
 }
 
-func (fs countingFS) Create(name string) (vfs.File, error) {
-	f, err := fs.FS.Create(name)
+func (fs countingFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
 	return countingFile{f, fs.syncs}, err
 }
 
@@ -33,7 +33,7 @@ func TestNoSyncFSDropsSyncs(t *testing.T) {
 	under := countingFS{vfs.NewMem(), &n}
 	for name, fs := range map[string]vfs.FS{"plain": under, "no-sync": noSyncFS{under}} {
 		n = 0
-		f, err := fs.Create(name)
+		f, err := fs.Create(name, vfs.WriteCategoryUnspecified)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // usageFS reports a fixed free space per directory; other directories fail.

@@ -65,7 +65,7 @@ func (m *Member) registerPebbleGauges() {
 	ms.GaugeFunc("synod_pebble_memtable_size_bytes", "Bytes allocated to Pebble's live memtables (charged against the block cache).",
 		func() float64 { return float64(db.Metrics().MemTable.Size) })
 	ms.GaugeFunc("synod_pebble_l0_files", "Sstables in Pebble's level 0 (read amplification; flushes waiting for compaction).",
-		func() float64 { return float64(db.Metrics().Levels[0].NumFiles) })
+		func() float64 { return float64(db.Metrics().Levels[0].TablesCount) })
 }
 
 // httpHandler is the member's HTTP endpoints (package etcdhttp).

@@ -8,7 +8,7 @@ import (
 	"os"
 	"syscall"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/synod-db/synod/etcdlog"
 )
@@ -40,6 +40,15 @@ const (
 // log keyspace that is written once and deleted in ranges. The caller owns
 // the returned Cache reference: openPebble releases it once the DB holds its
 // own.
+//
+// Pebble v2 kept the meaning of the memtable, cache, L0 and LBase options
+// (memtables are still charged against the block cache). What moved:
+// the per-level TargetFileSize is now Options.TargetFileSizes, indexed from
+// Lbase rather than by absolute level (the same 16 MiB everywhere, so the
+// same files); MaxConcurrentCompactions (v1: one compaction, plus one more
+// while L0 read amplification or compaction debt is high) is now
+// CompactionConcurrencyRange, whose (1, 2) is that same rule; and new stores
+// are created at storeFormat instead of Pebble's oldest format.
 func pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
 		Cache:                       pebble.NewCache(cacheBytes),
@@ -48,15 +57,17 @@ func pebbleOptions() *pebble.Options {
 		L0CompactionThreshold:       4,
 		L0StopWritesThreshold:       24,
 		LBaseMaxBytes:               64 << 20,
-		MaxConcurrentCompactions:    func() int { return 2 },
+		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
+		FormatMajorVersion:          storeFormat,
 		Logger:                      quietLogger{},
+		EventListener:               &pebble.EventListener{DataCorruption: quietLogger{}.corruption},
 	}
-	o.Levels = make([]pebble.LevelOptions, 7)
 	for i := range o.Levels {
 		o.Levels[i].BlockSize = 32 << 10
-		o.Levels[i].TargetFileSize = 16 << 20
+		o.TargetFileSizes[i] = 16 << 20
 	}
-	return o.EnsureDefaults()
+	o.EnsureDefaults()
+	return o
 }
 
 // openPebble opens (or creates) the member's database at dir with
@@ -67,22 +78,33 @@ func openPebble(dir string) (*pebble.DB, error) {
 	return pebble.Open(dir, o)
 }
 
-// quietLogger drops Pebble's informational chatter but keeps fatal errors
-// (Pebble's own line, then exit 1); for databases opened outside a member
-// (snapshot restore).
+// quietLogger drops Pebble's informational chatter but keeps errors and
+// fatal errors (Pebble's own line; a fatal one then exits 1); for databases
+// opened outside a member (snapshot restore).
 type quietLogger struct{}
 
 func (quietLogger) Infof(string, ...interface{}) {}
+func (quietLogger) Errorf(format string, args ...interface{}) {
+	pebble.DefaultLogger.Errorf(format, args...)
+}
 func (quietLogger) Fatalf(format string, args ...interface{}) {
 	pebble.DefaultLogger.Fatalf(format, args...)
 }
+
+// corruption reports a block that failed its checksum as an error line.
+// Pebble v2 calls Fatalf for it unless told otherwise; v1 only returned the
+// error to the read, and so does synod still (record.ErrCorrupt, refused
+// with etcd's "data corruption" errors; docs/verification.md#disk-faults).
+func (l quietLogger) corruption(info pebble.DataCorruptionInfo) { l.Errorf("%s", info) }
 
 // msgDiskFatal is the member's last log line when Pebble cannot go on.
 const msgDiskFatal = "the database cannot continue after a failed disk write or sync; " +
 	"stopping the member (never retried: the kernel may have dropped the unwritten data)"
 
 // memberPebbleLogger is the member's Pebble logger. Informational chatter
-// is dropped. Fatalf is how Pebble v1.1 reports what it cannot survive: a
+// is dropped; Errorf (a trouble Pebble survives, such as an obsolete file it
+// could not delete) is an error line in the member's log. Fatalf is how
+// Pebble reports what it cannot survive: a
 // failed write or fsync of its WAL (db.go: "pebble: fatal commit error"; the
 // log writer's error is sticky, so no later commit would succeed either) or
 // of its MANIFEST, and broken invariants. The batch whose commit failed has
@@ -93,6 +115,10 @@ const msgDiskFatal = "the database cannot continue after a failed disk write or 
 type memberPebbleLogger struct{ log *slog.Logger }
 
 func (memberPebbleLogger) Infof(string, ...interface{}) {}
+
+func (l memberPebbleLogger) Errorf(format string, args ...interface{}) {
+	l.log.Error("database error", "err", fmt.Sprintf(format, args...))
+}
 
 func (l memberPebbleLogger) Fatalf(format string, args ...interface{}) {
 	l.log.Log(context.Background(), etcdlog.LevelFatal, msgDiskFatal, "err", fmt.Sprintf(format, args...))
@@ -105,9 +131,14 @@ func (l memberPebbleLogger) Fatalf(format string, args ...interface{}) {
 // is fatal as a failed commit is: with no space a memtable cannot be
 // flushed, writes stall behind it and the raft loop with them, so the
 // member would hang serving nothing. It stops instead, and starts again
-// once there is space. Write stalls are logged too.
+// once there is space. Write stalls are logged too, and so is a block that
+// failed its checksum (Pebble v2 would otherwise exit through Fatalf; the
+// read that found it fails with record.ErrCorrupt, as with v1).
 func memberEvents(l memberPebbleLogger) *pebble.EventListener {
 	return &pebble.EventListener{
+		DataCorruption: func(info pebble.DataCorruptionInfo) {
+			l.log.Error("database corruption found by a read (the read fails)", "err", info.String())
+		},
 		BackgroundError: func(err error) {
 			if errors.Is(err, syscall.ENOSPC) {
 				l.Fatalf("pebble: background error: %v", err)

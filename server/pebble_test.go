@@ -1,9 +1,10 @@
 package server
 
 import (
+	"context"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // TestBlockCacheSurvivesFullMemtable: once the memtable has grown to its
@@ -72,7 +73,7 @@ func TestInUseExcludesRecycledWALTail(t *testing.T) {
 	if err := db.DeleteRange([]byte{'x'}, []byte{'y'}, pebble.Sync); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Compact([]byte{0}, []byte{0xff}, false); err != nil {
+	if err := db.Compact(context.Background(), []byte{0}, []byte{0xff}, false); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Flush(); err != nil { // the next WAL is a recycled file
@@ -84,7 +85,7 @@ func TestInUseExcludesRecycledWALTail(t *testing.T) {
 	}
 	var tables int64
 	for _, l := range mt.Levels {
-		tables += l.Size
+		tables += l.TablesSize
 	}
 	if got := inUseBytes(mt); got > tables+int64(mt.WAL.Size)+64<<10 {
 		t.Fatalf("in use %d bytes with %d bytes of tables and %d live WAL bytes (WAL %+v)", got, tables, mt.WAL.Size, mt.WAL)

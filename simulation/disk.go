@@ -5,14 +5,14 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/synod-db/synod/storage"
 )
 
-// disk is one member's durable state: a strict in-memory filesystem that
-// keeps only what was synced when the member crashes, and the real Pebble
+// disk is one member's durable state: a crashable in-memory filesystem
+// of which only what was synced survives the member's crash, and the real Pebble
 // database and raft log opened on it (the state machine opens its stores
 // on the same database).
 type disk struct {
@@ -26,7 +26,7 @@ type disk struct {
 // directory is created and synced up front, as an installer would: Pebble
 // syncs what it creates inside the directory, not the directory's own entry.
 func newDisk() (*disk, error) {
-	fs := vfs.NewStrictMem()
+	fs := vfs.NewCrashableMem()
 	if err := fs.MkdirAll("db", 0o755); err != nil {
 		return nil, fmt.Errorf("simulation: create db dir: %w", err)
 	}
@@ -60,13 +60,14 @@ func (d *disk) open() error {
 }
 
 // crash loses every write that was not synced, as a power failure would:
-// syncs are ignored while the database is torn down, then the filesystem
-// goes back to its last synced state.
+// the disk goes on as a copy of exactly what was synced at this instant
+// (Pebble's CrashClone, with no unsynced data kept), and the database is
+// then torn down on the old filesystem, so nothing it does while closing
+// reaches the new one.
 func (d *disk) crash() {
-	d.fs.SetIgnoreSyncs(true)
+	synced := d.fs.CrashClone(vfs.CrashCloneCfg{})
 	_ = d.close()
-	d.fs.ResetToSyncedState()
-	d.fs.SetIgnoreSyncs(false)
+	d.fs = synced
 }
 
 // close closes the state machine and the database (not the filesystem).
@@ -88,10 +89,12 @@ func (d *disk) closeDB() error {
 	return err
 }
 
-// quietLogger drops Pebble's chatter; a fatal error panics the run.
+// quietLogger drops Pebble's chatter and the errors it survives (the
+// checks judge the outcome); a fatal error panics the run.
 type quietLogger struct{}
 
-func (quietLogger) Infof(string, ...any) {}
+func (quietLogger) Infof(string, ...any)  {}
+func (quietLogger) Errorf(string, ...any) {}
 func (quietLogger) Fatalf(format string, args ...any) {
 	panic(fmt.Sprintf("simulation: pebble: "+format, args...))
 }

@@ -1,7 +1,7 @@
 package statemachine
 
 import (
-	"github.com/cockroachdb/pebble"
+	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/mvcc"

@@ -6,12 +6,19 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
+
+// readErrors makes a block that fails its checksum an error of the read
+// that found it, as the server's options do, instead of Pebble v2's
+// default (Fatalf).
+func readErrors() *pebble.EventListener {
+	return &pebble.EventListener{DataCorruption: func(pebble.DataCorruptionInfo) {}}
+}
 
 type quietLogger struct{}
 
@@ -34,7 +41,7 @@ func openDB(t testing.TB, fs vfs.FS) *pebble.DB {
 	if err := errors.Join(root.Sync(), root.Close()); err != nil {
 		t.Fatal(err)
 	}
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, EventListener: readErrors()})
 	if err != nil {
 		t.Fatalf("pebble.Open: %v", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -174,7 +174,7 @@ func TestCrashKeepsSyncedWrites(t *testing.T) {
 	}
 	lost := 0 // prefixes whose unsynced steps the crash dropped
 	for n := 1; n <= len(crashOps); n++ {
-		fs := vfs.NewStrictMem()
+		fs := vfs.NewCrashableMem()
 		db := openDB(t, fs)
 		s := mustOpen(t, db)
 		lastSynced := 0
@@ -186,10 +186,9 @@ func TestCrashKeepsSyncedWrites(t *testing.T) {
 				lastSynced = k + 1
 			}
 		}
-		fs.SetIgnoreSyncs(true)
+		synced := fs.CrashClone(vfs.CrashCloneCfg{}) // the disk after a power cut now
 		db.Close()
-		fs.ResetToSyncedState()
-		fs.SetIgnoreSyncs(false)
+		fs = synced
 		db = openDB(t, fs)
 		got := describeStorage(t, mustOpen(t, db))
 		db.Close()
@@ -217,7 +216,7 @@ func TestCrashKeepsSyncedWrites(t *testing.T) {
 // panicked ("state.commit 26 is out of range [42, 42]") and the member could
 // never restart. Found by the deterministic simulation (seed 45).
 func TestRestartAfterSnapshotInstall(t *testing.T) {
-	fs := vfs.NewStrictMem()
+	fs := vfs.NewCrashableMem()
 	db := openDB(t, fs)
 	s := mustOpen(t, db)
 	if err := s.Save(mkHS(2, 1, 26), ents(1, 30, 2), true); err != nil {
@@ -229,10 +228,9 @@ func TestRestartAfterSnapshotInstall(t *testing.T) {
 	if err := s.Save(mkHS(3, 1, 42), nil, false); err != nil { // lost in the crash
 		t.Fatal(err)
 	}
-	fs.SetIgnoreSyncs(true)
+	synced := fs.CrashClone(vfs.CrashCloneCfg{}) // the disk after a power cut now
 	db.Close()
-	fs.ResetToSyncedState()
-	fs.SetIgnoreSyncs(false)
+	fs = synced
 	db = openDB(t, fs)
 	defer db.Close()
 	s = mustOpen(t, db)

@@ -7,9 +7,9 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"github.com/cockroachdb/pebble"
-	"github.com/cockroachdb/pebble/vfs"
-	"github.com/cockroachdb/pebble/vfs/errorfs"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
 // A raft log read that the disk fails (errorfs on the sstables' reads, no
@@ -19,8 +19,8 @@ import (
 // does the log.
 func TestEntriesReadErrorIsErrRead(t *testing.T) {
 	armed := new(atomic.Bool)
-	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op, path string) error {
-		if armed.Load() && op.OpKind() == errorfs.OpKindRead && strings.HasSuffix(path, ".sst") {
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if armed.Load() && op.Kind.ReadOrWrite() == errorfs.OpIsRead && strings.HasSuffix(op.Path, ".sst") {
 			return errorfs.ErrInjected
 		}
 		return nil
@@ -52,7 +52,7 @@ func openUncached(t *testing.T, fs vfs.FS) *pebble.DB {
 	t.Helper()
 	c := pebble.NewCache(0)
 	defer c.Unref()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, Cache: c})
+	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, Cache: c, EventListener: readErrors()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cockroachdb/pebble/vfs"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	clientv3 "go.etcd.io/etcd/client/v3"
 
@@ -169,18 +169,18 @@ type syncFailFS struct {
 	armed *atomic.Bool
 }
 
-func (fs syncFailFS) Create(name string) (vfs.File, error) {
-	f, err := fs.FS.Create(name)
+func (fs syncFailFS) Create(name string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.Create(name, c)
 	return fs.wrap(name, f, err)
 }
 
-func (fs syncFailFS) ReuseForWrite(oldname, newname string) (vfs.File, error) {
-	f, err := fs.FS.ReuseForWrite(oldname, newname)
+func (fs syncFailFS) ReuseForWrite(oldname, newname string, c vfs.DiskWriteCategory) (vfs.File, error) {
+	f, err := fs.FS.ReuseForWrite(oldname, newname, c)
 	return fs.wrap(newname, f, err)
 }
 
-func (fs syncFailFS) OpenReadWrite(name string, opts ...vfs.OpenOption) (vfs.File, error) {
-	f, err := fs.FS.OpenReadWrite(name, opts...)
+func (fs syncFailFS) OpenReadWrite(name string, c vfs.DiskWriteCategory, opts ...vfs.OpenOption) (vfs.File, error) {
+	f, err := fs.FS.OpenReadWrite(name, c, opts...)
 	return fs.wrap(name, f, err)
 }
 
