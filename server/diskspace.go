@@ -9,7 +9,7 @@ import (
 )
 
 // DiskReserveBytes is the free space a member keeps on the filesystems of
-// its data and WAL directories. Pebble v1.1 cannot go on after a failed WAL
+// its data and WAL directories. Pebble cannot go on after a failed WAL
 // write (its commit pipeline stops for good, docs/verification.md#disk-faults),
 // so a member must never let its own writes meet a full disk: below the
 // reserve it refuses writes exactly as over its quota (NOSPACE, etcd's

@@ -162,8 +162,8 @@ func runFsyncFailureChild(t *testing.T, spec string) {
 }
 
 // syncFailFS fails the syncs of Pebble's WAL files (*.log) with EIO once
-// armed, saying so on stderr. (errorfs in Pebble v1.1 injects Sync but not
-// SyncData, which the WAL uses.)
+// armed, saying so on stderr. (A wrapper of its own rather than errorfs,
+// so that Sync, SyncData and SyncTo all fail.)
 type syncFailFS struct {
 	vfs.FS
 	armed *atomic.Bool
