@@ -31,8 +31,15 @@ var ErrCorrupt = record.ErrCorrupt
 // that fails its checksum, a malformed table) as record.ErrCorrupt too, so
 // that it reaches clients as etcd's "corrupt cluster" and stops the member
 // like a record that fails its own checksum. Other errors pass unchanged.
+// Pebble v2 joins its report (the file, its key bounds) to the error it
+// returns, as a second line reading "<corruption detail carrier>"; the
+// report is logged by the member's DataCorruption event already, so only
+// the error itself is kept.
 func storageErr(err error) error {
 	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, record.ErrCorrupt) {
+		if info := pebble.ExtractDataCorruptionInfo(err); info != nil {
+			err = info.Details
+		}
 		return fmt.Errorf("%w: %w", record.ErrCorrupt, err)
 	}
 	return err

@@ -19,9 +19,13 @@ var ErrRead = errors.New("storage: read raft log")
 
 // readErr wraps an error reading the raft log in ErrRead; Pebble's own
 // corruption errors (a block failing its checksum) also wrap
-// record.ErrCorrupt.
+// record.ErrCorrupt, without the "<corruption detail carrier>" line Pebble
+// v2 joins to them (its report, which the member logs on its own).
 func readErr(err error) error {
 	if pebble.IsCorruptionError(err) && !errors.Is(err, record.ErrCorrupt) {
+		if info := pebble.ExtractDataCorruptionInfo(err); info != nil {
+			err = info.Details
+		}
 		return fmt.Errorf("%w: %w: %w", record.ErrCorrupt, ErrRead, err)
 	}
 	return fmt.Errorf("%w: %w", ErrRead, err)
