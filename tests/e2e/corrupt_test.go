@@ -73,7 +73,14 @@ func corruptionCluster(t *testing.T) (*Cluster, string) {
 	cli := newClient(t, cl.Endpoints()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	value := "corrupt-me-" + randHex(24)
+	// Letters g–v only: no 4-byte run of the value can occur in the hex
+	// fillers, so the sstable's block compression (snappy) never encodes part
+	// of it as a copy of a filler and the value stays byte for byte on disk.
+	// With a random hex value, 2 of 12 runs on Pebble v2 found neither copy
+	// of it in the sstable.
+	value := "corrupt-me-" + strings.Map(func(r rune) rune {
+		return 'g' + rune(strings.IndexRune("0123456789abcdef", r))
+	}, randHex(24))
 	filler := func(prefix string) {
 		for i := 0; i < 60; i++ {
 			if _, err := cli.Put(ctx, fmt.Sprintf("%s-%03d", prefix, i), strings.Repeat(randHex(16), 32)); err != nil {
