@@ -59,6 +59,12 @@ type writer struct {
 	events   []*mvccpb.Event
 }
 
+// putEvent is a put's event and its key-value in one allocation.
+type putEvent struct {
+	ev mvccpb.Event
+	kv mvccpb.KeyValue
+}
+
 // put writes a new version of key at beginRev+1, continuing its generation
 // (create revision, version) if the key is live, including earlier writes of
 // this revision.
@@ -71,7 +77,8 @@ func (w *writer) put(key, value []byte, lease int64) error {
 			return err
 		}
 	}
-	kv := &mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}
+	pe := &putEvent{kv: mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}}
+	kv := &pe.kv
 	if g.live {
 		kv.CreateRevision, kv.Version = g.create, g.version+1
 	}
@@ -79,7 +86,8 @@ func (w *writer) put(key, value []byte, lease int64) error {
 		return err
 	}
 	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, live: true})
-	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
+	pe.ev.Type, pe.ev.Kv = mvccpb.Event_PUT, kv
+	w.events = append(w.events, &pe.ev)
 	return w.log(tagPut, key)
 }
 

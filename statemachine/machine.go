@@ -68,6 +68,8 @@ type Machine struct {
 	alarms   *alarm.Set
 	members  *membership.Store
 	watchers Watchers
+	// leaseKeys is what the auth gate asks for a lease's keys.
+	leaseKeys auth.LeaseKeys
 }
 
 var _ raftnode.Applier = (*Machine)(nil)
@@ -86,6 +88,7 @@ func Open(cfg Config) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: cfg.Logger, watchers: cfg.Watchers}
 	m.lessor = lease.New(lease.Config{Clock: cfg.Clock})
+	m.leaseKeys = leaseKeysOf(m.lessor)
 	var err error
 	if m.kv, err = mvcc.Open(cfg.DB, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: cfg.ObserveCommit,
 		CompactHashes: cfg.CompactHashes, CompactionBatch: cfg.CompactionBatch}); err != nil {
