@@ -71,12 +71,12 @@ declare -A extra_flags=() # per kind: flags the current mode adds (scale: the qu
 has_mode() { [[ ",$modes," == *",$1,"* ]]; }
 
 # start_member kind i: starts member i of kind's cluster on its data dir (kept across restarts);
-# member 4 joins the cluster of members 1-3 (after a member add) on ports 12479 and 12480
+# member 4 joins the cluster of members 1-3 (after a member add) on ports 13379 and 13380
 # (under the kernel's ephemeral range, where 42379 may be taken by an outgoing connection).
 start_member() {
   local kind=$1 i=$2 cmd initial="" j state=new p=${2}23
   for j in 1 2 3; do initial+="m$j=http://127.0.0.1:${j}2380,"; done
-  ((i == 4)) && initial+="m4=http://127.0.0.1:12480," state=existing p=124
+  ((i == 4)) && initial+="m4=http://127.0.0.1:13380," state=existing p=133
   if [[ $kind == synod ]]; then
     cmd=("$work/synod" serve --log-level=error ${SYNOD_FLAGS:-}) # as etcd below: no per-request warnings
   else
@@ -452,15 +452,15 @@ scale_join() {
   size=$(status_field "$(leader_ep)" dbSize)
   for _ in $(seq 600); do # etcd refuses a member add until every member has been up 5 s
     t0=$(date +%s.%N)
-    "$bin/etcdctl" --endpoints="$all" member add m4 --peer-urls=http://127.0.0.1:12480 >/dev/null 2>&1 && break
+    "$bin/etcdctl" --endpoints="$all" member add m4 --peer-urls=http://127.0.0.1:13380 >/dev/null 2>&1 && break
     sleep 0.1
   done
   start_member "$kind" 4
-  wait_serving 127.0.0.1:12479 1800
+  wait_serving 127.0.0.1:13379 1800
   t=$(since "$t0")
   record "${1}new member caught up (s)" "$t"
   record "${1}new member transfer (MB/s)" "$(awk -v s="$size" -v t="$t" 'BEGIN{printf "%.1f", s / 1e6 / t}')"
-  id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:12480" {print $1}')
+  id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:13380" {print $1}')
   "$bin/etcdctl" --endpoints="$all" member remove "$id" >/dev/null
   kill "${pids[4]}" 2>/dev/null || true
   wait "${pids[4]}" 2>/dev/null || true
