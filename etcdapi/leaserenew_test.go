@@ -41,6 +41,22 @@ func (p *gatedProposer) proposed() [][]*pb.LeaseCheckpoint {
 	return append([][]*pb.LeaseCheckpoint(nil), p.entries...)
 }
 
+// renew is start as one client waits for its renewal: it reports whether the
+// lease existed when the entry applied.
+func (r *renewer) renew(ctx context.Context, srv proposer, id, ttl int64) (bool, error) {
+	done := make(chan *renewal, 1)
+	w := &renewal{id: id, ttl: ttl, done: done}
+	if err := r.start(srv, w); err != nil {
+		return false, err
+	}
+	select {
+	case <-done:
+		return w.renewed, w.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
