@@ -54,6 +54,7 @@ func isRequestErr(err error) bool {
 type writer struct {
 	b        *pebble.Batch
 	gens     *genCache // the store's; updated with every write to b
+	prefix   bool      // the store's prefixSeek (visitKey)
 	beginRev int64
 	changes  int64 // next sub revision
 	events   []*mvccpb.Event
@@ -73,7 +74,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	g, ok := w.gens.get(key)
 	if !ok {
 		var err error
-		if g.create, g.version, g.live, err = getGeneration(w.b, key, rev); err != nil {
+		if g.create, g.version, g.live, err = getGeneration(w.b, w.prefix, key, rev); err != nil {
 			return err
 		}
 	}
@@ -194,7 +195,7 @@ func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) e
 // ops runs (txnState.txn); a DeleteRange has no request-level error.
 // Compactions go through Group.compaction.
 func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, err error) {
-	t := &txnState{ctx: context.Background(), src: w.b, w: w, beginRev: w.beginRev,
+	t := &txnState{ctx: context.Background(), src: w.b, prefix: w.prefix, w: w, beginRev: w.beginRev,
 		compactRev: s.compactRev.Load(), leaseExists: s.opts.LeaseExists}
 	switch {
 	case req.GetRange() != nil:

@@ -42,7 +42,7 @@ func TestGenCacheBounded(t *testing.T) {
 func cacheAgrees(t *testing.T, h *harness, step string) {
 	t.Helper()
 	for k, g := range h.s.gens.m {
-		create, version, live, err := getGeneration(h.db, []byte(k), h.s.Rev())
+		create, version, live, err := getGeneration(h.db, h.s.prefixSeek, []byte(k), h.s.Rev())
 		if err != nil {
 			t.Fatalf("%s: read %q: %v", step, k, err)
 		}

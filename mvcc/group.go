@@ -107,7 +107,7 @@ func (g *Group) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 		return g.compaction(index, term, req.Compaction.Revision)
 	}
 	room := g.eventRoom()
-	g.w = writer{b: g.b, gens: &g.s.gens, beginRev: g.rev, events: g.events[len(g.events):]}
+	g.w = writer{b: g.b, gens: &g.s.gens, prefix: g.s.prefixSeek, beginRev: g.rev, events: g.events[len(g.events):]}
 	w := &g.w
 	res, err := g.s.dispatch(w, req)
 	switch {
@@ -189,7 +189,7 @@ func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
 		g.b = s.db.NewIndexedBatch()
 	}
 	previous := s.compactRev.Load()
-	w := &writer{b: g.b, gens: &s.gens, beginRev: g.rev}
+	w := &writer{b: g.b, gens: &s.gens, prefix: s.prefixSeek, beginRev: g.rev}
 	res, compactTo, err := s.compaction(w, rev)
 	if err != nil && !isRequestErr(err) {
 		return Result{}, g.fail(err)

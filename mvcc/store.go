@@ -77,6 +77,10 @@ type Store struct {
 
 	gens genCache // owned by the apply path (see genCache)
 
+	// prefixSeek is whether db orders with Comparer, so that single-key
+	// reads may use SeekPrefixGE and the bloom filters (hasPrefixSeek).
+	prefixSeek bool
+
 	compactor
 }
 
@@ -91,7 +95,7 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	if opts.CompactionBatch <= 0 {
 		opts.CompactionBatch = defaultCompactionBatch
 	}
-	s := &Store{db: db, opts: opts}
+	s := &Store{db: db, opts: opts, prefixSeek: hasPrefixSeek(db)}
 	s.compactor.init()
 	if err := s.finishRestore(); err != nil {
 		return nil, err
@@ -246,7 +250,7 @@ func (s *Store) ReadTxn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnRespons
 		return nil, err
 	}
 	defer v.release()
-	t := &txnState{ctx: ctx, src: v.snap, beginRev: v.rev, compactRev: v.compactRev, leaseExists: s.opts.LeaseExists}
+	t := &txnState{ctx: ctx, src: v.snap, prefix: s.prefixSeek, beginRev: v.rev, compactRev: v.compactRev, leaseExists: s.opts.LeaseExists}
 	return t.txn(req)
 }
 

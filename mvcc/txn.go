@@ -19,6 +19,7 @@ var ErrTxnNotReadOnly = errors.New("mvcc: txn is not read-only")
 type txnState struct {
 	ctx         context.Context
 	src         iterSource
+	prefix      bool // src's DB orders with Comparer (visitKey)
 	w           *writer
 	beginRev    int64
 	compactRev  int64
@@ -177,7 +178,7 @@ func (t *txnState) checkPut(p *pb.PutRequest) error {
 	if !p.IgnoreValue && !p.IgnoreLease {
 		return nil
 	}
-	prev, err := getKV(t.src, p.Key, t.readRev())
+	prev, err := getKV(t.src, t.prefix, p.Key, t.readRev())
 	if err != nil {
 		return err
 	}
@@ -257,7 +258,7 @@ func (t *txnState) put(p *pb.PutRequest) (*pb.PutResponse, error) {
 	var prev *mvccpb.KeyValue
 	if p.IgnoreValue || p.IgnoreLease || p.PrevKv {
 		var err error
-		if prev, err = getKV(t.src, p.Key, t.readRev()); err != nil {
+		if prev, err = getKV(t.src, t.prefix, p.Key, t.readRev()); err != nil {
 			return nil, err
 		}
 	}
