@@ -56,7 +56,7 @@ anchors() { # the etcd-anchors.sh next to the repository (or next to its worktre
 bin=${ANCHORS_BIN:-$(anchors)}
 work=$(mktemp -d)
 cleanup() {
-  stop_cluster
+  ! declare -F stop_cluster >/dev/null || stop_cluster # not yet defined if the build failed
   if [[ ${KEEP_LOGS:-} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
