@@ -176,50 +176,74 @@ func (s *Store) compactTo(rev int64, stop <-chan struct{}) (deleted int, err err
 	}
 }
 
-// compactCursor returns where a pass at rev starts: the persisted resume key
-// if a pass at rev was interrupted, else the start of the version keyspace.
+// compactCursor returns where a pass at rev starts, a revision-log key: the
+// persisted resume key if a pass at rev was interrupted, else the first
+// change after the last finished pass. A pass visits only the keys changed
+// from there up to rev: a key with no version newer than the last finished
+// pass was compacted by it (its newest version at or below that revision
+// kept, nothing newer to supersede it), so a pass costs the changes since
+// the last one, not the size of the store. The log below the last finished
+// pass is trimmed; above it, every change is in it. (A resume key of a
+// release that scanned the version keyspace instead restarts the pass.)
 func (s *Store) compactCursor(rev int64) ([]byte, error) {
 	p, err := readMeta(s.db, metaProgress, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(p) > 8 && int64(binary.BigEndian.Uint64(p)) == rev && p[8] == prefixVersion {
+	if len(p) > 8 && int64(binary.BigEndian.Uint64(p)) == rev && p[8] == prefixLog {
 		return p[8:], nil
 	}
-	return stateStart, nil
+	f, err := readMetaInt(s.db, metaFinished, -1) // what the log trim matches
+	if err != nil || f < 0 {
+		return logStart, err
+	}
+	return logKey(f+1, 0), nil
 }
 
-// compactBatch deletes up to CompactionBatch versions from cursor on and
-// commits them with the resume key, or, at the end of the keyspace, with the
-// revision-log trim and the finished marker. It returns the resume key (nil
-// when the pass is complete) and the number of versions deleted.
+// compactBatch compacts the keys of the revision-log entries from cursor up
+// to rev, deleting up to CompactionBatch versions, and commits them with the
+// resume key (the log key of the first entry not done), or, at the end,
+// with the revision-log trim and the finished marker. It returns the resume
+// key (nil when the pass is complete) and the number of versions deleted.
 func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, deleted int, err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: versionEnd})
+	logs, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: logKey(rev+1, 0)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
 	}
-	defer func() { err = closeIter(it, err) }()
+	defer func() { err = closeIter(logs, err) }()
+	versions, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart, UpperBound: versionEnd})
+	if err != nil {
+		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
+	}
+	defer func() { err = closeIter(versions, err) }()
 	b := s.db.NewBatch()
 	defer b.Close()
 	limit := s.opts.CompactionBatch
-	valid := it.First()
-	for scanned := 0; valid; scanned++ {
-		prefix, _, err := splitVersionKey(it.Key())
-		if err != nil {
-			return nil, 0, err
-		}
-		prefix = bytes.Clone(prefix)
+	done := make(map[string]struct{}) // keys compacted in this batch
+	for valid, scanned := logs.First(), 0; valid; valid, scanned = logs.Next(), scanned+1 {
 		if deleted >= limit || scanned >= 4*limit {
-			next = prefix
+			next = bytes.Clone(logs.Key())
 			break
 		}
-		n, complete, v, err := compactKey(it, b, prefix, rev, limit-deleted)
+		p, err := openLogEntry(logs)
 		if err != nil {
 			return nil, 0, err
 		}
-		deleted, valid = deleted+n, v
+		prefix := versionPrefix(p[1:])
+		if _, ok := done[string(prefix)]; ok {
+			continue
+		}
+		done[string(prefix)] = struct{}{}
+		if !versions.SeekGE(prefix) || !bytes.HasPrefix(versions.Key(), prefix) {
+			continue // no version left (a tombstone compacted away)
+		}
+		n, complete, _, err := compactKey(versions, b, prefix, rev, limit-deleted)
+		if err != nil {
+			return nil, 0, err
+		}
+		deleted += n
 		if !complete {
-			next = prefix
+			next = bytes.Clone(logs.Key())
 			break
 		}
 	}

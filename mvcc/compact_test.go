@@ -3,6 +3,7 @@ package mvcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -292,5 +293,42 @@ func TestCompactionTombstoneLast(t *testing.T) {
 	}
 	if n := countVersions(t, h.db, "b"); n != 0 {
 		t.Fatalf("b has %d versions left", n)
+	}
+}
+
+// TestCompactionVisitsOnlyChanges: a pass visits the keys changed since the
+// last finished pass, not the whole keyspace (two changes:
+// three batches of 1 deletion; a scan of the 200 keys takes dozens), and still
+// deletes what they supersede: versions kept by the last pass, tombstoned
+// keys; keys not changed since keep their one version.
+func TestCompactionVisitsOnlyChanges(t *testing.T) {
+	batches := 0
+	h := newHarness(t, Options{CompactionBatch: 1, hooks: &testHooks{beforeCompactCommit: func(int) error {
+		batches++
+		return nil
+	}}})
+	for i := range 200 {
+		h.put(fmt.Sprintf("k%03d", i), "1")
+	}
+	h.put("a", "1")
+	h.put("b", "1")
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "first compaction")
+	first := batches
+	h.put("a", "2")
+	h.del("b", "")
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "second compaction")
+	if err := h.s.CompactionErr(); err != nil {
+		t.Fatal(err)
+	}
+	if n := batches - first; n > 4 { // a: 1 deletion, b: 2 (budget 1 per batch)
+		t.Fatalf("the second pass took %d batches of 1 for 2 changes (the first: %d)", n, first)
+	}
+	for key, want := range map[string]int{"a": 1, "b": 0, "k000": 1, "k199": 1} {
+		if got := countVersions(t, h.db, key); got != want {
+			t.Errorf("key %q: %d versions, want %d", key, got, want)
+		}
+	}
+	if got := h.get("a"); got == nil || string(got.Value) != "2" {
+		t.Fatalf("a: %v", got)
 	}
 }
