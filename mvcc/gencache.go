@@ -1,7 +1,7 @@
 package mvcc
 
-// genCacheSize bounds the generation cache: about 80 bytes per entry with a
-// short key, so ~320 KiB at most. Coordination workloads write a small set
+// genCacheSize bounds the generation cache: about 100 bytes per entry with
+// a short key, so ~400 KiB at most. Coordination workloads write a small set
 // of hot keys (leases, elections, locks, configuration) again and again;
 // the cache is for those, not for bulk loads of distinct keys.
 const genCacheSize = 4096
