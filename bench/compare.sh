@@ -32,6 +32,7 @@
 #                   (rounds.tsv) in $work
 #   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
 #   SCALE_GB        scale checkpoints, GiB of 1 KiB values (default 1,4,10; fractions allowed)
+#   JOIN_TIMEOUT    seconds the scale mode waits for the new member to serve (default 600)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 modes=load,watch,lease,http,footprint,restart
@@ -46,6 +47,7 @@ done
 FOOTPRINT_KEYS=${FOOTPRINT_KEYS:-100000}
 RESTART_KEYS=${RESTART_KEYS:-1000000}
 SCALE_GB=${SCALE_GB:-1,4,10}
+JOIN_TIMEOUT=${JOIN_TIMEOUT:-600}
 anchors() { # the etcd-anchors.sh next to the repository (or next to its worktree directory)
   local d
   for d in "$root/../shared" "$root/../../shared"; do
@@ -90,8 +92,9 @@ start_member() {
   pids[$i]=$!
 }
 
-# wait_serving [endpoints [seconds]]: waits (default: up to 120 s) until every member
-# (default: the 3 first) answers a linearizable read.
+# wait_serving [endpoints [seconds [soft]]]: waits (default: up to 120 s) until every member
+# (default: the 3 first) answers a linearizable read; on a timeout, fails the run, or with
+# soft returns 1.
 wait_serving() {
   local ep eps=${1:-$all} i
   for _ in $(seq $((${2:-120} * 10))); do
@@ -105,6 +108,7 @@ wait_serving() {
     [[ $ok == 1 ]] && return 0
     sleep 0.1
   done
+  [[ -n ${3:-} ]] && return 1
   echo "cluster did not start serving" >&2; tail -20 "$work"/*-m1.log >&2; exit 1
 }
 
@@ -456,10 +460,14 @@ scale_join() {
     sleep 0.1
   done
   start_member "$kind" 4
-  wait_serving 127.0.0.1:13379 1800
-  t=$(since "$t0")
-  record "${1}new member caught up (s)" "$t"
-  record "${1}new member transfer (MB/s)" "$(awk -v s="$size" -v t="$t" 'BEGIN{printf "%.1f", s / 1e6 / t}')"
+  if wait_serving 127.0.0.1:13379 "$JOIN_TIMEOUT" soft; then
+    t=$(since "$t0")
+    record "${1}new member caught up (s)" "$t"
+    record "${1}new member transfer (MB/s)" "$(awk -v s="$size" -v t="$t" 'BEGIN{printf "%.1f", s / 1e6 / t}')"
+  else
+    record "${1}new member caught up (s)" "n/a"
+    scale_note+=" $kind's new member did not serve within ${JOIN_TIMEOUT} s at ${1%: };"
+  fi
   id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:13380" {print $1}')
   "$bin/etcdctl" --endpoints="$all" member remove "$id" >/dev/null
   kill "${pids[4]}" 2>/dev/null || true
