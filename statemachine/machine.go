@@ -134,12 +134,18 @@ func (m *Machine) reload() error {
 }
 
 // loadLeases (re)builds the lessor from the lease records and the keyspace.
+// Finding the attached keys reads every live key; with no lease there is
+// nothing to attach them to, and a restart skips that scan.
 func (m *Machine) loadLeases() error {
 	recs, err := lease.ReadRecords(m.cfg.DB)
 	if err != nil {
 		return fmt.Errorf("statemachine: read leases: %w", err)
 	}
-	if err := m.lessor.Load(recs, m.kv.LeasedKeys); err != nil {
+	scan := m.kv.LeasedKeys
+	if len(recs) == 0 {
+		scan = nil
+	}
+	if err := m.lessor.Load(recs, scan); err != nil {
 		return fmt.Errorf("statemachine: attach leased keys: %w", err)
 	}
 	return nil
