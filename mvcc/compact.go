@@ -31,6 +31,9 @@ type compactor struct {
 	// reclaimMu runs one manual Pebble compaction at a time (Reclaim,
 	// CompactAll).
 	reclaimMu sync.Mutex
+	// unreclaimed is the size of the versions deleted since the last
+	// Reclaim (keys and values; compactLoop's own).
+	unreclaimed int64
 
 	lifeMu sync.Mutex // guards stop/done
 	stop   chan struct{}
@@ -131,12 +134,17 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 			// The compaction to target queued its hash before it published
 			// target: hash it before deleting anything for it.
 			s.runCompactHash()
-			deleted, err := s.compactTo(target, stop)
+			freed, err := s.compactTo(target, stop)
 			if errors.Is(err, errStopped) {
 				return
 			}
-			if err == nil && deleted > 0 {
-				err = s.Reclaim()
+			if s.unreclaimed += freed; err == nil && s.worthReclaiming() {
+				if err = s.Reclaim(); err == nil {
+					s.unreclaimed = 0
+					if h := s.opts.hooks; h != nil && h.reclaimed != nil {
+						h.reclaimed()
+					}
+				}
 			}
 			s.cmu.Lock()
 			s.lastErr = err
@@ -149,10 +157,28 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 	}
 }
 
+// reclaimShare: the background compactor rewrites the state keyspace
+// (Reclaim) once the versions deleted since the last rewrite add up to this
+// share of the state's size on disk, so a rewrite costs at most a few times
+// what it frees. Smaller leftovers go with Pebble's own compactions (which
+// favour tables holding deletions) or the next rewrite.
+const reclaimShare = 4 // a quarter
+
+// worthReclaiming reports whether the versions deleted since the last
+// Reclaim are worth a rewrite of the state keyspace (reclaimShare); if the
+// size cannot be estimated, it is.
+func (s *Store) worthReclaiming() bool {
+	if s.unreclaimed == 0 {
+		return false
+	}
+	usage, err := s.db.EstimateDiskUsage(stateStart, []byte{prefixOthers})
+	return err != nil || s.unreclaimed*reclaimShare >= int64(usage)
+}
+
 // compactTo physically compacts to rev in batches, resuming from the
 // persisted progress of an interrupted pass at the same revision. It returns
-// how many versions it deleted.
-func (s *Store) compactTo(rev int64, stop <-chan struct{}) (deleted int, err error) {
+// the size (keys and values) of the versions it deleted.
+func (s *Store) compactTo(rev int64, stop <-chan struct{}) (freed int64, err error) {
 	cursor, err := s.compactCursor(rev)
 	if err != nil {
 		return 0, err
@@ -160,17 +186,17 @@ func (s *Store) compactTo(rev int64, stop <-chan struct{}) (deleted int, err err
 	for batch := 0; ; batch++ {
 		select {
 		case <-stop:
-			return deleted, errStopped
+			return freed, errStopped
 		default:
 		}
 		next, n, err := s.compactBatch(rev, cursor, batch)
+		freed += n
 		if err != nil {
-			return deleted, err
+			return freed, err
 		}
-		deleted += n
 		if next == nil {
 			s.setPhysical(rev)
-			return deleted, nil
+			return freed, nil
 		}
 		cursor = next
 	}
@@ -204,8 +230,9 @@ func (s *Store) compactCursor(rev int64) ([]byte, error) {
 // to rev, deleting up to CompactionBatch versions, and commits them with the
 // resume key (the log key of the first entry not done), or, at the end,
 // with the revision-log trim and the finished marker. It returns the resume
-// key (nil when the pass is complete) and the number of versions deleted.
-func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, deleted int, err error) {
+// key (nil when the pass is complete) and the size of the versions deleted
+// (0 if the batch was not committed).
+func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, freed int64, err error) {
 	logs, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: logKey(rev+1, 0)})
 	if err != nil {
 		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
@@ -218,7 +245,7 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 	defer func() { err = closeIter(versions, err) }()
 	b := s.db.NewBatch()
 	defer b.Close()
-	limit := s.opts.CompactionBatch
+	limit, deleted := s.opts.CompactionBatch, 0
 	done := make(map[string]struct{}) // keys compacted in this batch
 	for valid, scanned := logs.First(), 0; valid; valid, scanned = logs.Next(), scanned+1 {
 		if deleted >= limit || scanned >= 4*limit {
@@ -237,11 +264,11 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		if !versions.SeekGE(prefix) || !bytes.HasPrefix(versions.Key(), prefix) {
 			continue // no version left (a tombstone compacted away)
 		}
-		n, complete, _, err := compactKey(versions, b, prefix, rev, limit-deleted)
+		n, size, complete, err := compactKey(versions, b, prefix, rev, limit-deleted)
 		if err != nil {
 			return nil, 0, err
 		}
-		deleted += n
+		deleted, freed = deleted+n, freed+size
 		if !complete {
 			next = bytes.Clone(logs.Key())
 			break
@@ -258,7 +285,7 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return nil, 0, fmt.Errorf("mvcc: commit compaction batch: %w", err)
 	}
-	return next, deleted, nil
+	return next, freed, nil
 }
 
 // finishCompactBatch adds the progress meta (next != nil) or the end of the
@@ -283,54 +310,55 @@ func (s *Store) finishCompactBatch(b *pebble.Batch, rev int64, next []byte) erro
 // delete all older ones, and the tombstone last (so a read never sees an
 // older version resurface). It deletes at most budget versions; complete is
 // false if it ran out (the key is then processed again from its start).
-func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, budget int) (n int, complete, valid bool, err error) {
-	valid = true
+// size is that of the deleted versions, keys and values.
+func compactKey(it *pebble.Iterator, b *pebble.Batch, prefix []byte, rev int64, budget int) (n int, size int64, complete bool, err error) {
 	if _, mod, _ := splitVersionKey(it.Key()); mod > rev {
-		valid = it.SeekGE(appendRev(bytes.Clone(prefix), rev))
-		if !valid || !bytes.HasPrefix(it.Key(), prefix) {
-			return 0, true, valid, nil
+		if !it.SeekGE(appendRev(bytes.Clone(prefix), rev)) || !bytes.HasPrefix(it.Key(), prefix) {
+			return 0, 0, true, nil
 		}
 	}
 	v, err := it.ValueAndErr()
 	if err != nil {
-		return 0, false, false, fmt.Errorf("mvcc: compaction read: %w", err)
+		return 0, 0, false, fmt.Errorf("mvcc: compaction read: %w", err)
 	}
 	tag, _, _, err := openVersion(it.Key(), v)
 	if err != nil {
-		return 0, false, false, err
+		return 0, 0, false, err
 	}
 	var tomb []byte
+	tombSize := int64(len(it.Key()) + len(v))
 	if tag == tagTombstone {
 		tomb = bytes.Clone(it.Key())
 	}
-	for valid = it.Next(); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
+	for valid := it.Next(); valid && bytes.HasPrefix(it.Key(), prefix); valid = it.Next() {
 		if n >= budget {
-			return n, false, valid, nil
+			return n, size, false, nil
 		}
 		if err := b.Delete(it.Key(), nil); err != nil {
-			return n, false, valid, err
+			return n, size, false, err
 		}
-		n++
+		n, size = n+1, size+int64(len(it.Key())+len(it.Value()))
 	}
 	if tomb != nil {
 		if n >= budget {
-			return n, false, valid, nil
+			return n, size, false, nil
 		}
 		if err := b.Delete(tomb, nil); err != nil {
-			return n, false, valid, err
+			return n, size, false, err
 		}
-		n++
+		n, size = n+1, size+tombSize
 	}
-	return n, true, valid, nil
+	return n, size, true, nil
 }
 
 // Reclaim makes Pebble drop what physical compaction deleted: a manual
 // Pebble compaction of the state keyspace (keys 0x10 up to 0x20), which
 // flushes the memtable and rewrites the tables the deletion tombstones sit
 // in, so the old versions leave the disk instead of waiting for Pebble's own
-// compaction heuristics. The background compactor runs it after each finished
-// pass; its cost is one rewrite of the state keyspace. Concurrent reads and
-// writes go on meanwhile.
+// compaction heuristics. Its cost is one rewrite of the state keyspace, so the
+// background compactor runs it after a finished pass only once the versions
+// deleted since the last one are worth it (reclaimShare). Concurrent reads
+// and writes go on meanwhile.
 func (s *Store) Reclaim() error {
 	s.reclaimMu.Lock()
 	defer s.reclaimMu.Unlock()

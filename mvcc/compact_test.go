@@ -332,3 +332,49 @@ func TestCompactionVisitsOnlyChanges(t *testing.T) {
 		t.Fatalf("a: %v", got)
 	}
 }
+
+// TestReclaimOnlyWhenWorthIt: the background compactor rewrites the state
+// keyspace only once the versions it deleted since the last rewrite are a
+// fair share of the state (reclaimShare): one superseded version among
+// 1000 keys of 1 KiB is left to Pebble, while overwriting most keys
+// rewrites (and TestCompactionReclaimsDiskSpace checks the space comes
+// back).
+func TestReclaimOnlyWhenWorthIt(t *testing.T) {
+	reclaims := make(chan struct{}, 10)
+	h := newHarness(t, Options{hooks: &testHooks{reclaimed: func() { reclaims <- struct{}{} }}})
+	val := string(make([]byte, 1024))
+	for i := range 1000 {
+		h.put(fmt.Sprintf("k%03d", i), val)
+	}
+	if err := h.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.put("k000", "2")
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "small compaction")
+	if n := countVersions(t, h.db, "k000"); n != 1 {
+		t.Fatalf("k000 has %d versions, want 1", n)
+	}
+	for i := range 600 {
+		h.put(fmt.Sprintf("k%03d", i), "3")
+	}
+	h.compact(h.s.Rev())
+	waitClosed(t, chanOf(reclaims), "a rewrite after freeing most of the state")
+	// Passes run in order, each one's rewrite (if any) before the next
+	// pass starts (a pass may serve several compactions, and Compacted
+	// closes before its rewrite): after two more, every decision before them
+	// is made. Neither frees anything.
+	for i := range 2 {
+		h.put(fmt.Sprintf("z%d", i), "1")
+		waitClosed(t, h.compact(h.s.Rev()).Compacted, "a compaction freeing nothing")
+	}
+	if n := len(reclaims); n != 0 {
+		t.Fatalf("%d more rewrites: one was to free a single version", n)
+	}
+}
+
+// chanOf returns a channel closed once ch delivers a value.
+func chanOf(ch <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { <-ch; close(done) }()
+	return done
+}

@@ -52,6 +52,8 @@ type testHooks struct {
 	restoreBatch func(batch int) error
 	// restoreBatchBytes overrides the restore batch size when > 0.
 	restoreBatchBytes int
+	// reclaimed runs after each Reclaim of the background compactor.
+	reclaimed func()
 }
 
 // defaultCompactionBatch is the default of Options.CompactionBatch.
