@@ -96,8 +96,8 @@ start_member() {
 # (default: the 3 first) answers a linearizable read; on a timeout, fails the run, or with
 # soft returns 1.
 wait_serving() {
-  local ep eps=${1:-$all} i
-  for _ in $(seq $((${2:-120} * 10))); do
+  local ep eps=${1:-$all} i deadline=$(($(date +%s) + ${2:-120}))
+  while (($(date +%s) < deadline)); do # a refused get returns at once, a hung one after 1 s
     local ok=1
     for i in "${!pids[@]}"; do
       kill -0 "${pids[$i]}" 2>/dev/null || { echo "member $i exited" >&2; tail -5 "$work/$kind-m$i.log" >&2; exit 1; }
