@@ -23,7 +23,8 @@ const maxKeepAlivesInFlight = 128
 // requests, which clientv3 matches by ID.
 func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) error {
 	ctx := stream.Context()
-	if requireLeader(ctx) {
+	needLeader := requireLeader(ctx)
+	if needLeader {
 		// As etcd: a require-leader stream (clientv3's KeepAlive) is refused
 		// without a leader and ended once the leader is gone for the grace
 		// period, so the client moves to another member.
@@ -40,7 +41,35 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 		return toGRPCError(err)
 	}
 	k := &keepAliveStream{s: s, stream: stream, user: who.User, answers: make(chan *renewal, maxKeepAlivesInFlight)}
+	if !needLeader {
+		if ended, err := k.serveFirst(ctx); ended {
+			return err
+		}
+	}
 	return k.serve(ctx, receive(ctx, stream))
+}
+
+// serveFirst reads, renews and answers the stream's first request on the
+// handler goroutine, and reports whether the stream ended (with err). While
+// the stream waits for a request nothing else can end it (only a
+// require-leader stream is ended by the member), so a KeepAliveOnce, one
+// request per stream, costs no goroutine of its own; a stream that goes on
+// is served concurrently from its second request.
+func (k *keepAliveStream) serveFirst(ctx context.Context) (ended bool, err error) {
+	req, err := k.stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		return true, nil
+	case err != nil:
+		return true, err
+	}
+	if err := k.start(ctx, req.GetID()); err != nil {
+		return true, toGRPCError(err)
+	}
+	if err := k.serve(ctx, nil); err != nil { // until it is answered
+		return true, err
+	}
+	return false, nil
 }
 
 // keepAliveStream is one LeaseKeepAlive stream. Its handler goroutine does

@@ -183,7 +183,8 @@ func TestRenewerFailedEntry(t *testing.T) {
 func TestRenewerBoundedQueue(t *testing.T) {
 	p := &gatedProposer{release: make(chan struct{}), answer: func([]*pb.LeaseCheckpoint) error { return nil }}
 	var r renewer
-	total := maxRenewalsQueued + 100
+	// Enough to fill the queue however many the entries in flight took.
+	total := maxRenewalsQueued + maxRenewalEntriesInFlight*maxRenewalsPerEntry + 100
 	out := renewAll(&r, p, make([]int64, total))
 	waitFor(t, "the queue to fill", func() bool {
 		r.mu.Lock()
