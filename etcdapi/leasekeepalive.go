@@ -133,7 +133,8 @@ func (k *keepAliveStream) serve(ctx context.Context, reqs <-chan received) error
 func (k *keepAliveStream) start(ctx context.Context, id int64) error {
 	// The header is taken before the renewal (as etcd), so its revision is
 	// never above one at which the lease was revoked.
-	w := &renewal{id: id, hdr: k.s.e.fillHeader(nil), done: k.answers}
+	w := &renewal{id: id, done: k.answers}
+	k.s.e.fillHeader(&w.hdr)
 	if err := k.s.e.checkLeaseFor(k.user, id, true); err != nil {
 		return err
 	}
@@ -157,11 +158,11 @@ func (k *keepAliveStream) start(ctx context.Context, id int64) error {
 
 // send answers w: its granted TTL if renewed, else 0.
 func (k *keepAliveStream) send(w *renewal) error {
-	resp := &pb.LeaseKeepAliveResponse{Header: w.hdr, ID: w.id}
+	w.resp.Header, w.resp.ID = &w.hdr, w.id
 	if w.renewed {
-		resp.TTL = w.ttl
+		w.resp.TTL = w.ttl
 	}
-	return k.stream.Send(resp)
+	return k.stream.Send(&w.resp)
 }
 
 // renewUnknown renews a lease this member did not know when the request

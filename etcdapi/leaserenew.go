@@ -50,12 +50,16 @@ type proposer interface {
 // renewal is one keep-alive waiting for its entry.
 type renewal struct {
 	id, ttl int64
-	hdr     *pb.ResponseHeader // the answer's header, taken before renewing
-	renewed bool               // the lease existed when the entry applied
-	err     error              // the entry failed (not applied, or unknown outcome)
+	renewed bool  // the lease existed when the entry applied
+	err     error // the entry failed (not applied, or unknown outcome)
 	// done receives the renewal once renewed and err are set. It must have
 	// room: the renewer never waits on it.
 	done chan<- *renewal
+
+	// The stream's answer, in the same allocation: its header is taken
+	// before renewing.
+	hdr  pb.ResponseHeader
+	resp pb.LeaseKeepAliveResponse
 }
 
 // finish records the outcome and hands the renewal back.
@@ -111,11 +115,14 @@ func (r *renewer) flush(srv proposer) {
 // one client's context: it is bounded by the member's request timeout.
 func proposeRenewals(srv proposer, batch []*renewal) {
 	cps := make([]*pb.LeaseCheckpoint, 0, len(batch))
+	all := make([]pb.LeaseCheckpoint, len(batch)) // one allocation for the entry's checkpoints
 	seen := make(map[int64]bool, len(batch))
 	for _, w := range batch {
 		if !seen[w.id] {
 			seen[w.id] = true
-			cps = append(cps, &pb.LeaseCheckpoint{ID: w.id, Remaining_TTL: w.ttl})
+			cp := &all[len(cps)]
+			cp.ID, cp.Remaining_TTL = w.id, w.ttl
+			cps = append(cps, cp)
 		}
 	}
 	req := &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}}
