@@ -49,13 +49,28 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	return k.serve(ctx, receive(ctx, stream))
 }
 
-// serveFirst reads, renews and answers the stream's first request on the
-// handler goroutine, and reports whether the stream ended (with err). While
-// the stream waits for a request nothing else can end it (only a
-// require-leader stream is ended by the member), so a KeepAliveOnce, one
-// request per stream, costs no goroutine of its own; a stream that goes on
-// is served concurrently from its second request.
+// serveFirst serves the stream's first requests on the handler goroutine
+// and reports whether the stream ended (with err). While the stream waits
+// for a request with none in flight, nothing but the client can end it
+// (only a require-leader stream is ended by the member), so the first
+// request is read, renewed and answered here, and the second read here
+// too: a KeepAliveOnce (one request, then the client's cancel) costs no
+// goroutine of its own. A stream that goes on is served concurrently from
+// its second request, started here.
 func (k *keepAliveStream) serveFirst(ctx context.Context) (ended bool, err error) {
+	if ended, err := k.recvStart(ctx); ended {
+		return true, err
+	}
+	if err := k.serve(ctx, nil); err != nil { // until it is answered
+		return true, err
+	}
+	return k.recvStart(ctx)
+}
+
+// recvStart reads the next request and starts its renewal; ended reports
+// that the stream ended instead, with err (nil if the client closed its
+// side).
+func (k *keepAliveStream) recvStart(ctx context.Context) (ended bool, err error) {
 	req, err := k.stream.Recv()
 	switch {
 	case errors.Is(err, io.EOF):
@@ -65,9 +80,6 @@ func (k *keepAliveStream) serveFirst(ctx context.Context) (ended bool, err error
 	}
 	if err := k.start(ctx, req.GetID()); err != nil {
 		return true, toGRPCError(err)
-	}
-	if err := k.serve(ctx, nil); err != nil { // until it is answered
-		return true, err
 	}
 	return false, nil
 }
