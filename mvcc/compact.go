@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/cockroachdb/pebble"
@@ -226,18 +227,20 @@ func (s *Store) compactCursor(rev int64) ([]byte, error) {
 	return logKey(f+1, 0), nil
 }
 
-// compactBatch compacts the keys of the revision-log entries from cursor up
-// to rev, deleting up to CompactionBatch versions, and commits them with the
-// resume key (the log key of the first entry not done), or, at the end,
-// with the revision-log trim and the finished marker. It returns the resume
-// key (nil when the pass is complete) and the size of the versions deleted
-// (0 if the batch was not committed).
+// compactBatch compacts the keys of up to CompactionBatch revision-log
+// entries from cursor up to rev, deleting up to CompactionBatch versions, and
+// commits them with the resume key (the log key of the first entry not
+// read, or cursor again if the deletion budget ran out first: the keys
+// already done have nothing left to delete), or, at the end, with the
+// revision-log trim and the finished marker. It returns the resume key (nil
+// when the pass is complete) and the size of the versions deleted (0 if the
+// batch was not committed).
 func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, freed int64, err error) {
-	logs, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: logKey(rev+1, 0)})
+	limit, deleted := s.opts.CompactionBatch, 0
+	prefixes, next, err := s.changedKeys(cursor, rev, limit)
 	if err != nil {
-		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
+		return nil, 0, err
 	}
-	defer func() { err = closeIter(logs, err) }()
 	versions, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart, UpperBound: versionEnd})
 	if err != nil {
 		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
@@ -245,22 +248,11 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 	defer func() { err = closeIter(versions, err) }()
 	b := s.db.NewBatch()
 	defer b.Close()
-	limit, deleted := s.opts.CompactionBatch, 0
-	done := make(map[string]struct{}) // keys compacted in this batch
-	for valid, scanned := logs.First(), 0; valid; valid, scanned = logs.Next(), scanned+1 {
-		if deleted >= limit || scanned >= 4*limit {
-			next = bytes.Clone(logs.Key())
+	for _, prefix := range prefixes {
+		if deleted >= limit {
+			next = cursor
 			break
 		}
-		p, err := openLogEntry(logs)
-		if err != nil {
-			return nil, 0, err
-		}
-		prefix := versionPrefix(p[1:])
-		if _, ok := done[string(prefix)]; ok {
-			continue
-		}
-		done[string(prefix)] = struct{}{}
 		if !versions.SeekGE(prefix) || !bytes.HasPrefix(versions.Key(), prefix) {
 			continue // no version left (a tombstone compacted away)
 		}
@@ -270,7 +262,7 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		}
 		deleted, freed = deleted+n, freed+size
 		if !complete {
-			next = bytes.Clone(logs.Key())
+			next = cursor
 			break
 		}
 	}
@@ -286,6 +278,39 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		return nil, 0, fmt.Errorf("mvcc: commit compaction batch: %w", err)
 	}
 	return next, freed, nil
+}
+
+// changedKeys returns the version prefixes of the keys of up to n
+// revision-log entries from cursor up to rev, once each and sorted, and the
+// log key of the first entry not read (nil if none is left). Visited in key
+// order, with forward seeks, they read each block of the versions once
+// however the changes fall, as a scan of the keyspace would: a pass over
+// changes to most keys costs no more than a scan, and one over a few costs
+// a few seeks.
+func (s *Store) changedKeys(cursor []byte, rev int64, n int) (prefixes [][]byte, next []byte, err error) {
+	logs, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: logKey(rev+1, 0)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("mvcc: compaction iterator: %w", err)
+	}
+	defer func() { err = closeIter(logs, err) }()
+	seen := make(map[string]struct{}, n)
+	valid := logs.First()
+	for read := 0; valid && read < n; valid, read = logs.Next(), read+1 {
+		p, err := openLogEntry(logs)
+		if err != nil {
+			return nil, nil, err
+		}
+		prefix := versionPrefix(p[1:])
+		if _, ok := seen[string(prefix)]; !ok {
+			seen[string(prefix)] = struct{}{}
+			prefixes = append(prefixes, prefix)
+		}
+	}
+	if valid {
+		next = bytes.Clone(logs.Key())
+	}
+	slices.SortFunc(prefixes, bytes.Compare)
+	return prefixes, next, nil
 }
 
 // finishCompactBatch adds the progress meta (next != nil) or the end of the
