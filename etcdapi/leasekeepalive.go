@@ -40,11 +40,11 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 	if err != nil {
 		return toGRPCError(err)
 	}
-	k := &keepAliveStream{s: s, stream: stream, user: who.User, answers: make(chan *renewal, maxKeepAlivesInFlight)}
-	if !needLeader {
-		if ended, err := k.serveFirst(ctx); ended {
-			return err
-		}
+	k := &keepAliveStream{s: s, stream: stream, user: who.User}
+	if needLeader {
+		k.answers = make(chan *renewal, maxKeepAlivesInFlight)
+	} else if ended, err := k.serveFirst(ctx); ended {
+		return err
 	}
 	return k.serve(ctx, receive(ctx, stream))
 }
@@ -55,33 +55,43 @@ func (s *leaseService) LeaseKeepAlive(stream pb.Lease_LeaseKeepAliveServer) erro
 // (only a require-leader stream is ended by the member), so the first
 // request is read, renewed and answered here, and the second read here
 // too: a KeepAliveOnce (one request, then the client's cancel) costs no
-// goroutine of its own. A stream that goes on is served concurrently from
-// its second request, started here.
+// goroutine and no room for 128 answers. A stream that goes on is served
+// concurrently from its second request, started here.
 func (k *keepAliveStream) serveFirst(ctx context.Context) (ended bool, err error) {
-	if ended, err := k.recvStart(ctx); ended {
+	k.answers = make(chan *renewal, 1)
+	id, ended, err := k.recv()
+	if ended {
 		return true, err
+	}
+	if err := k.start(ctx, id); err != nil {
+		return true, toGRPCError(err)
 	}
 	if err := k.serve(ctx, nil); err != nil { // until it is answered
 		return true, err
 	}
-	return k.recvStart(ctx)
-}
-
-// recvStart reads the next request and starts its renewal; ended reports
-// that the stream ended instead, with err (nil if the client closed its
-// side).
-func (k *keepAliveStream) recvStart(ctx context.Context) (ended bool, err error) {
-	req, err := k.stream.Recv()
-	switch {
-	case errors.Is(err, io.EOF):
-		return true, nil
-	case err != nil:
+	if id, ended, err = k.recv(); ended {
 		return true, err
 	}
-	if err := k.start(ctx, req.GetID()); err != nil {
+	// Nothing is in flight, so nothing holds the small channel any more.
+	k.answers = make(chan *renewal, maxKeepAlivesInFlight)
+	if err := k.start(ctx, id); err != nil {
 		return true, toGRPCError(err)
 	}
 	return false, nil
+}
+
+// recv reads the next request's lease ID on the handler goroutine; ended
+// reports that the stream ended instead, with err (nil if the client closed
+// its side).
+func (k *keepAliveStream) recv() (id int64, ended bool, err error) {
+	req, err := k.stream.Recv()
+	switch {
+	case errors.Is(err, io.EOF):
+		return 0, true, nil
+	case err != nil:
+		return 0, true, err
+	}
+	return req.GetID(), false, nil
 }
 
 // keepAliveStream is one LeaseKeepAlive stream. Its handler goroutine does
