@@ -203,68 +203,87 @@ func (s *Store) compactTo(rev int64, stop <-chan struct{}) (freed int64, err err
 	}
 }
 
-// compactCursor returns where a pass at rev starts, a revision-log key: the
-// persisted resume key if a pass at rev was interrupted, else the first
-// change after the last finished pass. A pass visits only the keys changed
-// from there up to rev: a key with no version newer than the last finished
-// pass was compacted by it (its newest version at or below that revision
-// kept, nothing newer to supersede it), so a pass costs the changes since
-// the last one, not the size of the store. The log below the last finished
-// pass is trimmed; above it, every change is in it. (A resume key of a
-// release that scanned the version keyspace instead restarts the pass.)
+// compactCursor returns where a pass at rev starts: the persisted resume key
+// if a pass at rev was interrupted, else the start of the version keyspace
+// (a scan of every key), or, when few keys changed since the last finished
+// pass (logPassCheaper), the first revision-log entry after it. A key with
+// no version newer than the last finished pass was compacted by it (its
+// newest version at or below that revision kept, nothing newer to supersede
+// it), and the log, trimmed only below that pass, lists every change since:
+// such a pass costs the changes, not the size of the store.
 func (s *Store) compactCursor(rev int64) ([]byte, error) {
 	p, err := readMeta(s.db, metaProgress, 0)
 	if err != nil {
 		return nil, err
 	}
-	if len(p) > 8 && int64(binary.BigEndian.Uint64(p)) == rev && p[8] == prefixLog {
+	if len(p) > 8 && int64(binary.BigEndian.Uint64(p)) == rev && (p[8] == prefixVersion || p[8] == prefixLog) {
 		return p[8:], nil
 	}
 	f, err := readMetaInt(s.db, metaFinished, -1) // what the log trim matches
-	if err != nil || f < 0 {
-		return logStart, err
+	if err != nil || !s.logPassCheaper(f, rev) {
+		return stateStart, err
 	}
 	return logKey(f+1, 0), nil
 }
 
-// compactBatch compacts the keys of up to CompactionBatch revision-log
-// entries from cursor up to rev, deleting up to CompactionBatch versions, and
-// commits them with the resume key (the log key of the first entry not
-// read, or cursor again if the deletion budget ran out first: the keys
-// already done have nothing left to delete), or, at the end, with the
-// revision-log trim and the finished marker. It returns the resume key (nil
-// when the pass is complete) and the size of the versions deleted (0 if the
-// batch was not committed).
+// logPassShare: a pass reads the revision log rather than scanning when the
+// revisions since the last finished pass are under 1/logPassShare of the
+// versions stored. The log pass seeks each changed key where the scan steps
+// to it: at 0.3 GiB of 1 KiB values, a log pass over every key took 7x the
+// scan (docs/performance.md, "Scale").
+const logPassShare = 16
+
+// logPassCheaper reports whether a pass from the last finished revision f
+// to rev should read the revision log. The versions stored are estimated
+// from the version keyspace's size on disk over the mean size of the first
+// few versions; compression makes that an underestimate, which errs towards
+// the scan. A store never compacted (f < 0) scans.
+func (s *Store) logPassCheaper(f, rev int64) bool {
+	if f < 0 {
+		return false
+	}
+	usage, err := s.db.EstimateDiskUsage(stateStart, versionEnd)
+	if err != nil {
+		return false
+	}
+	size := s.meanVersionSize()
+	return size > 0 && (rev-f)*logPassShare < int64(usage)/size
+}
+
+// meanVersionSize returns the mean size (key and value) of the first 64
+// versions of the keyspace, 0 if there are none or they cannot be read.
+func (s *Store) meanVersionSize() int64 {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart, UpperBound: versionEnd})
+	if err != nil {
+		return 0
+	}
+	defer it.Close()
+	var n, total int64
+	for valid := it.First(); valid && n < 64; valid = it.Next() {
+		total += int64(len(it.Key()) + len(it.Value()))
+		n++
+	}
+	if it.Error() != nil || n == 0 {
+		return 0
+	}
+	return total / n
+}
+
+// compactBatch deletes up to CompactionBatch versions, from cursor on (a
+// version key: scanBatch; a revision-log key: logBatch), and commits them
+// with the resume key, or, at the end, with the revision-log trim and the
+// finished marker. It returns the resume key (nil when the pass is complete)
+// and the size of the versions deleted (0 if the batch was not committed).
 func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte, freed int64, err error) {
-	limit, deleted := s.opts.CompactionBatch, 0
-	prefixes, next, err := s.changedKeys(cursor, rev, limit)
-	if err != nil {
-		return nil, 0, err
-	}
-	versions, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart, UpperBound: versionEnd})
-	if err != nil {
-		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
-	}
-	defer func() { err = closeIter(versions, err) }()
 	b := s.db.NewBatch()
 	defer b.Close()
-	for _, prefix := range prefixes {
-		if deleted >= limit {
-			next = cursor
-			break
-		}
-		if !versions.SeekGE(prefix) || !bytes.HasPrefix(versions.Key(), prefix) {
-			continue // no version left (a tombstone compacted away)
-		}
-		n, size, complete, err := compactKey(versions, b, prefix, rev, limit-deleted)
-		if err != nil {
-			return nil, 0, err
-		}
-		deleted, freed = deleted+n, freed+size
-		if !complete {
-			next = cursor
-			break
-		}
+	if cursor[0] == prefixLog {
+		next, freed, err = s.logBatch(b, rev, cursor)
+	} else {
+		next, freed, err = s.scanBatch(b, rev, cursor)
+	}
+	if err != nil {
+		return nil, 0, err
 	}
 	if err := s.finishCompactBatch(b, rev, next); err != nil {
 		return nil, 0, err
@@ -278,6 +297,94 @@ func (s *Store) compactBatch(rev int64, cursor []byte, batchNo int) (next []byte
 		return nil, 0, fmt.Errorf("mvcc: commit compaction batch: %w", err)
 	}
 	return next, freed, nil
+}
+
+// scanBatch compacts the keys of the version keyspace from cursor on, up to
+// CompactionBatch deletions or 4x that many keys, into b. It returns the
+// resume key (nil at the end of the keyspace) and the size deleted.
+func (s *Store) scanBatch(b *pebble.Batch, rev int64, cursor []byte) (next []byte, freed int64, err error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: cursor, UpperBound: versionEnd})
+	if err != nil {
+		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
+	}
+	defer func() { err = closeIter(it, err) }()
+	limit, deleted := s.opts.CompactionBatch, 0
+	for valid, scanned := it.First(), 0; valid; valid, scanned = it.Valid(), scanned+1 { // compactKey steps it
+		prefix, _, err := splitVersionKey(it.Key())
+		if err != nil {
+			return nil, 0, err
+		}
+		prefix = bytes.Clone(prefix)
+		if deleted >= limit || scanned >= 4*limit {
+			return prefix, freed, nil
+		}
+		n, size, complete, err := compactKey(it, b, prefix, rev, limit-deleted)
+		if err != nil {
+			return nil, 0, err
+		}
+		deleted, freed = deleted+n, freed+size
+		if !complete {
+			return prefix, freed, nil
+		}
+	}
+	return nil, freed, nil
+}
+
+// logBatch compacts, into b, the keys of up to CompactionBatch revision-log
+// entries from cursor up to rev, up to CompactionBatch deletions. It returns
+// the resume key (the log key of the first entry not read, or cursor again if
+// the deletion budget ran out first: the keys already done have nothing left
+// to delete; nil at the end) and the size deleted.
+func (s *Store) logBatch(b *pebble.Batch, rev int64, cursor []byte) (next []byte, freed int64, err error) {
+	limit, deleted := s.opts.CompactionBatch, 0
+	prefixes, next, err := s.changedKeys(cursor, rev, limit)
+	if err != nil {
+		return nil, 0, err
+	}
+	versions, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart, UpperBound: versionEnd})
+	if err != nil {
+		return nil, 0, fmt.Errorf("mvcc: compaction iterator: %w", err)
+	}
+	defer func() { err = closeIter(versions, err) }()
+	for _, prefix := range prefixes {
+		if deleted >= limit {
+			return cursor, freed, nil
+		}
+		if !seekVersions(versions, prefix) {
+			continue // no version left (a tombstone compacted away)
+		}
+		n, size, complete, err := compactKey(versions, b, prefix, rev, limit-deleted)
+		if err != nil {
+			return nil, 0, err
+		}
+		deleted, freed = deleted+n, freed+size
+		if !complete {
+			return cursor, freed, nil
+		}
+	}
+	return next, freed, nil
+}
+
+// seekSteps is how many versions seekVersions steps over before it seeks.
+const seekSteps = 16
+
+// seekVersions positions it on the newest version of prefix and reports
+// whether there is one. The prefixes of a batch come sorted and it only moves
+// forward, so the versions of prefix cannot be behind it: if it is close (a
+// pass over changes to most keys finds the next key right under it) a few
+// steps reach them, and a key past them means there are none; else it seeks.
+// Steps are much cheaper than seeks, which search every level afresh.
+func seekVersions(it *pebble.Iterator, prefix []byte) bool {
+	for i := 0; it.Valid() && i < seekSteps; i++ {
+		if bytes.HasPrefix(it.Key(), prefix) {
+			return true
+		}
+		if bytes.Compare(it.Key(), prefix) > 0 {
+			return false
+		}
+		it.Next()
+	}
+	return it.SeekGE(prefix) && bytes.HasPrefix(it.Key(), prefix)
 }
 
 // changedKeys returns the version prefixes of the keys of up to n
