@@ -12,8 +12,18 @@
 #
 # Usage: bench/compare.sh [-r rounds] [-m modes]
 #   -r rounds  default 3
-#   -m modes   comma-separated subset of: load,watch,lease,http,footprint,restart (default all)
+#   -m modes   comma-separated subset of: load,watch,lease,http,footprint,restart,scale
+#              (default all but scale)
 #              http: put and range through etcd's JSON gateway (/v3/kv/*), driven by hey
+#              scale: (issue 18 part 7; long: use -r 1) a fresh cluster loaded with distinct
+#              keys of 1 KiB by 1000 clients up to each checkpoint of SCALE_GB; at each one
+#              the load step's rate, put (100 clients, distinct keys) and range (one key,
+#              serializable and linearizable, 100 clients), RSS, disk, the load step's disk
+#              writes per KiB loaded, compact (+ defrag of every member for etcd), restart of
+#              all members, and a 4th member's join and catch-up (member add + start to its
+#              first linearizable read) with its transfer rate (the leader's DB size / time).
+#              etcd runs with --quota-backend-bytes=8589934592 (its maximum): its series ends
+#              at the checkpoint where it raises NOSPACE. synod runs with a 64 GiB quota.
 # Environment:
 #   FOOTPRINT_KEYS  keys of 256 B written before RSS and disk are measured (default 100000)
 #   RESTART_KEYS    keys in the store when the restart is timed (default 1000000; the keys
@@ -21,9 +31,12 @@
 #   KEEP_LOGS=1     keep the member logs, the raw benchmark output and every round's figures
 #                   (rounds.tsv) in $work
 #   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
+#   SCALE_GB        scale checkpoints, GiB of 1 KiB values (default 1,4,10; fractions allowed)
+#   JOIN_TIMEOUT    seconds the scale mode waits for the new member to serve (default 600)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 modes=load,watch,lease,http,footprint,restart
+scale_note=""
 while getopts "r:m:" o; do
   case $o in
   r) rounds=$OPTARG ;;
@@ -33,6 +46,8 @@ while getopts "r:m:" o; do
 done
 FOOTPRINT_KEYS=${FOOTPRINT_KEYS:-100000}
 RESTART_KEYS=${RESTART_KEYS:-1000000}
+SCALE_GB=${SCALE_GB:-1,4,10}
+JOIN_TIMEOUT=${JOIN_TIMEOUT:-600}
 anchors() { # the etcd-anchors.sh next to the repository (or next to its worktree directory)
   local d
   for d in "$root/../shared" "$root/../../shared"; do
@@ -43,7 +58,7 @@ anchors() { # the etcd-anchors.sh next to the repository (or next to its worktre
 bin=${ANCHORS_BIN:-$(anchors)}
 work=$(mktemp -d)
 cleanup() {
-  stop_cluster
+  ! declare -F stop_cluster >/dev/null || stop_cluster # not yet defined if the build failed
   if [[ ${KEEP_LOGS:-} == 1 ]]; then echo "logs kept in $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
@@ -53,37 +68,47 @@ if [[ ",$modes," == *",http,"* ]]; then # an HTTP load generator whose report et
 fi
 all=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379
 declare -A pids=()
+declare -A extra_flags=() # per kind: flags the current mode adds (scale: the quota)
 
 has_mode() { [[ ",$modes," == *",$1,"* ]]; }
 
-# start_member kind i: starts member i of kind's cluster on its data dir (kept across restarts).
+# start_member kind i: starts member i of kind's cluster on its data dir (kept across restarts);
+# member 4 joins the cluster of members 1-3 (after a member add) on ports 13379 and 13380
+# (under the kernel's ephemeral range, where 42379 may be taken by an outgoing connection).
 start_member() {
-  local kind=$1 i=$2 cmd initial="" j
+  local kind=$1 i=$2 cmd initial="" j state=new p=${2}23
   for j in 1 2 3; do initial+="m$j=http://127.0.0.1:${j}2380,"; done
+  ((i == 4)) && initial+="m4=http://127.0.0.1:13380," state=existing p=133
   if [[ $kind == synod ]]; then
     cmd=("$work/synod" serve --log-level=error ${SYNOD_FLAGS:-}) # as etcd below: no per-request warnings
   else
     cmd=("$bin/etcd" --log-level=error)
   fi
-  "${cmd[@]}" --name "m$i" --data-dir "$work/$kind-m$i" \
-    --listen-client-urls "http://127.0.0.1:${i}2379" --advertise-client-urls "http://127.0.0.1:${i}2379" \
-    --listen-peer-urls "http://127.0.0.1:${i}2380" --initial-advertise-peer-urls "http://127.0.0.1:${i}2380" \
-    --initial-cluster "${initial%,}" --initial-cluster-token bench --initial-cluster-state new \
+  "${cmd[@]}" ${extra_flags[$kind]:-} --name "m$i" --data-dir "$work/$kind-m$i" \
+    --listen-client-urls "http://127.0.0.1:${p}79" --advertise-client-urls "http://127.0.0.1:${p}79" \
+    --listen-peer-urls "http://127.0.0.1:${p}80" --initial-advertise-peer-urls "http://127.0.0.1:${p}80" \
+    --initial-cluster "${initial%,}" --initial-cluster-token bench --initial-cluster-state "$state" \
     >>"$work/$kind-m$i.log" 2>&1 &
   pids[$i]=$!
 }
 
-# wait_serving: waits (up to 120 s) until every member answers a linearizable read.
+# wait_serving [endpoints [seconds [soft]]]: waits (default: up to 120 s) until every member
+# (default: the 3 first) answers a linearizable read; on a timeout, fails the run, or with
+# soft returns 1.
 wait_serving() {
-  local ep
-  for _ in $(seq 1200); do
+  local ep eps=${1:-$all} i deadline=$(($(date +%s) + ${2:-120}))
+  while (($(date +%s) < deadline)); do # a refused get returns at once, a hung one after 1 s
     local ok=1
-    for ep in ${all//,/ }; do
+    for i in "${!pids[@]}"; do
+      kill -0 "${pids[$i]}" 2>/dev/null || { echo "member $i exited" >&2; tail -5 "$work/$kind-m$i.log" >&2; exit 1; }
+    done
+    for ep in ${eps//,/ }; do
       "$bin/etcdctl" --endpoints="$ep" --command-timeout=1s get bench-probe >/dev/null 2>&1 || { ok=0; break; }
     done
     [[ $ok == 1 ]] && return 0
     sleep 0.1
   done
+  [[ -n ${3:-} ]] && return 1
   echo "cluster did not start serving" >&2; tail -20 "$work"/*-m1.log >&2; exit 1
 }
 
@@ -299,12 +324,18 @@ run_footprint() { # fresh cluster: FOOTPRINT_KEYS distinct keys of 256 B
   bench "load $FOOTPRINT_KEYS keys, 1000 clients" rps --endpoints="$lead" --conns=100 --clients=1000 put --key-size=16 --sequential-keys \
     --key-space-size="$FOOTPRINT_KEYS" --total="$FOOTPRINT_KEYS" --val-size=256
   sleep 2 # let the followers apply and background flushes settle
-  record "RSS, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(member_rss)"
+  record_footprint "" ", $FOOTPRINT_KEYS keys"
+}
+
+# record_footprint prefix suffix: records RSS and disk of the 3 members under "prefix what suffix".
+record_footprint() {
+  record "${1}RSS, 3 members$2 (MiB)" "$(member_rss)"
   # allocated blocks include preallocated WAL space (etcd: 64 MiB segments; Pebble: 1.1 x
   # the memtable size per WAL); the apparent size is the bytes actually written
-  record "disk allocated, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(du -s --block-size=1 "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}')"
-  record "disk apparent, 3 members, $FOOTPRINT_KEYS keys (MiB)" "$(du -sb "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}')"
+  record "${1}disk allocated, 3 members$2 (MiB)" "$(du -s --block-size=1 "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}')"
+  record "${1}disk apparent, 3 members$2 (MiB)" "$(disk_apparent)"
 }
+disk_apparent() { du -sb "$work/$kind"-m? | awk '{s+=$1} END{printf "%.1f", s/1048576}'; }
 
 run_restart() { # the store holds RESTART_KEYS keys; all members are restarted at once
   local lead extra t0 t1
@@ -314,12 +345,135 @@ run_restart() { # the store holds RESTART_KEYS keys; all members are restarted a
     "$bin/benchmark" --endpoints="$lead" --conns=100 --clients=1000 put --key-size=16 --sequential-keys \
       --key-space-size="$RESTART_KEYS" --total="$RESTART_KEYS" --val-size=256 >/dev/null 2>&1
   fi
+  restart_all "restart to serving, $RESTART_KEYS keys (s)"
+}
+
+# restart_all row: stops the 3 members and records under row the time from starting them
+# all again to every one answering a linearizable get.
+restart_all() {
+  local t0 i
   stop_cluster keep
   t0=$(date +%s.%N)
   for i in 1 2 3; do start_member "$kind" "$i"; done
-  wait_serving
-  t1=$(date +%s.%N)
-  record "restart to serving, $RESTART_KEYS keys (s)" "$(echo "$t1 - $t0" | bc -l | xargs printf '%.2f')"
+  wait_serving "$all" 600
+  record "$1" "$(since "$t0")"
+}
+since() { echo "$(date +%s.%N) - $1" | bc -l | xargs printf '%.2f'; } # seconds since $1
+
+# Scale mode (issue 18 part 7). etcd's `benchmark put` names request i the varint of
+# i % key-space-size, zero-padded to --key-size, and has no key offset: each load step
+# therefore uses its own key size (17, 18, ... bytes), so no step overwrites another's keys,
+# and the measuring puts use sizes from 64 up (distinct keys, never a loaded one).
+declare -A scale_quota=([etcd]=8589934592 [synod]=68719476736)
+
+# io_sample: the bytes the members wrote to storage so far (write_bytes of /proc/<pid>/io).
+io_sample() {
+  local i b=0 v
+  for i in "${!pids[@]}"; do
+    v=$(awk '/^write_bytes:/{print $2}' "/proc/${pids[$i]}/io" 2>/dev/null) || v=0
+    b=$((b + ${v:-0}))
+  done
+  echo "$b"
+}
+
+# status_field ep name: a number from etcdctl endpoint status -w json (revision, dbSize, ...).
+status_field() {
+  "$bin/etcdctl" --endpoints="$1" endpoint status -w json | grep -o "\"$2\":[0-9]*" | head -1 | cut -d: -f2
+}
+
+nospace() { "$bin/etcdctl" --endpoints="$all" alarm list 2>/dev/null | grep -q NOSPACE; }
+
+run_scale() {
+  local lead gb target n loaded=0 step=0 w0 at
+  extra_flags[$kind]="--quota-backend-bytes=${scale_quota[$kind]}"
+  start_cluster "$kind"
+  lead=$(leader_ep)
+  # the key the range rows read: written first, so that it sits in the oldest data
+  "$bin/etcdctl" --endpoints="$lead" put bench-range "$(head -c 1024 /dev/zero | tr '\0' r)" >/dev/null
+  for gb in ${SCALE_GB//,/ }; do
+    target=$(awk -v g="$gb" 'BEGIN{printf "%d", g * 1048576}')
+    n=$((target - loaded)) at="@${gb} GiB: "
+    ((n > 0)) || continue
+    step=$((step + 1))
+    lead=$(leader_ep)
+    settle
+    w0=$(io_sample)
+    bench "${at}load step, 1000 clients" rps --endpoints="$lead" --conns=100 --clients=1000 put \
+      --key-size=$((16 + step)) --sequential-keys --key-space-size="$n" --total="$n" --val-size=1024
+    loaded=$target
+    if nospace; then
+      scale_note+=" $kind raised NOSPACE loading to $gb GiB, its series ends there;"
+      break
+    fi
+    settle
+    record "${at}disk writes per KiB loaded, 3 members" "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
+    scale_checkpoint "$at" "$step"
+  done
+  stop_cluster
+  extra_flags[$kind]=""
+}
+
+# scale_checkpoint row-prefix step: the figures taken at one checkpoint.
+scale_checkpoint() {
+  local at=$1 lead
+  lead=$(leader_ep)
+  bench "${at}put, 100 clients, new keys" rps --endpoints="$lead" --conns=10 --clients=100 put \
+    --key-size=$((63 + $2)) --sequential-keys --key-space-size=30000 --total=30000 --val-size=1024
+  settle
+  bench "${at}range serializable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range bench-range --consistency=s --total=30000
+  settle
+  bench "${at}range linearizable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range bench-range --consistency=l --total=30000
+  record_footprint "$at" ""
+  scale_compact "$at" "$lead"
+  restart_all "${at}restart to serving (s)"
+  scale_join "$at"
+}
+
+# scale_compact row-prefix leader: compacts at the current revision and, for etcd, defragments
+# every member in turn; records the times and the disk they freed. synod has no
+# defragmentation to do (Pebble compacts in the background; its defrag is a full compaction).
+scale_compact() {
+  local t0 before
+  before=$(disk_apparent)
+  t0=$(date +%s.%N)
+  "$bin/etcdctl" --endpoints="$2" --command-timeout=30m compact "$(status_field "$2" revision)" --physical >/dev/null
+  record "${1}compact --physical (s)" "$(since "$t0")"
+  if [[ $kind == etcd ]]; then
+    t0=$(date +%s.%N)
+    "$bin/etcdctl" --endpoints="$all" --command-timeout=30m defrag >/dev/null
+    record "${1}defrag, 3 members (s)" "$(since "$t0")"
+  else
+    record "${1}defrag, 3 members (s)" n/a
+  fi
+  record "${1}disk freed by compact + defrag (MiB)" "$(echo "$before - $(disk_apparent)" | bc)"
+}
+
+# scale_join row-prefix: adds a 4th member, starts it empty and records the time until it
+# answers a linearizable read (it has the snapshot and the log up to the read's index), and
+# the leader's DB size over that time; then removes it again.
+scale_join() {
+  local t0 t size id
+  size=$(status_field "$(leader_ep)" dbSize)
+  for _ in $(seq 600); do # etcd refuses a member add until every member has been up 5 s
+    t0=$(date +%s.%N)
+    "$bin/etcdctl" --endpoints="$all" member add m4 --peer-urls=http://127.0.0.1:13380 >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  start_member "$kind" 4
+  if wait_serving 127.0.0.1:13379 "$JOIN_TIMEOUT" soft; then
+    t=$(since "$t0")
+    record "${1}new member caught up (s)" "$t"
+    record "${1}new member transfer (MB/s)" "$(awk -v s="$size" -v t="$t" 'BEGIN{printf "%.1f", s / 1e6 / t}')"
+  else
+    record "${1}new member caught up (s)" "n/a"
+    scale_note+=" $kind's new member did not serve within ${JOIN_TIMEOUT} s at ${1%: };"
+  fi
+  id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:13380" {print $1}')
+  "$bin/etcdctl" --endpoints="$all" member remove "$id" >/dev/null
+  kill "${pids[4]}" 2>/dev/null || true
+  wait "${pids[4]}" 2>/dev/null || true
+  unset 'pids[4]'
+  rm -rf "$work/$kind-m4"
 }
 
 for round in $(seq "$rounds"); do
@@ -341,6 +495,7 @@ for round in $(seq "$rounds"); do
       has_mode restart && run_restart
       stop_cluster
     fi
+    if has_mode scale; then run_scale; fi
   done
 done
 
@@ -364,6 +519,7 @@ if [[ ${KEEP_LOGS:-} == 1 ]]; then # every round's figure, in round order, to ju
     done
   done >"$work/rounds.tsv"
 fi
+[[ -n $scale_note ]] && echo "(scale:$scale_note)"
 if [[ " ${cpu[*]} " == *n/a* ]]; then
   echo "(CPU n/a: a member died or was replaced during that row in every round; *: in some rounds, the median is of the others)"
 fi

@@ -11,36 +11,8 @@ import (
 	"github.com/synod-db/synod/audit"
 )
 
-// The audit interceptors are the outermost ones, so that they see every
-// answer a client gets, refusals by inner interceptors included.
-
-// auditUnary writes an audit entry for every audited unary RPC (see
-// audit.Audited) once it has its outcome.
-func auditUnary(l *audit.Log) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		resp, err := handler(ctx, req)
-		if audit.Audited(info.FullMethod, req, err) {
-			l.Record(auditEntry(l, ctx, info.FullMethod, req, resp, err))
-		}
-		return resp, err
-	}
-}
-
-// auditStream is auditUnary for streams: one entry when an audited stream
-// ends (Snapshot; any stream refused for auth reasons), keyed by its first
-// request, and one for each watch the server cancels with etcd's
-// "permission denied".
-func auditStream(l *audit.Log) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		as := &auditedStream{ServerStream: ss, l: l, method: info.FullMethod}
-		err := handler(srv, as)
-		first, last := as.seen()
-		if audit.Audited(info.FullMethod, first, err) {
-			l.Record(auditEntry(l, ss.Context(), info.FullMethod, first, last, err))
-		}
-		return err
-	}
-}
+// The audit log is the outermost observer after the caller's identity
+// (observers), so that it sees every answer a client gets.
 
 // auditEntry is the entry for one finished RPC.
 func auditEntry(l *audit.Log, ctx context.Context, method string, req, resp any, err error) audit.Entry {

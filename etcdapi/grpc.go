@@ -138,23 +138,10 @@ const streamWorkers = 128
 
 // serverOptions are the grpc.ServerOptions o stands for.
 func (o Options) serverOptions(e *edge) []grpc.ServerOption {
-	unary := []grpc.UnaryServerInterceptor{logUnary(o.Logger, o.SlowRequest), recoverUnary(o.Logger)}
-	stream := []grpc.StreamServerInterceptor{logStream(o.Logger, o.SlowRequest), recoverStream(o.Logger)}
-	if o.Metrics != nil {
-		unary = append([]grpc.UnaryServerInterceptor{metricsUnary(o.Metrics)}, unary...)
-		stream = append([]grpc.StreamServerInterceptor{metricsStream(o.Metrics)}, stream...)
-	}
-	if o.Audit != nil {
-		unary = append([]grpc.UnaryServerInterceptor{auditUnary(o.Audit)}, unary...)
-		stream = append([]grpc.StreamServerInterceptor{auditStream(o.Audit)}, stream...)
-	}
-	// The caller's identity first of all (outermost, even around the audit
-	// log), so every interceptor after it can ask UserFromContext.
-	unary = append([]grpc.UnaryServerInterceptor{identityUnary(e)}, unary...)
-	stream = append([]grpc.StreamServerInterceptor{identityStream(e)}, stream...)
+	obs := &observers{e: e, lg: o.Logger, slow: o.SlowRequest, audit: o.Audit, counters: newCounterCache(o.Metrics)}
 	opts := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(unary...),
-		grpc.ChainStreamInterceptor(stream...),
+		grpc.UnaryInterceptor(obs.unary),
+		grpc.StreamInterceptor(obs.stream),
 		grpc.MaxRecvMsgSize(MaxRecvMsgBytes(o.MaxRequestBytes)),
 		grpc.MaxSendMsgSize(math.MaxInt32),
 		grpc.MaxConcurrentStreams(o.MaxConcurrentStreams),

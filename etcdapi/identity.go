@@ -192,13 +192,7 @@ func (e *edge) stillCurrent(who auth.Info) error {
 }
 
 // leaseKeys returns the keys attached to a lease, for the lease checks.
-func (e *edge) leaseKeys() auth.LeaseKeys {
-	ls := e.b.Leases
-	return func(id int64) ([][]byte, bool) {
-		st, ok := ls.Lookup(id, true)
-		return st.Keys, ok
-	}
-}
+func (e *edge) leaseKeys() auth.LeaseKeys { return e.keysOfLease }
 
 // authorize checks a write at the edge (so a denied one costs no raft
 // round) and stamps the caller into req's header: every member checks it
@@ -206,6 +200,12 @@ func (e *edge) leaseKeys() auth.LeaseKeys {
 // in between is auth.ErrAuthOldRevision, as in etcd).
 func (e *edge) authorize(ctx context.Context, req *pb.InternalRaftRequest) error {
 	st := e.b.Auth
+	if !st.Enabled() {
+		// Nobody to check and nobody to stamp (what who would say); if
+		// auth is enabled before this applies, applying refuses it.
+		req.Header = &pb.RequestHeader{}
+		return nil
+	}
 	var who auth.Info
 	err := e.recheck(ctx, func() error {
 		var err error
@@ -250,21 +250,6 @@ func (e *edge) forward(ctx context.Context) (context.Context, error) {
 		return ctx, nil // an identity without a stored user: the recipes see nobody
 	}
 	return metadata.AppendToOutgoingContext(ctx, rpctypes.TokenFieldNameGRPC, tok), nil
-}
-
-// identityUnary puts the caller's identity in the context of every unary
-// RPC (see UserFromContext).
-func identityUnary(e *edge) grpc.UnaryServerInterceptor {
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		return handler(e.withCaller(ctx), req)
-	}
-}
-
-// identityStream is identityUnary for streams.
-func identityStream(e *edge) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		return handler(srv, &callerStream{ServerStream: ss, ctx: e.withCaller(ss.Context())})
-	}
 }
 
 // withCaller returns ctx with the caller's identity.

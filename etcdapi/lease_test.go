@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/synod-db/synod/lease"
+	"github.com/synod-db/synod/raftnode"
 )
 
 // leaseMember is a fakeMember with a lessor on a manual clock: Propose
@@ -28,6 +29,8 @@ type leaseMember struct {
 	now      time.Time
 	index    uint64
 	renewals []*pb.LeaseCheckpoint
+	failWith error         // if set, renewal entries fail with it (not applied)
+	hold     chan struct{} // if set, renewal entries wait for it to close
 }
 
 var _ LeaseGrants = (*leaseMember)(nil)
@@ -80,7 +83,14 @@ func (m *leaseMember) Propose(ctx context.Context, req *pb.InternalRaftRequest) 
 	case req.LeaseCheckpoint != nil:
 		m.mu.Lock()
 		m.renewals = append(m.renewals, req.LeaseCheckpoint.Checkpoints...)
+		failWith, hold := m.failWith, m.hold
 		m.mu.Unlock()
+		if hold != nil {
+			<-hold
+		}
+		if failWith != nil {
+			return nil, failWith
+		}
 		c, err := m.lessor.PlanCheckpoints(req.LeaseCheckpoint.Checkpoints, index)
 		m.lessor.Commit(c)
 		if err != nil {
@@ -190,5 +200,45 @@ func TestLeaseKeepAliveAtTheEdge(t *testing.T) {
 	}
 	if r := m.proposedRenewals(); len(r) != 1 {
 		t.Fatalf("renewals proposed for expired or unknown leases: %v", r)
+	}
+}
+
+// A renewal whose entry fails ends the keep-alive stream with that error
+// (mapped to etcd's status), never with an answer: on a KeepAliveOnce, and
+// on a raw stream whose client closed its side while the renewal was in
+// flight (which must not end cleanly, as if every request were answered).
+func TestLeaseKeepAliveFailedRenewalEndsStream(t *testing.T) {
+	m := newLeaseMember(t)
+	cli := serveLease(t, m)
+	g, err := cli.Grant(testCtx(t), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.mu.Lock()
+	m.failWith = raftnode.ErrNoLeader
+	m.mu.Unlock()
+	if _, err := cli.KeepAliveOnce(testCtx(t), g.ID); rpctypes.Error(err) != rpctypes.ErrNoLeader {
+		t.Fatalf("KeepAliveOnce with a failing entry: %v, want %v", err, rpctypes.ErrNoLeader)
+	}
+	// The entry is held until the client has closed its side, so the
+	// member learns of the close while the renewal is still in flight.
+	hold := make(chan struct{})
+	m.mu.Lock()
+	m.hold, m.renewals = hold, nil
+	m.mu.Unlock()
+	stream, err := pb.NewLeaseClient(cli.ActiveConnection()).LeaseKeepAlive(testCtx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&pb.LeaseKeepAliveRequest{ID: int64(g.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the renewal proposed", func() bool { return len(m.proposedRenewals()) == 1 })
+	close(hold)
+	if r, err := stream.Recv(); rpctypes.Error(err) != rpctypes.ErrNoLeader {
+		t.Fatalf("half-closed stream with a failing entry: %v %v, want %v", r, err, rpctypes.ErrNoLeader)
 	}
 }

@@ -21,9 +21,12 @@ const (
 	// a keep-alive fails with ErrTooManyRequests, as a full proposal queue.
 	maxRenewalsQueued = 16384
 	// maxRenewalEntriesInFlight bounds the renewal entries this member has
-	// proposed and not yet seen applied. While they are in flight, new
-	// renewals queue and go together into the next entry.
-	maxRenewalEntriesInFlight = 2
+	// proposed and not yet seen applied. While one is in flight, new
+	// renewals queue and go together into the next entry: every renewal
+	// that arrives during an entry's round trip shares the following one.
+	// (Two in flight split them over 1.6x the entries, for about 12% more
+	// CPU per keep-alive under etcd's lease-keepalive benchmark.)
+	maxRenewalEntriesInFlight = 1
 )
 
 // renewer coalesces the keep-alives a member receives into few raft
@@ -47,36 +50,43 @@ type proposer interface {
 // renewal is one keep-alive waiting for its entry.
 type renewal struct {
 	id, ttl int64
-	done    chan struct{} // closed once renewed and err are set
-	renewed bool          // the lease existed when the entry applied
-	err     error         // the entry failed (not applied, or unknown outcome)
+	renewed bool  // the lease existed when the entry applied
+	err     error // the entry failed (not applied, or unknown outcome)
+	// done receives the renewal once renewed and err are set. It must have
+	// room: the renewer never waits on it.
+	done chan<- *renewal
+
+	// The stream's answer, in the same allocation: its header is taken
+	// before renewing.
+	hdr  pb.ResponseHeader
+	resp pb.LeaseKeepAliveResponse
 }
 
-// renew renews lease id (granted TTL ttl) in the next renewal entry and
-// reports whether the lease existed when that entry applied.
-func (r *renewer) renew(ctx context.Context, srv proposer, id, ttl int64) (bool, error) {
-	w := &renewal{id: id, ttl: ttl, done: make(chan struct{})}
+// finish records the outcome and hands the renewal back.
+func (w *renewal) finish(renewed bool, err error) {
+	w.renewed, w.err = renewed, err
+	w.done <- w
+}
+
+// start queues w (lease w.id, granted TTL w.ttl) for the next renewal entry;
+// w comes back on w.done once that entry applied, reporting whether the
+// lease existed then. A full queue refuses it with ErrTooManyRequests.
+func (r *renewer) start(srv proposer, w *renewal) error {
 	r.mu.Lock()
 	if len(r.queue) >= maxRenewalsQueued {
 		r.mu.Unlock()
-		return false, raftnode.ErrTooManyRequests
+		return raftnode.ErrTooManyRequests
 	}
 	r.queue = append(r.queue, w)
-	start := r.inFlight < maxRenewalEntriesInFlight
-	if start {
+	spawn := r.inFlight < maxRenewalEntriesInFlight
+	if spawn {
 		r.inFlight++
 	}
 	r.mu.Unlock()
-	if start {
+	if spawn {
 		go r.flush(srv)
 	}
-	select {
-	case <-w.done:
-		return w.renewed, w.err
-	case <-ctx.Done():
-		// The renewal may still apply; it is not acknowledged.
-		return false, ctx.Err()
-	}
+	return nil
 }
 
 // flush proposes the queued renewals, up to maxRenewalsPerEntry per entry,
@@ -105,26 +115,29 @@ func (r *renewer) flush(srv proposer) {
 // one client's context: it is bounded by the member's request timeout.
 func proposeRenewals(srv proposer, batch []*renewal) {
 	cps := make([]*pb.LeaseCheckpoint, 0, len(batch))
+	all := make([]pb.LeaseCheckpoint, len(batch)) // one allocation for the entry's checkpoints
 	seen := make(map[int64]bool, len(batch))
 	for _, w := range batch {
 		if !seen[w.id] {
 			seen[w.id] = true
-			cps = append(cps, &pb.LeaseCheckpoint{ID: w.id, Remaining_TTL: w.ttl})
+			cp := &all[len(cps)]
+			cp.ID, cp.Remaining_TTL = w.id, w.ttl
+			cps = append(cps, cp)
 		}
 	}
 	req := &pb.InternalRaftRequest{LeaseCheckpoint: &pb.LeaseCheckpointRequest{Checkpoints: cps}}
 	_, err := srv.Propose(context.Background(), req)
-	missing := map[int64]bool{}
+	var missing map[int64]bool
 	var me *lease.MissingError
 	if errors.As(err, &me) {
 		// Applied: the leases it names did not exist, the others are renewed.
+		missing = make(map[int64]bool, len(me.IDs))
 		for _, id := range me.IDs {
 			missing[id] = true
 		}
 		err = nil
 	}
 	for _, w := range batch {
-		w.renewed, w.err = err == nil && !missing[w.id], err
-		close(w.done)
+		w.finish(err == nil && !missing[w.id], err)
 	}
 }

@@ -41,6 +41,22 @@ func (p *gatedProposer) proposed() [][]*pb.LeaseCheckpoint {
 	return append([][]*pb.LeaseCheckpoint(nil), p.entries...)
 }
 
+// renew is start as one client waits for its renewal: it reports whether the
+// lease existed when the entry applied.
+func (r *renewer) renew(ctx context.Context, srv proposer, id, ttl int64) (bool, error) {
+	done := make(chan *renewal, 1)
+	w := &renewal{id: id, ttl: ttl, done: done}
+	if err := r.start(srv, w); err != nil {
+		return false, err
+	}
+	select {
+	case <-done:
+		return w.renewed, w.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+}
+
 // waitFor polls cond until it holds or a deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -88,11 +104,12 @@ func TestRenewerCoalesces(t *testing.T) {
 		return nil
 	}}
 	var r renewer
-	// Two renewals occupy both entries in flight...
-	first := renewAll(&r, p, []int64{1000})
-	waitFor(t, "one entry in flight", func() bool { return len(p.proposed()) == 1 })
-	second := renewAll(&r, p, []int64{1001})
-	waitFor(t, "two entries in flight", func() bool { return len(p.proposed()) == maxRenewalEntriesInFlight })
+	// Single renewals occupy every entry allowed in flight...
+	var first []<-chan renewOutcome
+	for i := range maxRenewalEntriesInFlight {
+		first = append(first, renewAll(&r, p, []int64{int64(1000 + i)}))
+		waitFor(t, "an entry in flight", func() bool { return len(p.proposed()) == i+1 })
+	}
 	// ... while n more (every lease twice) queue behind them.
 	ids := make([]int64, n)
 	for i := range ids {
@@ -105,13 +122,17 @@ func TestRenewerCoalesces(t *testing.T) {
 		return len(r.queue) == n
 	})
 	close(p.release)
-	for _, o := range append(append(collect(first, 1), collect(second, 1)...), collect(out, n)...) {
+	outcomes := collect(out, n)
+	for _, c := range first {
+		outcomes = append(outcomes, collect(c, 1)...)
+	}
+	for _, o := range outcomes {
 		if o.err != nil || o.renewed != (o.id != 7) {
 			t.Fatalf("lease %d: renewed %v, err %v", o.id, o.renewed, o.err)
 		}
 	}
 	entries := p.proposed()
-	if len(entries) != maxRenewalEntriesInFlight+1 || len(entries[2]) != n/2 {
+	if len(entries) != maxRenewalEntriesInFlight+1 || len(entries[maxRenewalEntriesInFlight]) != n/2 {
 		t.Fatalf("%d entries (%v) for %d renewals, want the queued ones coalesced into one of %d", len(entries), entries, n, n/2)
 	}
 	for _, e := range entries {
@@ -162,7 +183,8 @@ func TestRenewerFailedEntry(t *testing.T) {
 func TestRenewerBoundedQueue(t *testing.T) {
 	p := &gatedProposer{release: make(chan struct{}), answer: func([]*pb.LeaseCheckpoint) error { return nil }}
 	var r renewer
-	total := maxRenewalsQueued + 100
+	// Enough to fill the queue however many the entries in flight took.
+	total := maxRenewalsQueued + maxRenewalEntriesInFlight*maxRenewalsPerEntry + 100
 	out := renewAll(&r, p, make([]int64, total))
 	waitFor(t, "the queue to fill", func() bool {
 		r.mu.Lock()

@@ -1,7 +1,6 @@
 package etcdapi
 
 import (
-	"context"
 	"strings"
 	"sync"
 
@@ -13,26 +12,41 @@ import (
 	"github.com/synod-db/synod/metrics"
 )
 
-// metricsUnary counts unary RPCs in grpc_server_started_total and
-// grpc_server_handled_total, the counters of go-grpc-prometheus that etcd's
-// dashboards read.
-func metricsUnary(ms *metrics.Set) grpc.UnaryServerInterceptor {
-	var methods sync.Map // full method -> *methodCounters
-	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-		mc, ok := methods.Load(info.FullMethod)
-		if !ok {
-			mc, _ = methods.LoadOrStore(info.FullMethod, newMethodCounters(ms, "unary", info.FullMethod))
-		}
-		c := mc.(*methodCounters)
-		c.started.Inc()
-		resp, err := handler(ctx, req)
-		c.handled(status.Code(err)).Inc()
-		return resp, err
-	}
+// counterCache holds the grpc_server_started_total and
+// grpc_server_handled_total counters (those of go-grpc-prometheus, which
+// etcd's dashboards read) of every method seen, so that an RPC costs no
+// label hashing. The set of methods is fixed by the registered services.
+type counterCache struct {
+	ms      *metrics.Set
+	methods sync.Map // grpc_type + full method -> *methodCounters
 }
 
-// methodCounters holds one unary method's counters, so a request costs no
-// label hashing. The set of methods is fixed by the registered services.
+// newCounterCache returns the counters of ms, or nil (counting nothing)
+// when ms is nil.
+func newCounterCache(ms *metrics.Set) *counterCache {
+	if ms == nil {
+		return nil
+	}
+	return &counterCache{ms: ms}
+}
+
+// of returns the counters of method under grpc_type typ; nil if c is nil.
+func (c *counterCache) of(typ, full string) *methodCounters {
+	if c == nil {
+		return nil
+	}
+	key := methodKey{typ, full}
+	mc, ok := c.methods.Load(key)
+	if !ok {
+		mc, _ = c.methods.LoadOrStore(key, newMethodCounters(c.ms, typ, full))
+	}
+	return mc.(*methodCounters)
+}
+
+// methodKey is a counterCache key.
+type methodKey struct{ typ, full string }
+
+// methodCounters holds one method's counters.
 type methodCounters struct {
 	started prometheus.Counter
 	byCode  [codes.Unauthenticated + 1]prometheus.Counter // every code gRPC defines
@@ -49,24 +63,25 @@ func newMethodCounters(ms *metrics.Set, typ, full string) *methodCounters {
 	return c
 }
 
-// handled is the grpc_server_handled_total counter of code.
-func (c *methodCounters) handled(code codes.Code) prometheus.Counter {
-	if int(code) < len(c.byCode) {
-		return c.byCode[code]
+// start counts a started RPC; a nil c counts nothing.
+func (c *methodCounters) start() {
+	if c != nil {
+		c.started.Inc()
 	}
-	return c.vec.WithLabelValues(c.labels[0], c.labels[1], c.labels[2], code.String())
 }
 
-// metricsStream is metricsUnary for streaming RPCs.
-func metricsStream(ms *metrics.Set) grpc.StreamServerInterceptor {
-	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
-		svc, method := splitMethod(info.FullMethod)
-		typ := streamType(info)
-		ms.GRPCStarted.WithLabelValues(typ, svc, method).Inc()
-		err := handler(srv, ss)
-		ms.GRPCHandled.WithLabelValues(typ, svc, method, status.Code(err).String()).Inc()
-		return err
+// handled counts a finished RPC under the code of err; a nil c counts
+// nothing.
+func (c *methodCounters) handled(err error) {
+	if c == nil {
+		return
 	}
+	code := status.Code(err)
+	if int(code) < len(c.byCode) {
+		c.byCode[code].Inc()
+		return
+	}
+	c.vec.WithLabelValues(c.labels[0], c.labels[1], c.labels[2], code.String()).Inc()
 }
 
 // splitMethod splits "/etcdserverpb.KV/Range" into service and method.

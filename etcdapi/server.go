@@ -5,6 +5,8 @@ import (
 	"log/slog"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
+
+	"github.com/synod-db/synod/auth"
 )
 
 // Limits bound the requests a member accepts. A zero field means etcd's
@@ -43,11 +45,18 @@ func (l Limits) withDefaults() Limits {
 type edge struct {
 	b  Backends
 	lg *slog.Logger
+	// keysOfLease is leaseKeys' function, made once rather than a closure
+	// per request.
+	keysOfLease auth.LeaseKeys
 }
 
 // newEdge returns the shared state for services over b.
 func newEdge(b Backends, lg *slog.Logger) *edge {
-	return &edge{b: b, lg: lg}
+	ls := b.Leases
+	return &edge{b: b, lg: lg, keysOfLease: func(id int64) ([][]byte, bool) {
+		st, ok := ls.Lookup(id, true)
+		return st.Keys, ok
+	}}
 }
 
 // limits returns the member's limits with etcd's defaults applied.

@@ -6,6 +6,7 @@ import (
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
 	"go.etcd.io/etcd/pkg/v3/adt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -268,9 +269,24 @@ func allOps(r *pb.TxnRequest, ok func(*pb.RequestOp) bool) bool {
 // underestimates), beside the caller stamped there by authorize.
 func headerBytes(req *pb.InternalRaftRequest) int {
 	h := req.GetHeader()
-	return proto.Size(&pb.InternalRaftRequest{Header: &pb.RequestHeader{
-		ID: math.MaxUint64, Username: h.GetUsername(), AuthRevision: h.GetAuthRevision(),
-	}})
+	return headerFieldSize(math.MaxUint64, h.GetUsername(), h.GetAuthRevision())
+}
+
+// headerFieldSize is the marshalled size of InternalRaftRequest's header
+// field (number 100) holding a RequestHeader with these fields (numbers 1,
+// 2 and 3), computed without building one: this runs on every write.
+func headerFieldSize(id uint64, user string, rev uint64) int {
+	n := 0
+	if id != 0 {
+		n += protowire.SizeTag(1) + protowire.SizeVarint(id)
+	}
+	if user != "" {
+		n += protowire.SizeTag(2) + protowire.SizeBytes(len(user))
+	}
+	if rev != 0 {
+		n += protowire.SizeTag(3) + protowire.SizeVarint(rev)
+	}
+	return protowire.SizeTag(100) + protowire.SizeBytes(n)
 }
 
 // checkRequestSize fails with errRequestTooLarge when req, once Propose has
@@ -280,7 +296,7 @@ func headerBytes(req *pb.InternalRaftRequest) int {
 func checkRequestSize(req *pb.InternalRaftRequest, maxBytes int) error {
 	size := proto.Size(req) + headerBytes(req)
 	if h := req.GetHeader(); h != nil {
-		size -= proto.Size(&pb.InternalRaftRequest{Header: h})
+		size -= headerFieldSize(h.GetID(), h.GetUsername(), h.GetAuthRevision())
 	}
 	if size > maxBytes {
 		return errRequestTooLarge

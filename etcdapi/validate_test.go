@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"testing"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -271,6 +272,20 @@ func TestCheckRequestSize(t *testing.T) {
 		}
 		if err := checkRequestSize(req, limit-1); !errors.Is(err, errRequestTooLarge) {
 			t.Errorf("header %v, one byte over: got %v, want errRequestTooLarge", h, err)
+		}
+	}
+}
+
+// TestHeaderFieldSize checks the arithmetic of headerFieldSize against the
+// protobuf library's own size of the same header.
+func TestHeaderFieldSize(t *testing.T) {
+	for _, h := range []*pb.RequestHeader{
+		{}, {ID: 1}, {ID: math.MaxUint64}, {Username: "root"}, {AuthRevision: 300},
+		{ID: 1 << 40, Username: strings.Repeat("u", 200), AuthRevision: math.MaxUint64},
+	} {
+		want := proto.Size(&pb.InternalRaftRequest{Header: h})
+		if got := headerFieldSize(h.ID, h.Username, h.AuthRevision); got != want {
+			t.Errorf("header %v: got %d, want %d", h, got, want)
 		}
 	}
 }

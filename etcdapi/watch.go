@@ -28,11 +28,9 @@ type watchService struct {
 // requireLeader reports whether the client asked for a leader
 // (clientv3.WithRequireLeader).
 func requireLeader(ctx context.Context) bool {
-	md, ok := metadata.FromIncomingContext(ctx)
-	if !ok {
-		return false
-	}
-	vs := md.Get(rpctypes.MetadataRequireLeaderKey)
+	// One key, without copying the whole metadata map as
+	// FromIncomingContext does (on every watch and keep-alive stream).
+	vs := metadata.ValueFromIncomingContext(ctx, rpctypes.MetadataRequireLeaderKey)
 	return len(vs) > 0 && vs[0] == rpctypes.MetadataHasLeader
 }
 

@@ -265,8 +265,11 @@ func (l *Lessor) PlanCheckpoints(cps []*pb.LeaseCheckpoint, index uint64) (Chang
 	defer l.mu.RUnlock()
 	var c Change
 	var missing []int64
-	renewed := map[int64]uint64{}
-	removed := map[int64]bool{}
+	// The renewals earlier in this entry and the leases it removed matter
+	// only once it holds an expiry (a leader proposes those on their own):
+	// the maps are built then, so a batch of renewals allocates none.
+	var renewed map[int64]uint64
+	var removed map[int64]bool
 	for _, cp := range cps {
 		e := l.leases[cp.GetID()]
 		if e == nil || removed[cp.GetID()] {
@@ -277,9 +280,20 @@ func (l *Lessor) PlanCheckpoints(cps []*pb.LeaseCheckpoint, index uint64) (Chang
 		}
 		switch ttl := cp.GetRemaining_TTL(); {
 		case ttl > 0:
+			if c.Put == nil {
+				c.Put = make([]Record, 0, len(cps))
+			}
 			c.Put = append(c.Put, Record{ID: e.ID, TTL: e.TTL, RenewIndex: index})
-			renewed[e.ID] = index
+			if renewed != nil {
+				renewed[e.ID] = index
+			}
 		case ttl < 0:
+			if renewed == nil {
+				renewed, removed = make(map[int64]uint64, len(c.Put)), map[int64]bool{}
+				for _, r := range c.Put {
+					renewed[r.ID] = r.RenewIndex
+				}
+			}
 			cur, ok := renewed[e.ID]
 			if !ok {
 				cur = e.RenewIndex
@@ -291,7 +305,9 @@ func (l *Lessor) PlanCheckpoints(cps []*pb.LeaseCheckpoint, index uint64) (Chang
 			}
 		}
 	}
-	sort.Slice(c.DeleteKeys, func(i, j int) bool { return bytes.Compare(c.DeleteKeys[i], c.DeleteKeys[j]) < 0 })
+	if len(c.DeleteKeys) > 1 {
+		sort.Slice(c.DeleteKeys, func(i, j int) bool { return bytes.Compare(c.DeleteKeys[i], c.DeleteKeys[j]) < 0 })
+	}
 	if len(missing) > 0 {
 		return c, &MissingError{IDs: missing}
 	}

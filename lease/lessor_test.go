@@ -1,6 +1,8 @@
 package lease
 
 import (
+	"bytes"
+	"encoding/binary"
 	"errors"
 	"reflect"
 	"testing"
@@ -342,6 +344,42 @@ func TestPersistAndLoad(t *testing.T) {
 	}
 	if got := fresh.IDs(); !reflect.DeepEqual(got, []int64{5, 9}) {
 		t.Fatalf("ids %v", got)
+	}
+}
+
+// encode seals r as a record is stored: TTL then renewal index, 8 bytes
+// big-endian each, after the checksum of key and payload.
+func encode(r Record) []byte {
+	p := binary.BigEndian.AppendUint64(nil, uint64(r.TTL))
+	p = binary.BigEndian.AppendUint64(p, r.RenewIndex)
+	return record.Seal(nil, Key(r.ID), p)
+}
+
+// Records written in place by Change.Write are byte for byte those of the
+// format data directories already hold.
+func TestRecordFormat(t *testing.T) {
+	db, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	recs := []Record{{ID: 1, TTL: 5, RenewIndex: 1}, {ID: -7, TTL: 9_000_000_000, RenewIndex: 1 << 40}}
+	b := db.NewBatch()
+	if err := (Change{Put: recs}).Write(b); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		v, closer, err := db.Get(append([]byte{Prefix}, binary.BigEndian.AppendUint64(nil, uint64(r.ID))...))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(v, encode(r)) {
+			t.Errorf("record %+v stored as %x, want %x", r, v, encode(r))
+		}
+		_ = closer.Close()
 	}
 }
 

@@ -16,24 +16,37 @@ import (
 // by raft snapshots.
 const Prefix byte = 0x30
 
-// recordLen is the length of a record's payload.
-const recordLen = 16
+// recordLen is the length of a record's payload, keyLen that of its key.
+const (
+	recordLen = 16
+	keyLen    = 9
+)
 
 // Key returns the database key of lease id's record.
 func Key(id int64) []byte {
-	return binary.BigEndian.AppendUint64([]byte{Prefix}, uint64(id))
+	k := make([]byte, keyLen)
+	putKey(k, id)
+	return k
 }
 
-// encode returns the sealed value of r.
-func encode(r Record) []byte {
-	p := binary.BigEndian.AppendUint64(make([]byte, 0, recordLen), uint64(r.TTL))
-	p = binary.BigEndian.AppendUint64(p, r.RenewIndex)
-	return record.Seal(nil, Key(r.ID), p)
+// putKey writes the key of lease id's record into k (keyLen bytes).
+func putKey(k []byte, id int64) {
+	k[0] = Prefix
+	binary.BigEndian.PutUint64(k[1:], uint64(id))
+}
+
+// putRecord writes r's key into key (keyLen bytes) and its sealed value
+// into sealed (record.HeaderSize + recordLen bytes).
+func putRecord(key, sealed []byte, r Record) {
+	putKey(key, r.ID)
+	binary.BigEndian.PutUint64(sealed[record.HeaderSize:], uint64(r.TTL))
+	binary.BigEndian.PutUint64(sealed[record.HeaderSize+8:], r.RenewIndex)
+	record.SealInPlace(key, sealed)
 }
 
 // decode verifies a stored record.
 func decode(k, v []byte) (Record, error) {
-	if len(k) != 9 || k[0] != Prefix {
+	if len(k) != keyLen || k[0] != Prefix {
 		return Record{}, fmt.Errorf("%w: lease: malformed key %x", record.ErrCorrupt, k)
 	}
 	p, err := record.Open(k, v)
@@ -50,12 +63,15 @@ func decode(k, v []byte) (Record, error) {
 	}, nil
 }
 
-// Write adds the record writes of c to b: every put record, then the
-// deletion of every removed lease. The attached keys are the caller's to
-// delete (in the mvcc revision of the same batch).
+// Write adds the record writes of c to b: every put record (built in
+// place in the batch, as a renewal writes one per lease), then the deletion
+// of every removed lease. The attached keys are the caller's to delete (in
+// the mvcc revision of the same batch).
 func (c Change) Write(b *pebble.Batch) error {
 	for _, r := range c.Put {
-		if err := b.Set(Key(r.ID), encode(r), nil); err != nil {
+		op := b.SetDeferred(keyLen, record.HeaderSize+recordLen)
+		putRecord(op.Key, op.Value, r)
+		if err := op.Finish(); err != nil {
 			return fmt.Errorf("lease: write record: %w", err)
 		}
 	}

@@ -54,9 +54,16 @@ func isRequestErr(err error) bool {
 type writer struct {
 	b        *pebble.Batch
 	gens     *genCache // the store's; updated with every write to b
+	prefix   bool      // the store's prefixSeek (visitKey)
 	beginRev int64
 	changes  int64 // next sub revision
 	events   []*mvccpb.Event
+}
+
+// putEvent is a put's event and its key-value in one allocation.
+type putEvent struct {
+	ev mvccpb.Event
+	kv mvccpb.KeyValue
 }
 
 // put writes a new version of key at beginRev+1, continuing its generation
@@ -67,19 +74,21 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	g, ok := w.gens.get(key)
 	if !ok {
 		var err error
-		if g.create, g.version, g.live, err = getGeneration(w.b, key, rev); err != nil {
+		if g.create, g.version, g.live, err = getGeneration(w.b, w.prefix, key, rev); err != nil {
 			return err
 		}
 	}
-	kv := &mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}
+	pe := &putEvent{kv: mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}}
+	kv := &pe.kv
 	if g.live {
 		kv.CreateRevision, kv.Version = g.create, g.version+1
 	}
 	if err := setVersion(w.b, versionKey(key, rev), tagPut, w.changes, kv); err != nil {
 		return err
 	}
-	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, live: true})
-	w.events = append(w.events, &mvccpb.Event{Type: mvccpb.Event_PUT, Kv: kv})
+	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, mod: rev, lease: lease, known: true, live: true})
+	pe.ev.Type, pe.ev.Kv = mvccpb.Event_PUT, kv
+	w.events = append(w.events, &pe.ev)
 	return w.log(tagPut, key)
 }
 
@@ -186,7 +195,7 @@ func (s *Store) ApplyOther(index, term uint64, fn func(b *pebble.Batch) error) e
 // ops runs (txnState.txn); a DeleteRange has no request-level error.
 // Compactions go through Group.compaction.
 func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, err error) {
-	t := &txnState{ctx: context.Background(), src: w.b, w: w, beginRev: w.beginRev,
+	t := &txnState{ctx: context.Background(), src: w.b, prefix: w.prefix, w: w, beginRev: w.beginRev,
 		compactRev: s.compactRev.Load(), leaseExists: s.opts.LeaseExists}
 	switch {
 	case req.GetRange() != nil:

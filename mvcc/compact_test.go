@@ -3,6 +3,7 @@ package mvcc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -293,4 +294,91 @@ func TestCompactionTombstoneLast(t *testing.T) {
 	if n := countVersions(t, h.db, "b"); n != 0 {
 		t.Fatalf("b has %d versions left", n)
 	}
+}
+
+// TestCompactionVisitsOnlyChanges: when few keys changed since the last
+// finished pass, a pass visits those keys (from the revision log), not the
+// whole keyspace (two changes: three batches of 1 deletion; a scan of the
+// 200 keys takes dozens), and still deletes what they supersede: versions
+// kept by the last pass, tombstoned keys; keys not changed since keep their
+// one version. The first pass, with no finished one before it, scans.
+func TestCompactionVisitsOnlyChanges(t *testing.T) {
+	batches := 0
+	h := newHarness(t, Options{CompactionBatch: 1, hooks: &testHooks{beforeCompactCommit: func(int) error {
+		batches++
+		return nil
+	}}})
+	for i := range 200 {
+		h.put(fmt.Sprintf("k%03d", i), "1")
+	}
+	h.put("a", "1")
+	h.put("b", "1")
+	if err := h.db.Flush(); err != nil { // the store's size is estimated from its tables
+		t.Fatal(err)
+	}
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "first compaction")
+	first := batches
+	h.put("a", "2")
+	h.del("b", "")
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "second compaction")
+	if err := h.s.CompactionErr(); err != nil {
+		t.Fatal(err)
+	}
+	if n := batches - first; n > 4 { // a: 1 deletion, b: 2 (budget 1 per batch)
+		t.Fatalf("the second pass took %d batches of 1 for 2 changes (the first: %d)", n, first)
+	}
+	for key, want := range map[string]int{"a": 1, "b": 0, "k000": 1, "k199": 1} {
+		if got := countVersions(t, h.db, key); got != want {
+			t.Errorf("key %q: %d versions, want %d", key, got, want)
+		}
+	}
+	if got := h.get("a"); got == nil || string(got.Value) != "2" {
+		t.Fatalf("a: %v", got)
+	}
+}
+
+// TestReclaimOnlyWhenWorthIt: the background compactor rewrites the state
+// keyspace only once the versions it deleted since the last rewrite are a
+// fair share of the state (reclaimShare): one superseded version among
+// 1000 keys of 1 KiB is left to Pebble, while overwriting most keys
+// rewrites (and TestCompactionReclaimsDiskSpace checks the space comes
+// back).
+func TestReclaimOnlyWhenWorthIt(t *testing.T) {
+	reclaims := make(chan struct{}, 10)
+	h := newHarness(t, Options{hooks: &testHooks{reclaimed: func() { reclaims <- struct{}{} }}})
+	val := string(make([]byte, 1024))
+	for i := range 1000 {
+		h.put(fmt.Sprintf("k%03d", i), val)
+	}
+	if err := h.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.put("k000", "2")
+	waitClosed(t, h.compact(h.s.Rev()).Compacted, "small compaction")
+	if n := countVersions(t, h.db, "k000"); n != 1 {
+		t.Fatalf("k000 has %d versions, want 1", n)
+	}
+	for i := range 600 {
+		h.put(fmt.Sprintf("k%03d", i), "3")
+	}
+	h.compact(h.s.Rev())
+	waitClosed(t, chanOf(reclaims), "a rewrite after freeing most of the state")
+	// Passes run in order, each one's rewrite (if any) before the next
+	// pass starts (a pass may serve several compactions, and Compacted
+	// closes before its rewrite): after two more, every decision before them
+	// is made. Neither frees anything.
+	for i := range 2 {
+		h.put(fmt.Sprintf("z%d", i), "1")
+		waitClosed(t, h.compact(h.s.Rev()).Compacted, "a compaction freeing nothing")
+	}
+	if n := len(reclaims); n != 0 {
+		t.Fatalf("%d more rewrites: one was to free a single version", n)
+	}
+}
+
+// chanOf returns a channel closed once ch delivers a value.
+func chanOf(ch <-chan struct{}) <-chan struct{} {
+	done := make(chan struct{})
+	go func() { <-ch; close(done) }()
+	return done
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/synod-db/synod/record"
 )
 
-// decodeGeneration reads the create revision and version a full decode
-// reads, whatever the other fields hold, and calls a malformed record
-// corrupt.
+// decodeGeneration reads the create revision and version, and
+// decodeKeyLease the key and lease, that a full decode reads, whatever the
+// other fields hold, and both call a malformed record corrupt.
 func TestDecodeGeneration(t *testing.T) {
 	kvs := []*mvccpb.KeyValue{
 		{Key: []byte("k"), CreateRevision: 5, ModRevision: 9, Version: 3, Value: []byte("v"), Lease: 7},
@@ -33,11 +33,18 @@ func TestDecodeGeneration(t *testing.T) {
 		if err != nil || create != kv.CreateRevision || version != kv.Version {
 			t.Errorf("%q: create %d version %d (%v), want %d %d", kv.Key, create, version, err, kv.CreateRevision, kv.Version)
 		}
+		key, lease, err := decodeKeyLease([]byte("vk"), b)
+		if err != nil || !bytes.Equal(key, kv.Key) || lease != kv.Lease {
+			t.Errorf("%q: key %q lease %d (%v), want lease %d", kv.Key, key, lease, err, kv.Lease)
+		}
 	}
 	good, _ := proto.Marshal(kvs[0])
 	for _, bad := range [][]byte{{0x10}, {0x2a, 0x05, 'a'}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, good[:len(good)-1]} {
 		if _, _, err := decodeGeneration([]byte("vk"), bad); !errors.Is(err, record.ErrCorrupt) {
 			t.Errorf("decodeGeneration(%x) = %v, want record.ErrCorrupt", bad, err)
+		}
+		if _, _, err := decodeKeyLease([]byte("vk"), bad); !errors.Is(err, record.ErrCorrupt) {
+			t.Errorf("decodeKeyLease(%x) = %v, want record.ErrCorrupt", bad, err)
 		}
 	}
 }

@@ -29,6 +29,16 @@ func (s *Store) Events(fromRev int64, limit int) ([]*mvccpb.Event, error) {
 	return readEvents(v.snap, fromRev, v.rev, limit)
 }
 
+// openLogEntry verifies the revision-log entry under it and returns its
+// payload: the tag, then the user key. It aliases iterator memory.
+func openLogEntry(it *pebble.Iterator) ([]byte, error) {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: read log: %w", err)
+	}
+	return openPayload(it.Key(), v)
+}
+
 // readEvents reads the log entries with fromRev <= main <= toRev.
 func readEvents(snap *pebble.Snapshot, fromRev, toRev int64, limit int) (evs []*mvccpb.Event, err error) {
 	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: logKey(fromRev, 0), UpperBound: logKey(toRev+1, 0)})
@@ -61,11 +71,7 @@ func readEvents(snap *pebble.Snapshot, fromRev, toRev int64, limit int) (evs []*
 // It returns nil for a put overwritten by a delete of the same key in the
 // same revision (which the API edge forbids).
 func readEvent(snap *pebble.Snapshot, it *pebble.Iterator, main int64) (*mvccpb.Event, error) {
-	v, err := it.ValueAndErr()
-	if err != nil {
-		return nil, fmt.Errorf("mvcc: read log: %w", err)
-	}
-	p, err := openPayload(it.Key(), v)
+	p, err := openLogEntry(it)
 	if err != nil {
 		return nil, err
 	}

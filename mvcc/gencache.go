@@ -1,15 +1,20 @@
 package mvcc
 
-// genCacheSize bounds the generation cache: about 80 bytes per entry with a
-// short key, so ~320 KiB at most. Coordination workloads write a small set
+// genCacheSize bounds the generation cache: about 100 bytes per entry with
+// a short key, so ~400 KiB at most. Coordination workloads write a small set
 // of hot keys (leases, elections, locks, configuration) again and again;
 // the cache is for those, not for bulk loads of distinct keys.
 const genCacheSize = 4096
 
 // generation is what a put needs to know of a key's latest version: whether
-// it is live and, if so, its create revision and version.
+// it is live and, if so, its create revision and version; and what a txn's
+// compare on the key's create, mod, version or lease needs (mod and lease
+// are known only once the apply path wrote the key; 0 when read back by
+// getGeneration, which a put does not need).
 type generation struct {
 	create, version int64
+	mod, lease      int64
+	known           bool // mod and lease are set
 	live            bool
 }
 

@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -42,13 +43,19 @@ func TestGenCacheBounded(t *testing.T) {
 func cacheAgrees(t *testing.T, h *harness, step string) {
 	t.Helper()
 	for k, g := range h.s.gens.m {
-		create, version, live, err := getGeneration(h.db, []byte(k), h.s.Rev())
+		create, version, live, err := getGeneration(h.db, h.s.prefixSeek, []byte(k), h.s.Rev())
 		if err != nil {
 			t.Fatalf("%s: read %q: %v", step, k, err)
 		}
-		want := generation{create, version, live}
+		want := generation{create: create, version: version, live: live}
 		if !live {
 			want = generation{} // create and version mean nothing then
+		} else {
+			rr, err := rangeKeys(context.Background(), h.db, []byte(k), nil, h.s.Rev(), 0, rangeOpts{})
+			if err != nil || len(rr.kvs) != 1 {
+				t.Fatalf("%s: read %q: %v %v", step, k, rr, err)
+			}
+			want.mod, want.lease, want.known = rr.kvs[0].ModRevision, rr.kvs[0].Lease, true
 		}
 		if *g != want {
 			t.Fatalf("%s: cached generation of %q is %+v, the store has %+v", step, k, *g, want)
@@ -86,8 +93,28 @@ func genCacheRun(t *testing.T, seed uint64) {
 	del := func() *pb.InternalRaftRequest {
 		return &pb.InternalRaftRequest{DeleteRange: &pb.DeleteRangeRequest{Key: []byte(key()), RangeEnd: []byte("k" + fmt.Sprint(rng.IntN(7)))}}
 	}
+	cas := func() *pb.InternalRaftRequest { // a compare the cache may answer; each branch writes its own key
+		c := &pb.Compare{Key: []byte(key()), Target: pb.Compare_CompareTarget(rng.IntN(5)), Result: pb.Compare_CompareResult(rng.IntN(4))}
+		n := int64(rng.IntN(8))
+		switch c.Target {
+		case pb.Compare_VERSION:
+			c.TargetUnion = &pb.Compare_Version{Version: n % 4}
+		case pb.Compare_CREATE:
+			c.TargetUnion = &pb.Compare_CreateRevision{CreateRevision: h.s.Rev() - n}
+		case pb.Compare_MOD:
+			c.TargetUnion = &pb.Compare_ModRevision{ModRevision: h.s.Rev() - n}
+		case pb.Compare_VALUE:
+			c.TargetUnion = &pb.Compare_Value{Value: []byte("v")}
+		case pb.Compare_LEASE:
+			c.TargetUnion = &pb.Compare_Lease{Lease: []int64{0, 7, 9}[rng.IntN(3)]}
+		}
+		branch := func(k string) []*pb.RequestOp {
+			return []*pb.RequestOp{{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte(k), Value: []byte("t")}}}}
+		}
+		return &pb.InternalRaftRequest{Txn: &pb.TxnRequest{Compare: []*pb.Compare{c}, Success: branch("yes"), Failure: branch("no")}}
+	}
 	random := func() *pb.InternalRaftRequest {
-		return []func() *pb.InternalRaftRequest{put, put, put, del, partial}[rng.IntN(5)]()
+		return []func() *pb.InternalRaftRequest{put, put, put, del, partial, cas, cas}[rng.IntN(7)]()
 	}
 	// applyBoth applies req to h (through Apply) and to cold with an
 	// emptied cache, and requires the same result.

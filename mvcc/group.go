@@ -3,6 +3,7 @@ package mvcc
 import (
 	"errors"
 	"fmt"
+	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/cockroachdb/pebble/v2"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -40,6 +41,11 @@ type Group struct {
 	term  uint64
 	dirty bool  // b holds entries not yet committed
 	err   error // set once the group is unusable
+	// w is the writer of the entry being applied, reset for each, and
+	// events the backing array of every entry's events: one allocation
+	// per run instead of a writer and an events slice per entry.
+	w      writer
+	events []*mvccpb.Event
 }
 
 // NewGroup starts a group. ErrClosed, or the error that stopped the store.
@@ -100,7 +106,9 @@ func (g *Group) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 	if req.GetCompaction() != nil {
 		return g.compaction(index, term, req.Compaction.Revision)
 	}
-	w := &writer{b: g.b, gens: &g.s.gens, beginRev: g.rev}
+	room := g.eventRoom()
+	g.w = writer{b: g.b, gens: &g.s.gens, prefix: g.s.prefixSeek, beginRev: g.rev, events: g.events[len(g.events):]}
+	w := &g.w
 	res, err := g.s.dispatch(w, req)
 	switch {
 	case err != nil && !isRequestErr(err):
@@ -118,8 +126,25 @@ func (g *Group) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 		g.rev++
 	}
 	g.advance(index, term)
-	res.Events = w.events
+	// The entry's events, capped so that no later append reaches into
+	// the next entry's. Those that fit were written into the group's
+	// array, which now holds them; more went to an array of their own.
+	res.Events = w.events[:len(w.events):len(w.events)]
+	if len(w.events) <= room {
+		g.events = g.events[:len(g.events)+len(w.events)]
+	}
 	return res, nil
+}
+
+// eventRoom makes sure the group's events array has room for a few events
+// (starting a fresh one when it has not; the entries' slices keep the old
+// one alive) and returns how many fit.
+func (g *Group) eventRoom() int {
+	const chunk = 64
+	if cap(g.events)-len(g.events) < 4 {
+		g.events = make([]*mvccpb.Event, 0, chunk)
+	}
+	return cap(g.events) - len(g.events)
 }
 
 // ApplyOther records an entry mvcc does not interpret as applied, letting
@@ -164,7 +189,7 @@ func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
 		g.b = s.db.NewIndexedBatch()
 	}
 	previous := s.compactRev.Load()
-	w := &writer{b: g.b, gens: &s.gens, beginRev: g.rev}
+	w := &writer{b: g.b, gens: &s.gens, prefix: s.prefixSeek, beginRev: g.rev}
 	res, compactTo, err := s.compaction(w, rev)
 	if err != nil && !isRequestErr(err) {
 		return Result{}, g.fail(err)

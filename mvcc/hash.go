@@ -212,11 +212,7 @@ func etcdChanges(snap *pebble.Snapshot, rev, compactRev int64, emit func(rk, dat
 			return err
 		}
 		sub := int64(binary.BigEndian.Uint64(it.Key()[9:17]))
-		v, err := it.ValueAndErr()
-		if err != nil {
-			return fmt.Errorf("mvcc: read log: %w", err)
-		}
-		p, err := openPayload(it.Key(), v)
+		p, err := openLogEntry(it)
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
@@ -29,9 +30,13 @@ type harness struct {
 	idx  uint64
 }
 
+// openDB opens the DB as a member does as far as reads are concerned: with
+// Comparer and bloom filters (server/pebble.go).
 func openDB(t testing.TB, fs vfs.FS) *pebble.DB {
 	t.Helper()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs, Logger: quietLogger{}, EventListener: readErrors()})
+	o := &pebble.Options{FS: fs, Logger: quietLogger{}, Comparer: Comparer, EventListener: readErrors()}
+	o.Levels[0] = pebble.LevelOptions{FilterPolicy: bloom.FilterPolicy(10), FilterType: pebble.TableFilter}
+	db, err := pebble.Open("db", o)
 	if err != nil {
 		t.Fatalf("pebble.Open: %v", err)
 	}

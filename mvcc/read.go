@@ -110,9 +110,9 @@ func decodeKV(vk, b []byte) (*mvccpb.KeyValue, error) {
 }
 
 // getKV returns the version of key visible at rev, or nil if the key does not
-// exist at rev.
-func getKV(src iterSource, key []byte, rev int64) (kv *mvccpb.KeyValue, err error) {
-	err = visitKey(src, key, rev, func(vk, b []byte) error {
+// exist at rev. prefix: see visitKey.
+func getKV(src iterSource, prefix bool, key []byte, rev int64) (kv *mvccpb.KeyValue, err error) {
+	err = visitKey(src, prefix, key, rev, func(vk, b []byte) error {
 		kv, err = decodeKV(vk, b)
 		return err
 	})
@@ -122,9 +122,10 @@ func getKV(src iterSource, key []byte, rev int64) (kv *mvccpb.KeyValue, err erro
 // getGeneration returns the create revision and version of the version of
 // key visible at rev (ok false if the key does not exist at rev): what a
 // put needs of the previous version, without decoding (and copying) its key
-// and value. The record's checksum is verified as for any read.
-func getGeneration(src iterSource, key []byte, rev int64) (create, version int64, ok bool, err error) {
-	err = visitKey(src, key, rev, func(vk, b []byte) error {
+// and value. The record's checksum is verified as for any read. prefix: see
+// visitKey.
+func getGeneration(src iterSource, prefix bool, key []byte, rev int64) (create, version int64, ok bool, err error) {
+	err = visitKey(src, prefix, key, rev, func(vk, b []byte) error {
 		ok = true
 		create, version, err = decodeGeneration(vk, b)
 		return err
@@ -132,42 +133,89 @@ func getGeneration(src iterSource, key []byte, rev int64) (create, version int64
 	return create, version, ok, err
 }
 
-// decodeGeneration reads create_revision (field 2) and version (field 4)
-// from a marshalled KeyValue stored under vk, skipping the other fields.
+// KeyValue field numbers (mvccpb.KeyValue) that reads decode without
+// unmarshalling the whole message.
+const (
+	fieldKey     protowire.Number = 1
+	fieldCreate  protowire.Number = 2
+	fieldVersion protowire.Number = 4
+	fieldLease   protowire.Number = 6
+)
+
+// decodeGeneration reads create_revision and version from a marshalled
+// KeyValue stored under vk, skipping the other fields.
 func decodeGeneration(vk, b []byte) (create, version int64, err error) {
+	err = kvFields(vk, b, func(num protowire.Number, v uint64) {
+		switch num {
+		case fieldCreate:
+			create = int64(v)
+		case fieldVersion:
+			version = int64(v)
+		}
+	}, nil)
+	return create, version, err
+}
+
+// decodeKeyLease reads the key and the lease from a marshalled KeyValue
+// stored under vk, without copying the value. key aliases b.
+func decodeKeyLease(vk, b []byte) (key []byte, lease int64, err error) {
+	err = kvFields(vk, b, func(num protowire.Number, v uint64) {
+		if num == fieldLease {
+			lease = int64(v)
+		}
+	}, func(num protowire.Number, v []byte) {
+		if num == fieldKey {
+			key = v
+		}
+	})
+	return key, lease, err
+}
+
+// kvFields walks a marshalled KeyValue stored under vk: varint gets every
+// varint field, bytes (if not nil) every length-delimited one; other wire
+// types are skipped. Malformed input is corruption.
+func kvFields(vk, b []byte, varint func(protowire.Number, uint64), bytes func(protowire.Number, []byte)) error {
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 {
-			return 0, 0, corruptf("key %q: KeyValue field tag: %v", vk, protowire.ParseError(n))
+			return corruptf("key %q: KeyValue field tag: %v", vk, protowire.ParseError(n))
 		}
 		b = b[n:]
-		if (num == 2 || num == 4) && typ == protowire.VarintType {
-			v, m := protowire.ConsumeVarint(b)
-			if m < 0 {
-				return 0, 0, corruptf("key %q: KeyValue field %d: %v", vk, num, protowire.ParseError(m))
+		var m int
+		switch {
+		case typ == protowire.VarintType:
+			var v uint64
+			v, m = protowire.ConsumeVarint(b)
+			if m >= 0 {
+				varint(num, v)
 			}
-			if num == 2 {
-				create = int64(v)
-			} else {
-				version = int64(v)
+		case typ == protowire.BytesType && bytes != nil:
+			var v []byte
+			v, m = protowire.ConsumeBytes(b)
+			if m >= 0 {
+				bytes(num, v)
 			}
-			b = b[m:]
-			continue
+		default:
+			m = protowire.ConsumeFieldValue(num, typ, b)
 		}
-		m := protowire.ConsumeFieldValue(num, typ, b)
 		if m < 0 {
-			return 0, 0, corruptf("key %q: KeyValue field %d: %v", vk, num, protowire.ParseError(m))
+			return corruptf("key %q: KeyValue field %d: %v", vk, num, protowire.ParseError(m))
 		}
 		b = b[m:]
 	}
-	return create, version, nil
+	return nil
 }
 
 // visitKey hands fn the version of key visible at rev, if live. It is the
 // point form of scan (and answers as scan would): an iterator bounded to
 // the key's versions and one seek to the newest version at or below rev,
-// since versions sort newest first; no step to a next key.
-func visitKey(src iterSource, key []byte, rev int64, fn visitFunc) (err error) {
+// since versions sort newest first; no step to a next key. prefix is whether
+// src's DB orders with Comparer (Store.prefixSeek): the seek is then a
+// SeekPrefixGE, which consults the sstables' bloom filters and skips every
+// table that holds no version of key, in the last level too (Pebble skips
+// its filters there by default, where a key is likely to exist; a put of a
+// new key, the bulk of a store's growth, finds its key in no level).
+func visitKey(src iterSource, prefix bool, key []byte, rev int64, fn visitFunc) (err error) {
 	// One allocation holds the lower bound (the key's version prefix), the
 	// upper bound (the prefix's end) and the seek key (prefix + rev); each
 	// slice is capped so that appending the next cannot overwrite it.
@@ -176,12 +224,18 @@ func visitKey(src iterSource, key []byte, rev int64, fn visitFunc) (err error) {
 	lower := buf[:len(buf):len(buf)]
 	upper := appendPrefixEnd(buf[len(buf):len(buf)], lower)
 	seek := appendRev(append(upper[len(upper):], lower...), rev)
-	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper[:len(upper):len(upper)]})
+	it, err := src.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper[:len(upper):len(upper)], UseL6Filters: prefix})
 	if err != nil {
 		return fmt.Errorf("mvcc: new iterator: %w", err)
 	}
 	defer func() { err = closeIter(it, err) }()
-	if !it.SeekGE(seek) {
+	var found bool
+	if prefix {
+		found = it.SeekPrefixGE(seek)
+	} else {
+		found = it.SeekGE(seek)
+	}
+	if !found {
 		return nil
 	}
 	return visitVersion(it, fn)
@@ -190,7 +244,9 @@ func visitKey(src iterSource, key []byte, rev int64, fn visitFunc) (err error) {
 // LeasedKeys calls fn, in key order, for every live key at the current
 // revision that is attached to a lease (its latest version names a lease):
 // what a lessor rebuilds its attachments from at open and after a restore.
-// key aliases iterator memory valid only during the call.
+// key aliases iterator memory valid only during the call. It visits every
+// live key, reading only the key and lease fields of each version (no copy
+// of the value; a restart scans the whole keyspace through it).
 func (s *Store) LeasedKeys(fn func(key []byte, lease int64) error) error {
 	v, err := s.acquire()
 	if err != nil {
@@ -198,10 +254,10 @@ func (s *Store) LeasedKeys(fn func(key []byte, lease int64) error) error {
 	}
 	defer v.release()
 	return scan(context.Background(), v.snap, nil, []byte{0}, v.rev, func(vk, b []byte) error {
-		kv, err := decodeKV(vk, b)
-		if err != nil || kv.Lease == 0 {
+		key, lease, err := decodeKeyLease(vk, b)
+		if err != nil || lease == 0 {
 			return err
 		}
-		return fn(kv.Key, kv.Lease)
+		return fn(key, lease)
 	})
 }

@@ -52,6 +52,8 @@ type testHooks struct {
 	restoreBatch func(batch int) error
 	// restoreBatchBytes overrides the restore batch size when > 0.
 	restoreBatchBytes int
+	// reclaimed runs after each Reclaim of the background compactor.
+	reclaimed func()
 }
 
 // defaultCompactionBatch is the default of Options.CompactionBatch.
@@ -77,6 +79,10 @@ type Store struct {
 
 	gens genCache // owned by the apply path (see genCache)
 
+	// prefixSeek is whether db orders with Comparer, so that single-key
+	// reads may use SeekPrefixGE and the bloom filters (hasPrefixSeek).
+	prefixSeek bool
+
 	compactor
 }
 
@@ -91,7 +97,7 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	if opts.CompactionBatch <= 0 {
 		opts.CompactionBatch = defaultCompactionBatch
 	}
-	s := &Store{db: db, opts: opts}
+	s := &Store{db: db, opts: opts, prefixSeek: hasPrefixSeek(db)}
 	s.compactor.init()
 	if err := s.finishRestore(); err != nil {
 		return nil, err
@@ -246,7 +252,7 @@ func (s *Store) ReadTxn(ctx context.Context, req *pb.TxnRequest) (*pb.TxnRespons
 		return nil, err
 	}
 	defer v.release()
-	t := &txnState{ctx: ctx, src: v.snap, beginRev: v.rev, compactRev: v.compactRev, leaseExists: s.opts.LeaseExists}
+	t := &txnState{ctx: ctx, src: v.snap, prefix: s.prefixSeek, beginRev: v.rev, compactRev: v.compactRev, leaseExists: s.opts.LeaseExists}
 	return t.txn(req)
 }
 

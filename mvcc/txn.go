@@ -19,6 +19,7 @@ var ErrTxnNotReadOnly = errors.New("mvcc: txn is not read-only")
 type txnState struct {
 	ctx         context.Context
 	src         iterSource
+	prefix      bool // src's DB orders with Comparer (visitKey)
 	w           *writer
 	beginRev    int64
 	compactRev  int64
@@ -80,6 +81,10 @@ func (t *txnState) compares(cmps []*pb.Compare) (bool, error) {
 // compare holds if it holds for every key in range; on no key, VALUE fails
 // and the other targets compare against a zero KeyValue.
 func (t *txnState) compare(c *pb.Compare) (bool, error) {
+	var kv mvccpb.KeyValue
+	if t.cachedLatest(c, &kv) {
+		return compareKV(c, &kv), nil
+	}
 	rr, err := rangeKeys(t.ctx, t.src, c.Key, c.RangeEnd, t.readRev(), t.compactRev, rangeOpts{})
 	if err != nil {
 		return false, err
@@ -96,6 +101,30 @@ func (t *txnState) compare(c *pb.Compare) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// cachedLatest fills kv from the generation cache, when it can answer c:
+// a compare on one key's create, mod, version or lease revision, inside the
+// apply path (the cache belongs to it) before the txn wrote anything (the
+// cache then describes the state the txn reads). A key the cache knows as
+// deleted compares as a missing key does, against a zero KeyValue. Under a
+// CAS load (etcd's stm benchmark) the compares' seeks into the batch, the
+// memtables and the levels were a fifth of the leader's CPU.
+func (t *txnState) cachedLatest(c *pb.Compare, kv *mvccpb.KeyValue) bool {
+	if t.w == nil || t.w.changes > 0 || len(c.GetRangeEnd()) > 0 || c.Target == pb.Compare_VALUE {
+		return false
+	}
+	g, ok := t.w.gens.get(c.Key)
+	switch {
+	case !ok:
+		return false
+	case !g.live:
+		return true
+	case !g.known:
+		return false
+	}
+	kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease = g.create, g.mod, g.version, g.lease
+	return true
 }
 
 func compareKV(c *pb.Compare, kv *mvccpb.KeyValue) bool {
@@ -177,7 +206,7 @@ func (t *txnState) checkPut(p *pb.PutRequest) error {
 	if !p.IgnoreValue && !p.IgnoreLease {
 		return nil
 	}
-	prev, err := getKV(t.src, p.Key, t.readRev())
+	prev, err := getKV(t.src, t.prefix, p.Key, t.readRev())
 	if err != nil {
 		return err
 	}
@@ -257,7 +286,7 @@ func (t *txnState) put(p *pb.PutRequest) (*pb.PutResponse, error) {
 	var prev *mvccpb.KeyValue
 	if p.IgnoreValue || p.IgnoreLease || p.PrevKv {
 		var err error
-		if prev, err = getKV(t.src, p.Key, t.readRev()); err != nil {
+		if prev, err = getKV(t.src, t.prefix, p.Key, t.readRev()); err != nil {
 			return nil, err
 		}
 	}

@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -23,7 +24,10 @@ import (
 
 // testApplier adapts an mvcc.Store to Applier, without membership
 // bookkeeping: a run is one mvcc.Group.
-type testApplier struct{ s *mvcc.Store }
+type testApplier struct {
+	s     *mvcc.Store
+	stall *sync.Mutex // held by a test to stall every apply
+}
 
 func (a testApplier) Applied() (uint64, uint64) { return a.s.Applied() }
 
@@ -31,6 +35,10 @@ func (a testApplier) Applied() (uint64, uint64) { return a.s.Applied() }
 var batchedEntries atomic.Int64
 
 func (a testApplier) Apply(reqs []Request, res []Result) error {
+	if a.stall != nil {
+		a.stall.Lock()
+		a.stall.Unlock() //nolint:staticcheck // waits out a stall
+	}
 	if len(reqs) > 1 {
 		batchedEntries.Add(int64(len(reqs)))
 	}
@@ -76,6 +84,8 @@ type memCluster struct {
 	snapDir string
 	snapCnt uint64
 	members map[uint64]*memMember
+	timeout time.Duration // members' RequestTimeout; 0 means 3 s
+	stall   sync.Mutex    // held to stall every member's applies
 }
 
 func newMemCluster(t testing.TB, n int, snapshotCount uint64) *memCluster {
@@ -111,8 +121,8 @@ func (c *memCluster) start(id uint64, fs vfs.FS) {
 	}
 	n, err := New(Config{
 		ID: id, Peers: c.peers, ElectionTicks: 10, HeartbeatTicks: 1, TickInterval: 2 * time.Millisecond,
-		SnapshotCount: c.snapCnt, RequestTimeout: 3 * time.Second,
-		Log: log, Applier: testApplier{st}, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
+		SnapshotCount: c.snapCnt, RequestTimeout: cmp.Or(c.timeout, 3*time.Second),
+		Log: log, Applier: testApplier{st, &c.stall}, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
 	})
 	if err != nil {
 		c.t.Fatal(err)

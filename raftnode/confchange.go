@@ -30,7 +30,7 @@ func (n *Node) ProposeConfChange(ctx context.Context, cc *raftpb.ConfChange) (Re
 	}
 	id := n.c.idg.next()
 	cc.Id = proto.Uint64(id)
-	return n.submit(ctx, &proposal{ctx: ctx, id: id, cc: cc})
+	return n.submit(ctx, nil, &proposal{ctx: ctx, id: id, cc: cc}) // ctx carries the timeout
 }
 
 // waitOwnTermApplied holds a conf change proposed on a new leader until the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3/raftpb"
@@ -41,13 +42,13 @@ func (n *Node) propose(ctx context.Context, req *etcdserverpb.InternalRaftReques
 	if n.c.lead.Load() == 0 {
 		return Result{}, ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.c.cfg.RequestTimeout)
-	defer cancel()
+	t := n.startTimer()
+	defer stopTimer(t)
 	p, err := n.c.newProposal(ctx, req)
 	if err != nil {
 		return Result{}, err
 	}
-	return n.submit(ctx, p)
+	return n.submit(ctx, t.C, p)
 }
 
 // newProposal stamps req with a fresh request ID, keeping the caller's
@@ -64,8 +65,9 @@ func (c *Core) newProposal(ctx context.Context, req *etcdserverpb.InternalRaftRe
 }
 
 // submit registers p's waiter, hands p to the raft loop without blocking
-// (a full queue is ErrTooManyRequests) and waits for it to be applied.
-func (n *Node) submit(ctx context.Context, p *proposal) (Result, error) {
+// (a full queue is ErrTooManyRequests) and waits for it to be applied, at
+// most until timeout fires (ErrTimeout).
+func (n *Node) submit(ctx context.Context, timeout <-chan time.Time, p *proposal) (Result, error) {
 	ch := n.c.wait.register(p.id)
 	select {
 	case n.propc <- p:
@@ -79,14 +81,14 @@ func (n *Node) submit(ctx context.Context, p *proposal) (Result, error) {
 		n.c.wait.cancel(p.id)
 		return Result{}, ErrTooManyRequests
 	}
-	return n.waitApplied(ctx, p.id, ch)
+	return n.waitApplied(ctx, timeout, p.id, ch)
 }
 
 // waitApplied waits for the proposal id to be applied. If the member loses
 // its leader meanwhile (check-quorum stepped it down, or its leader went
 // silent) the caller learns at once, with an error that says the outcome is
 // unknown, rather than waiting out the whole request timeout.
-func (n *Node) waitApplied(ctx context.Context, id uint64, ch <-chan Result) (Result, error) {
+func (n *Node) waitApplied(ctx context.Context, timeout <-chan time.Time, id uint64, ch <-chan Result) (Result, error) {
 	for {
 		changed := n.LeaderChanged()
 		select {
@@ -100,6 +102,9 @@ func (n *Node) waitApplied(ctx context.Context, id uint64, ch <-chan Result) (Re
 				n.c.wait.cancel(id)
 				return Result{}, ErrLeaderLost
 			}
+		case <-timeout:
+			n.c.wait.cancel(id)
+			return Result{}, ErrTimeout
 		case <-ctx.Done():
 			n.c.wait.cancel(id)
 			return Result{}, ctxErr(ctx)

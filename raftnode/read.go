@@ -41,8 +41,8 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	if n.c.lead.Load() == 0 {
 		return ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.c.cfg.RequestTimeout)
-	defer cancel()
+	t := n.startTimer()
+	defer stopTimer(t)
 	r := &readRequest{ctx: ctx, ch: make(chan ReadResult, 1)}
 	select {
 	case n.readc <- r:
@@ -56,6 +56,8 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	var res ReadResult
 	select {
 	case res = <-r.ch:
+	case <-t.C:
+		return ErrTimeout
 	case <-ctx.Done():
 		return ctxErr(ctx)
 	case <-n.done:
@@ -70,6 +72,8 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 			return ErrStopped
 		}
 		return nil
+	case <-t.C:
+		return ErrTimeout
 	case <-ctx.Done():
 		return ctxErr(ctx)
 	}

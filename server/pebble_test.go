@@ -2,9 +2,15 @@ package server
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
+	"go.etcd.io/etcd/api/v3/etcdserverpb"
+	"go.etcd.io/etcd/api/v3/mvccpb"
+
+	"github.com/synod-db/synod/mvcc"
 )
 
 // TestBlockCacheSurvivesFullMemtable: once the memtable has grown to its
@@ -89,5 +95,58 @@ func TestInUseExcludesRecycledWALTail(t *testing.T) {
 	}
 	if got := inUseBytes(mt); got > tables+int64(mt.WAL.Size)+64<<10 {
 		t.Fatalf("in use %d bytes with %d bytes of tables and %d live WAL bytes (WAL %+v)", got, tables, mt.WAL.Size, mt.WAL)
+	}
+}
+
+// TestStoreWrittenBeforeFiltersOpens: a data directory written with
+// Pebble's default comparer (every release before the bloom filters) opens
+// with pebbleOptions (same comparer name and order), its keys read back,
+// and a put on a key whose previous versions sit in its old, filterless
+// tables continues the key's generation; new tables are filtered and the
+// member's puts of new keys consult the filters.
+func TestStoreWrittenBeforeFiltersOpens(t *testing.T) {
+	dir := t.TempDir()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: quietLogger{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := mvcc.Open(db, mvcc.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(st *mvcc.Store, idx uint64, key string) *mvccpb.KeyValue {
+		t.Helper()
+		res, err := st.Apply(idx, 1, &etcdserverpb.InternalRaftRequest{Put: &etcdserverpb.PutRequest{Key: []byte(key), Value: []byte("v")}})
+		if err = errors.Join(err, res.Err); err != nil || len(res.Events) != 1 {
+			t.Fatalf("put %q: %v, %d events", key, err, len(res.Events))
+		}
+		return res.Events[0].Kv
+	}
+	first := put(st, 1, "k")
+	put(st, 2, "k")
+	if err := errors.Join(st.Close(), db.Flush(), db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	if db, err = openPebble(dir); err != nil {
+		t.Fatalf("a store written with the default comparer does not open: %v", err)
+	}
+	defer db.Close()
+	if st, err = mvcc.Open(db, mvcc.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if kv := put(st, 3, "k"); kv.CreateRevision != first.CreateRevision || kv.Version != 3 {
+		t.Fatalf("put on a key in an old table: create %d version %d, want %d 3", kv.CreateRevision, kv.Version, first.CreateRevision)
+	}
+	for i := range 20 {
+		put(st, uint64(4+i), fmt.Sprintf("new%d", i))
+	}
+	if err := db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	before := db.Metrics().Filter
+	put(st, 30, "new1x") // inside the new table's key range
+	if after := db.Metrics().Filter; after.Hits+after.Misses == before.Hits+before.Misses {
+		t.Fatalf("a put of a new key consulted no bloom filter (%+v)", after)
 	}
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/synod-db/synod/alarm"
 	"github.com/synod-db/synod/auth"
+	"github.com/synod-db/synod/lease"
 )
 
 // gate is what every entry but an alarm, a member's attributes and an
@@ -42,8 +43,14 @@ func (m *Machine) AlarmGate(req *pb.InternalRaftRequest) error {
 // entry, so every member answers alike.
 func (m *Machine) authorize(req *pb.InternalRaftRequest) error {
 	who := auth.Info{User: req.GetHeader().GetUsername(), Revision: req.GetHeader().GetAuthRevision()}
-	return m.auth.CheckRequest(who, req, func(id int64) ([][]byte, bool) {
-		st, ok := m.lessor.Lookup(id, true)
+	return m.auth.CheckRequest(who, req, m.leaseKeys)
+}
+
+// leaseKeysOf returns the function the auth checks ask for a lease's keys,
+// made once per Machine rather than a closure per entry.
+func leaseKeysOf(ls *lease.Lessor) auth.LeaseKeys {
+	return func(id int64) ([][]byte, bool) {
+		st, ok := ls.Lookup(id, true)
 		return st.Keys, ok
-	})
+	}
 }

@@ -68,6 +68,8 @@ type Machine struct {
 	alarms   *alarm.Set
 	members  *membership.Store
 	watchers Watchers
+	// leaseKeys is what the auth gate asks for a lease's keys.
+	leaseKeys auth.LeaseKeys
 }
 
 var _ raftnode.Applier = (*Machine)(nil)
@@ -86,6 +88,7 @@ func Open(cfg Config) (*Machine, error) {
 	}
 	m := &Machine{cfg: cfg, log: cfg.Logger, watchers: cfg.Watchers}
 	m.lessor = lease.New(lease.Config{Clock: cfg.Clock})
+	m.leaseKeys = leaseKeysOf(m.lessor)
 	var err error
 	if m.kv, err = mvcc.Open(cfg.DB, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: cfg.ObserveCommit,
 		CompactHashes: cfg.CompactHashes, CompactionBatch: cfg.CompactionBatch}); err != nil {
@@ -131,12 +134,18 @@ func (m *Machine) reload() error {
 }
 
 // loadLeases (re)builds the lessor from the lease records and the keyspace.
+// Finding the attached keys reads every live key; with no lease there is
+// nothing to attach them to, and a restart skips that scan.
 func (m *Machine) loadLeases() error {
 	recs, err := lease.ReadRecords(m.cfg.DB)
 	if err != nil {
 		return fmt.Errorf("statemachine: read leases: %w", err)
 	}
-	if err := m.lessor.Load(recs, m.kv.LeasedKeys); err != nil {
+	scan := m.kv.LeasedKeys
+	if len(recs) == 0 {
+		scan = nil
+	}
+	if err := m.lessor.Load(recs, scan); err != nil {
 		return fmt.Errorf("statemachine: attach leased keys: %w", err)
 	}
 	return nil

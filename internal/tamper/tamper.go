@@ -11,6 +11,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 
+	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/record"
 )
 
@@ -24,7 +25,11 @@ func RewriteValue(dir, key, old, new string) (err error) {
 	if len(old) != len(new) || bytes.IndexByte([]byte(key), 0) >= 0 {
 		return fmt.Errorf("tamper: %q → %q in %q: want values of one length and a key without 0x00", old, new, key)
 	}
-	db, err := pebble.Open(dir, &pebble.Options{})
+	// mvcc.Comparer, as the member: it shares Pebble's default comparer's
+	// name, so Pebble would take the default too, but its Split decides how
+	// Pebble v2's columnar blocks store each key, and with another Split
+	// every seek lands wrong.
+	db, err := pebble.Open(dir, &pebble.Options{Comparer: mvcc.Comparer})
 	if err != nil {
 		return err
 	}

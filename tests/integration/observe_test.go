@@ -51,6 +51,16 @@ func TestMetricsOnClientPort(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	const keepAlives = 3 // each a stream of its own
+	lg, err := cli.Grant(ctx(t), 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < keepAlives; i++ {
+		if _, err := cli.KeepAliveOnce(ctx(t), lg.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
 	code, body, err := c.httpGet(lead, "/metrics")
 	if err != nil || code != 200 {
 		t.Fatalf("GET /metrics: %d %v", code, err)
@@ -68,6 +78,7 @@ func TestMetricsOnClientPort(t *testing.T) {
 		{"etcd_mvcc_db_total_size_in_bytes", "", 1},
 		{"etcd_debugging_mvcc_current_revision", "", puts + 1},
 		{"grpc_server_handled_total", `grpc_code="OK",grpc_method="Put"`, puts},
+		{"grpc_server_started_total", `grpc_method="LeaseKeepAlive",grpc_service="etcdserverpb.Lease",grpc_type="bidi_stream"`, keepAlives},
 		{"synod_pebble_memtable_size_bytes", "", 1},
 		{"synod_pebble_block_cache_misses_total", "", 0},
 		{"synod_pebble_l0_files", "", 0},
