@@ -9,7 +9,6 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 
 	"github.com/synod-db/synod/etcdlog"
 	"github.com/synod-db/synod/mvcc"
@@ -37,11 +36,6 @@ const (
 	cacheBytes      = 2*memTableSize + blockCacheBytes
 )
 
-// bloomBitsPerKey sizes the sstables' bloom filters: 10 bits per user key,
-// a 1 % false-positive rate, about 1.2 bytes per key on disk and, when
-// read, in the block cache.
-const bloomBitsPerKey = 10
-
 // pebbleOptions tunes Pebble for synod's load: small, frequent synced
 // batches (raft log appends) interleaved with unsynced apply batches, and a
 // log keyspace that is written once and deleted in ranges. The caller owns
@@ -65,7 +59,6 @@ const bloomBitsPerKey = 10
 // are created at storeFormat instead of Pebble's oldest format.
 func pebbleOptions() *pebble.Options {
 	o := &pebble.Options{
-		Comparer:                    mvcc.Comparer,
 		Cache:                       pebble.NewCache(cacheBytes),
 		MemTableSize:                memTableSize,
 		MemTableStopWritesThreshold: 4,
@@ -80,9 +73,8 @@ func pebbleOptions() *pebble.Options {
 	for i := range o.Levels {
 		o.Levels[i].BlockSize = 32 << 10
 		o.TargetFileSizes[i] = 16 << 20
-		o.Levels[i].FilterPolicy = bloom.FilterPolicy(bloomBitsPerKey)
-		o.Levels[i].FilterType = pebble.TableFilter
 	}
+	mvcc.SetKeyLayout(o)
 	o.EnsureDefaults()
 	return o
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -48,6 +49,7 @@ func (d *disk) open() error {
 		DisableAutomaticCompactions: true,
 		Logger:                      quietLogger{},
 	}
+	mvcc.SetKeyLayout(opts) // the member's comparer and filters: the lookup path that ships
 	db, err := pebble.Open("db", opts)
 	if err != nil {
 		return fmt.Errorf("simulation: open pebble: %w", err)

@@ -25,11 +25,13 @@ func RewriteValue(dir, key, old, new string) (err error) {
 	if len(old) != len(new) || bytes.IndexByte([]byte(key), 0) >= 0 {
 		return fmt.Errorf("tamper: %q → %q in %q: want values of one length and a key without 0x00", old, new, key)
 	}
-	// mvcc.Comparer, as the member: it shares Pebble's default comparer's
-	// name, so Pebble would take the default too, but its Split decides how
-	// Pebble v2's columnar blocks store each key, and with another Split
-	// every seek lands wrong.
-	db, err := pebble.Open(dir, &pebble.Options{Comparer: mvcc.Comparer})
+	// The member's key layout (mvcc.SetKeyLayout): its comparer shares
+	// Pebble's default comparer's name, so Pebble would take the default
+	// too, but its Split decides how Pebble v2's columnar blocks store each
+	// key, and with another Split every seek lands wrong.
+	o := &pebble.Options{}
+	mvcc.SetKeyLayout(o)
+	db, err := pebble.Open(dir, o)
 	if err != nil {
 		return err
 	}
