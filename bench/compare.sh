@@ -31,6 +31,8 @@
 #   KEEP_LOGS=1     keep the member logs, the raw benchmark output and every round's figures
 #                   (rounds.tsv) in $work
 #   SYNOD_FLAGS     extra flags for `synod serve` (e.g. --enable-pprof)
+#   BENCH_PORT_OFFSET  added to every port (members 1-3 on 12379/12380, 22379/..., 32379/...;
+#                   member 4 on 13379/13380), so that two runs on one machine do not collide
 #   SCALE_GB        scale checkpoints, GiB of 1 KiB values (default 1,4,10; fractions allowed)
 #   JOIN_TIMEOUT    seconds the scale mode waits for the new member to serve (default 600)
 set -euo pipefail
@@ -66,7 +68,9 @@ go build -o "$work/synod" "$root/cmd/synod"
 if [[ ",$modes," == *",http,"* ]]; then # an HTTP load generator whose report etcd's benchmark copies
   GOBIN="$work" go install github.com/rakyll/hey@v0.1.4
 fi
-all=127.0.0.1:12379,127.0.0.1:22379,127.0.0.1:32379
+# port n shifted by BENCH_PORT_OFFSET, so that two runs on one machine do not share ports
+port() { echo $(($1 + ${BENCH_PORT_OFFSET:-0})); }
+all=127.0.0.1:$(port 12379),127.0.0.1:$(port 22379),127.0.0.1:$(port 32379)
 declare -A pids=()
 declare -A extra_flags=() # per kind: flags the current mode adds (scale: the quota)
 
@@ -77,16 +81,16 @@ has_mode() { [[ ",$modes," == *",$1,"* ]]; }
 # (under the kernel's ephemeral range, where 42379 may be taken by an outgoing connection).
 start_member() {
   local kind=$1 i=$2 cmd initial="" j state=new p=${2}23
-  for j in 1 2 3; do initial+="m$j=http://127.0.0.1:${j}2380,"; done
-  ((i == 4)) && initial+="m4=http://127.0.0.1:13380," state=existing p=133
+  for j in 1 2 3; do initial+="m$j=http://127.0.0.1:$(port ${j}2380),"; done
+  ((i == 4)) && initial+="m4=http://127.0.0.1:$(port 13380)," state=existing p=133
   if [[ $kind == synod ]]; then
     cmd=("$work/synod" serve --log-level=error ${SYNOD_FLAGS:-}) # as etcd below: no per-request warnings
   else
     cmd=("$bin/etcd" --log-level=error)
   fi
   "${cmd[@]}" ${extra_flags[$kind]:-} --name "m$i" --data-dir "$work/$kind-m$i" \
-    --listen-client-urls "http://127.0.0.1:${p}79" --advertise-client-urls "http://127.0.0.1:${p}79" \
-    --listen-peer-urls "http://127.0.0.1:${p}80" --initial-advertise-peer-urls "http://127.0.0.1:${p}80" \
+    --listen-client-urls "http://127.0.0.1:$(port ${p}79)" --advertise-client-urls "http://127.0.0.1:$(port ${p}79)" \
+    --listen-peer-urls "http://127.0.0.1:$(port ${p}80)" --initial-advertise-peer-urls "http://127.0.0.1:$(port ${p}80)" \
     --initial-cluster "${initial%,}" --initial-cluster-token bench --initial-cluster-state "$state" \
     >>"$work/$kind-m$i.log" 2>&1 &
   pids[$i]=$!
@@ -456,11 +460,11 @@ scale_join() {
   size=$(status_field "$(leader_ep)" dbSize)
   for _ in $(seq 600); do # etcd refuses a member add until every member has been up 5 s
     t0=$(date +%s.%N)
-    "$bin/etcdctl" --endpoints="$all" member add m4 --peer-urls=http://127.0.0.1:13380 >/dev/null 2>&1 && break
+    "$bin/etcdctl" --endpoints="$all" member add m4 --peer-urls=http://127.0.0.1:$(port 13380) >/dev/null 2>&1 && break
     sleep 0.1
   done
   start_member "$kind" 4
-  if wait_serving 127.0.0.1:13379 "$JOIN_TIMEOUT" soft; then
+  if wait_serving 127.0.0.1:$(port 13379) "$JOIN_TIMEOUT" soft; then
     t=$(since "$t0")
     record "${1}new member caught up (s)" "$t"
     record "${1}new member transfer (MB/s)" "$(awk -v s="$size" -v t="$t" 'BEGIN{printf "%.1f", s / 1e6 / t}')"
@@ -468,7 +472,7 @@ scale_join() {
     record "${1}new member caught up (s)" "n/a"
     scale_note+=" $kind's new member did not serve within ${JOIN_TIMEOUT} s at ${1%: };"
   fi
-  id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:13380" {print $1}')
+  id=$("$bin/etcdctl" --endpoints="$all" member list | awk -F', ' '$4 == "http://127.0.0.1:'"$(port 13380)"'" {print $1}')
   "$bin/etcdctl" --endpoints="$all" member remove "$id" >/dev/null
   kill "${pids[4]}" 2>/dev/null || true
   wait "${pids[4]}" 2>/dev/null || true
