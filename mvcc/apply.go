@@ -86,7 +86,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	if err := setVersion(w.b, versionKey(key, rev), tagPut, w.changes, kv); err != nil {
 		return err
 	}
-	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, mod: rev, lease: lease, known: true, live: true})
+	w.gens.set(key, generation{create: kv.CreateRevision, version: kv.Version, mod: rev, lease: lease, live: true})
 	pe.ev.Type, pe.ev.Kv = mvccpb.Event_PUT, kv
 	w.events = append(w.events, &pe.ev)
 	return w.log(tagPut, key)

@@ -8,13 +8,11 @@ const genCacheSize = 4096
 
 // generation is what a put needs to know of a key's latest version: whether
 // it is live and, if so, its create revision and version; and what a txn's
-// compare on the key's create, mod, version or lease needs (mod and lease
-// are known only once the apply path wrote the key; 0 when read back by
-// getGeneration, which a put does not need).
+// compare on the key's create, mod, version or lease needs. Only a put
+// caches a live generation, with all four set.
 type generation struct {
 	create, version int64
 	mod, lease      int64
-	known           bool // mod and lease are set
 	live            bool
 }
 

@@ -55,7 +55,7 @@ func cacheAgrees(t *testing.T, h *harness, step string) {
 			if err != nil || len(rr.kvs) != 1 {
 				t.Fatalf("%s: read %q: %v %v", step, k, rr, err)
 			}
-			want.mod, want.lease, want.known = rr.kvs[0].ModRevision, rr.kvs[0].Lease, true
+			want.mod, want.lease = rr.kvs[0].ModRevision, rr.kvs[0].Lease
 		}
 		if *g != want {
 			t.Fatalf("%s: cached generation of %q is %+v, the store has %+v", step, k, *g, want)

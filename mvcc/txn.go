@@ -120,8 +120,6 @@ func (t *txnState) cachedLatest(c *pb.Compare, kv *mvccpb.KeyValue) bool {
 		return false
 	case !g.live:
 		return true
-	case !g.known:
-		return false
 	}
 	kv.CreateRevision, kv.ModRevision, kv.Version, kv.Lease = g.create, g.mod, g.version, g.lease
 	return true
