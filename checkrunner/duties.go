@@ -44,7 +44,9 @@ func (r *Runner) refresh(ctx context.Context) error {
 }
 
 // resync recomputes the nodes this member runs and gives the schedule
-// their checks; it queues the serfHealth writes they need.
+// their checks at once; it queues the serfHealth writes they need, a taken
+// over node's only once the takeover has held for the runner lease's TTL
+// (healthcheck.Takeovers).
 func (r *Runner) resync() {
 	owned := healthcheck.Owned(r.cfg.Node, r.view.agents, r.view.liveNames())
 	for _, n := range owned {
@@ -61,7 +63,9 @@ func (r *Runner) resync() {
 	if dropped := r.sched.Sync(r.view.specs(owned), time.Now()); dropped > 0 {
 		r.log.Warn("health checks over the runner's bound are not run", "dropped", dropped)
 	}
-	for _, u := range healthcheck.SerfUpdates(r.cfg.Node, owned, r.view.serf()) {
+	settled, next := r.takeovers.Observe(r.cfg.Node, owned, time.Now())
+	r.serfDue = next
+	for _, u := range healthcheck.SerfUpdates(r.cfg.Node, settled, r.view.serf()) {
 		r.w.put(u)
 	}
 }
@@ -71,6 +75,9 @@ func (r *Runner) resync() {
 // on probes in flight allows).
 func (r *Runner) step(ctx context.Context, wg *sync.WaitGroup) {
 	now := time.Now()
+	if !r.serfDue.IsZero() && !now.Before(r.serfDue) {
+		r.resync()
+	}
 	r.mu.Lock()
 	touched := r.touched
 	r.touched = nil

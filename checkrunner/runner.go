@@ -46,9 +46,11 @@ type Runner struct {
 	mu      sync.Mutex
 	touched []string // TTL check IDs told their status since the loop last looked
 
-	results  chan probeResult
-	inFlight int
-	owned    []string
+	results   chan probeResult
+	inFlight  int
+	owned     []string
+	takeovers *healthcheck.Takeovers
+	serfDue   time.Time // when a pending takeover settles; zero if none
 }
 
 type probeResult struct {
@@ -78,7 +80,8 @@ func New(cfg Config) *Runner {
 		cfg.Prober = NetProber{OutputBytes: opts.OutputBytes}
 	}
 	r := &Runner{cfg: cfg, log: cfg.Logger, sched: healthcheck.NewSchedule(opts), view: newView(),
-		wake: make(chan struct{}, 1), results: make(chan probeResult, cfg.Probes)}
+		wake: make(chan struct{}, 1), results: make(chan probeResult, cfg.Probes),
+		takeovers: healthcheck.NewTakeovers(time.Duration(cfg.LeaseTTL) * time.Second)}
 	r.w = newWriter(cfg.Store, cfg.WriteTimeout, cfg.Logger, r.poke)
 	return r
 }
@@ -178,7 +181,7 @@ func (r *Runner) loop(ctx context.Context, wg *sync.WaitGroup, sess *concurrency
 	defer timer.Stop()
 	for {
 		r.step(ctx, wg)
-		resetTimer(timer, r.sched.NextWake())
+		resetTimer(timer, earliest(r.sched.NextWake(), r.serfDue))
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -222,6 +225,14 @@ func watchErr(wr clientv3.WatchResponse) error {
 		return fmt.Errorf("checkrunner: watch: %w", err)
 	}
 	return errWatchEnded
+}
+
+// earliest is the earlier of two wake-up times, zero meaning none.
+func earliest(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 func resetTimer(t *time.Timer, at time.Time) {

@@ -2,7 +2,9 @@ package healthcheck
 
 import (
 	"reflect"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/synod-db/synod/catalog"
 )
@@ -58,5 +60,28 @@ func TestSerfUpdates(t *testing.T) {
 	settled := map[string]Result{"m0": want[0].Result, "m1": want[1].Result}
 	if got := SerfUpdates("m0", []string{"m0", "m1"}, settled); len(got) != 0 {
 		t.Fatalf("nothing changed, yet %+v", got)
+	}
+}
+
+func TestTakeoversSettleAfterGrace(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	tk := NewTakeovers(5 * time.Second)
+	settled, next := tk.Observe("m0", []string{"m0", "m1"}, t0)
+	if !reflect.DeepEqual(settled, []string{"m0"}) || !next.Equal(t0.Add(5*time.Second)) {
+		t.Fatalf("just taken over: settled %v next %v, want only its own node until %v", settled, next, t0.Add(5*time.Second))
+	}
+	// Handed back within the grace (the flap at a cluster's start): nothing
+	// is pending, and a second takeover starts a fresh grace.
+	if settled, next = tk.Observe("m0", []string{"m0"}, t0.Add(time.Second)); !next.IsZero() {
+		t.Fatalf("handed back: next %v, want none", next)
+	}
+	t1 := t0.Add(3 * time.Second)
+	tk.Observe("m0", []string{"m0", "m1"}, t1)
+	if settled, _ = tk.Observe("m0", []string{"m0", "m1"}, t0.Add(6*time.Second)); slices.Contains(settled, "m1") {
+		t.Fatalf("the grace counted from the first takeover, not the second: %v", settled)
+	}
+	settled, next = tk.Observe("m0", []string{"m0", "m1", "m2"}, t1.Add(5*time.Second))
+	if !reflect.DeepEqual(settled, []string{"m0", "m1"}) || !next.Equal(t1.Add(10*time.Second)) {
+		t.Fatalf("held for the grace: settled %v next %v", settled, next)
 	}
 }
