@@ -24,10 +24,11 @@ var errSnapshotShort = errors.New("etcdapi: snapshot shorter than announced")
 // snapshotChunk is the size of one Snapshot message (etcd sends 32 KiB).
 const snapshotChunk = 32 * 1024
 
-// errGRPCDowngrade answers Downgrade: synod has one storage format and no
-// older version to go back to.
+// errGRPCDowngrade answers Downgrade: a newer synod upgrades a data
+// directory's format in place and never converts it back; going back is by
+// snapshot (docs/maintenance.md).
 var errGRPCDowngrade = status.Error(codes.Unimplemented,
-	"synod: Maintenance.Downgrade is not supported: synod has a single storage format and no earlier version to downgrade to")
+	"synod: Maintenance.Downgrade is not supported: a data directory upgraded by a newer release is not converted back; restore a snapshot with the older release instead")
 
 // maintenanceService is etcd's Maintenance service.
 type maintenanceService struct {

@@ -328,7 +328,7 @@ func (c *Cluster) waitMemberReady(m *Member, timeout time.Duration) error {
 	cli := m.client(c.t)
 	err := waitFor(timeout, 100*time.Millisecond, func() (bool, error) {
 		if !m.Running() {
-			return false, fmt.Errorf("process exited: %v", m.exitStatus())
+			return false, permanent{fmt.Errorf("process exited: %v", m.exitStatus())}
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()

@@ -262,8 +262,17 @@ func dialClientTLS(tc *tls.Config, endpoints ...string) (*clientv3.Client, error
 	})
 }
 
+// permanent marks a condition's error as final: waitFor returns it at
+// once instead of waiting out its timeout (a process that exited will not
+// become ready).
+type permanent struct{ err error }
+
+func (p permanent) Error() string { return p.err.Error() }
+func (p permanent) Unwrap() error { return p.err }
+
 // waitFor polls cond every interval until it returns true or the timeout
 // passes; it then returns an error wrapping the last error cond reported.
+// A permanent error from cond ends the wait at once.
 func waitFor(timeout, interval time.Duration, cond func() (bool, error)) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -274,6 +283,10 @@ func waitFor(timeout, interval time.Duration, cond func() (bool, error)) error {
 		ok, err := cond()
 		if ok {
 			return nil
+		}
+		var final permanent
+		if errors.As(err, &final) {
+			return final.err
 		}
 		if err != nil {
 			last = err
