@@ -200,6 +200,9 @@ func (im *importer) record(k, v []byte) error {
 	return im.flush()
 }
 
+// restoreBatchBytes bounds the size of one import batch.
+const restoreBatchBytes = 4 << 20
+
 // flush commits the batch once it holds restoreBatchBytes.
 func (im *importer) flush() error {
 	if im.b.Len() < restoreBatchBytes {

@@ -26,6 +26,7 @@ const compactHashesKept = 10
 // hashJob is a compaction whose hash is still to be computed, from a
 // snapshot taken when it was applied (before its physical deletion).
 type hashJob struct {
+	s             *Store
 	snap          *pebble.Snapshot
 	rev, previous int64
 }
@@ -40,7 +41,7 @@ func (s *Store) queueCompactHash(rev, previous int64) {
 	if !s.opts.CompactHashes {
 		return
 	}
-	job := &hashJob{snap: s.db.NewSnapshot(), rev: rev, previous: previous}
+	job := &hashJob{s: s, snap: s.newSnapshot(), rev: rev, previous: previous}
 	s.cmu.Lock()
 	old := s.hashJob
 	s.hashJob = job
@@ -50,7 +51,7 @@ func (s *Store) queueCompactHash(rev, previous int64) {
 
 func (j *hashJob) release() {
 	if j != nil {
-		_ = j.snap.Close()
+		_ = j.s.closeSnapshot(j.snap)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 type harness struct {
 	t    testing.TB
 	fs   vfs.FS
+	dir  string                    // the DB's directory on fs
+	fmv  pebble.FormatMajorVersion // the DB's format (0: Pebble's default)
 	db   *pebble.DB
 	s    *Store
 	opts Options
@@ -34,9 +37,16 @@ type harness struct {
 // Comparer and bloom filters (server/pebble.go).
 func openDB(t testing.TB, fs vfs.FS) *pebble.DB {
 	t.Helper()
-	o := &pebble.Options{FS: fs, Logger: quietLogger{}, Comparer: Comparer, EventListener: readErrors()}
+	return openDBAt(t, fs, "db", 0)
+}
+
+// openDBAt is openDB in dir at format major version fmv (0: Pebble's
+// default, below the one that can excise).
+func openDBAt(t testing.TB, fs vfs.FS, dir string, fmv pebble.FormatMajorVersion) *pebble.DB {
+	t.Helper()
+	o := &pebble.Options{FS: fs, Logger: quietLogger{}, Comparer: Comparer, EventListener: readErrors(), FormatMajorVersion: fmv}
 	o.Levels[0] = pebble.LevelOptions{FilterPolicy: bloom.FilterPolicy(10), FilterType: pebble.TableFilter}
-	db, err := pebble.Open("db", o)
+	db, err := pebble.Open(dir, o)
 	if err != nil {
 		t.Fatalf("pebble.Open: %v", err)
 	}
@@ -45,8 +55,23 @@ func openDB(t testing.TB, fs vfs.FS) *pebble.DB {
 
 func newHarness(t testing.TB, opts Options) *harness {
 	t.Helper()
-	h := &harness{t: t, fs: vfs.NewMem(), opts: opts}
-	h.db = openDB(t, h.fs)
+	return startHarness(t, &harness{t: t, fs: vfs.NewMem(), dir: "db", opts: opts})
+}
+
+// newDiskHarness is newHarness on the OS's filesystem at format fmv.
+func newDiskHarness(t testing.TB, opts Options, fmv pebble.FormatMajorVersion) *harness {
+	t.Helper()
+	return startHarness(t, &harness{t: t, fs: vfs.Default, dir: filepath.Join(t.TempDir(), "db"), fmv: fmv, opts: opts})
+}
+
+// startHarness opens h's DB and store, restoring through tables written
+// next to the DB.
+func startHarness(t testing.TB, h *harness) *harness {
+	t.Helper()
+	if h.opts.FS == nil {
+		h.opts.FS, h.opts.IngestDir = h.fs, h.dir+".ingest"
+	}
+	h.db = openDBAt(t, h.fs, h.dir, h.fmv)
 	h.open()
 	t.Cleanup(func() {
 		if h.s != nil {
@@ -78,7 +103,7 @@ func (h *harness) reopen() {
 	if err := h.db.Close(); err != nil {
 		h.t.Fatalf("db.Close: %v", err)
 	}
-	h.db = openDB(h.t, h.fs)
+	h.db = openDBAt(h.t, h.fs, h.dir, h.fmv)
 	h.open()
 }
 

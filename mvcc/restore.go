@@ -1,14 +1,14 @@
 package mvcc
 
 import (
+	"bytes"
+	"context"
 	"fmt"
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
-
-// restoreBatchBytes bounds the size of one restore batch.
-const restoreBatchBytes = 4 << 20
 
 // Restore replaces the whole state keyspace (keys >= 0x10) with the snapshot
 // stream in the file at path (written by Snapshot.WriteTo), and sets the
@@ -16,9 +16,10 @@ const restoreBatchBytes = 4 << 20
 //
 // The whole file is verified (framing and checksum) before anything changes;
 // a bad file is rejected with a wrapped record.ErrCorrupt and the store is
-// untouched. Then: a synced write of a restore marker naming path; a
-// delete-range of the state keyspace and re-insertion in bounded batches
-// (the file is streamed, never held in memory); a final synced batch setting
+// untouched. Then: a synced write of a restore marker naming path; the
+// records streamed into sorted sstables in Options.IngestDir (the file is
+// streamed, never held in memory); every old state key but the marker
+// removed (clearState); the tables ingested; a final synced batch setting
 // the applied index/term and clearing the marker. Open finishes a restore
 // interrupted by a crash. An error after the marker is written leaves the
 // store failed (every method returns it): the member must stop and reopen.
@@ -26,6 +27,9 @@ const restoreBatchBytes = 4 << 20
 func (s *Store) Restore(path string) error {
 	if err := s.usable(); err != nil {
 		return err
+	}
+	if s.opts.IngestDir == "" {
+		return ErrNoIngestDir
 	}
 	if _, err := verifySnapshotFile(path); err != nil {
 		return err
@@ -97,37 +101,36 @@ func streamFile(path string, fn func(k, v []byte) error) (snapTrailer, error) {
 	return readStream(f, st.Size(), fn)
 }
 
-// replaceState deletes the state keyspace except the marker, streams the
-// file back in bounded batches and commits the final synced batch.
+// replaceState writes the records of the (verified) file at path into
+// sstables, removes every state key but the marker, ingests the tables and
+// commits the final synced batch: the applied index/term, the marker
+// cleared. Each step is redone whole by finishRestore after a crash.
 func (s *Store) replaceState(path string) error {
-	b := s.db.NewBatch()
-	defer func() { _ = b.Close() }()
-	if err := s.deleteState(b); err != nil {
-		return err
-	}
-	batchNo := 0
-	tr, err := streamFile(path, func(k, v []byte) error {
-		if err := b.Set(k, v, nil); err != nil {
-			return err
-		}
-		if b.Len() < s.restoreBatchBytes() {
-			return nil
-		}
-		if h := s.opts.hooks; h != nil && h.restoreBatch != nil {
-			if err := h.restoreBatch(batchNo); err != nil {
-				return err
-			}
-		}
-		batchNo++
-		if err := b.Commit(pebble.NoSync); err != nil {
-			return fmt.Errorf("mvcc: restore batch: %w", err)
-		}
-		b.Reset()
-		return nil
-	})
+	fs, dir, remove, err := s.ingestDir()
 	if err != nil {
 		return err
 	}
+	defer remove()
+	paths, tr, err := s.writeTables(path, fs, dir)
+	if err != nil {
+		return err
+	}
+	if err := s.restoreStep(stepTablesWritten); err != nil {
+		return err
+	}
+	if err := s.clearState(); err != nil {
+		return err
+	}
+	if len(paths) > 0 {
+		if err := s.db.Ingest(context.Background(), paths); err != nil {
+			return fmt.Errorf("mvcc: restore ingest: %w", err)
+		}
+	}
+	if err := s.restoreStep(stepIngested); err != nil {
+		return err
+	}
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
 	if err := setMeta(b, metaApplied, appliedBytes(tr.index, tr.term)); err != nil {
 		return err
 	}
@@ -140,34 +143,104 @@ func (s *Store) replaceState(path string) error {
 	return nil
 }
 
-// deleteState adds to b range deletions of every key >= 0x10 but the marker.
-func (s *Store) deleteState(b *pebble.Batch) (err error) {
-	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart})
+// writeTables streams the records of the file at path into sstables in dir
+// (bounded memory: one table's blocks at a time) and returns their paths.
+func (s *Store) writeTables(path string, fs vfs.FS, dir string) ([]string, snapTrailer, error) {
+	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
+	tr, err := streamFile(path, tw.add)
+	if err == nil {
+		err = tw.finish()
+	}
 	if err != nil {
-		return fmt.Errorf("mvcc: restore iterator: %w", err)
+		tw.abort()
+		return nil, snapTrailer{}, err
 	}
-	if !it.Last() {
-		return closeIter(it, nil)
-	}
-	end := append(append([]byte(nil), it.Key()...), 0x00)
-	if err := closeIter(it, nil); err != nil {
+	return tw.paths, tr, nil
+}
+
+// clearState removes every key >= 0x10 but the marker. A database whose
+// format supports it excises the spans (their tables are dropped or
+// narrowed, nothing is rewritten), unless a pebble snapshot of the store is
+// open: an excise removes data from open snapshots too, and a read view or
+// a stream being sent must keep seeing the old state. Otherwise (and then)
+// the spans are range-deleted and compactions drop the old keys later.
+func (s *Store) clearState() error {
+	spans, err := s.stateSpans()
+	if err != nil {
 		return err
 	}
-	if err := b.DeleteRange(stateStart, metaRestore, nil); err != nil {
-		return err
+	if s.db.FormatMajorVersion() >= pebble.FormatVirtualSSTables && s.openSnaps.Load() == 0 {
+		for _, sp := range spans {
+			if err := s.db.Excise(context.Background(), sp); err != nil {
+				return fmt.Errorf("mvcc: restore excise: %w", err)
+			}
+		}
+		return nil
 	}
-	after := append(append([]byte(nil), metaRestore...), 0x00)
-	if string(after) < string(end) {
-		return b.DeleteRange(after, end, nil)
+	b := s.db.NewBatch()
+	defer func() { _ = b.Close() }()
+	for _, sp := range spans {
+		if err := b.DeleteRange(sp.Start, sp.End, nil); err != nil {
+			return err
+		}
+	}
+	if err := b.Commit(pebble.NoSync); err != nil {
+		return fmt.Errorf("mvcc: restore delete: %w", err)
 	}
 	return nil
 }
 
-func (s *Store) restoreBatchBytes() int {
-	if h := s.opts.hooks; h != nil && h.restoreBatchBytes > 0 {
-		return h.restoreBatchBytes
+// stateSpans returns spans covering every stored key >= 0x10 but the
+// restore marker. Every bound is a whole prefix (Comparer.Split), as an
+// excise requires.
+func (s *Store) stateSpans() ([]pebble.KeyRange, error) {
+	it, err := s.db.NewIter(&pebble.IterOptions{LowerBound: stateStart})
+	if err != nil {
+		return nil, fmt.Errorf("mvcc: restore iterator: %w", err)
 	}
-	return restoreBatchBytes
+	if !it.Last() {
+		return nil, closeIter(it, nil)
+	}
+	end := spanEnd(it.Key())
+	if err := closeIter(it, nil); err != nil {
+		return nil, err
+	}
+	spans := []pebble.KeyRange{{Start: stateStart, End: metaRestore}}
+	if after := append(bytes.Clone(metaRestore), 0x00); bytes.Compare(after, end) < 0 {
+		spans = append(spans, pebble.KeyRange{Start: after, End: end})
+	}
+	return spans, nil
+}
+
+// spanEnd returns a key after last that is a whole prefix: the next first
+// byte (no key of the version keyspace is a whole prefix of one byte), or
+// last + 0x00 when the first byte is 0xFF (never a version key).
+func spanEnd(last []byte) []byte {
+	if last[0] < 0xFF {
+		return []byte{last[0] + 1}
+	}
+	return append(bytes.Clone(last), 0x00)
+}
+
+// Restore steps at which tests may interrupt a restore (testHooks).
+const (
+	stepTablesWritten = "tables written"
+	stepIngested      = "ingested"
+)
+
+// restoreStep runs the test hook for step, if any.
+func (s *Store) restoreStep(step string) error {
+	if h := s.opts.hooks; h != nil && h.restoreStep != nil {
+		return h.restoreStep(step)
+	}
+	return nil
+}
+
+func (s *Store) restoreTableBytes() int {
+	if h := s.opts.hooks; h != nil && h.restoreTableBytes > 0 {
+		return h.restoreTableBytes
+	}
+	return restoreTableBytes
 }
 
 // releaseAllWaiters closes every pending compaction waiter: after a restore

@@ -26,6 +26,7 @@ const (
 // Snapshot is a point-in-time copy of the state keyspace (every key >= 0x10)
 // and the applied index/term it corresponds to.
 type Snapshot struct {
+	s           *Store
 	snap        *pebble.Snapshot
 	index, term uint64
 }
@@ -38,9 +39,9 @@ type Snapshot struct {
 func (s *Store) NewSnapshot() *Snapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	snap := s.db.NewSnapshot()
+	snap := s.newSnapshot()
 	a := s.applied.Load()
-	sn := &Snapshot{snap: snap, index: a.index, term: a.term}
+	sn := &Snapshot{s: s, snap: snap, index: a.index, term: a.term}
 	if p, err := readMeta(snap, metaApplied, 16); err == nil && p != nil {
 		sn.index, sn.term = binary.BigEndian.Uint64(p), binary.BigEndian.Uint64(p[8:])
 	}
@@ -54,7 +55,7 @@ func (sn *Snapshot) Index() uint64 { return sn.index }
 func (sn *Snapshot) Term() uint64 { return sn.term }
 
 // Close releases the pebble snapshot.
-func (sn *Snapshot) Close() error { return sn.snap.Close() }
+func (sn *Snapshot) Close() error { return sn.s.closeSnapshot(sn.snap) }
 
 // WriteTo writes the snapshot stream to w and returns the bytes written.
 func (sn *Snapshot) WriteTo(w io.Writer) (n int64, err error) {

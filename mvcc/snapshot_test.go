@@ -238,38 +238,6 @@ func TestRestoreStreamChecks(t *testing.T) {
 	}
 }
 
-// TestRestoreInterrupted: a restore that dies after some batches leaves the
-// store failed; Open finishes it from the marker.
-func TestRestoreInterrupted(t *testing.T) {
-	src := sourceStore(t)
-	path, _ := writeSnapshot(t, src)
-	dst := newHarness(t, Options{hooks: &testHooks{restoreBatchBytes: 100, restoreBatch: func(batch int) error {
-		if batch == 2 {
-			return errInjected
-		}
-		return nil
-	}}})
-	dst.put("stale", "x")
-	if err := dst.s.Restore(path); !errors.Is(err, errInjected) {
-		t.Fatalf("Restore: %v, want injected failure", err)
-	}
-	if _, err := dst.s.Range(t.Context(), &pb.RangeRequest{Key: []byte("a")}); !errors.Is(err, errInjected) {
-		t.Fatalf("Range on a half-restored store: %v", err)
-	}
-	if p, err := readMeta(dst.db, metaRestore, 0); err != nil || string(p) != path {
-		t.Fatalf("restore marker %q %v", p, err)
-	}
-	dst.opts.hooks = nil
-	dst.reopen()
-	sameStore(t, src, dst)
-	if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
-		t.Fatal("marker left after the restore finished")
-	}
-	if stateDump(t, src.db) != stateDump(t, dst.db) {
-		t.Fatal("finished restore differs from the source")
-	}
-}
-
 // TestRestoreMarkerMissingFile: Open refuses to serve when the marker names
 // a file that is gone (the keyspace may be half replaced).
 func TestRestoreMarkerMissingFile(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 
 	"github.com/synod-db/synod/record"
@@ -37,6 +38,14 @@ type Options struct {
 	// cost of hashing the history up to the compaction revision once per
 	// compaction, in the background.
 	CompactHashes bool
+	// FS and IngestDir are where Restore writes the sstables it ingests: a
+	// directory on the database's filesystem (nil FS: the OS's), which
+	// Pebble opens the tables through and hard-links them from, so it
+	// belongs next to the database. The store creates and removes it; Open
+	// removes one left by a crash. Without IngestDir, Restore fails with
+	// ErrNoIngestDir before it changes anything.
+	FS        vfs.FS
+	IngestDir string
 
 	// hooks lets tests interrupt background compaction and restore.
 	hooks *testHooks
@@ -47,11 +56,11 @@ type testHooks struct {
 	// beforeCompactCommit runs before each physical compaction batch is
 	// committed; an error aborts the pass without committing it.
 	beforeCompactCommit func(batch int) error
-	// restoreBatch runs before each intermediate restore batch is committed;
-	// an error aborts the restore there (as a crash would).
-	restoreBatch func(batch int) error
-	// restoreBatchBytes overrides the restore batch size when > 0.
-	restoreBatchBytes int
+	// restoreStep runs after each step of a restore (stepTablesWritten,
+	// stepIngested); an error aborts the restore there (as a crash would).
+	restoreStep func(step string) error
+	// restoreTableBytes overrides the restore table size when > 0.
+	restoreTableBytes int
 	// reclaimed runs after each Reclaim of the background compactor.
 	reclaimed func()
 }
@@ -79,6 +88,11 @@ type Store struct {
 
 	gens genCache // owned by the apply path (see genCache)
 
+	// openSnaps counts the pebble snapshots the store holds open (read
+	// views, Snapshots, a compaction hash job): a restore excises the old
+	// state only when there are none (clearState).
+	openSnaps atomic.Int64
+
 	// prefixSeek is whether db orders with Comparer, so that single-key
 	// reads may use SeekPrefixGE and the bloom filters (hasPrefixSeek).
 	prefixSeek bool
@@ -99,6 +113,11 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: opts, prefixSeek: hasPrefixSeek(db)}
 	s.compactor.init()
+	if opts.IngestDir != "" {
+		if err := removeIngestDir(s.ingestFS(), opts.IngestDir); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.finishRestore(); err != nil {
 		return nil, err
 	}
@@ -152,6 +171,7 @@ func (s *Store) usableLocked() error {
 
 // readView is a consistent point-in-time view for concurrent readers.
 type readView struct {
+	s          *Store
 	snap       *pebble.Snapshot
 	rev        int64
 	compactRev int64
@@ -170,15 +190,29 @@ func (s *Store) acquire() (*readView, error) {
 	for {
 		c := s.compactRev.Load()
 		r := s.rev.Load()
-		snap := s.db.NewSnapshot()
+		snap := s.newSnapshot()
 		if s.compactRev.Load() == c {
-			return &readView{snap: snap, rev: r, compactRev: c}, nil
+			return &readView{s: s, snap: snap, rev: r, compactRev: c}, nil
 		}
-		_ = snap.Close()
+		s.closeSnapshot(snap)
 	}
 }
 
-func (v *readView) release() { _ = v.snap.Close() }
+func (v *readView) release() { v.s.closeSnapshot(v.snap) }
+
+// newSnapshot opens a pebble snapshot, counted in openSnaps until
+// closeSnapshot.
+func (s *Store) newSnapshot() *pebble.Snapshot {
+	s.openSnaps.Add(1)
+	return s.db.NewSnapshot()
+}
+
+// closeSnapshot closes a snapshot from newSnapshot.
+func (s *Store) closeSnapshot(snap *pebble.Snapshot) error {
+	err := snap.Close()
+	s.openSnaps.Add(-1)
+	return err
+}
 
 // Range serves a read at req.Revision (0 = current) exactly as etcd's KV
 // Range. Safe to call concurrently with Apply. resp.Header.Revision is the

@@ -115,7 +115,7 @@ func (c *memCluster) start(id uint64, fs vfs.FS) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	st, err := mvcc.Open(db, mvcc.Options{})
+	st, err := mvcc.Open(db, mvcc.Options{FS: fs, IngestDir: "db.ingest"})
 	if err != nil {
 		c.t.Fatal(err)
 	}

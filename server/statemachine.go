@@ -2,6 +2,7 @@ package server
 
 import (
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -20,6 +21,8 @@ func (m *Member) openStateMachine() error {
 		OnConfChange: m.afterChange, OnRestore: m.syncPeers,
 		ObserveCommit: func(d time.Duration) { m.metrics.BackendCommit.Observe(d.Seconds()) },
 		CompactHashes: m.cfg.CompactHashCheck, CompactionBatch: m.cfg.CompactionBatchLimit,
+		// A snapshot restore's sstables, next to the database (diskopts.go).
+		FS: m.cfg.FS, IngestDir: filepath.Join(m.cfg.DataDir, "db.ingest"),
 	})
 	if err != nil {
 		return err

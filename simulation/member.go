@@ -57,7 +57,7 @@ func (m *member) start() error {
 	}
 	m.obs = &observer{m: m}
 	sm, err := statemachine.Open(statemachine.Config{DB: m.disk.db, Clock: m.c.now, Logger: slog.New(slog.DiscardHandler),
-		Watchers: m.obs, OnConfChange: m.obs.onConfChange})
+		Watchers: m.obs, OnConfChange: m.obs.onConfChange, FS: m.disk.fs, IngestDir: "db.ingest"})
 	if err != nil {
 		return fmt.Errorf("simulation: member %x: open state machine: %w", m.id, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
 	"github.com/synod-db/synod/alarm"
@@ -29,7 +30,8 @@ type Watchers interface {
 
 // Config configures a Machine. Only DB is required.
 type Config struct {
-	// DB is the member's Pebble database; the Machine does no other I/O.
+	// DB is the member's Pebble database; the Machine does no other I/O
+	// but the sstables a snapshot restore writes in IngestDir.
 	DB *pebble.DB
 	// Clock is the time source of lease expiry; nil means time.Now.
 	Clock func() time.Time
@@ -54,6 +56,11 @@ type Config struct {
 	ObserveCommit   func(time.Duration)
 	CompactHashes   bool
 	CompactionBatch int
+	// FS and IngestDir are passed to mvcc.Options: the directory, on DB's
+	// filesystem (nil: the OS's) and next to it, where a snapshot restore
+	// writes the sstables it ingests. Restore needs IngestDir.
+	FS        vfs.FS
+	IngestDir string
 }
 
 // Machine is the state machine of one member (see the package doc). The
@@ -91,7 +98,8 @@ func Open(cfg Config) (*Machine, error) {
 	m.leaseKeys = leaseKeysOf(m.lessor)
 	var err error
 	if m.kv, err = mvcc.Open(cfg.DB, mvcc.Options{LeaseExists: m.lessor.Exists, ObserveCommit: cfg.ObserveCommit,
-		CompactHashes: cfg.CompactHashes, CompactionBatch: cfg.CompactionBatch}); err != nil {
+		CompactHashes: cfg.CompactHashes, CompactionBatch: cfg.CompactionBatch,
+		FS: cfg.FS, IngestDir: cfg.IngestDir}); err != nil {
 		return nil, err
 	}
 	if err := m.load(); err != nil {

@@ -49,7 +49,7 @@ func openMachine(t *testing.T, fs vfs.FS) (*Machine, *recorder) {
 		t.Fatal(err)
 	}
 	now := time.Unix(1000, 0)
-	m, err := Open(Config{DB: db, Clock: func() time.Time { return now }})
+	m, err := Open(Config{DB: db, Clock: func() time.Time { return now }, FS: fs, IngestDir: "db.ingest"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,124 @@
+package mvcc
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// restoreTableBytes bounds the size of one sstable a Restore writes: large
+// enough that a 1 GiB state is a handful of files, small enough that each
+// lands whole in one level and compacts like any other table.
+const restoreTableBytes = 64 << 20
+
+// tableWriter streams sorted records into a sequence of sstables of at most
+// about limit bytes each, in dir on fs, written with the database's key
+// layout (Comparer, bloom filters, key schema) in the table format it
+// accepts. Every file is synced when it is finished.
+type tableWriter struct {
+	fs    vfs.FS
+	dir   string
+	opts  sstable.WriterOptions
+	limit uint64
+	w     *sstable.Writer
+	paths []string
+}
+
+// newTableWriter prepares a writer of tables in format f into dir.
+func newTableWriter(fs vfs.FS, dir string, f sstable.TableFormat, limit int) *tableWriter {
+	o := &pebble.Options{}
+	SetKeyLayout(o)
+	o.EnsureDefaults()
+	return &tableWriter{fs: fs, dir: dir, opts: o.MakeWriterOptions(0, f), limit: uint64(limit)}
+}
+
+// add appends one record; keys must be strictly increasing across calls.
+func (t *tableWriter) add(k, v []byte) error {
+	if t.w == nil {
+		if err := t.create(); err != nil {
+			return err
+		}
+	}
+	if err := t.w.Set(k, v); err != nil {
+		return fmt.Errorf("mvcc: restore table: %w", err)
+	}
+	if t.w.Raw().EstimatedSize() < t.limit {
+		return nil
+	}
+	return t.finish()
+}
+
+// create starts the next table file.
+func (t *tableWriter) create() error {
+	p := t.fs.PathJoin(t.dir, fmt.Sprintf("%06d.sst", len(t.paths)))
+	f, err := t.fs.Create(p, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return fmt.Errorf("mvcc: create restore table: %w", err)
+	}
+	t.paths = append(t.paths, p)
+	t.w = sstable.NewWriter(objstorageprovider.NewFileWritable(f), t.opts)
+	return nil
+}
+
+// finish completes (and syncs) the table being written, if any.
+func (t *tableWriter) finish() error {
+	if t.w == nil {
+		return nil
+	}
+	err := t.w.Close()
+	t.w = nil
+	if err != nil {
+		return fmt.Errorf("mvcc: finish restore table: %w", err)
+	}
+	return nil
+}
+
+// abort closes the table being written, if any, discarding its error: the
+// caller removes the directory.
+func (t *tableWriter) abort() {
+	if t.w != nil {
+		_ = t.w.Close()
+		t.w = nil
+	}
+}
+
+// ErrNoIngestDir is returned by Restore (before it changes anything) on a
+// store opened without Options.IngestDir.
+var ErrNoIngestDir = errors.New("mvcc: restore needs Options.IngestDir")
+
+// ingestDir creates Options.IngestDir empty and returns it with the
+// function that removes it.
+func (s *Store) ingestDir() (vfs.FS, string, func(), error) {
+	fs, dir := s.ingestFS(), s.opts.IngestDir
+	if dir == "" {
+		return nil, "", nil, ErrNoIngestDir
+	}
+	if err := removeIngestDir(fs, dir); err != nil {
+		return nil, "", nil, err
+	}
+	if err := fs.MkdirAll(dir, 0o700); err != nil {
+		return nil, "", nil, fmt.Errorf("mvcc: restore table directory: %w", err)
+	}
+	return fs, dir, func() { _ = fs.RemoveAll(dir) }, nil
+}
+
+// ingestFS is Options.FS, or the OS's filesystem.
+func (s *Store) ingestFS() vfs.FS {
+	if s.opts.FS == nil {
+		return vfs.Default
+	}
+	return s.opts.FS
+}
+
+// removeIngestDir removes the tables a Restore left behind (a crash between
+// writing and ingesting them).
+func removeIngestDir(fs vfs.FS, dir string) error {
+	if err := fs.RemoveAll(dir); err != nil {
+		return fmt.Errorf("mvcc: remove restore tables in %s: %w", dir, err)
+	}
+	return nil
+}
