@@ -98,14 +98,20 @@ func TestSnapshotRestore(t *testing.T) {
 	if kv := dst.get("stale"); kv != nil {
 		t.Fatal("key from before the restore survived")
 	}
-	// The restored store keeps working and agrees after the same writes.
+	keepsAgreeing(t, src, dst)
+}
+
+// keepsAgreeing checks that a restored store keeps working and agrees with
+// its source after the same writes and compaction, and across a reopen.
+func keepsAgreeing(t *testing.T, src, dst *harness) {
+	t.Helper()
 	for _, h := range []*harness{src, dst} {
 		h.idx, _ = h.s.Applied()
 		h.put("after", "1")
+		h.del("a", "b")
 		waitClosed(t, h.compact(h.s.Rev()).Compacted, "compaction after restore")
 	}
 	sameStore(t, src, dst)
-	// And across a reopen.
 	dst.reopen()
 	sameStore(t, src, dst)
 }
