@@ -68,26 +68,26 @@
 // Restore (a snapshot received from the leader) replaces the state keyspace
 // with a stream file, crash safe, without going through the memtable:
 //
-//  1. the whole file is verified (the checks above); a bad one changes
-//     nothing;
+//  1. the file is read once, its records streamed into sstables of at most
+//     64 MiB in Options.IngestDir (on the database's filesystem, next to
+//     it), written with Comparer, the bloom filters and the key schema of
+//     SetKeyLayout in the database's table format, each synced, while the
+//     stream is verified (the checks above); a bad file changes nothing
+//     and its tables are removed;
 //  2. the restore marker (0x12 0x06 → the file's path) is written, synced;
-//  3. the records are streamed into sstables of at most 64 MiB in
-//     Options.IngestDir (on the database's filesystem, next to it), written
-//     with Comparer, the bloom filters and the key schema of SetKeyLayout in
-//     the database's table format, each synced;
-//  4. every key >= 0x10 but the marker is removed: excised (Pebble drops or
+//  3. every key >= 0x10 but the marker is removed: excised (Pebble drops or
 //     narrows the tables that hold them, rewriting nothing) when the
 //     format supports it and no pebble snapshot of the store is open (an
 //     excise would empty it under a reader or a stream being sent),
 //     range-deleted otherwise;
-//  5. the tables are ingested (Pebble links them into the LSM at the lowest
+//  4. the tables are ingested (Pebble links them into the LSM at the lowest
 //     level they fit; the marker, not in them, stays);
-//  6. a synced batch sets the applied index/term and deletes the marker;
+//  5. a synced batch sets the applied index/term and deletes the marker;
 //     the table directory is removed.
 //
 // An error after 2 leaves the store failed until reopened; Open removes a
 // table directory left by a crash and, while the marker is set, redoes 1
-// and 3–6 from the named file. Memory is one table's blocks, whatever the
+// and 3–5 from the named file. Memory is one table's blocks, whatever the
 // size of the state.
 //
 // Client backups are in etcd's format (etcdformat.go: EtcdRecords gives

@@ -7,33 +7,32 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Restore replaces the whole state keyspace (keys >= 0x10) with the snapshot
 // stream in the file at path (written by Snapshot.WriteTo), and sets the
 // applied index/term and the in-memory revisions from it.
 //
-// The whole file is verified (framing and checksum) before anything changes;
-// a bad file is rejected with a wrapped record.ErrCorrupt and the store is
-// untouched. Then: a synced write of a restore marker naming path; the
-// records streamed into sorted sstables in Options.IngestDir (the file is
-// streamed, never held in memory); every old state key but the marker
-// removed (clearState); the tables ingested; a final synced batch setting
-// the applied index/term and clearing the marker. Open finishes a restore
+// The file is read once: its records are streamed into sorted sstables in
+// Options.IngestDir (never held in memory) while its framing and checksum
+// are verified. A bad file is rejected with a wrapped record.ErrCorrupt, its
+// tables removed, and the store is untouched. Then: a synced write of a
+// restore marker naming path; every old state key but the marker removed
+// (clearState); the tables ingested; a final synced batch setting the
+// applied index/term and clearing the marker. Open finishes a restore
 // interrupted by a crash. An error after the marker is written leaves the
 // store failed (every method returns it): the member must stop and reopen.
-// Reads wait while Restore runs. Pending Result.Compacted channels are closed.
+// Reads wait while the old state is replaced. Pending Result.Compacted
+// channels are closed.
 func (s *Store) Restore(path string) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	if s.opts.IngestDir == "" {
-		return ErrNoIngestDir
-	}
-	if _, err := verifySnapshotFile(path); err != nil {
+	tabs, err := s.writeTables(path)
+	if err != nil {
 		return err
 	}
+	defer tabs.remove()
 	s.stopCompactor()
 	if err := s.db.Set(metaRestore, seal(metaRestore, []byte(path)), pebble.Sync); err != nil {
 		s.startCompactor()
@@ -46,7 +45,7 @@ func (s *Store) Restore(path string) error {
 	}
 	s.gens.reset()
 	s.dropCompactHashes()
-	if err := s.replaceState(path); err != nil {
+	if err := s.replaceState(tabs); err != nil {
 		s.failed = err
 		return err
 	}
@@ -67,10 +66,12 @@ func (s *Store) finishRestore() error {
 		return err
 	}
 	path := string(p)
-	if _, err := verifySnapshotFile(path); err != nil {
+	tabs, err := s.writeTables(path)
+	if err != nil {
 		return fmt.Errorf("mvcc: finish interrupted restore from %s: %w", path, err)
 	}
-	return s.replaceState(path)
+	defer tabs.remove()
+	return s.replaceState(tabs)
 }
 
 // VerifySnapshotFile checks the framing and checksum of the snapshot stream
@@ -101,28 +102,46 @@ func streamFile(path string, fn func(k, v []byte) error) (snapTrailer, error) {
 	return readStream(f, st.Size(), fn)
 }
 
-// replaceState writes the records of the (verified) file at path into
-// sstables, removes every state key but the marker, ingests the tables and
-// commits the final synced batch: the applied index/term, the marker
-// cleared. Each step is redone whole by finishRestore after a crash.
-func (s *Store) replaceState(path string) error {
+// restoreTables are the sstables of a verified stream file and its trailer.
+type restoreTables struct {
+	paths  []string
+	tr     snapTrailer
+	remove func() // removes the directory holding them
+}
+
+// writeTables streams the records of the file at path into sstables in
+// Options.IngestDir, verifying the whole stream as it goes: on any error the
+// tables are removed. Memory is bounded by one table's blocks.
+func (s *Store) writeTables(path string) (*restoreTables, error) {
 	fs, dir, remove, err := s.ingestDir()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer remove()
-	paths, tr, err := s.writeTables(path, fs, dir)
+	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
+	tr, err := streamFile(path, tw.add)
+	if err == nil {
+		err = tw.finish()
+	}
 	if err != nil {
-		return err
+		tw.abort()
+		remove()
+		return nil, err
 	}
+	return &restoreTables{paths: tw.paths, tr: tr, remove: remove}, nil
+}
+
+// replaceState removes every state key but the marker, ingests the tables
+// and commits the final synced batch: the applied index/term, the marker
+// cleared. Each step is redone whole by finishRestore after a crash.
+func (s *Store) replaceState(tabs *restoreTables) error {
 	if err := s.restoreStep(stepTablesWritten); err != nil {
 		return err
 	}
 	if err := s.clearState(); err != nil {
 		return err
 	}
-	if len(paths) > 0 {
-		if err := s.db.Ingest(context.Background(), paths); err != nil {
+	if len(tabs.paths) > 0 {
+		if err := s.db.Ingest(context.Background(), tabs.paths); err != nil {
 			return fmt.Errorf("mvcc: restore ingest: %w", err)
 		}
 	}
@@ -131,7 +150,7 @@ func (s *Store) replaceState(path string) error {
 	}
 	b := s.db.NewBatch()
 	defer func() { _ = b.Close() }()
-	if err := setMeta(b, metaApplied, appliedBytes(tr.index, tr.term)); err != nil {
+	if err := setMeta(b, metaApplied, appliedBytes(tabs.tr.index, tabs.tr.term)); err != nil {
 		return err
 	}
 	if err := b.Delete(metaRestore, nil); err != nil {
@@ -141,21 +160,6 @@ func (s *Store) replaceState(path string) error {
 		return fmt.Errorf("mvcc: restore final batch: %w", err)
 	}
 	return nil
-}
-
-// writeTables streams the records of the file at path into sstables in dir
-// (bounded memory: one table's blocks at a time) and returns their paths.
-func (s *Store) writeTables(path string, fs vfs.FS, dir string) ([]string, snapTrailer, error) {
-	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
-	tr, err := streamFile(path, tw.add)
-	if err == nil {
-		err = tw.finish()
-	}
-	if err != nil {
-		tw.abort()
-		return nil, snapTrailer{}, err
-	}
-	return tw.paths, tr, nil
 }
 
 // clearState removes every key >= 0x10 but the marker. A database whose
@@ -224,7 +228,7 @@ func spanEnd(last []byte) []byte {
 
 // Restore steps at which tests may interrupt a restore (testHooks).
 const (
-	stepTablesWritten = "tables written"
+	stepTablesWritten = "tables written" // and the marker: nothing removed yet
 	stepIngested      = "ingested"
 )
 

@@ -182,6 +182,9 @@ func TestRestoreRejectsCorruptStream(t *testing.T) {
 		if stateDump(t, dst.db) != before || dst.get("keep") == nil {
 			t.Fatalf("%s: a rejected restore changed the store", name)
 		}
+		if _, err := dst.fs.Stat(dst.opts.IngestDir); err == nil {
+			t.Fatalf("%s: a rejected restore left its tables", name)
+		}
 	}
 	if err := dst.s.Restore(filepath.Join(dir, "missing")); err == nil || stateDump(t, dst.db) != before {
 		t.Fatalf("missing file: %v", err)
