@@ -74,9 +74,12 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	g, ok := w.gens.get(key)
 	if !ok {
 		var err error
-		if g.create, g.version, g.live, err = getGeneration(w.b, w.prefix, key, rev); err != nil {
+		if g, err = getGeneration(w.b, w.prefix, key, rev); err != nil {
 			return err
 		}
+	}
+	if err := indexLease(w.b, key, g.lease, lease); err != nil {
+		return err
 	}
 	pe := &putEvent{kv: mvccpb.KeyValue{Key: key, Value: value, CreateRevision: rev, ModRevision: rev, Version: 1, Lease: lease}}
 	kv := &pe.kv
@@ -92,9 +95,13 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	return w.log(tagPut, key)
 }
 
-// tombstone writes a deletion of key at beginRev+1.
-func (w *writer) tombstone(key []byte) error {
+// tombstone writes a deletion of key, live and attached to lease, at
+// beginRev+1.
+func (w *writer) tombstone(key []byte, lease int64) error {
 	rev := w.beginRev + 1
+	if err := indexLease(w.b, key, lease, 0); err != nil {
+		return err
+	}
 	if err := setVersion(w.b, versionKey(key, rev), tagTombstone, w.changes, nil); err != nil {
 		return err
 	}
@@ -243,8 +250,14 @@ func (s *Store) commitBatch(b *pebble.Batch, rev int64, index, term uint64, comp
 			return err
 		}
 	}
-	if err := setMeta(b, metaApplied, appliedBytes(index, term)); err != nil {
+	applied := appliedBytes(index, term)
+	if err := setMeta(b, metaApplied, applied); err != nil {
 		return err
+	}
+	if s.leaseIdx.Load() {
+		if err := setMeta(b, metaLeaseIdx, applied); err != nil {
+			return err
+		}
 	}
 	start := time.Now()
 	if err := b.Commit(pebble.NoSync); err != nil {

@@ -29,9 +29,9 @@ func TestDecodeGeneration(t *testing.T) {
 			t.Fatal(err)
 		}
 		b = protowire.AppendVarint(protowire.AppendTag(b, 99, protowire.VarintType), 1) // a field from the future
-		create, version, err := decodeGeneration([]byte("vk"), b)
-		if err != nil || create != kv.CreateRevision || version != kv.Version {
-			t.Errorf("%q: create %d version %d (%v), want %d %d", kv.Key, create, version, err, kv.CreateRevision, kv.Version)
+		create, version, lease, err := decodeGeneration([]byte("vk"), b)
+		if err != nil || create != kv.CreateRevision || version != kv.Version || lease != kv.Lease {
+			t.Errorf("%q: create %d version %d lease %d (%v), want %d %d %d", kv.Key, create, version, lease, err, kv.CreateRevision, kv.Version, kv.Lease)
 		}
 		key, lease, err := decodeKeyLease([]byte("vk"), b)
 		if err != nil || !bytes.Equal(key, kv.Key) || lease != kv.Lease {
@@ -40,7 +40,7 @@ func TestDecodeGeneration(t *testing.T) {
 	}
 	good, _ := proto.Marshal(kvs[0])
 	for _, bad := range [][]byte{{0x10}, {0x2a, 0x05, 'a'}, {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, good[:len(good)-1]} {
-		if _, _, err := decodeGeneration([]byte("vk"), bad); !errors.Is(err, record.ErrCorrupt) {
+		if _, _, _, err := decodeGeneration([]byte("vk"), bad); !errors.Is(err, record.ErrCorrupt) {
 			t.Errorf("decodeGeneration(%x) = %v, want record.ErrCorrupt", bad, err)
 		}
 		if _, _, err := decodeKeyLease([]byte("vk"), bad); !errors.Is(err, record.ErrCorrupt) {

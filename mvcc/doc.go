@@ -10,7 +10,9 @@
 //	0x11 + rev.main (8 BE) + rev.sub (8 BE) →  sealed event pointer: tag (put/tombstone) + user key
 //	0x12 + id                               →  sealed meta: applied index/term, current revision,
 //	                                           compaction revision, finished physical compaction,
-//	                                           compaction progress, restore marker
+//	                                           compaction progress, restore marker, lease index mark
+//	0x13 + lease ID (8 BE) + userkey        →  sealed empty value: the lease index, one entry per
+//	                                           live key attached to a lease (leaseindex.go)
 //
 // enc escapes 0x00 as 0x00 0xFF and terminates with 0x00 0x01, so encoded
 // keys sort like user keys and the versions of one key are contiguous, newest

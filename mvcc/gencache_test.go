@@ -43,19 +43,18 @@ func TestGenCacheBounded(t *testing.T) {
 func cacheAgrees(t *testing.T, h *harness, step string) {
 	t.Helper()
 	for k, g := range h.s.gens.m {
-		create, version, live, err := getGeneration(h.db, h.s.prefixSeek, []byte(k), h.s.Rev())
+		want, err := getGeneration(h.db, h.s.prefixSeek, []byte(k), h.s.Rev())
 		if err != nil {
 			t.Fatalf("%s: read %q: %v", step, k, err)
 		}
-		want := generation{create: create, version: version, live: live}
-		if !live {
+		if !want.live {
 			want = generation{} // create and version mean nothing then
 		} else {
 			rr, err := rangeKeys(context.Background(), h.db, []byte(k), nil, h.s.Rev(), 0, rangeOpts{})
 			if err != nil || len(rr.kvs) != 1 {
 				t.Fatalf("%s: read %q: %v %v", step, k, rr, err)
 			}
-			want.mod, want.lease = rr.kvs[0].ModRevision, rr.kvs[0].Lease
+			want.mod = rr.kvs[0].ModRevision
 		}
 		if *g != want {
 			t.Fatalf("%s: cached generation of %q is %+v, the store has %+v", step, k, *g, want)
@@ -67,8 +66,9 @@ func cacheAgrees(t *testing.T, h *harness, step string) {
 // including those that discard writes already added to a batch (an error
 // from ApplyWith's extra writes, a group closed without commit), compactions, a
 // restore and reopen, and checks after each that the generation cache agrees
-// with the committed store, and that the puts' versions equal those of a
-// store applying the same entries with a cold cache.
+// with the committed store, that the puts' versions equal those of a
+// store applying the same entries with a cold cache, and that the lease
+// index lists exactly the leased keys.
 func TestGenCacheMatchesStore(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) { genCacheRun(t, seed) })
@@ -169,6 +169,14 @@ func genCacheRun(t *testing.T, seed uint64) {
 			h.reopen()
 		}
 		cacheAgrees(t, h, name)
+		for _, s := range []*harness{h, cold} {
+			if !s.s.leaseIdx.Load() {
+				t.Fatalf("%s: the lease index of a store only this build wrote is not complete", name)
+			}
+			if err := s.s.VerifyLeaseIndex(); err != nil {
+				t.Fatalf("%s: %v", name, err)
+			}
+		}
 	}
 }
 

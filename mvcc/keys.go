@@ -13,6 +13,7 @@ const (
 	prefixVersion byte = 0x10 // 0x10 + enc(userkey) + ^rev.main (8 BE)
 	prefixLog     byte = 0x11 // 0x11 + rev.main (8 BE) + rev.sub (8 BE)
 	prefixMeta    byte = 0x12 // 0x12 + meta id
+	prefixLease   byte = 0x13 // 0x13 + lease ID (8 BE) + userkey: the lease index
 	prefixOthers  byte = 0x20 // first prefix ApplyOther may write
 )
 
@@ -24,6 +25,7 @@ var (
 	metaFinished = []byte{prefixMeta, 0x04} // finished physical compaction revision(8, int64)
 	metaProgress = []byte{prefixMeta, 0x05} // physical compaction in progress: rev(8) + resume key
 	metaRestore  = []byte{prefixMeta, 0x06} // restore marker: snapshot file path
+	metaLeaseIdx = []byte{prefixMeta, 0x07} // the lease index is complete at: index(8) term(8)
 )
 
 // Payload tags: the first byte of a sealed version or revision-log payload.

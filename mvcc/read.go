@@ -119,18 +119,18 @@ func getKV(src iterSource, prefix bool, key []byte, rev int64) (kv *mvccpb.KeyVa
 	return kv, err
 }
 
-// getGeneration returns the create revision and version of the version of
-// key visible at rev (ok false if the key does not exist at rev): what a
-// put needs of the previous version, without decoding (and copying) its key
-// and value. The record's checksum is verified as for any read. prefix: see
-// visitKey.
-func getGeneration(src iterSource, prefix bool, key []byte, rev int64) (create, version int64, ok bool, err error) {
+// getGeneration returns the create revision, version and lease of the
+// version of key visible at rev (live false if the key does not exist at
+// rev): what a put needs of the previous version, without decoding (and
+// copying) its key and value. The record's checksum is verified as for any
+// read. prefix: see visitKey.
+func getGeneration(src iterSource, prefix bool, key []byte, rev int64) (g generation, err error) {
 	err = visitKey(src, prefix, key, rev, func(vk, b []byte) error {
-		ok = true
-		create, version, err = decodeGeneration(vk, b)
+		g.live = true
+		g.create, g.version, g.lease, err = decodeGeneration(vk, b)
 		return err
 	})
-	return create, version, ok, err
+	return g, err
 }
 
 // KeyValue field numbers (mvccpb.KeyValue) that reads decode without
@@ -142,18 +142,20 @@ const (
 	fieldLease   protowire.Number = 6
 )
 
-// decodeGeneration reads create_revision and version from a marshalled
-// KeyValue stored under vk, skipping the other fields.
-func decodeGeneration(vk, b []byte) (create, version int64, err error) {
+// decodeGeneration reads create_revision, version and lease from a
+// marshalled KeyValue stored under vk, skipping the other fields.
+func decodeGeneration(vk, b []byte) (create, version, lease int64, err error) {
 	err = kvFields(vk, b, func(num protowire.Number, v uint64) {
 		switch num {
 		case fieldCreate:
 			create = int64(v)
 		case fieldVersion:
 			version = int64(v)
+		case fieldLease:
+			lease = int64(v)
 		}
 	}, nil)
-	return create, version, err
+	return create, version, lease, err
 }
 
 // decodeKeyLease reads the key and the lease from a marshalled KeyValue
@@ -241,13 +243,13 @@ func visitKey(src iterSource, prefix bool, key []byte, rev int64, fn visitFunc) 
 	return visitVersion(it, fn)
 }
 
-// LeasedKeys calls fn, in key order, for every live key at the current
-// revision that is attached to a lease (its latest version names a lease):
-// what a lessor rebuilds its attachments from at open and after a restore.
+// ScanLeasedKeys calls fn, in key order, for every live key at the current
+// revision that is attached to a lease (its latest version names a lease).
 // key aliases iterator memory valid only during the call. It visits every
 // live key, reading only the key and lease fields of each version (no copy
-// of the value; a restart scans the whole keyspace through it).
-func (s *Store) LeasedKeys(fn func(key []byte, lease int64) error) error {
+// of the value): what the lease index is rebuilt from, and what checks
+// compare the index with.
+func (s *Store) ScanLeasedKeys(fn func(key []byte, lease int64) error) error {
 	v, err := s.acquire()
 	if err != nil {
 		return err

@@ -93,6 +93,10 @@ type Store struct {
 	// state only when there are none (clearState).
 	openSnaps atomic.Int64
 
+	// leaseIdx is whether the lease index is complete (leaseindex.go):
+	// while it is, every apply batch records it complete at its index.
+	leaseIdx atomic.Bool
+
 	// prefixSeek is whether db orders with Comparer, so that single-key
 	// reads may use SeekPrefixGE and the bloom filters (hasPrefixSeek).
 	prefixSeek bool
@@ -310,6 +314,9 @@ func (s *Store) loadMeta() error {
 	}
 	finished, err := readMetaInt(s.db, metaFinished, -1)
 	if err != nil {
+		return err
+	}
+	if err := s.loadLeaseIndexMark(a); err != nil {
 		return err
 	}
 	s.applied.Store(st)

@@ -326,7 +326,7 @@ func (t *txnState) deleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeRespon
 		resp.PrevKvs = rr.kvs
 	}
 	for _, kv := range rr.kvs {
-		if err := t.w.tombstone(kv.Key); err != nil {
+		if err := t.w.tombstone(kv.Key, kv.Lease); err != nil {
 			return nil, err
 		}
 	}

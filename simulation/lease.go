@@ -93,8 +93,9 @@ func (c *cluster) leaseDone(req *pb.InternalRaftRequest, o outcome) {
 }
 
 // checkLeases judges leases on the converged members: a revoked lease is
-// gone, and no live key is attached to a lease that no longer exists (a
-// lease's end deleted all of its keys in the same revision).
+// gone, no live key is attached to a lease that no longer exists (a
+// lease's end deleted all of its keys in the same revision), and the lease
+// index a restart reads lists exactly the leased keys.
 func (c *cluster) checkLeases(ms []*member) []string {
 	var out []string
 	for _, m := range ms {
@@ -103,7 +104,10 @@ func (c *cluster) checkLeases(ms []*member) []string {
 				out = append(out, fmt.Sprintf("member %x: acknowledged revoke of lease %x, but the lease exists", m.id, id))
 			}
 		}
-		err := m.sm.KV().LeasedKeys(func(key []byte, id int64) error {
+		if err := m.sm.KV().VerifyLeaseIndex(); err != nil {
+			out = append(out, fmt.Sprintf("member %x: %v", m.id, err))
+		}
+		err := m.sm.KV().ScanLeasedKeys(func(key []byte, id int64) error {
 			if !m.sm.Lessor().Exists(id) && len(out) < 10 {
 				out = append(out, fmt.Sprintf("member %x: key %s outlives its lease %x", m.id, key, id))
 			}

@@ -141,9 +141,11 @@ func (m *Machine) reload() error {
 	return nil
 }
 
-// loadLeases (re)builds the lessor from the lease records and the keyspace.
-// Finding the attached keys reads every live key; with no lease there is
-// nothing to attach them to, and a restart skips that scan.
+// loadLeases (re)builds the lessor from the lease records and mvcc's lease
+// index, which lists the attached keys (mvcc.Store.LeasedKeys): a restart
+// reads the leased keys, not the store. With no lease there is nothing to
+// attach to, and an index left incomplete by an older release is simply
+// emptied.
 func (m *Machine) loadLeases() error {
 	recs, err := lease.ReadRecords(m.cfg.DB)
 	if err != nil {
@@ -151,6 +153,9 @@ func (m *Machine) loadLeases() error {
 	}
 	scan := m.kv.LeasedKeys
 	if len(recs) == 0 {
+		if err := m.kv.ClearLeaseIndex(); err != nil {
+			return fmt.Errorf("statemachine: lease index: %w", err)
+		}
 		scan = nil
 	}
 	if err := m.lessor.Load(recs, scan); err != nil {
