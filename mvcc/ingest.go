@@ -1,6 +1,7 @@
 package mvcc
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 
@@ -26,6 +27,10 @@ type tableWriter struct {
 	limit uint64
 	w     *sstable.Writer
 	paths []string
+	// below is whether the open table holds keys below the restore marker:
+	// no table spans the marker, which is in the memtable while the tables
+	// are ingested, so every table can land below L0.
+	below bool
 }
 
 // newTableWriter prepares a writer of tables in format f into dir.
@@ -38,6 +43,11 @@ func newTableWriter(fs vfs.FS, dir string, f sstable.TableFormat, limit int) *ta
 
 // add appends one record; keys must be strictly increasing across calls.
 func (t *tableWriter) add(k, v []byte) error {
+	if t.below && bytes.Compare(k, metaRestore) > 0 {
+		if err := t.finish(); err != nil {
+			return err
+		}
+	}
 	if t.w == nil {
 		if err := t.create(); err != nil {
 			return err
@@ -46,6 +56,7 @@ func (t *tableWriter) add(k, v []byte) error {
 	if err := t.w.Set(k, v); err != nil {
 		return fmt.Errorf("mvcc: restore table: %w", err)
 	}
+	t.below = bytes.Compare(k, metaRestore) < 0
 	if t.w.Raw().EstimatedSize() < t.limit {
 		return nil
 	}
@@ -70,7 +81,7 @@ func (t *tableWriter) finish() error {
 		return nil
 	}
 	err := t.w.Close()
-	t.w = nil
+	t.w, t.below = nil, false
 	if err != nil {
 		return fmt.Errorf("mvcc: finish restore table: %w", err)
 	}

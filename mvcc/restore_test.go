@@ -189,3 +189,22 @@ func TestRestoreNeedsIngestDir(t *testing.T) {
 		t.Fatal("a refused restore changed the store")
 	}
 }
+
+// TestRestoreTablesDoNotSpanMarker: the restore marker is in the memtable
+// while the tables are ingested, so a table is cut there, whatever its
+// size: a table spanning it would be ingested into L0 and compacted again.
+func TestRestoreTablesDoNotSpanMarker(t *testing.T) {
+	fs := vfs.NewMem()
+	tw := newTableWriter(fs, "", pebble.FormatTableFormatV6.MaxTableFormat(), 1<<30)
+	for _, k := range [][]byte{{prefixVersion, 'a'}, metaApplied, {prefixMeta, 0x05, 0xff}, {prefixMeta, 0x07}, {prefixOthers, 'm'}} {
+		if err := tw.add(k, []byte("v")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.finish(); err != nil {
+		t.Fatal(err)
+	}
+	if len(tw.paths) != 2 {
+		t.Fatalf("%d tables, want 2: one each side of the marker", len(tw.paths))
+	}
+}

@@ -108,8 +108,8 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 		if w.err != nil {
 			return n, w.err
 		}
-		if w.buf == nil {
-			w.buf = make([]byte, 0, min(ChunkSize, max(len(p), 64<<10)))
+		if w.buf == nil { // a whole chunk at once: growing it copied each chunk ~twice
+			w.buf = make([]byte, 0, ChunkSize)
 		}
 		k := min(len(p), ChunkSize-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
