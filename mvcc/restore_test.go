@@ -208,3 +208,30 @@ func TestRestoreTablesDoNotSpanMarker(t *testing.T) {
 		t.Fatalf("%d tables, want 2: one each side of the marker", len(tw.paths))
 	}
 }
+
+// TestRestoreTablesUseMemberBlockSize: restore tables have the member's
+// 32 KiB blocks, so values compress together as in its own tables: 256
+// records with the same 1 KiB value take well under one block each.
+func TestRestoreTablesUseMemberBlockSize(t *testing.T) {
+	fs := vfs.NewMem()
+	tw := newTableWriter(fs, "", pebble.FormatTableFormatV6.MaxTableFormat(), 1<<30)
+	val := make([]byte, 1024)
+	for i := range val {
+		val[i] = byte(i * 7919 >> 3)
+	}
+	for i := 0; i < 256; i++ {
+		if err := tw.add([]byte{prefixOthers, byte(i)}, val); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.finish(); err != nil {
+		t.Fatal(err)
+	}
+	st, err := fs.Stat(tw.paths[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Size() > 32<<10 {
+		t.Fatalf("table of 256 KiB of one repeated value is %d bytes: blocks too small to compress it", st.Size())
+	}
+}
