@@ -71,11 +71,7 @@ func logDBOptions() *pebble.Options {
 
 // openLogPebble opens (or creates) a raft log database at dir with
 // logDBOptions, for use outside a running member (snapshot restore).
-func openLogPebble(dir string) (*pebble.DB, error) {
-	o := logDBOptions()
-	defer o.Cache.Unref() // the DB took its own reference, or failed to open
-	return pebble.Open(dir, o)
-}
+func openLogPebble(dir string) (*pebble.DB, error) { return openWith(dir, logDBOptions()) }
 
 // openLogDB opens (or creates) the raft log's database of the member whose
 // state database is state, moving the log out of state first if it is

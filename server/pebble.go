@@ -79,10 +79,13 @@ func pebbleOptions() *pebble.Options {
 	return o
 }
 
-// openPebble opens (or creates) the member's database at dir with
+// openPebble opens (or creates) the member's state database at dir with
 // pebbleOptions.
-func openPebble(dir string) (*pebble.DB, error) {
-	o := pebbleOptions()
+func openPebble(dir string) (*pebble.DB, error) { return openWith(dir, pebbleOptions()) }
+
+// openWith opens (or creates) a database at dir with o, outside a running
+// member, and releases the caller's reference to o.Cache.
+func openWith(dir string, o *pebble.Options) (*pebble.DB, error) {
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	return pebble.Open(dir, o)
 }
