@@ -22,10 +22,10 @@ import (
 // behind a snapshot at 10, truncated to 5) inside the state database,
 // with the member's identity and a state key next to it. Everything is
 // synced; the disk is returned as a crash would leave it.
-func oldLayout(t *testing.T) *vfs.MemFS {
+func oldLayout(t *testing.T, walDir string) *vfs.MemFS {
 	t.Helper()
 	fs := vfs.NewCrashableMem()
-	for _, d := range []string{"/data", "/data/db"} {
+	for _, d := range []string{"/data", "/data/db", "/wal"} {
 		if err := fs.MkdirAll(d, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +36,7 @@ func oldLayout(t *testing.T) *vfs.MemFS {
 		}
 	}
 	o := pebbleOptions()
-	o.FS = fs
+	o.FS, o.WALDir = fs, walDir
 	defer o.Cache.Unref()
 	db, err := pebble.Open("/data/db", o)
 	if err != nil {
@@ -71,9 +71,9 @@ func oldLayout(t *testing.T) *vfs.MemFS {
 // checkNewLayout opens the data directory on fs as a member does and
 // checks that the raft log is whole in its own database and gone from the
 // state's, whose own keys are intact.
-func checkNewLayout(t *testing.T, fs vfs.FS, logged *bytes.Buffer) {
+func checkNewLayout(t *testing.T, fs vfs.FS, walDir string, logged *bytes.Buffer) {
 	t.Helper()
-	cfg := &Config{DataDir: "/data", FS: fs}
+	cfg := &Config{DataDir: "/data", WALDir: walDir, FS: fs}
 	log := slog.New(slog.NewTextHandler(logged, nil))
 	state, err := openMemberDB(cfg, log)
 	if err != nil {
@@ -123,18 +123,28 @@ func checkNewLayout(t *testing.T, fs vfs.FS, logged *bytes.Buffer) {
 
 // A data directory whose raft log is still in the state database is
 // moved to the new layout at the first open, said once in the log; the
-// next open finds nothing to move.
+// next open finds nothing to move. With --wal-dir, the log's database is
+// made there and the state's WAL stays there.
 func TestMoveLogOut(t *testing.T) {
-	fs := oldLayout(t)
-	var logged bytes.Buffer
-	checkNewLayout(t, fs, &logged)
-	if n := strings.Count(logged.String(), "moved the raft log"); n != 1 {
-		t.Fatalf("moved %d times:\n%s", n, logged.String())
-	}
-	logged.Reset()
-	checkNewLayout(t, fs, &logged)
-	if strings.Contains(logged.String(), "moved the raft log") {
-		t.Fatalf("moved again:\n%s", logged.String())
+	for _, walDir := range []string{"", "/wal"} {
+		fs := oldLayout(t, walDir)
+		var logged bytes.Buffer
+		checkNewLayout(t, fs, walDir, &logged)
+		if n := strings.Count(logged.String(), "moved the raft log"); n != 1 {
+			t.Fatalf("wal-dir %q: moved %d times:\n%s", walDir, n, logged.String())
+		}
+		want := "/data/raftlog"
+		if walDir != "" {
+			want = "/wal/raftlog"
+		}
+		if _, err := fs.Stat(want); err != nil {
+			t.Fatalf("wal-dir %q: no raft log database at %s: %v", walDir, want, err)
+		}
+		logged.Reset()
+		checkNewLayout(t, fs, walDir, &logged)
+		if strings.Contains(logged.String(), "moved the raft log") {
+			t.Fatalf("wal-dir %q: moved again:\n%s", walDir, logged.String())
+		}
 	}
 }
 
@@ -142,9 +152,9 @@ func TestMoveLogOut(t *testing.T) {
 // either database, losing every unsynced write) leaves a data directory
 // that the next open moves, or finishes moving, to the same result.
 func TestMoveLogOutInterrupted(t *testing.T) {
-	base := oldLayout(t)
+	base := oldLayout(t, "")
 	count := &crashFS{FS: base.CrashClone(vfs.CrashCloneCfg{}), at: -1}
-	checkNewLayout(t, count, new(bytes.Buffer))
+	checkNewLayout(t, count, "", new(bytes.Buffer))
 	total := int(count.n.Load())
 	if total < 10 {
 		t.Fatalf("the move made only %d file operations", total)
@@ -152,12 +162,12 @@ func TestMoveLogOutInterrupted(t *testing.T) {
 	for at := 1; at <= total; at++ {
 		mem := base.CrashClone(vfs.CrashCloneCfg{})
 		fs := &crashFS{FS: mem, mem: mem, at: int64(at)}
-		checkNewLayout(t, fs, new(bytes.Buffer))
+		checkNewLayout(t, fs, "", new(bytes.Buffer))
 		if fs.crashed == nil {
 			t.Fatalf("no crash at operation %d of %d", at, total)
 		}
 		var logged bytes.Buffer
-		checkNewLayout(t, fs.crashed, &logged)
+		checkNewLayout(t, fs.crashed, "", &logged)
 		if _, err := fs.crashed.Stat("/data/raftlog.tmp"); !errors.Is(err, os.ErrNotExist) {
 			t.Fatalf("crash at operation %d: the temporary copy is left: %v", at, err)
 		}
