@@ -37,7 +37,9 @@
 // etcd's. Each Put raises the revision by one, a DeleteRange only if it
 // deleted something, a Txn once if its executed branch wrote anything. The
 // writes of an entry and its applied index/term are committed in one batch
-// with pebble.NoSync: the raft loop's next synced write makes them durable.
+// with pebble.NoSync: the raft log is a database of its own, and the raft
+// loop syncs this one (raftnode.Applier.Sync) before it truncates the log
+// behind them (docs/architecture.md#durability-between-the-two).
 //
 // # Compaction
 //

@@ -27,6 +27,7 @@ import (
 type testApplier struct {
 	s     *mvcc.Store
 	stall *sync.Mutex // held by a test to stall every apply
+	db    *pebble.DB  // s's database, synced by Sync
 }
 
 func (a testApplier) Applied() (uint64, uint64) { return a.s.Applied() }
@@ -67,6 +68,7 @@ func (a testApplier) ConfChangeRejected(uint64) (bool, error) { return false, ni
 func (a testApplier) NewSnapshot() Snapshot                   { return a.s.NewSnapshot() }
 func (a testApplier) VerifySnapshot(path string) error        { return mvcc.VerifySnapshotFile(path) }
 func (a testApplier) Restore(path string) error               { return a.s.Restore(path) }
+func (a testApplier) Sync() error                             { return a.db.LogData(nil, pebble.Sync) }
 
 // memMember is one member of an in-process cluster on the in-memory network.
 type memMember struct {
@@ -122,7 +124,7 @@ func (c *memCluster) start(id uint64, fs vfs.FS) {
 	n, err := New(Config{
 		ID: id, Peers: c.peers, ElectionTicks: 10, HeartbeatTicks: 1, TickInterval: 2 * time.Millisecond,
 		SnapshotCount: c.snapCnt, RequestTimeout: cmp.Or(c.timeout, 3*time.Second),
-		Log: log, Applier: testApplier{st, &c.stall}, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
+		Log: log, Applier: testApplier{st, &c.stall, db}, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
 	})
 	if err != nil {
 		c.t.Fatal(err)

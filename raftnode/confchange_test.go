@@ -67,7 +67,7 @@ func newManualNode(t *testing.T) (*Node, chan struct{}) {
 	n, err := New(Config{
 		ID: 1, Peers: []raft.Peer{{ID: 1}}, ElectionTicks: 10, HeartbeatTicks: 1, Ticks: ticks,
 		RequestTimeout: 30 * time.Second, Log: log,
-		Applier: &vetoApplier{testApplier: testApplier{s: st}, rejected: map[uint64]bool{}},
+		Applier: &vetoApplier{testApplier: testApplier{s: st, db: db}, rejected: map[uint64]bool{}},
 		SnapDir: filepath.Join(t.TempDir(), "snap"),
 	})
 	if err != nil {

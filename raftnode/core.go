@@ -11,6 +11,7 @@ import (
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
 )
 
 // Sender is what a Core needs of the network: transport.Transport in
@@ -201,8 +202,11 @@ func (c *Core) startRaft() error {
 	}
 	c.snapIndex = snap.GetMetadata().GetIndex()
 	c.confState = cs
-	c.prevHardState, c.savedHardState = hs, hs
 	c.appliedIndex, c.appliedTerm = c.cfg.Applier.Applied()
+	if hs, err = c.commitApplied(hs); err != nil {
+		return err
+	}
+	c.prevHardState, c.savedHardState = hs, hs
 	c.aw.advance(c.appliedIndex)
 	rc := &raft.Config{
 		ID:                        c.cfg.ID,
@@ -235,6 +239,32 @@ func (c *Core) startRaft() error {
 		}
 	}
 	return nil
+}
+
+// commitApplied raises the stored commit index to the applied index where
+// it lags behind it (and the log holds the entries), before raft starts.
+// The commit index is stored lazily (hardStateToSave) and the state is
+// synced on its own (Applier.Sync), so a crash can leave the state applied
+// past the stored commit. Every applied entry was committed, and its log
+// entry was durable before it was applied and cannot have changed since,
+// so the raise is safe; without it raft would replay the entries between
+// as not yet applied while the Core counts them applied, and a log
+// truncation computed from the Core's index could remove entries raft has
+// still to hand out.
+func (c *Core) commitApplied(hs *raftpb.HardState) (*raftpb.HardState, error) {
+	last, err := c.cfg.Log.LastIndex()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: read last index: %w", err)
+	}
+	commit := min(c.appliedIndex, last)
+	if raft.IsEmptyHardState(hs) || hs.GetCommit() >= commit {
+		return hs, nil
+	}
+	hs = &raftpb.HardState{Term: proto.Uint64(hs.GetTerm()), Vote: proto.Uint64(hs.GetVote()), Commit: proto.Uint64(commit)}
+	if err := c.cfg.Log.Save(hs, nil, true); err != nil {
+		return nil, fmt.Errorf("raftnode: raise the stored commit index to the applied index %d: %w", commit, err)
+	}
+	return hs, nil
 }
 
 // TransferLeader asks raft to hand leadership to the member to (a no-op

@@ -44,8 +44,17 @@ type Applier interface {
 	// VerifySnapshot checks a received snapshot file end to end before raft
 	// is allowed to see it.
 	VerifySnapshot(path string) error
-	// Restore replaces the state with the snapshot file at path.
+	// Restore replaces the state with the snapshot file at path, durably:
+	// when it returns, a crash no longer takes the state back before it.
 	Restore(path string) error
+	// Sync makes durable every change of state that Apply and
+	// ApplyConfChange have returned from (their writes are not synced one
+	// by one). The raft log is a store of its own, so nothing else orders
+	// the state's writes before the log's: the raft loop calls Sync before
+	// it records a snapshot and truncates the log behind it, so that a
+	// crash never leaves the state behind the start of the log
+	// (storage's package documentation, "Durability").
+	Sync() error
 }
 
 // Request is a committed normal entry at its raft position, decoded for

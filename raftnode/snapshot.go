@@ -17,10 +17,16 @@ import (
 // maybeSnapshot records a raft snapshot at the applied index every
 // SnapshotCount entries and truncates the log behind it, keeping
 // SnapshotCatchUpEntries for followers that are only a little behind. The
-// snapshot holds metadata only: the state is the live database.
+// snapshot holds metadata only: the state is the live database, so the
+// state is made durable through the applied index first (syncState): the
+// snapshot tells a restart that the entries up to it need no replay, and
+// the truncation removes them.
 func (c *Core) maybeSnapshot() error {
 	if c.appliedIndex < c.snapIndex+c.cfg.SnapshotCount {
 		return nil
+	}
+	if err := c.syncState(); err != nil {
+		return err
 	}
 	if _, err := c.cfg.Log.CreateSnapshot(c.appliedIndex, c.confState); err != nil {
 		if errors.Is(err, raft.ErrSnapOutOfDate) {
@@ -29,10 +35,13 @@ func (c *Core) maybeSnapshot() error {
 		return fmt.Errorf("raftnode: create snapshot at %d: %w", c.appliedIndex, err)
 	}
 	c.snapIndex = c.appliedIndex
-	if c.appliedIndex <= c.cfg.SnapshotCatchUpEntries {
+	// Entries raft has not yet handed out (a replay after a restart can
+	// span several Readies) stay, whatever the state has applied.
+	handed := min(c.appliedIndex, c.rn.BasicStatus().Applied)
+	if handed <= c.cfg.SnapshotCatchUpEntries {
 		return nil
 	}
-	compact := c.appliedIndex - c.cfg.SnapshotCatchUpEntries
+	compact := handed - c.cfg.SnapshotCatchUpEntries
 	first, _ := c.cfg.Log.FirstIndex()
 	if compact <= first {
 		return nil
@@ -41,6 +50,20 @@ func (c *Core) maybeSnapshot() error {
 		return fmt.Errorf("raftnode: compact log to %d: %w", compact, err)
 	}
 	c.log.Debug("snapshot taken", "index", c.appliedIndex, "log-compacted-to", compact)
+	return nil
+}
+
+// syncState makes the state durable through the applied index before the
+// log may forget the entries that lead to it (Applier.Sync). The
+// synod_unsafe_nostatesync build skips it, to show the simulation catches
+// a log truncated ahead of the durable state.
+func (c *Core) syncState() error {
+	if unsafeNoStateSync {
+		return nil
+	}
+	if err := c.cfg.Applier.Sync(); err != nil {
+		return fmt.Errorf("raftnode: sync the state through %d before truncating the log: %w", c.appliedIndex, err)
+	}
 	return nil
 }
 

@@ -126,10 +126,11 @@ type Config struct {
 	// AuthTokenTTL is --auth-token-ttl: how long the tokens this member
 	// mints are valid (0 means etcd's default, 300 s).
 	AuthTokenTTL time.Duration
-	// WALDir is --wal-dir: Pebble's write-ahead log, which carries the raft
-	// log's appends, is kept in this directory instead of under DataDir
-	// (a separate disk takes the fsyncs off the data disk). Empty: under
-	// DataDir. Every later start must name the same directory.
+	// WALDir is --wal-dir: the raft log's database (WALDir/raftlog, whose
+	// synced appends are the member's fsyncs) and the state database's
+	// Pebble write-ahead log are kept in this directory instead of under
+	// DataDir (a separate disk takes the fsyncs off the data disk). Empty:
+	// under DataDir. Every later start must name the same directory.
 	WALDir string
 	// FS is the filesystem the member's database is read and written
 	// through; nil (every flag-built config) means the operating system's.

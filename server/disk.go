@@ -6,10 +6,12 @@ import (
 	"github.com/synod-db/synod/storage"
 )
 
-// disk is the member's one Pebble database and the raft log stored in it
-// (docs/architecture.md#one-pebble-database-per-member); the state machine
-// holds the rest of it.
+// disk is the member's two Pebble databases
+// (docs/architecture.md#two-pebble-databases-per-member): db holds the
+// state, which the state machine keeps, and logDB the raft log, served by
+// logStore.
 type disk struct {
 	db       *pebble.DB
+	logDB    *pebble.DB
 	logStore *storage.LogStore
 }

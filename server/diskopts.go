@@ -8,32 +8,48 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// openMemberDB opens the member's database under DataDir with the disk
-// flags applied: --wal-dir puts Pebble's write-ahead log (where the raft
-// log's appends are made durable) in its own directory, and
-// --unsafe-no-fsync turns every fsync into a no-op. Pebble's fatal errors
-// (a failed WAL or MANIFEST write or sync) are logged to log before the
-// process exits. A database written by a release built on Pebble v1 is
-// upgraded first (upgradeIfV1).
+// openMemberDB opens the member's state database under DataDir with the
+// disk flags applied (memberOptions): --wal-dir puts its Pebble
+// write-ahead log in that directory, as before the raft log had a
+// database of its own, so a data directory made then opens as it was.
+// Pebble's fatal errors (a failed WAL or MANIFEST write or sync) are
+// logged to log before the process exits. A database written by a release
+// built on Pebble v1 is upgraded first (upgradeIfV1). The raft log is in
+// its own database (openLogDB).
 func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
 	dir := filepath.Join(c.DataDir, "db")
 	if err := upgradeIfV1(c, dir, log); err != nil {
 		return nil, err
 	}
-	o := pebbleOptions()
+	o := memberOptions(pebbleOptions(), c, log)
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
-	o.Logger = memberPebbleLogger{log}
-	o.EventListener = memberEvents(memberPebbleLogger{log})
-	if c.FS != nil {
-		o.FS = c.FS
-	}
 	if c.WALDir != "" {
 		o.WALDir = c.WALDir
 	}
-	if c.UnsafeNoFsync {
-		o.FS = noSyncFS{o.FS}
-	}
 	return pebble.Open(dir, o)
+}
+
+// memberOptions applies to o what every database of a member shares: the
+// member's logger and event listener, Config.FS, and --unsafe-no-fsync,
+// which turns every fsync into a no-op.
+func memberOptions(o *pebble.Options, c *Config, log *slog.Logger) *pebble.Options {
+	o.Logger = memberPebbleLogger{log}
+	o.EventListener = memberEvents(memberPebbleLogger{log})
+	o.FS = memberFS(c)
+	return o
+}
+
+// memberFS is the filesystem a member's databases live on: Config.FS or
+// the operating system's, with syncs dropped under --unsafe-no-fsync.
+func memberFS(c *Config) vfs.FS {
+	fs := vfs.Default
+	if c.FS != nil {
+		fs = c.FS
+	}
+	if c.UnsafeNoFsync {
+		fs = noSyncFS{fs}
+	}
+	return fs
 }
 
 // noSyncFS is a vfs.FS whose files never reach the disk on Sync: what

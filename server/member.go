@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/raft/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -112,9 +113,12 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
+	if m.logDB, err = openLogDB(&m.cfg, db, m.log); err != nil {
+		return fmt.Errorf("server: open the raft log's database: %w", err)
+	}
 	m.removeBackupTmp()
 	m.metrics = metrics.New()
-	if m.logStore, err = storage.Open(db); err != nil {
+	if m.logStore, err = storage.Open(m.logDB); err != nil {
 		return err
 	}
 	m.observeStorage()
@@ -451,8 +455,11 @@ func (m *Member) closeStorage() {
 	if m.sm != nil {
 		m.sm.Close()
 	}
-	if m.db != nil {
-		if err := m.db.Close(); err != nil {
+	for _, db := range []*pebble.DB{m.logDB, m.db} {
+		if db == nil {
+			continue
+		}
+		if err := db.Close(); err != nil {
 			m.log.Error("close database", "err", err)
 		}
 	}

@@ -79,10 +79,13 @@ func pebbleOptions() *pebble.Options {
 	return o
 }
 
-// openPebble opens (or creates) the member's database at dir with
+// openPebble opens (or creates) the member's state database at dir with
 // pebbleOptions.
-func openPebble(dir string) (*pebble.DB, error) {
-	o := pebbleOptions()
+func openPebble(dir string) (*pebble.DB, error) { return openWith(dir, pebbleOptions()) }
+
+// openWith opens (or creates) a database at dir with o, outside a running
+// member, and releases the caller's reference to o.Cache.
+func openWith(dir string, o *pebble.Options) (*pebble.DB, error) {
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	return pebble.Open(dir, o)
 }
@@ -161,14 +164,18 @@ func memberEvents(l memberPebbleLogger) *pebble.EventListener {
 	}
 }
 
-// flushOnStop writes the memtables to sstables at a clean stop, so that a
-// restart replays no WAL (a faster start) and all data at rest sits in
-// sstable blocks, each checked against its checksum whenever it is read.
+// flushOnStop writes the memtables of both databases to sstables at a
+// clean stop, so that a restart replays no WAL (a faster start) and all
+// data at rest sits in sstable blocks, each checked against its checksum
+// whenever it is read. The raft log's memtable holds mostly entries
+// already deleted, which the flush drops.
 func (m *Member) flushOnStop() {
-	if m.db == nil {
-		return
-	}
-	if err := m.db.Flush(); err != nil {
-		m.log.Warn("flush at stop", "err", err)
+	for _, db := range []*pebble.DB{m.db, m.logDB} {
+		if db == nil {
+			continue
+		}
+		if err := db.Flush(); err != nil {
+			m.log.Warn("flush at stop", "err", err)
+		}
 	}
 }

@@ -63,8 +63,10 @@ func RestoreSnapshot(cfg Config, path string, opts RestoreOptions) (RestoreResul
 	if err != nil {
 		return RestoreResult{}, err
 	}
-	if _, err := os.Stat(cfg.DataDir); err == nil {
-		return RestoreResult{}, fmt.Errorf("%w: %s", ErrDataDirExists, cfg.DataDir)
+	for _, dir := range []string{cfg.DataDir, logDBDir(&cfg)} {
+		if _, err := os.Stat(dir); err == nil {
+			return RestoreResult{}, fmt.Errorf("%w: %s", ErrDataDirExists, dir)
+		}
 	}
 	imp, err := openImport(path, opts)
 	if err != nil {
@@ -74,9 +76,10 @@ func RestoreSnapshot(cfg Config, path string, opts RestoreOptions) (RestoreResul
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return RestoreResult{}, fmt.Errorf("server: create data dir: %w", err)
 	}
-	res, err := restoreInto(filepath.Join(cfg.DataDir, "db"), imp, f)
+	res, err := restoreInto(filepath.Join(cfg.DataDir, "db"), logDBDir(&cfg), imp, f)
 	if err != nil {
 		_ = os.RemoveAll(cfg.DataDir)
+		_ = os.RemoveAll(logDBDir(&cfg))
 		return RestoreResult{}, err
 	}
 	return res, nil
@@ -130,14 +133,15 @@ func (synodImport) close() {}
 // starts from.
 const restoredTerm = 1
 
-// restoreInto imports the snapshot into a new database at dir and writes the
-// new membership, this member's identity and the raft log's starting point,
+// restoreInto imports the snapshot into a new state database at dir and
+// writes the new membership, this member's identity and, in a new raft log
+// database at logDir, the raft log's starting point,
 // as etcdutl does: a raft snapshot at index len(members), term 1, whose
 // configuration is the new membership, with the state recorded as applied
 // up to it. Every member restored with the same flags starts from the same
 // point, and no bootstrap configuration entry is ever applied (the
 // membership is already stored), so restarts replay nothing of it.
-func restoreInto(dir string, imp importer, f founding) (res RestoreResult, err error) {
+func restoreInto(dir, logDir string, imp importer, f founding) (res RestoreResult, err error) {
 	db, err := openPebble(dir)
 	if err != nil {
 		return RestoreResult{}, fmt.Errorf("server: open database: %w", err)
@@ -163,7 +167,7 @@ func restoreInto(dir string, imp importer, f founding) (res RestoreResult, err e
 	if err := b.Commit(pebble.Sync); err != nil {
 		return RestoreResult{}, fmt.Errorf("server: write membership: %w", err)
 	}
-	if err := startRaftLog(db, f, applied); err != nil {
+	if err := startRaftLog(logDir, f, applied); err != nil {
 		return RestoreResult{}, err
 	}
 	if err := writeIdentity(db, identity{memberID: f.self, clusterID: f.clusterID}); err != nil {
@@ -172,10 +176,21 @@ func restoreInto(dir string, imp importer, f founding) (res RestoreResult, err e
 	return RestoreResult{MemberID: f.self, ClusterID: f.clusterID, Rev: im.Rev, CompactRev: im.CompactRev, Members: len(f.members)}, nil
 }
 
-// startRaftLog makes the raft log start from a snapshot at index applied,
-// term restoredTerm, with every founding member a voter, and a HardState
-// that has committed it.
-func startRaftLog(db *pebble.DB, f founding, applied uint64) error {
+// startRaftLog creates the raft log's database at dir and makes the log
+// start from a snapshot at index applied, term restoredTerm, with every
+// founding member a voter, and a HardState that has committed it. The
+// state it follows is already synced (raftnode's rule: the state is
+// durable through a log's start before the log is).
+func startRaftLog(dir string, f founding, applied uint64) (err error) {
+	db, err := openLogPebble(dir)
+	if err != nil {
+		return fmt.Errorf("server: create the raft log's database: %w", err)
+	}
+	defer func() {
+		if cerr := db.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("server: close the raft log's database: %w", cerr)
+		}
+	}()
 	ls, err := storage.Open(db)
 	if err != nil {
 		return err

@@ -150,7 +150,7 @@ func TestRestoreEtcdSnapshotRaftStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db, err := openPebble(filepath.Join(cfg.DataDir, "db"))
+	db, err := openLogPebble(logDBDir(&cfg))
 	if err != nil {
 		t.Fatal(err)
 	}

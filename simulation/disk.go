@@ -13,23 +13,29 @@ import (
 )
 
 // disk is one member's durable state: a crashable in-memory filesystem
-// of which only what was synced survives the member's crash, and the real Pebble
-// database and raft log opened on it (the state machine opens its stores
-// on the same database).
+// of which only what was synced survives the member's crash, and the
+// member's two real Pebble databases opened on it, as a member has them
+// (docs/architecture.md#two-pebble-databases-per-member): db, on which
+// the state machine opens its stores, and logDB, the raft log's. A crash
+// drops the unsynced writes of both, so the order of their syncs
+// (raftnode's Applier.Sync before a log truncation) is what is tested.
 type disk struct {
-	fs  *vfs.MemFS
-	db  *pebble.DB
-	log *storage.LogStore
-	sm  io.Closer // the state machine opened on db, closed before it
+	fs    *vfs.MemFS
+	db    *pebble.DB
+	logDB *pebble.DB
+	log   *storage.LogStore
+	sm    io.Closer // the state machine opened on db, closed before it
 }
 
 // newDisk returns an empty disk; open it before use. The database
-// directory is created and synced up front, as an installer would: Pebble
-// syncs what it creates inside the directory, not the directory's own entry.
+// directories are created and synced up front, as an installer would: Pebble
+// syncs what it creates inside a directory, not the directory's own entry.
 func newDisk() (*disk, error) {
 	fs := vfs.NewCrashableMem()
-	if err := fs.MkdirAll("db", 0o755); err != nil {
-		return nil, fmt.Errorf("simulation: create db dir: %w", err)
+	for _, dir := range []string{"db", "raftlog"} {
+		if err := fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("simulation: create %s dir: %w", dir, err)
+		}
 	}
 	root, err := fs.OpenDir("/")
 	if err != nil {
@@ -38,9 +44,27 @@ func newDisk() (*disk, error) {
 	return &disk{fs: fs}, errors.Join(root.Sync(), root.Close())
 }
 
-// open opens the database and the raft log.
+// open opens the state database, the raft log's database and the raft
+// log in it.
 func (d *disk) open() error {
-	opts := &pebble.Options{
+	opts := d.options()
+	mvcc.SetKeyLayout(opts) // the member's comparer and filters: the lookup path that ships
+	var err error
+	if d.db, err = pebble.Open("db", opts); err != nil {
+		return fmt.Errorf("simulation: open pebble: %w", err)
+	}
+	if d.logDB, err = pebble.Open("raftlog", d.options()); err != nil {
+		return errors.Join(fmt.Errorf("simulation: open the raft log's pebble: %w", err), d.closeDB())
+	}
+	if d.log, err = storage.Open(d.logDB); err != nil {
+		return errors.Join(err, d.closeDB())
+	}
+	return nil
+}
+
+// options are the Pebble options of both databases.
+func (d *disk) options() *pebble.Options {
+	return &pebble.Options{
 		FS: d.fs,
 		// Large enough that a run never flushes a memtable: a flush is
 		// started by a background goroutine, and would make what survives a
@@ -49,16 +73,6 @@ func (d *disk) open() error {
 		DisableAutomaticCompactions: true,
 		Logger:                      quietLogger{},
 	}
-	mvcc.SetKeyLayout(opts) // the member's comparer and filters: the lookup path that ships
-	db, err := pebble.Open("db", opts)
-	if err != nil {
-		return fmt.Errorf("simulation: open pebble: %w", err)
-	}
-	d.db = db
-	if d.log, err = storage.Open(db); err != nil {
-		return errors.Join(err, d.closeDB())
-	}
-	return nil
 }
 
 // crash loses every write that was not synced, as a power failure would:
@@ -82,12 +96,15 @@ func (d *disk) close() error {
 	return errors.Join(err, d.closeDB())
 }
 
+// closeDB closes both databases, the raft log's first.
 func (d *disk) closeDB() error {
-	if d.db == nil {
-		return nil
+	var err error
+	for _, db := range []**pebble.DB{&d.logDB, &d.db} {
+		if *db != nil {
+			err = errors.Join(err, (*db).Close())
+			*db = nil
+		}
 	}
-	err := d.db.Close()
-	d.db = nil
 	return err
 }
 

@@ -197,6 +197,16 @@ func (m *Machine) NewSnapshot() raftnode.Snapshot { return m.kv.NewSnapshot() }
 // VerifySnapshot checks a received snapshot file end to end.
 func (m *Machine) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
 
+// Sync makes every apply that has returned durable: the applies commit
+// unsynced, and one sync of the database's write-ahead log covers them
+// all (raftnode calls it before it truncates the raft log).
+func (m *Machine) Sync() error {
+	if err := m.cfg.DB.LogData(nil, pebble.Sync); err != nil {
+		return fmt.Errorf("statemachine: sync: %w", err)
+	}
+	return nil
+}
+
 // Restore replaces the state with the snapshot file at path and reloads
 // every store from it; then OnRestore runs and the watchers resync.
 func (m *Machine) Restore(path string) error {

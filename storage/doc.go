@@ -1,11 +1,11 @@
 // Package storage keeps a member's raft log, HardState and snapshot metadata
-// in the member's shared Pebble database and serves them to raft through
+// in the raft log's own Pebble database and serves them to raft through
 // raft.Storage.
 //
 // # Keys
 //
-// storage owns two key prefixes of the member's database
-// (docs/architecture.md):
+// storage owns two key prefixes, the only keys of the raft log's database
+// (docs/architecture.md#two-pebble-databases-per-member):
 //
 //	0x01 + index (8 bytes, big-endian)  → sealed raftpb.Entry (one per log entry)
 //	0x02 'h'                            → sealed raftpb.HardState
@@ -32,6 +32,20 @@
 // Every mutation is one Pebble batch, so a crash leaves the store as it was
 // after some prefix of the mutations (Pebble's WAL is replayed in order), never
 // with a hole in the log.
+//
+// # Durability
+//
+// The member's state is in another database, whose apply batches are not
+// synced; nothing orders its writes with this store's. The caller (raftnode)
+// keeps the rule that makes the pair crash-safe: an entry is applied only
+// after the Save that wrote it was synced, and the state is synced through
+// index i (raftnode.Applier.Sync) before CreateSnapshot or Compact at i, so a
+// crash never keeps a truncation point the state has not durably reached.
+// CreateSnapshot and Compact are themselves unsynced: they become durable
+// with the next synced Save, and losing them only brings back entries.
+// ApplySnapshot follows the state's synced restore. A log still kept in a
+// database shared with the state (before this split) is moved out once with
+// HasLog, CopyLog and DropLog (server's moveLogOut).
 //
 // # Memory
 //
