@@ -16,12 +16,12 @@ import (
 // lands whole in one level and compacts like any other table.
 const restoreTableBytes = 64 << 20
 
-// restoreBlockSize is the data block size of the tables a Restore writes:
-// the member's own (server/pebble.go). With Pebble's default, 4 KiB, the
-// tables of the scale benchmark's 0.5 GiB of 1 KiB values were 202 MB
-// instead of 79 MB (fewer values per block to compress together), and
-// ingested tables in the last level are not rewritten.
-const restoreBlockSize = 32 << 10
+// BlockSize is the data block size of a member's sstables, on every level
+// (server/pebble.go) and in the tables a Restore writes. With Pebble's
+// default, 4 KiB, the tables of the scale benchmark's 0.5 GiB of 1 KiB
+// values were 202 MB instead of 79 MB (fewer values per block to compress
+// together), and ingested tables in the last level are not rewritten.
+const BlockSize = 32 << 10
 
 // tableWriter streams sorted records into a sequence of sstables of at most
 // about limit bytes each, in dir on fs, written with the database's key
@@ -46,7 +46,7 @@ func newTableWriter(fs vfs.FS, dir string, f sstable.TableFormat, limit int) *ta
 	SetKeyLayout(o)
 	o.EnsureDefaults()
 	wo := o.MakeWriterOptions(0, f)
-	wo.BlockSize = restoreBlockSize
+	wo.BlockSize = BlockSize
 	return &tableWriter{fs: fs, dir: dir, opts: wo, limit: uint64(limit)}
 }
 

@@ -71,7 +71,7 @@ func pebbleOptions() *pebble.Options {
 		EventListener:               &pebble.EventListener{DataCorruption: quietLogger{}.corruption},
 	}
 	for i := range o.Levels {
-		o.Levels[i].BlockSize = 32 << 10
+		o.Levels[i].BlockSize = mvcc.BlockSize
 		o.TargetFileSizes[i] = 16 << 20
 	}
 	mvcc.SetKeyLayout(o)
