@@ -83,7 +83,40 @@ func openLogDB(c *Config, state *pebble.DB, log *slog.Logger) (*pebble.DB, error
 	if err := moveLogOut(o, state, dir, log); err != nil {
 		return nil, err
 	}
+	if err := checkLogDirExists(o.FS, c, state, dir); err != nil {
+		return nil, err
+	}
 	return pebble.Open(dir, o)
+}
+
+// ErrLogMissing is returned when a member's state exists but its raft log's
+// database does not where this start looks for it: started with another
+// --wal-dir than the one the data directory was made with, or the
+// directory was removed. Starting on an empty log would make the member
+// bootstrap as if restored from a snapshot, over a state that is ahead of
+// it.
+var ErrLogMissing = errors.New("server: the raft log of this data directory is missing")
+
+// checkLogDirExists refuses a member whose state holds its identity (it
+// was bootstrapped, so its raft log was created) while dir, its log's
+// database, does not exist.
+func checkLogDirExists(fsys vfs.FS, c *Config, state *pebble.DB, dir string) error {
+	if _, err := fsys.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if _, err := readIdentity(state); errors.Is(err, errNoIdentity) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	hint := "start it with the --wal-dir it was created with"
+	if other := filepath.Join(c.DataDir, logDBName); c.WALDir != "" && other != dir {
+		if _, err := fsys.Stat(other); err == nil {
+			hint = fmt.Sprintf("it is in %s: move it to %s, or start without --wal-dir", other, dir)
+		}
+	}
+	return fmt.Errorf("%w: %s does not exist, though %s holds this member's state; %s, "+
+		"or remove the member and add it back with an empty data directory", ErrLogMissing, dir, c.DataDir, hint)
 }
 
 // moveLogOut moves a raft log kept in the state database (every data

@@ -239,3 +239,41 @@ func (f crashFile) SyncTo(n int64) (bool, error) {
 	f.fs.op()
 	return f.File.SyncTo(n)
 }
+
+// A member whose state exists but whose raft log's database is not where
+// this start looks (removed, or a data directory started with another
+// --wal-dir than it was made with) is refused with ErrLogMissing, naming
+// the other place when the log is there, instead of starting on an empty
+// log as if restored.
+func TestLogDirMissing(t *testing.T) {
+	for _, walDir := range []string{"", "/wal"} {
+		fs := oldLayout(t, walDir)
+		checkNewLayout(t, fs, walDir, &bytes.Buffer{})
+		cfg := &Config{DataDir: "/data", WALDir: walDir, FS: fs}
+		var err error
+		if walDir == "" {
+			err = fs.RemoveAll("/data/raftlog")
+		} else {
+			err = fs.Rename("/wal/raftlog", "/data/raftlog") // as a restore without --wal-dir leaves it
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		state, err := openMemberDB(cfg, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		logDB, err := openLogDB(cfg, state, log)
+		if err == nil {
+			logDB.Close()
+		}
+		state.Close()
+		if !errors.Is(err, ErrLogMissing) {
+			t.Fatalf("wal-dir %q: opening without the log: %v, want ErrLogMissing", walDir, err)
+		}
+		if walDir != "" && !strings.Contains(err.Error(), "it is in /data/raftlog") {
+			t.Fatalf("wal-dir %q: %v, want the log's place named", walDir, err)
+		}
+	}
+}

@@ -42,6 +42,7 @@ func newRestoreFlagSet(stderr io.Writer) (*flag.FlagSet, *restoreFlags) {
 	c := &f.cfg
 	fs.StringVar(&c.Name, "name", c.Name, "Human-readable name for this member.")
 	fs.StringVar(&c.DataDir, "data-dir", "", "Path to the data directory to create (default: NAME.synod); it must not exist.")
+	fs.StringVar(&c.WALDir, "wal-dir", "", "Path to the directory for the raft log (default: in the data directory); serve the member with the same --wal-dir.")
 	fs.StringVar(&c.InitialCluster, "initial-cluster", "", "Initial cluster configuration for the new cluster (name=peerURL,...). Defaults to this member alone.")
 	fs.StringVar(&c.InitialClusterToken, "initial-cluster-token", c.InitialClusterToken, "Initial cluster token for the new cluster.")
 	fs.StringVar(&f.advertise, "initial-advertise-peer-urls", server.DefaultPeerURL, "List of this member's peer URLs to advertise to the rest of the cluster.")

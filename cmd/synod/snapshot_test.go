@@ -11,13 +11,14 @@ import (
 func TestRestoreFlags(t *testing.T) {
 	var stderr bytes.Buffer
 	file, f, err := parseRestore([]string{"--name=r1", "backup.db", "--initial-cluster-token=tok",
-		"--initial-advertise-peer-urls=http://10.0.0.1:2380", "--bump-revision=100", "--mark-compacted", "--skip-hash-check"}, &stderr)
+		"--initial-advertise-peer-urls=http://10.0.0.1:2380", "--bump-revision=100", "--mark-compacted", "--skip-hash-check",
+		"--wal-dir=/fast/wal"}, &stderr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if file != "backup.db" || f.cfg.Name != "r1" || f.cfg.DataDir != "r1.synod" || f.cfg.InitialClusterToken != "tok" ||
 		f.cfg.InitialAdvertisePeerURLs[0] != "http://10.0.0.1:2380" || f.opts.BumpRevision != 100 || !f.opts.MarkCompacted ||
-		!f.opts.SkipHashCheck {
+		!f.opts.SkipHashCheck || f.cfg.WALDir != "/fast/wal" {
 		t.Errorf("parsed %q %+v %+v", file, f.cfg, f.opts)
 	}
 	for name, args := range map[string][]string{
