@@ -25,19 +25,22 @@ const logDBName = "raftlog"
 // default, about 5 MiB for the benchmark's 256-byte puts) most entries are
 // deleted before it is flushed, and the flush drops them, so the log is
 // written about once, to its WAL, instead of being flushed and compacted
-// down the levels with the state. 16 MiB memtables measured the same bytes
-// written per byte loaded as 32 MiB ones for 256-byte puts (4.0 against
-// 5.6 with the log in the state's database) and 4.0 against 3.8 for 1 KiB
-// puts, for 20 MiB less memory per member: a memtable's arena becomes
-// resident as it fills, and Pebble keeps a flushed one for reuse
-// (docs/performance.md, "The raft log in its own store"). At most two are
+// down the levels with the state. A memtable's arena becomes resident as it
+// fills, and Pebble keeps a flushed one for reuse, so each MiB here is about
+// two of resident memory per member. Measured (docs/performance.md, "The
+// raft log in its own store"), bytes written per byte loaded of 256-byte
+// puts: 5.4-5.8 with the log in the state's database; 4.4-4.8 with 8 MiB
+// memtables; 4.0 with 16 or 32 MiB. 16 MiB made the three members' RSS
+// 1.27x etcd's after 100k small keys (it was 1.05x), against the goal of
+// no more memory than etcd at any size, so 8 MiB is used: most of the
+// saving for half the memory. At most two are
 // queued before writes stall (a flush of this database writes little), and
 // as many WAL files are kept for recycling. The memtables are charged
 // against the database's own cache, as the state's are (pebbleOptions):
 // two memtables and a small budget for the blocks a lagging follower's
 // catch-up reads. The cache is an accounting bound, not an allocation.
 const (
-	logMemTableSize    = 16 << 20
+	logMemTableSize    = 8 << 20
 	logBlockCacheBytes = 4 << 20
 	logCacheBytes      = 2*logMemTableSize + logBlockCacheBytes
 )
