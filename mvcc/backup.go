@@ -200,12 +200,13 @@ func (im *importer) record(k, v []byte) error {
 	return im.flush()
 }
 
-// restoreBatchBytes bounds the size of one import batch.
-const restoreBatchBytes = 4 << 20
+// bulkBatchBytes bounds one batch of a bulk write that need not be atomic:
+// an import, a rebuild of the lease index.
+const bulkBatchBytes = 4 << 20
 
-// flush commits the batch once it holds restoreBatchBytes.
+// flush commits the batch once it holds bulkBatchBytes.
 func (im *importer) flush() error {
-	if im.b.Len() < restoreBatchBytes {
+	if im.b.Len() < bulkBatchBytes {
 		return nil
 	}
 	if err := im.b.Commit(pebble.NoSync); err != nil {

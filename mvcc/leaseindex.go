@@ -150,7 +150,7 @@ func (s *Store) rewriteLeaseIndex(scan func(fn func(key []byte, lease int64) err
 			if err := indexLease(b, key, 0, lease); err != nil {
 				return err
 			}
-			if b.Len() < restoreBatchBytes {
+			if b.Len() < bulkBatchBytes {
 				return nil
 			}
 			if err := b.Commit(pebble.NoSync); err != nil {
