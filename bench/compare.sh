@@ -16,7 +16,8 @@
 #              (default all but scale)
 #              http: put and range through etcd's JSON gateway (/v3/kv/*), driven by hey
 #              scale: (issue 18 part 7; long: use -r 1) a fresh cluster loaded with distinct
-#              keys of 1 KiB by 1000 clients up to each checkpoint of SCALE_GB; at each one
+#              keys of 1 KiB by 1000 clients up to each checkpoint of SCALE_GB (after the put row
+#              on the empty store, "@0 GiB", the rate the goal at size is set against); at each one
 #              the load step's rate, put (100 clients, distinct keys) and range (one key,
 #              serializable and linearizable, 100 clients), RSS, disk, the load step's disk
 #              writes per KiB loaded, compact (+ defrag of every member for etcd), restart of
@@ -394,6 +395,10 @@ run_scale() {
   lead=$(leader_ep)
   # the key the range rows read: written first, so that it sits in the oldest data
   "$bin/etcdctl" --endpoints="$lead" put bench-range "$(head -c 1024 /dev/zero | tr '\0' r)" >/dev/null
+  # the same put as at each checkpoint, on the empty store: the rate the goal at size is set against
+  settle
+  bench "@0 GiB: put, 100 clients, new keys" rps --endpoints="$lead" --conns=10 --clients=100 put \
+    --key-size=63 --sequential-keys --key-space-size=30000 --total=30000 --val-size=1024
   for gb in ${SCALE_GB//,/ }; do
     target=$(awk -v g="$gb" 'BEGIN{printf "%d", g * 1048576}')
     n=$((target - loaded)) at="@${gb} GiB: "
