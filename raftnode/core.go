@@ -224,7 +224,7 @@ func (c *Core) startRaft() error {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{c.log},
+		Logger:                    raftLogger{c.log, c.logBehind},
 		StepDownOnRemoval:         true,
 	}
 	rn, err := raft.NewRawNode(rc)

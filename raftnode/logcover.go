@@ -17,7 +17,7 @@ import (
 // which Pebble reads as a torn write and drops with every record after it
 // (docs/security.md, "Known limits"). Raft would panic on such a log, or
 // worse, vote from a HardState it lost; the member must be replaced.
-var ErrLogBehindState = errors.New("raftnode: the raft log has lost entries this member had applied")
+var ErrLogBehindState = errors.New("raftnode: the raft log has lost entries this member acknowledged")
 
 // checkLogCoversState refuses to start raft over a log that ends before
 // the state's applied index or before hs's commit index (both were durable
@@ -45,9 +45,9 @@ func (c *Core) logBehind(what string, end uint64) error {
 	if c.cfg.LogDir != "" {
 		where = "the raft log in " + c.cfg.LogDir
 	}
-	return fmt.Errorf("%w: %s, but %s ends at index %d: entries this member acknowledged were lost from it, "+
-		"for example by damage in the newest write-ahead log file of its database; do not restart it: "+
-		"remove this member (etcdctl member remove %x) and add it back with an empty data directory "+
-		"(etcdctl member add, then start it with --initial-cluster-state existing), or restore it from a snapshot",
+	return fmt.Errorf("%w: %s, but %s ends at index %d (damage in the newest write-ahead log file of its "+
+		"database, for one, drops every record after it); do not restart this member: remove it "+
+		"(etcdctl member remove %x) and add it back with an empty data directory (etcdctl member add, "+
+		"then start it with --initial-cluster-state existing), or restore it from a snapshot",
 		ErrLogBehindState, what, where, end, c.cfg.ID)
 }

@@ -10,8 +10,11 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -185,5 +188,44 @@ func waitForMsg(t *testing.T, cond func() (bool, string)) {
 			t.Fatal(last)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A member whose log lost entries it had acknowledged, but whose state had
+// not applied them durably either, starts; the leader then commits past
+// the end of its log, and raft's panic on that (commitTo) stops the loop
+// with ErrLogBehindState, saying where the log ends, not with a stack
+// trace.
+func TestLeaderCommitPastLogIsFatal(t *testing.T) {
+	fs := vfs.NewMem()
+	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	log, err := storage.Open(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := mvcc.Open(db, mvcc.Options{FS: fs, IngestDir: "db.ingest"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	c, err := NewCore(Config{ID: 1, Peers: []raft.Peer{{ID: 1}, {ID: 2}}, Log: log, LogDir: "/data/raftlog",
+		Applier: testApplier{s: st, db: db}, SnapDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, _ := log.LastIndex()
+	n := &Node{c: c}
+	func() {
+		defer n.recoverCorruption()
+		c.Step(&raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
+			Term: proto.Uint64(1), Commit: proto.Uint64(last + 40)})
+	}()
+	want := fmt.Sprintf("the leader commits entries up to index %d, which this member acknowledged, but the raft log in /data/raftlog ends at index", last+40)
+	if err := n.Err(); !errors.Is(err, ErrLogBehindState) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("after a heartbeat committing past the log: %v; want ErrLogBehindState saying %q", err, want)
 	}
 }

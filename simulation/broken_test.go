@@ -29,7 +29,7 @@ func TestBrokenBuildsAreCaught(t *testing.T) {
 		// own, found past the end of the log, raft panics on a log that
 		// lost committed entries, or the history or state hashes show
 		// the loss).
-		{"synod_unsafe_nosync", `the raft log has lost entries this member had applied|fatal: panic: .*lost|past last index|not linearizable|lost on member|state hash mismatch`},
+		{"synod_unsafe_nosync", `the raft log has lost entries this member acknowledged|fatal: panic: .*lost|past last index|not linearizable|lost on member|state hash mismatch`},
 		// The raft log is truncated behind a snapshot before the state
 		// (a database of its own) is synced: a crash leaves the state
 		// behind the start of the log.
