@@ -10,11 +10,9 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
-	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/synod-db/synod/mvcc"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -197,34 +195,20 @@ func waitForMsg(t *testing.T, cond func() (bool, string)) {
 // with ErrLogBehindState, saying where the log ends, not with a stack
 // trace.
 func TestLeaderCommitPastLogIsFatal(t *testing.T) {
-	fs := vfs.NewMem()
-	db, err := pebble.Open("db", &pebble.Options{FS: fs})
+	c := newMemCluster(t, 3, 10000)
+	lead, _ := c.putAll(t, 5)
+	f := lead%3 + 1
+	n := c.members[f].node
+	last, err := c.members[f].node.c.cfg.Log.LastIndex()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
-	log, err := storage.Open(db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := mvcc.Open(db, mvcc.Options{FS: fs, IngestDir: "db.ingest"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	c, err := NewCore(Config{ID: 1, Peers: []raft.Peer{{ID: 1}, {ID: 2}}, Log: log, LogDir: "/data/raftlog",
-		Applier: testApplier{s: st, db: db}, SnapDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	last, _ := log.LastIndex()
-	n := &Node{c: c}
-	func() {
-		defer n.recoverCorruption()
-		c.Step(&raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(2), To: proto.Uint64(1),
-			Term: proto.Uint64(1), Commit: proto.Uint64(last + 40)})
-	}()
-	want := fmt.Sprintf("the leader commits entries up to index %d, which this member acknowledged, but the raft log in /data/raftlog ends at index", last+40)
+	// A heartbeat as the leader sends it to a follower it counts as
+	// holding entries up to last+40.
+	n.Process(&raftpb.Message{Type: raftpb.MessageType_MsgHeartbeat.Enum(), From: proto.Uint64(lead), To: proto.Uint64(f),
+		Term: proto.Uint64(n.Term()), Commit: proto.Uint64(last + 40)})
+	waitFor(t, func() bool { return n.Err() != nil })
+	want := fmt.Sprintf("the leader commits entries up to index %d, which this member acknowledged, but the raft log ends at index %d", last+40, last)
 	if err := n.Err(); !errors.Is(err, ErrLogBehindState) || !strings.Contains(err.Error(), want) {
 		t.Fatalf("after a heartbeat committing past the log: %v; want ErrLogBehindState saying %q", err, want)
 	}
