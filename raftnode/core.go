@@ -245,17 +245,21 @@ func (c *Core) startRaft() error {
 }
 
 // commitApplied raises the stored commit index to the applied index where
-// it lags behind it, before raft starts (checkLogCoversState has made sure
-// the log holds the entries). The commit index is stored lazily
-// (hardStateToSave) and the state is synced on its own (Applier.Sync), so a
-// crash can leave the state applied past the stored commit. Every applied
-// entry was committed, and its log entry was durable before it was applied
-// and cannot have changed since, so the raise is safe; without it raft
-// would replay the entries between as not yet applied while the Core counts
-// them applied, and a log truncation computed from the Core's index could
-// remove entries raft has still to hand out.
+// it lags behind it (and the log holds the entries), before raft starts.
+// The commit index is stored lazily (hardStateToSave) and the state is
+// synced on its own (Applier.Sync), so a crash can leave the state applied
+// past the stored commit. Every applied entry was committed, and its log
+// entry was durable before it was applied and cannot have changed since,
+// so the raise is safe; without it raft would replay the entries between
+// as not yet applied while the Core counts them applied, and a log
+// truncation computed from the Core's index could remove entries raft has
+// still to hand out.
 func (c *Core) commitApplied(hs *raftpb.HardState) (*raftpb.HardState, error) {
-	commit := c.appliedIndex
+	last, err := c.cfg.Log.LastIndex()
+	if err != nil {
+		return nil, fmt.Errorf("raftnode: read last index: %w", err)
+	}
+	commit := min(c.appliedIndex, last)
 	if raft.IsEmptyHardState(hs) || hs.GetCommit() >= commit {
 		return hs, nil
 	}
