@@ -45,8 +45,8 @@ func (c *Core) logBehind(what string, end uint64) error {
 	if c.cfg.LogDir != "" {
 		where = "the raft log in " + c.cfg.LogDir
 	}
-	return fmt.Errorf("%w: %s, but %s ends at index %d (damage in the newest write-ahead log file of its "+
-		"database, for one, drops every record after it); do not restart this member: remove it "+
+	return fmt.Errorf("%w: %s, but %s ends at index %d (Pebble drops every record after damage in the "+
+		"newest write-ahead log file of its database, for example); do not restart this member: remove it "+
 		"(etcdctl member remove %x) and add it back with an empty data directory (etcdctl member add, "+
 		"then start it with --initial-cluster-state existing), or restore it from a snapshot",
 		ErrLogBehindState, what, where, end, c.cfg.ID)
