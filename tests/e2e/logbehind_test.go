@@ -66,7 +66,10 @@ func lostLogRefused(t *testing.T, cl *Cluster, i int) {
 		t.Fatal(err)
 	}
 	if err := waitFor(startTimeout, 100*time.Millisecond, func() (bool, error) { return !victim.Running(), nil }); err != nil {
-		t.Fatalf("%s runs over a raft log that lost acknowledged entries", victim.Name)
+		// A follower is found out by the leader that counted its entries:
+		// a new leader would send them again.
+		t.Fatalf("%s runs over a raft log that lost acknowledged entries (leader now: %s)",
+			victim.Name, cl.Members[cl.WaitLeader(startTimeout)].Name)
 	}
 	lines := victim.logLinesSinceStart()
 	last := lines[len(lines)-1]
