@@ -109,28 +109,41 @@ func newMemCluster(t testing.TB, n int, snapshotCount uint64) *memCluster {
 
 func (c *memCluster) start(id uint64, fs vfs.FS) {
 	c.t.Helper()
+	if err := c.tryStart(id, fs, nil); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// tryStart starts member id on fs, its Applier wrapped by wrap if set, and
+// returns why it did not start.
+func (c *memCluster) tryStart(id uint64, fs vfs.FS, wrap func(Applier) Applier) error {
 	db, err := pebble.Open("db", &pebble.Options{FS: fs})
 	if err != nil {
-		c.t.Fatal(err)
+		return err
 	}
 	log, err := storage.Open(db)
 	if err != nil {
-		c.t.Fatal(err)
+		return errors.Join(err, db.Close())
 	}
 	st, err := mvcc.Open(db, mvcc.Options{FS: fs, IngestDir: "db.ingest"})
 	if err != nil {
-		c.t.Fatal(err)
+		return errors.Join(err, db.Close())
+	}
+	var a Applier = testApplier{st, &c.stall, db}
+	if wrap != nil {
+		a = wrap(a)
 	}
 	n, err := New(Config{
 		ID: id, Peers: c.peers, ElectionTicks: 10, HeartbeatTicks: 1, TickInterval: 2 * time.Millisecond,
 		SnapshotCount: c.snapCnt, RequestTimeout: cmp.Or(c.timeout, 3*time.Second),
-		Log: log, Applier: testApplier{st, &c.stall, db}, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
+		Log: log, Applier: a, SnapDir: filepath.Join(c.snapDir, fmt.Sprint(id)),
 	})
 	if err != nil {
-		c.t.Fatal(err)
+		return errors.Join(err, st.Close(), db.Close())
 	}
 	n.Start(c.net.Join(id, n))
 	c.members[id] = &memMember{id: id, fs: fs, db: db, store: st, node: n}
+	return nil
 }
 
 func (c *memCluster) stop(id uint64) {

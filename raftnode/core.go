@@ -203,6 +203,9 @@ func (c *Core) startRaft() error {
 	c.snapIndex = snap.GetMetadata().GetIndex()
 	c.confState = cs
 	c.appliedIndex, c.appliedTerm = c.cfg.Applier.Applied()
+	if err := c.checkLogCoversState(hs); err != nil {
+		return err
+	}
 	if hs, err = c.commitApplied(hs); err != nil {
 		return err
 	}
@@ -221,7 +224,7 @@ func (c *Core) startRaft() error {
 		CheckQuorum:               true,
 		PreVote:                   true,
 		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{c.log},
+		Logger:                    raftLogger{c.log, c.logBehind},
 		StepDownOnRemoval:         true,
 	}
 	rn, err := raft.NewRawNode(rc)

@@ -99,14 +99,16 @@ func (n *Node) drainReads() {
 // recoverCorruption turns raft's panic on a failed storage read into the
 // loop's fatal error when the read failed because a stored record is
 // corrupt or the disk failed to read (raft panics on any storage error it
-// does not expect), so the member stops saying what was damaged instead of
-// with a stack trace. Any other panic is a bug and goes on.
+// does not expect), and its panic on a log that lost entries the leader
+// knows it acknowledged (ErrLogBehindState, from raftLogger), so the member
+// stops saying what was damaged instead of with a stack trace. Any other
+// panic is a bug and goes on.
 func (n *Node) recoverCorruption() {
 	p := recover()
 	if p == nil {
 		return
 	}
-	if err, ok := p.(error); ok && (errors.Is(err, record.ErrCorrupt) || errors.Is(err, storage.ErrRead)) {
+	if err, ok := p.(error); ok && (errors.Is(err, record.ErrCorrupt) || errors.Is(err, storage.ErrRead) || errors.Is(err, ErrLogBehindState)) {
 		n.setFatal(err)
 		return
 	}

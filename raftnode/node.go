@@ -98,6 +98,9 @@ type Config struct {
 	RequestTimeout time.Duration
 	// Log is the durable raft log.
 	Log *storage.LogStore
+	// LogDir names where Log is kept (its database's directory), for
+	// error messages only; empty in tests.
+	LogDir string
 	// Applier is the state machine committed entries are applied to.
 	Applier Applier
 	// SnapDir holds received snapshot files.

@@ -91,17 +91,20 @@ func (c *Core) reportSnapshot(s snapStatus) {
 }
 
 // installSnapshot makes a snapshot received from the leader this member's
-// state. The state is restored first and the log reset after: if a crash
-// falls between the two, the state is ahead of the log, and entries up to
-// the snapshot index are skipped on replay because they are already applied.
+// state. The log is reset first (synced), recording the snapshot, and the
+// state restored after from the received file, which stays until the next
+// install: if a crash falls between the two, the log's snapshot is ahead of
+// the state and recoverSnapshot finishes the restore at the next start. So
+// the state is never ahead of the log, and a state found ahead of it at
+// start means the log lost entries (checkLogCoversState).
 func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
 	path := c.snapPath(md.GetTerm(), md.GetIndex())
-	if err := c.cfg.Applier.Restore(path); err != nil {
-		return fmt.Errorf("raftnode: restore snapshot %s: %w", path, err)
-	}
 	if err := c.cfg.Log.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raftnode: install snapshot in log: %w", err)
+	}
+	if err := c.cfg.Applier.Restore(path); err != nil {
+		return fmt.Errorf("raftnode: restore snapshot %s: %w", path, err)
 	}
 	c.confState = md.GetConfState()
 	c.snapIndex = md.GetIndex()
@@ -115,7 +118,8 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 }
 
 // recoverSnapshot finishes a snapshot install that a crash interrupted: the
-// log already records a snapshot the state has not reached.
+// log already records a snapshot the state has not reached (installSnapshot
+// resets the log first), and the received file is still there.
 func (c *Core) recoverSnapshot() error {
 	snap, err := c.cfg.Log.Snapshot()
 	if err != nil {

@@ -135,7 +135,7 @@ func (m *Member) open() error {
 		ID: m.id, Peers: peers, Join: join,
 		ElectionTicks: ticks, HeartbeatTicks: 1, TickInterval: m.cfg.HeartbeatInterval,
 		SnapshotCount: m.cfg.SnapshotCount, SnapshotCatchUpEntries: m.cfg.SnapshotCatchUpEntries,
-		Log: m.logStore, Applier: newTimedApplier(m.sm, m.cfg.WarningApplyDuration, m.log), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
+		Log: m.logStore, LogDir: logDBDir(&m.cfg), Applier: newTimedApplier(m.sm, m.cfg.WarningApplyDuration, m.log), SnapDir: filepath.Join(m.cfg.DataDir, "snap"),
 		Logger: m.log,
 	})
 	if err != nil {

@@ -25,10 +25,11 @@ func TestBrokenBuildsAreCaught(t *testing.T) {
 		what string // the anomaly the sweep must report
 	}{
 		// The raft log acknowledges entries before they are durable; a
-		// crash loses them (raft then panics on a log that lost committed
-		// entries, the state, synced on its own, is found past the end of
-		// the log, or the history or state hashes show the loss).
-		{"synod_unsafe_nosync", `fatal: panic: .*lost|past last index|not linearizable|lost on member|state hash mismatch`},
+		// crash loses them (the restart refuses a state, synced on its
+		// own, found past the end of the log, raft panics on a log that
+		// lost committed entries, or the history or state hashes show
+		// the loss).
+		{"synod_unsafe_nosync", `the raft log has lost entries this member acknowledged|fatal: panic: .*lost|past last index|not linearizable|lost on member|state hash mismatch`},
 		// The raft log is truncated behind a snapshot before the state
 		// (a database of its own) is synced: a crash leaves the state
 		// behind the start of the log.

@@ -43,7 +43,8 @@
 // crash never keeps a truncation point the state has not durably reached.
 // CreateSnapshot and Compact are themselves unsynced: they become durable
 // with the next synced Save, and losing them only brings back entries.
-// ApplySnapshot follows the state's synced restore. A log still kept in a
+// ApplySnapshot comes before the state's restore, so the state is never
+// ahead of the log (raftnode finishes an interrupted restore at start). A log still kept in a
 // database shared with the state (before this split) is moved out once with
 // HasLog, CopyLog and DropLog (server's moveLogOut).
 //
