@@ -86,10 +86,29 @@ func openLogDB(c *Config, state *pebble.DB, log *slog.Logger) (*pebble.DB, error
 	if err := moveLogOut(o, state, dir, log); err != nil {
 		return nil, err
 	}
+	_, statErr := o.FS.Stat(dir)
 	if err := checkLogDirExists(o.FS, c, state, dir); err != nil {
 		return nil, err
 	}
-	return pebble.Open(dir, o)
+	db, err := pebble.Open(dir, o)
+	if err != nil || statErr == nil {
+		return db, err
+	}
+	return db, sealFirstWAL(db)
+}
+
+// sealFirstWAL flushes a log database just created, so that its entries go
+// to a second WAL file. Pebble creates a database's first WAL at its oldest
+// format and raises the format after, so that file carries no synced
+// offsets (FormatWALSyncChunks), without which replay cannot tell damage
+// in the newest WAL from a torn tail and drops every record after it,
+// synced ones included (docs/security.md, "Known limits"). The flush makes
+// the first file empty and obsolete.
+func sealFirstWAL(db *pebble.DB) error {
+	if err := db.Flush(); err != nil {
+		return errors.Join(fmt.Errorf("server: flush the new raft log database: %w", err), db.Close())
+	}
+	return nil
 }
 
 // ErrLogMissing is returned when a member's state exists but its raft log's

@@ -3,8 +3,12 @@ package server
 import (
 	"bytes"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -275,5 +279,71 @@ func TestLogDirMissing(t *testing.T) {
 		if walDir != "" && !strings.Contains(err.Error(), "it is in /data/raftlog") {
 			t.Fatalf("wal-dir %q: %v, want the log's place named", walDir, err)
 		}
+	}
+}
+
+// A raft log database just created is flushed once (sealFirstWAL), so the
+// WAL its entries are written to records its synced offsets and Pebble
+// reports damage in the middle of that newest file at open, rather than
+// reading it as a torn tail and dropping the synced records after it.
+func TestNewLogDBWALDamageDetected(t *testing.T) {
+	cfg := &Config{DataDir: t.TempDir()}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	state, err := openMemberDB(cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logDB, err := openLogDB(cfg, state, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 400 // ~200 KB of synced records, past several 32 KiB blocks
+	for i := 0; i < n; i++ {
+		if err := logDB.Set(fmt.Appendf(nil, "e%04d", i), bytes.Repeat([]byte{'v'}, 500), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := errors.Join(logDB.Close(), state.Close()); err != nil {
+		t.Fatal(err)
+	}
+	dir := logDBDir(cfg)
+	wal := newestWAL(t, dir)
+	flipByteAt(t, wal, 0.4)
+	o := logDBOptions()
+	db, err := openWith(dir, o)
+	if err == nil {
+		kept := 0
+		for i := 0; i < n; i++ {
+			if _, c, err := db.Get(fmt.Appendf(nil, "e%04d", i)); err == nil {
+				c.Close()
+				kept++
+			}
+		}
+		db.Close()
+		t.Fatalf("damage 40%% into %s was read as a torn tail: the database opened with %d of %d synced records", wal, kept, n)
+	}
+}
+
+// newestWAL is the path of the WAL file of dir with the highest number.
+func newestWAL(t *testing.T, dir string) string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.log"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no WAL in %s: %v", dir, err)
+	}
+	sort.Strings(names)
+	return names[len(names)-1]
+}
+
+// flipByteAt inverts the byte at the given fraction of path's size.
+func flipByteAt(t *testing.T, path string, at float64) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[int(float64(len(b))*at)] ^= 0xff
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
