@@ -151,7 +151,9 @@ order=()
 bench() {
   local name=$1 field=$2 out before after; shift 2
   before=$(cpu_sample)
-  out=$("$bin/benchmark" "$@" 2>&1) || { echo "$out" >&2; exit 1; }
+  # the progress bar's redraws are dropped: a long load step that fails (etcd past its quota)
+  # redraws it millions of times, over a GB of output
+  out=$("$bin/benchmark" "$@" 2>&1 | tr '\r' '\n' | grep -av '^ *[0-9]* / [0-9]* \[') || { echo "$out" >&2; exit 1; }
   after=$(cpu_sample)
   [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
   if [[ $field == rps ]]; then
@@ -170,7 +172,10 @@ record() { # name value
   [[ " ${order[*]} " == *" $1 "* ]] || order+=("$1")
   res[$kind,$1]+=" $2"
 }
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print "nan" }'; }
+# median of the words on stdin; "nan" when there are none (a row one system never reached, as
+# etcd's rows past the checkpoint where it raised NOSPACE: grep would fail there, and pipefail
+# with it, ending the script in the middle of its table)
+median() { tr ' ' '\n' | awk 'NF' | sort -g | awk '{a[NR]=$1} END{ if (NR) print a[int((NR+1)/2)]; else print "nan" }'; }
 
 # Member CPU per request. Only the members' own pids are read (never the load generator's),
 # from /proc/<pid>/stat: utime and stime (fields 14 and 15, clock ticks) and, to tell a
@@ -225,7 +230,7 @@ cpu_median() {
   v=$(cat)
   [[ -n ${v// /} ]] || return 0
   m=n/a
-  [[ $v =~ [0-9] ]] && m=$(tr ' ' '\n' <<<"$v" | grep -v -e '^$' -e '^n/a$' | median)
+  [[ $v =~ [0-9] ]] && m=$(tr ' ' '\n' <<<"$v" | awk 'NF && $0 != "n/a"' | median)
   [[ $v == *n/a* && $m != n/a ]] && m+='*'
   echo "$m"
 }
