@@ -169,10 +169,10 @@ func (c *Core) storeSnapshot(m *raftpb.Message, body io.Reader) error {
 	}
 	from := fmt.Sprintf("%x", m.GetFrom())
 	c.log.Info("receiving snapshot", "from", from, "index", md.GetIndex())
-	start := time.Now()
+	start := c.cfg.Now()
 	if err := c.cfg.Applier.ReceiveSnapshot(md.GetIndex(), md.GetTerm(), body); err != nil {
 		return fmt.Errorf("raftnode: received snapshot %d (term %d) refused: %w", md.GetIndex(), md.GetTerm(), err)
 	}
-	c.log.Info("received snapshot", "from", from, "index", md.GetIndex(), "took", time.Since(start).Round(time.Millisecond))
+	c.log.Info("received snapshot", "from", from, "index", md.GetIndex(), "took", c.cfg.Now().Sub(start).Round(time.Millisecond))
 	return nil
 }
