@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -296,8 +298,28 @@ func TestSnapshotCatchUp(t *testing.T) {
 			} else {
 				t.Logf("%s %s: %s", kind, m.Name, seen[0])
 			}
+			if kind == "synod" {
+				noReceivedSnapshotLeft(t, m.DataDir)
+			}
 			checkAllMembersHave(t, cl, prefix, want)
 		})
+	}
+}
+
+// noReceivedSnapshotLeft checks that a synod member that installed a
+// snapshot kept nothing of it: the stream was never written to a file
+// (<data-dir>/snap), and its tables were ingested and their directory
+// removed (<data-dir>/db.ingest; mvcc/doc.go, "Restore").
+func noReceivedSnapshotLeft(t *testing.T, dataDir string) {
+	t.Helper()
+	for _, d := range []string{"snap", "db.ingest"} {
+		left, err := os.ReadDir(filepath.Join(dataDir, d))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, e := range left {
+			t.Errorf("%s left in %s after the snapshot was installed", e.Name(), d)
+		}
 	}
 }
 
