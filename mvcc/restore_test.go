@@ -314,3 +314,27 @@ func receivedFiles(t testing.TB, h *harness) []string {
 	}
 	return out
 }
+
+// TestRestoreFinishesOlderReleaseMarker: a restore an older release left
+// interrupted, its marker naming the stream file, is finished from that
+// file when the store opens.
+func TestRestoreFinishesOlderReleaseMarker(t *testing.T) {
+	src := sourceStore(t)
+	path, _ := writeSnapshot(t, src)
+	dst := newDiskHarness(t, Options{}, pebble.FormatTableFormatV6)
+	oldState(t, dst)
+	if err := dst.db.Set(metaRestore, seal(metaRestore, []byte(path)), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	dst.reopen()
+	if got, want := stateDump(t, dst.db), stateDump(t, src.db); got != want {
+		t.Fatal("the older release's restore was not finished from its file")
+	}
+	if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
+		t.Fatal("marker left after the restore finished")
+	}
+	if left := ingestEntries(t, dst); len(left) != 0 {
+		t.Fatalf("tables left: %v", left)
+	}
+	sameStore(t, src, dst)
+}

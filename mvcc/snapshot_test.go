@@ -242,18 +242,22 @@ func TestRestoreStreamChecks(t *testing.T) {
 }
 
 // TestRestoreMarkerMissingFile: Open refuses to serve when the marker names
-// a file that is gone (the keyspace may be half replaced).
+// a stream file (an older release's) or received tables that are gone (the
+// keyspace may be half replaced).
 func TestRestoreMarkerMissingFile(t *testing.T) {
-	h := newHarness(t, Options{})
 	missing := filepath.Join(t.TempDir(), "gone.snap")
-	if err := h.db.Set(metaRestore, seal(metaRestore, []byte(missing)), pebble.Sync); err != nil {
-		t.Fatal(err)
+	gone := tablesMarker(received{index: 9, term: 2, tables: 3})
+	for _, marker := range [][]byte{[]byte(missing), gone} {
+		h := newHarness(t, Options{})
+		if err := h.db.Set(metaRestore, seal(metaRestore, marker), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_ = h.s.Close()
+		if _, err := Open(h.db, h.opts); err == nil {
+			t.Fatalf("Open served with an unfinishable restore (marker %q)", marker)
+		}
+		h.s = nil
 	}
-	_ = h.s.Close()
-	if _, err := Open(h.db, Options{}); err == nil {
-		t.Fatal("Open served with an unfinishable restore")
-	}
-	h.s = nil
 }
 
 // FuzzRestore: whatever the file holds, Restore never panics, and either
