@@ -58,6 +58,9 @@ func (s *Store) ReceiveSnapshot(index, term uint64, body io.Reader) error {
 // receiveTables writes the tables of body into dir (created), verifying the
 // stream, and syncs dir: it returns how many tables it wrote.
 func (s *Store) receiveTables(fs vfs.FS, dir string, index, term uint64, body io.Reader) (int, error) {
+	if err := fs.RemoveAll(dir); err != nil { // a crash's leftover of the same name
+		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
+	}
 	if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
 	}
