@@ -204,16 +204,7 @@ func TestReceiveCrash(t *testing.T) {
 			if at != "received" {
 				dst.restartOn(disk) // Open finishes the restore
 			}
-			if got, want := stateDump(t, dst.db), stateDump(t, src.db); got != want {
-				t.Fatal("after the crash the state is not the snapshot's")
-			}
-			if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
-				t.Fatal("marker left after the restore finished")
-			}
-			if left := ingestEntries(t, dst); len(left) != 0 {
-				t.Fatalf("tables left: %v", left)
-			}
-			sameStore(t, src, dst)
+			restoredFrom(t, src, dst)
 		})
 	}
 }

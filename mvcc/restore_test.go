@@ -327,8 +327,15 @@ func TestRestoreFinishesOlderReleaseMarker(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst.reopen()
+	restoredFrom(t, src, dst)
+}
+
+// restoredFrom checks that dst finished restoring src's snapshot: the same
+// keyspace and store, no marker, nothing left in the ingest directory.
+func restoredFrom(t *testing.T, src, dst *harness) {
+	t.Helper()
 	if got, want := stateDump(t, dst.db), stateDump(t, src.db); got != want {
-		t.Fatal("the older release's restore was not finished from its file")
+		t.Fatal("the restored state is not the snapshot's")
 	}
 	if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
 		t.Fatal("marker left after the restore finished")

@@ -260,17 +260,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 
 			cl.Restart(lag)
 			m := cl.Members[lag]
-			mc := m.client(t)
-			err := waitFor(60*time.Second, 50*time.Millisecond, func() (bool, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				r, err := mc.Get(ctx, last, clientv3.WithSerializable())
-				if err != nil {
-					return false, err
-				}
-				return len(r.Kvs) == 1, fmt.Errorf("%s not visible yet at revision %d", last, r.Header.Revision)
-			})
-			if err != nil {
+			if err := waitVisible(t, m, last); err != nil {
 				t.Fatalf("%s %s did not catch up: %v", kind, m.Name, err)
 			}
 			kvs, _, rev := memberKVs(t, cl, lag, prefix)
@@ -304,6 +294,22 @@ func TestSnapshotCatchUp(t *testing.T) {
 			checkAllMembersHave(t, cl, prefix, want)
 		})
 	}
+}
+
+// waitVisible waits up to a minute until key is visible on m (a
+// serializable read: what m itself has applied).
+func waitVisible(t *testing.T, m *Member, key string) error {
+	t.Helper()
+	mc := m.client(t)
+	return waitFor(60*time.Second, 50*time.Millisecond, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r, err := mc.Get(ctx, key, clientv3.WithSerializable())
+		if err != nil {
+			return false, err
+		}
+		return len(r.Kvs) == 1, fmt.Errorf("%s not visible yet at revision %d", key, r.Header.Revision)
+	})
 }
 
 // noReceivedSnapshotLeft checks that a synod member that installed a

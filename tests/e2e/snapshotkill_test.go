@@ -1,15 +1,12 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
-
-	clientv3 "go.etcd.io/etcd/client/v3"
 )
 
 // TestSnapshotCatchUpKilled: a member catching up by snapshot is killed
@@ -64,18 +61,7 @@ func TestSnapshotCatchUpKilled(t *testing.T) {
 	t.Logf("%s killed %s the snapshot, leaving %v", m.Name, phase, left)
 
 	cl.Restart(lag)
-	last := fmt.Sprintf("%s%05d", prefix, n-1)
-	mc := m.client(t)
-	err = waitFor(60*time.Second, 50*time.Millisecond, func() (bool, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		r, err := mc.Get(ctx, last, clientv3.WithSerializable())
-		if err != nil {
-			return false, err
-		}
-		return len(r.Kvs) == 1, fmt.Errorf("%s not visible yet at revision %d", last, r.Header.Revision)
-	})
-	if err != nil {
+	if err := waitVisible(t, m, fmt.Sprintf("%s%05d", prefix, n-1)); err != nil {
 		t.Fatalf("%s did not catch up after the kill: %v", m.Name, err)
 	}
 	if kvs, _, _ := memberKVs(t, cl, lag, prefix); len(kvs) != n {
