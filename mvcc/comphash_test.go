@@ -63,7 +63,7 @@ func TestCompactHashes(t *testing.T) {
 		t.Fatalf("the same history hashes to %d (%v), want %d", hash, err, cur)
 	}
 	path, _ := writeSnapshot(t, off)
-	if err := h.s.Restore(path); err != nil {
+	if err := restoreFile(h.s, path); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(h.s.CompactHashes()); n != 0 {

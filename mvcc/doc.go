@@ -69,30 +69,46 @@
 //
 // # Restore
 //
-// Restore (a snapshot received from the leader) replaces the state keyspace
-// with a stream file, crash safe, without going through the memtable:
+// A snapshot received from the leader replaces the state keyspace, crash
+// safe, without going through the memtable and without the stream ever
+// being written to a file:
 //
-//  1. the file is read once, its records streamed into sstables of at most
-//     64 MiB in Options.IngestDir (on the database's filesystem, next to
-//     it), written with Comparer, the bloom filters and the key schema of
-//     SetKeyLayout in the database's table format, each synced, while the
-//     stream is verified (the checks above); a bad file changes nothing
-//     and its tables are removed;
-//  2. the restore marker (0x12 0x06 → the file's path) is written, synced;
+//  1. ReceiveSnapshot, while the stream arrives: its records are streamed
+//     into sstables of at most 64 MiB in a directory of Options.IngestDir
+//     (on the database's filesystem, next to it) named recv-...tmp,
+//     written with Comparer, the bloom filters and the key schema of
+//     SetKeyLayout in the database's table format, while the stream is
+//     verified (the checks above, and its trailer must name the index and
+//     term of the snapshot's raft message); each table is synced, then
+//     the directory; then it is renamed snap-<term>-<index>-<tables> and
+//     Options.IngestDir synced. A bad or cut-off stream changes nothing
+//     and its directory is removed. Only then does raft see the snapshot.
+//  2. Restore(index, term), when raft installs it: the restore marker
+//     (0x12 0x06 → 0x00 + the directory's name) is written, synced;
 //  3. every key >= 0x10 but the marker is removed: excised (Pebble drops or
 //     narrows the tables that hold them, rewriting nothing) when the
 //     format supports it and no pebble snapshot of the store is open (an
 //     excise would empty it under a reader or a stream being sent),
 //     range-deleted otherwise;
-//  4. the tables are ingested (Pebble links them into the LSM at the lowest
-//     level they fit; the marker, not in them, stays);
+//  4. the tables are ingested through hard links in a subdirectory
+//     (Pebble links them into the LSM at the lowest level they fit and
+//     removes what it was given; the tables themselves stay, and the
+//     marker, not in them, stays in the memtable);
 //  5. a synced batch sets the applied index/term and deletes the marker;
-//     the table directory is removed.
+//     the directory, and every other received snapshot at or below the
+//     index, is removed.
 //
-// An error after 2 leaves the store failed until reopened; Open removes a
-// table directory left by a crash and, while the marker is set, redoes 1
-// and 3–5 from the named file. Memory is one table's blocks, whatever the
-// size of the state.
+// An error after 2 leaves the store failed until reopened. Open, while the
+// marker is set, redoes 3–5 from the directory it names (a marker of an
+// older release names its stream file: the tables are written again from
+// it); then it removes everything in Options.IngestDir but the received
+// snapshots above the applied index (a receipt cut off by a crash, tables
+// of an older release, snapshots installed or superseded). One above the
+// applied index is kept because the raft log may record it as installed
+// and need it restored (raftnode's recoverSnapshot); the next receipt,
+// Restore or Open removes it once the state has passed it (raft never
+// installs a snapshot at or below its commit index). Memory is one
+// table's blocks, whatever the size of the state.
 //
 // Client backups are in etcd's format (etcdformat.go: EtcdRecords gives
 // the history as etcd's key bucket holds it, EtcdImport imports one). Before

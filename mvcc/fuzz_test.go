@@ -1,9 +1,11 @@
 package mvcc
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -93,7 +95,8 @@ func fuzzStream(f *testing.F) []byte {
 	return buf.Bytes()
 }
 
-// FuzzSnapshotStream: a received raft snapshot file (VerifySnapshotFile)
+// FuzzSnapshotStream: a received raft snapshot stream (as ReceiveSnapshot
+// parses it)
 // and a client backup (VerifyBackup: stream, padding, sha256) are parsed
 // without panicking, and every bad one is refused with record.ErrCorrupt
 // or ErrBackupHash, before anything is restored from it.
@@ -112,8 +115,9 @@ func FuzzSnapshotStream(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifySnapshotFile(path); err != nil && !errors.Is(err, record.ErrCorrupt) {
-			t.Fatalf("VerifySnapshotFile: %v", err)
+		sr := &streamReader{r: bufio.NewReader(bytes.NewReader(data)), left: math.MaxInt64, crc: newCRC(), open: true}
+		if _, err := readStreamFrom(sr, nil); err != nil && !errors.Is(err, record.ErrCorrupt) {
+			t.Fatalf("received stream: %v", err)
 		}
 		if _, err := VerifyBackup(path, skipHash); err != nil && !errors.Is(err, record.ErrCorrupt) && !errors.Is(err, ErrBackupHash) {
 			t.Fatalf("VerifyBackup: %v", err)

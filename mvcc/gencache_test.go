@@ -160,7 +160,7 @@ func genCacheRun(t *testing.T, seed uint64) {
 			snap, _ = writeSnapshot(t, h)
 		case op < 18 && snap != "":
 			for _, s := range []*harness{h, cold} {
-				if err := s.s.Restore(snap); err != nil {
+				if err := restoreFile(s.s, snap); err != nil {
 					t.Fatal(err)
 				}
 				s.idx, _ = s.s.Applied()

@@ -2,6 +2,7 @@ package mvcc
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 
@@ -74,7 +75,7 @@ func (t *tableWriter) add(k, v []byte) error {
 
 // create starts the next table file.
 func (t *tableWriter) create() error {
-	p := t.fs.PathJoin(t.dir, fmt.Sprintf("%06d.sst", len(t.paths)))
+	p := t.fs.PathJoin(t.dir, tableName(len(t.paths)))
 	f, err := t.fs.Create(p, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return fmt.Errorf("mvcc: create restore table: %w", err)
@@ -106,24 +107,40 @@ func (t *tableWriter) abort() {
 	}
 }
 
-// ErrNoIngestDir is returned by Restore (before it changes anything) on a
-// store opened without Options.IngestDir.
+// tableName is the file name of the i-th table a restore writes.
+func tableName(i int) string { return fmt.Sprintf("%06d.sst", i) }
+
+// ErrNoIngestDir is returned by ReceiveSnapshot and Restore (before they
+// change anything) on a store opened without Options.IngestDir.
 var ErrNoIngestDir = errors.New("mvcc: restore needs Options.IngestDir")
 
-// ingestDir creates Options.IngestDir empty and returns it with the
-// function that removes it.
-func (s *Store) ingestDir() (vfs.FS, string, func(), error) {
-	fs, dir := s.ingestFS(), s.opts.IngestDir
-	if dir == "" {
-		return nil, "", nil, ErrNoIngestDir
+// ingest ingests the tables of tabs through hard links in a subdirectory
+// (Pebble removes what it ingests), so that the tables themselves stay
+// until the restore's final batch: a crash before it redoes the ingest
+// from them.
+func (s *Store) ingest(tabs *restoreTables) error {
+	if len(tabs.paths) == 0 {
+		return nil
 	}
-	if err := removeIngestDir(fs, dir); err != nil {
-		return nil, "", nil, err
+	fs := s.ingestFS()
+	links := fs.PathJoin(tabs.dir, "ingest")
+	if err := fs.RemoveAll(links); err != nil {
+		return fmt.Errorf("mvcc: restore ingest: %w", err)
 	}
-	if err := fs.MkdirAll(dir, 0o700); err != nil {
-		return nil, "", nil, fmt.Errorf("mvcc: restore table directory: %w", err)
+	if err := fs.MkdirAll(links, 0o700); err != nil {
+		return fmt.Errorf("mvcc: restore ingest: %w", err)
 	}
-	return fs, dir, func() { _ = fs.RemoveAll(dir) }, nil
+	paths := make([]string, len(tabs.paths))
+	for i, p := range tabs.paths {
+		paths[i] = fs.PathJoin(links, fs.PathBase(p))
+		if err := vfs.LinkOrCopy(fs, p, paths[i]); err != nil {
+			return fmt.Errorf("mvcc: restore ingest: %w", err)
+		}
+	}
+	if err := s.db.Ingest(context.Background(), paths); err != nil {
+		return fmt.Errorf("mvcc: restore ingest: %w", err)
+	}
+	return nil
 }
 
 // ingestFS is Options.FS, or the OS's filesystem.
@@ -132,13 +149,4 @@ func (s *Store) ingestFS() vfs.FS {
 		return vfs.Default
 	}
 	return s.opts.FS
-}
-
-// removeIngestDir removes the tables a Restore left behind (a crash between
-// writing and ingesting them).
-func removeIngestDir(fs vfs.FS, dir string) error {
-	if err := fs.RemoveAll(dir); err != nil {
-		return fmt.Errorf("mvcc: remove restore tables in %s: %w", dir, err)
-	}
-	return nil
 }

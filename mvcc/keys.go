@@ -24,7 +24,7 @@ var (
 	metaCompact  = []byte{prefixMeta, 0x03} // scheduled (logical) compact revision(8, int64)
 	metaFinished = []byte{prefixMeta, 0x04} // finished physical compaction revision(8, int64)
 	metaProgress = []byte{prefixMeta, 0x05} // physical compaction in progress: rev(8) + resume key
-	metaRestore  = []byte{prefixMeta, 0x06} // restore marker: snapshot file path
+	metaRestore  = []byte{prefixMeta, 0x06} // restore marker: 0x00 + received snapshot directory (an older release: a stream file path)
 	metaLeaseIdx = []byte{prefixMeta, 0x07} // the lease index is complete at: index(8) term(8)
 )
 

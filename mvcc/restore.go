@@ -9,32 +9,35 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// Restore replaces the whole state keyspace (keys >= 0x10) with the snapshot
-// stream in the file at path (written by Snapshot.WriteTo), and sets the
-// applied index/term and the in-memory revisions from it.
-//
-// The file is read once: its records are streamed into sorted sstables in
-// Options.IngestDir (never held in memory) while its framing and checksum
-// are verified. A bad file is rejected with a wrapped record.ErrCorrupt, its
-// tables removed, and the store is untouched. Then: a synced write of a
-// restore marker naming path; every old state key but the marker removed
+// Restore replaces the whole state keyspace (keys >= 0x10) with the
+// snapshot at index/term that ReceiveSnapshot stored (ErrNoSnapshot if
+// none), and sets the applied index/term and the in-memory revisions from
+// it. Its tables are built and verified already: a synced write of a
+// restore marker naming them; every old state key but the marker removed
 // (clearState); the tables ingested; a final synced batch setting the
-// applied index/term and clearing the marker. Open finishes a restore
-// interrupted by a crash. An error after the marker is written leaves the
-// store failed (every method returns it): the member must stop and reopen.
-// Reads wait while the old state is replaced. Pending Result.Compacted
-// channels are closed.
-func (s *Store) Restore(path string) error {
+// applied index/term and clearing the marker; the tables' directory (and
+// any other received snapshot at or below index) removed. Open finishes a
+// restore interrupted by a crash from the same tables. An error after the
+// marker is written leaves the store failed (every method returns it): the
+// member must stop and reopen. Reads wait while the old state is replaced.
+// Pending Result.Compacted channels are closed.
+func (s *Store) Restore(index, term uint64) error {
 	if err := s.usable(); err != nil {
 		return err
 	}
-	tabs, err := s.writeTables(path)
+	if s.opts.IngestDir == "" {
+		return ErrNoIngestDir
+	}
+	r, err := s.findReceived(index, term)
 	if err != nil {
 		return err
 	}
-	defer tabs.remove()
+	tabs, err := s.receivedTables(r)
+	if err != nil {
+		return err
+	}
 	s.stopCompactor()
-	if err := s.db.Set(metaRestore, seal(metaRestore, []byte(path)), pebble.Sync); err != nil {
+	if err := s.db.Set(metaRestore, seal(metaRestore, tablesMarker(r)), pebble.Sync); err != nil {
 		s.startCompactor()
 		return fmt.Errorf("mvcc: write restore marker: %w", err)
 	}
@@ -55,8 +58,15 @@ func (s *Store) Restore(path string) error {
 	}
 	s.releaseAllWaiters()
 	s.startCompactor()
-	return nil
+	return s.removeReceived(index)
 }
+
+// The restore marker's value: a received snapshot's directory name after
+// a zero byte. An older release wrote the path of its stream file, which
+// never starts with one.
+const markerTables = 0x00
+
+func tablesMarker(r received) []byte { return append([]byte{markerTables}, r.name()...) }
 
 // finishRestore completes a restore interrupted by a crash, if the marker is
 // set. Called by Open before anything is loaded.
@@ -65,27 +75,32 @@ func (s *Store) finishRestore() error {
 	if err != nil || p == nil {
 		return err
 	}
-	path := string(p)
+	if len(p) == 0 || p[0] != markerTables {
+		return s.finishFileRestore(string(p))
+	}
+	r, ok := parseReceived(string(p[1:]))
+	if !ok {
+		return corruptf("restore marker %q names no received snapshot", p)
+	}
+	tabs, err := s.receivedTables(r)
+	if err != nil {
+		return fmt.Errorf("mvcc: finish interrupted restore of %s: %w", r.name(), err)
+	}
+	if err := s.replaceState(tabs); err != nil {
+		return err
+	}
+	return s.ingestFS().RemoveAll(tabs.dir)
+}
+
+// finishFileRestore finishes a restore an older release started from the
+// stream file at path: its tables are written again from the file.
+func (s *Store) finishFileRestore(path string) error {
 	tabs, err := s.writeTables(path)
 	if err != nil {
 		return fmt.Errorf("mvcc: finish interrupted restore from %s: %w", path, err)
 	}
-	defer tabs.remove()
+	defer func() { _ = s.ingestFS().RemoveAll(tabs.dir) }()
 	return s.replaceState(tabs)
-}
-
-// VerifySnapshotFile checks the framing and checksum of the snapshot stream
-// in the file at path (as written by Snapshot.WriteTo) without touching any
-// store: what a follower runs on a received file before handing it to raft.
-// A bad stream is a wrapped record.ErrCorrupt. Restore runs the same check.
-func VerifySnapshotFile(path string) error {
-	_, err := verifySnapshotFile(path)
-	return err
-}
-
-// verifySnapshotFile checks the framing and checksum of a whole stream file.
-func verifySnapshotFile(path string) (snapTrailer, error) {
-	return streamFile(path, nil)
 }
 
 // streamFile parses the stream in path, calling fn for each record.
@@ -102,20 +117,42 @@ func streamFile(path string, fn func(k, v []byte) error) (snapTrailer, error) {
 	return readStream(f, st.Size(), fn)
 }
 
-// restoreTables are the sstables of a verified stream file and its trailer.
+// restoreTables are the sstables of a verified stream, in dir, and the
+// index and term it ends with.
 type restoreTables struct {
-	paths  []string
-	tr     snapTrailer
-	remove func() // removes the directory holding them
+	dir   string
+	paths []string
+	tr    snapTrailer
 }
 
-// writeTables streams the records of the file at path into sstables in
-// Options.IngestDir, verifying the whole stream as it goes: on any error the
-// tables are removed. Memory is bounded by one table's blocks.
+// receivedTables lists the tables of the received snapshot r, checking
+// that they are all there.
+func (s *Store) receivedTables(r received) (*restoreTables, error) {
+	fs := s.ingestFS()
+	dir := fs.PathJoin(s.opts.IngestDir, r.name())
+	tabs := &restoreTables{dir: dir, tr: snapTrailer{index: r.index, term: r.term}}
+	for i := range r.tables {
+		p := fs.PathJoin(dir, tableName(i))
+		if _, err := fs.Stat(p); err != nil {
+			return nil, fmt.Errorf("mvcc: received snapshot %s: %w", r.name(), err)
+		}
+		tabs.paths = append(tabs.paths, p)
+	}
+	return tabs, nil
+}
+
+// writeTables streams the records of the file at path into sstables in a
+// directory of Options.IngestDir, verifying the whole stream as it goes:
+// on any error the tables are removed. Memory is bounded by one table's
+// blocks.
 func (s *Store) writeTables(path string) (*restoreTables, error) {
-	fs, dir, remove, err := s.ingestDir()
-	if err != nil {
+	fs := s.ingestFS()
+	dir := fs.PathJoin(s.opts.IngestDir, "file.tmp")
+	if err := fs.RemoveAll(dir); err != nil {
 		return nil, err
+	}
+	if err := fs.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("mvcc: restore table directory: %w", err)
 	}
 	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
 	tr, err := streamFile(path, tw.add)
@@ -124,10 +161,10 @@ func (s *Store) writeTables(path string) (*restoreTables, error) {
 	}
 	if err != nil {
 		tw.abort()
-		remove()
+		_ = fs.RemoveAll(dir)
 		return nil, err
 	}
-	return &restoreTables{paths: tw.paths, tr: tr, remove: remove}, nil
+	return &restoreTables{dir: dir, paths: tw.paths, tr: tr}, nil
 }
 
 // replaceState removes every state key but the marker, ingests the tables
@@ -140,10 +177,8 @@ func (s *Store) replaceState(tabs *restoreTables) error {
 	if err := s.clearState(); err != nil {
 		return err
 	}
-	if len(tabs.paths) > 0 {
-		if err := s.db.Ingest(context.Background(), tabs.paths); err != nil {
-			return fmt.Errorf("mvcc: restore ingest: %w", err)
-		}
+	if err := s.ingest(tabs); err != nil {
+		return err
 	}
 	if err := s.restoreStep(stepIngested); err != nil {
 		return err

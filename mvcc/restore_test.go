@@ -2,8 +2,12 @@ package mvcc
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -55,19 +59,19 @@ func TestRestoreByIngest(t *testing.T) {
 			var tables []string
 			dst = newDiskHarness(t, Options{hooks: &testHooks{restoreTableBytes: 512, restoreStep: func(step string) error {
 				if step == stepTablesWritten {
-					tables, _ = dst.fs.List(dst.opts.IngestDir)
+					tables = receivedFiles(t, dst)
 				}
 				return nil
 			}}}, f.fmv)
 			oldState(t, dst)
-			if err := dst.s.Restore(path); err != nil {
+			if err := restoreFile(dst.s, path); err != nil {
 				t.Fatal(err)
 			}
 			if len(tables) < 2 {
 				t.Fatalf("restore wrote tables %v, want several", tables)
 			}
-			if _, err := dst.fs.Stat(dst.opts.IngestDir); !errors.Is(err, os.ErrNotExist) {
-				t.Fatalf("restore tables left behind: %v", err)
+			if left := ingestEntries(t, dst); len(left) != 0 {
+				t.Fatalf("restore tables left behind: %v", left)
 			}
 			want := stateDump(t, src.db)
 			if got := stateDump(t, dst.db); got != want {
@@ -101,7 +105,7 @@ func TestRestoreKeepsOpenSnapshots(t *testing.T) {
 	if _, err := sn.WriteTo(&before); err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.s.Restore(path); err != nil {
+	if err := restoreFile(dst.s, path); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := sn.WriteTo(&after); err != nil {
@@ -116,9 +120,10 @@ func TestRestoreKeepsOpenSnapshots(t *testing.T) {
 	sameStore(t, src, dst)
 }
 
-// TestRestoreInterrupted: a restore that dies after writing its tables, or
-// after ingesting them but before its final batch, leaves the store failed
-// with the marker set and no tables behind; Open finishes it.
+// TestRestoreInterrupted: a restore that dies after writing its marker, or
+// after ingesting the tables but before its final batch, leaves the store
+// failed with the marker set and the received tables in place; Open
+// finishes it from them and removes them.
 func TestRestoreInterrupted(t *testing.T) {
 	for _, f := range ingestFormats {
 		for _, at := range []string{stepTablesWritten, stepIngested} {
@@ -132,20 +137,25 @@ func TestRestoreInterrupted(t *testing.T) {
 					return nil
 				}}}, f.fmv)
 				oldState(t, dst)
-				if err := dst.s.Restore(path); !errors.Is(err, errInjected) {
+				if err := restoreFile(dst.s, path); !errors.Is(err, errInjected) {
 					t.Fatalf("Restore: %v, want injected failure", err)
 				}
 				if _, err := dst.s.Range(t.Context(), &pb.RangeRequest{Key: []byte("a")}); !errors.Is(err, errInjected) {
 					t.Fatalf("Range on a half-restored store: %v", err)
 				}
-				if p, err := readMeta(dst.db, metaRestore, 0); err != nil || string(p) != path {
+				p, err := readMeta(dst.db, metaRestore, 0)
+				if r, ok := parseReceived(string(p[min(1, len(p)):])); err != nil || !ok || p[0] != markerTables ||
+					r.index != src.idx {
 					t.Fatalf("restore marker %q %v", p, err)
 				}
-				if _, err := dst.fs.Stat(dst.opts.IngestDir); !errors.Is(err, os.ErrNotExist) {
-					t.Fatalf("failed restore left its tables: %v", err)
+				if n := len(receivedFiles(t, dst)); n < 2 {
+					t.Fatalf("an interrupted restore kept %d of its tables, want them all", n)
 				}
 				dst.opts.hooks = nil
 				dst.reopen()
+				if left := ingestEntries(t, dst); len(left) != 0 {
+					t.Fatalf("tables left after the restore finished: %v", left)
+				}
 				sameStore(t, src, dst)
 				if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
 					t.Fatal("marker left after the restore finished")
@@ -158,19 +168,28 @@ func TestRestoreInterrupted(t *testing.T) {
 	}
 }
 
-// TestRestoreRemovesLeftoverTables: tables a crash left in the ingest
-// directory are removed when the store opens.
+// TestRestoreRemovesLeftoverTables: what a crash or an older release left
+// in the ingest directory (a receipt cut off, loose tables, a snapshot at
+// or below the applied index) is removed when the store opens; a received
+// snapshot above it, which the raft log may yet install, is kept.
 func TestRestoreRemovesLeftoverTables(t *testing.T) {
 	h := newDiskHarness(t, Options{}, 0)
-	if err := os.MkdirAll(h.opts.IngestDir, 0o700); err != nil {
-		t.Fatal(err)
+	h.put("a", "1")
+	h.put("b", "2")
+	applied, _ := h.s.Applied()
+	dir := h.opts.IngestDir
+	keep := received{index: applied + 1, term: 1, tables: 0}.name()
+	for _, d := range []string{"recv-01-02-3.tmp", received{index: applied, term: 1}.name(), "file.tmp", keep} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if err := os.WriteFile(h.opts.IngestDir+"/000000.sst", []byte("partial"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "000000.sst"), []byte("partial"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	h.reopen()
-	if _, err := os.Stat(h.opts.IngestDir); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("leftover tables after Open: %v", err)
+	if left := ingestEntries(t, h); len(left) != 1 || left[0] != keep {
+		t.Fatalf("after Open the ingest directory holds %v, want only %s", left, keep)
 	}
 }
 
@@ -182,7 +201,10 @@ func TestRestoreNeedsIngestDir(t *testing.T) {
 	h := newHarness(t, Options{FS: vfs.Default}) // a filesystem, no directory
 	h.put("keep", "me")
 	before := stateDump(t, h.db)
-	if err := h.s.Restore(path); !errors.Is(err, ErrNoIngestDir) {
+	if err := restoreFile(h.s, path); !errors.Is(err, ErrNoIngestDir) {
+		t.Fatalf("ReceiveSnapshot without IngestDir: %v", err)
+	}
+	if err := h.s.Restore(1, 1); !errors.Is(err, ErrNoIngestDir) {
 		t.Fatalf("Restore without IngestDir: %v", err)
 	}
 	if stateDump(t, h.db) != before || h.get("keep") == nil {
@@ -234,4 +256,92 @@ func TestRestoreTablesUseMemberBlockSize(t *testing.T) {
 	if st.Size() > 32<<10 {
 		t.Fatalf("table of 256 KiB of one repeated value is %d bytes: blocks too small to compress it", st.Size())
 	}
+}
+
+// restoreFile receives the stream in the file at path as the leader's
+// snapshot of the index and term its trailer names (1, 1 for a file too
+// short to have one) and restores it: what a follower does with a stream.
+func restoreFile(s *Store, path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	index, term := trailerOf(data)
+	if err := s.ReceiveSnapshot(index, term, bytes.NewReader(data)); err != nil {
+		return err
+	}
+	return s.Restore(index, term)
+}
+
+// trailerOf reads the index and term in the trailer of a stream.
+func trailerOf(data []byte) (index, term uint64) {
+	if len(data) < snapHeaderLen+snapTrailerLen+4 {
+		return 1, 1
+	}
+	t := data[len(data)-4-snapTrailerLen+1:]
+	return binary.BigEndian.Uint64(t), binary.BigEndian.Uint64(t[8:])
+}
+
+// ingestEntries lists h's ingest directory (nothing if it does not exist).
+func ingestEntries(t testing.TB, h *harness) []string {
+	t.Helper()
+	names, err := h.fs.List(h.opts.IngestDir)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// receivedFiles lists the tables of the received snapshots in h's ingest
+// directory.
+func receivedFiles(t testing.TB, h *harness) []string {
+	t.Helper()
+	var out []string
+	for _, d := range ingestEntries(t, h) {
+		if _, ok := parseReceived(d); !ok {
+			continue
+		}
+		names, err := h.fs.List(h.fs.PathJoin(h.opts.IngestDir, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n, ".sst") {
+				out = append(out, d+"/"+n)
+			}
+		}
+	}
+	return out
+}
+
+// TestRestoreFinishesOlderReleaseMarker: a restore an older release left
+// interrupted, its marker naming the stream file, is finished from that
+// file when the store opens.
+func TestRestoreFinishesOlderReleaseMarker(t *testing.T) {
+	src := sourceStore(t)
+	path, _ := writeSnapshot(t, src)
+	dst := newDiskHarness(t, Options{}, pebble.FormatTableFormatV6)
+	oldState(t, dst)
+	if err := dst.db.Set(metaRestore, seal(metaRestore, []byte(path)), pebble.Sync); err != nil {
+		t.Fatal(err)
+	}
+	dst.reopen()
+	restoredFrom(t, src, dst)
+}
+
+// restoredFrom checks that dst finished restoring src's snapshot: the same
+// keyspace and store, no marker, nothing left in the ingest directory.
+func restoredFrom(t *testing.T, src, dst *harness) {
+	t.Helper()
+	if got, want := stateDump(t, dst.db), stateDump(t, src.db); got != want {
+		t.Fatal("the restored state is not the snapshot's")
+	}
+	if p, _ := readMeta(dst.db, metaRestore, 0); p != nil {
+		t.Fatal("marker left after the restore finished")
+	}
+	if left := ingestEntries(t, dst); len(left) != 0 {
+		t.Fatalf("tables left: %v", left)
+	}
+	sameStore(t, src, dst)
 }

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"hash/crc32"
 	"io"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -132,6 +133,9 @@ type streamReader struct {
 	key     []byte
 	val     []byte
 	padded  bool // zero padding to a BackupAlign boundary may follow the trailer
+	// open is whether the size is unknown (left is math.MaxInt64): a
+	// stream being received, which must end right after its trailer.
+	open bool
 }
 
 // readStream parses a whole stream of size bytes, calling fn (if not nil) for
@@ -237,6 +241,9 @@ func (sr *streamReader) trailer(count uint64) (snapTrailer, error) {
 	if got := binary.BigEndian.Uint32(c); got != want {
 		return snapTrailer{}, corruptf("snapshot: checksum %08x, computed %08x", got, want)
 	}
+	if sr.open {
+		return tr, sr.atEnd()
+	}
 	if sr.left != 0 && !sr.padded {
 		return snapTrailer{}, corruptf("snapshot: %d bytes after the trailer", sr.left)
 	}
@@ -264,11 +271,48 @@ func (sr *streamReader) readBytes(buf []byte) ([]byte, error) {
 	if n > uint64(sr.left) {
 		return nil, corruptf("snapshot: length %d exceeds the %d bytes left", n, sr.left)
 	}
+	if n > maxEagerAlloc && sr.open {
+		return sr.readLarge(buf, n)
+	}
 	if uint64(cap(buf)) < n {
 		buf = make([]byte, n)
 	}
 	buf = buf[:n]
 	return buf, sr.fill(buf, true)
+}
+
+// maxEagerAlloc is the largest length of a received stream's field that
+// is allocated before its bytes arrive.
+const maxEagerAlloc = 1 << 20
+
+// readLarge reads n bytes of a stream of unknown size into buf in steps of
+// maxEagerAlloc, so that a corrupt length costs no more memory than the
+// bytes that actually arrive.
+func (sr *streamReader) readLarge(buf []byte, n uint64) ([]byte, error) {
+	buf = buf[:0]
+	for rest := n; rest > 0; {
+		k := min(rest, maxEagerAlloc)
+		buf = slices.Grow(buf, int(k))
+		chunk := buf[len(buf) : len(buf)+int(k)]
+		if err := sr.fill(chunk, true); err != nil {
+			return nil, err
+		}
+		buf, rest = buf[:len(buf)+int(k)], rest-k
+	}
+	return buf, nil
+}
+
+// atEnd checks that a received stream ends right after its trailer.
+func (sr *streamReader) atEnd() error {
+	_, err := sr.r.ReadByte()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err == nil:
+		return corruptf("snapshot: bytes after the trailer")
+	default:
+		return fmt.Errorf("mvcc: read snapshot: %w", err)
+	}
 }
 
 // read returns the next n bytes (n small), hashed.

@@ -82,13 +82,10 @@ func sameStore(t testing.TB, a, b *harness) {
 func TestSnapshotRestore(t *testing.T) {
 	src := sourceStore(t)
 	path, _ := writeSnapshot(t, src)
-	if err := VerifySnapshotFile(path); err != nil {
-		t.Fatal(err)
-	}
 
 	dst := newHarness(t, Options{})
 	dst.put("stale", "gone after restore")
-	if err := dst.s.Restore(path); err != nil {
+	if err := restoreFile(dst.s, path); err != nil {
 		t.Fatal(err)
 	}
 	sameStore(t, src, dst)
@@ -136,7 +133,7 @@ func TestSnapshotPointInTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	dst := newHarness(t, Options{})
-	if err := dst.s.Restore(path); err != nil {
+	if err := restoreFile(dst.s, path); err != nil {
 		t.Fatal(err)
 	}
 	if dst.s.Rev() != 2 || dst.get("b") != nil || dst.get("a") == nil {
@@ -172,21 +169,18 @@ func TestRestoreRejectsCorruptStream(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := VerifySnapshotFile(path); !errors.Is(err, record.ErrCorrupt) {
-			t.Fatalf("%s: VerifySnapshotFile %v, want ErrCorrupt", name, err)
-		}
-		err := dst.s.Restore(path)
+		err := restoreFile(dst.s, path)
 		if !errors.Is(err, record.ErrCorrupt) {
 			t.Fatalf("%s: Restore error %v, want ErrCorrupt", name, err)
 		}
 		if stateDump(t, dst.db) != before || dst.get("keep") == nil {
 			t.Fatalf("%s: a rejected restore changed the store", name)
 		}
-		if _, err := dst.fs.Stat(dst.opts.IngestDir); err == nil {
-			t.Fatalf("%s: a rejected restore left its tables", name)
+		if left := ingestEntries(t, dst); len(left) != 0 {
+			t.Fatalf("%s: a rejected stream left %v", name, left)
 		}
 	}
-	if err := dst.s.Restore(filepath.Join(dir, "missing")); err == nil || stateDump(t, dst.db) != before {
+	if err := restoreFile(dst.s, filepath.Join(dir, "missing")); err == nil || stateDump(t, dst.db) != before {
 		t.Fatalf("missing file: %v", err)
 	}
 }
@@ -230,7 +224,7 @@ func TestRestoreStreamChecks(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		if err := dst.s.Restore(path); !errors.Is(err, record.ErrCorrupt) {
+		if err := restoreFile(dst.s, path); !errors.Is(err, record.ErrCorrupt) {
 			t.Fatalf("%s: %v, want ErrCorrupt", name, err)
 		}
 	}
@@ -239,7 +233,7 @@ func TestRestoreStreamChecks(t *testing.T) {
 	if err := os.WriteFile(path, build(rec(string(metaRev), good), rec("\x21a", []byte("x"))), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := dst.s.Restore(path); err != nil || dst.s.Rev() != 5 {
+	if err := restoreFile(dst.s, path); err != nil || dst.s.Rev() != 5 {
 		t.Fatalf("valid built stream: %v rev %d", err, dst.s.Rev())
 	}
 	if i, tm := dst.s.Applied(); i != 7 || tm != 1 {
@@ -248,18 +242,22 @@ func TestRestoreStreamChecks(t *testing.T) {
 }
 
 // TestRestoreMarkerMissingFile: Open refuses to serve when the marker names
-// a file that is gone (the keyspace may be half replaced).
+// a stream file (an older release's) or received tables that are gone (the
+// keyspace may be half replaced).
 func TestRestoreMarkerMissingFile(t *testing.T) {
-	h := newHarness(t, Options{})
 	missing := filepath.Join(t.TempDir(), "gone.snap")
-	if err := h.db.Set(metaRestore, seal(metaRestore, []byte(missing)), pebble.Sync); err != nil {
-		t.Fatal(err)
+	gone := tablesMarker(received{index: 9, term: 2, tables: 3})
+	for _, marker := range [][]byte{[]byte(missing), gone} {
+		h := newHarness(t, Options{})
+		if err := h.db.Set(metaRestore, seal(metaRestore, marker), pebble.Sync); err != nil {
+			t.Fatal(err)
+		}
+		_ = h.s.Close()
+		if _, err := Open(h.db, h.opts); err == nil {
+			t.Fatalf("Open served with an unfinishable restore (marker %q)", marker)
+		}
+		h.s = nil
 	}
-	_ = h.s.Close()
-	if _, err := Open(h.db, Options{}); err == nil {
-		t.Fatal("Open served with an unfinishable restore")
-	}
-	h.s = nil
 }
 
 // FuzzRestore: whatever the file holds, Restore never panics, and either
@@ -280,7 +278,7 @@ func FuzzRestore(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		err := h.s.Restore(path)
+		err := restoreFile(h.s, path)
 		if err != nil {
 			if !errors.Is(err, record.ErrCorrupt) {
 				t.Fatalf("Restore: %v, want ErrCorrupt", err)

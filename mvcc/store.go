@@ -38,12 +38,13 @@ type Options struct {
 	// cost of hashing the history up to the compaction revision once per
 	// compaction, in the background.
 	CompactHashes bool
-	// FS and IngestDir are where Restore writes the sstables it ingests: a
-	// directory on the database's filesystem (nil FS: the OS's), which
-	// Pebble opens the tables through and hard-links them from, so it
-	// belongs next to the database. The store creates and removes it; Open
-	// removes one left by a crash. Without IngestDir, Restore fails with
-	// ErrNoIngestDir before it changes anything.
+	// FS and IngestDir are where ReceiveSnapshot writes the sstables a
+	// Restore ingests, one directory per received snapshot: a directory on
+	// the database's filesystem (nil FS: the OS's), which Pebble opens the
+	// tables through and hard-links them from, so it belongs next to the
+	// database. The store creates it; Open removes what a crash left in it
+	// (receive.go, removeLeftovers). Without IngestDir, ReceiveSnapshot and
+	// Restore fail with ErrNoIngestDir before they change anything.
 	FS        vfs.FS
 	IngestDir string
 
@@ -101,6 +102,12 @@ type Store struct {
 	// reads may use SeekPrefixGE and the bloom filters (hasPrefixSeek).
 	prefixSeek bool
 
+	// recvMu orders the publication of a received snapshot with the
+	// removal of those installed or superseded (receive.go); recvSeq
+	// names the directory of each receipt in progress.
+	recvMu  sync.Mutex
+	recvSeq atomic.Uint64
+
 	compactor
 }
 
@@ -117,16 +124,16 @@ func Open(db *pebble.DB, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, opts: opts, prefixSeek: hasPrefixSeek(db)}
 	s.compactor.init()
-	if opts.IngestDir != "" {
-		if err := removeIngestDir(s.ingestFS(), opts.IngestDir); err != nil {
-			return nil, err
-		}
-	}
 	if err := s.finishRestore(); err != nil {
 		return nil, err
 	}
 	if err := s.loadMeta(); err != nil {
 		return nil, err
+	}
+	if opts.IngestDir != "" {
+		if err := s.removeLeftovers(); err != nil {
+			return nil, err
+		}
 	}
 	s.startCompactor()
 	return s, nil

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -66,9 +67,11 @@ func (a testApplier) ApplyConfChange(i, t uint64, _ *raftpb.ConfChange) (Result,
 }
 func (a testApplier) ConfChangeRejected(uint64) (bool, error) { return false, nil }
 func (a testApplier) NewSnapshot() Snapshot                   { return a.s.NewSnapshot() }
-func (a testApplier) VerifySnapshot(path string) error        { return mvcc.VerifySnapshotFile(path) }
-func (a testApplier) Restore(path string) error               { return a.s.Restore(path) }
-func (a testApplier) Sync() error                             { return a.db.LogData(nil, pebble.Sync) }
+func (a testApplier) ReceiveSnapshot(i, t uint64, body io.Reader) error {
+	return a.s.ReceiveSnapshot(i, t, body)
+}
+func (a testApplier) Restore(i, t uint64) error { return a.s.Restore(i, t) }
+func (a testApplier) Sync() error               { return a.db.LogData(nil, pebble.Sync) }
 
 // memMember is one member of an in-process cluster on the in-memory network.
 type memMember struct {

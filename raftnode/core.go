@@ -83,6 +83,7 @@ func NewCore(cfg Config) (*Core, error) {
 	if err := c.recoverSnapshot(); err != nil {
 		return nil, err
 	}
+	c.removeOldSnapshotFiles()
 	if err := c.startRaft(); err != nil {
 		return nil, err
 	}
@@ -111,9 +112,10 @@ func (c *Core) ReportSnapshot(id uint64, failed bool) {
 	c.reportSnapshot(snapStatus{to: id, failed: failed})
 }
 
-// StoreSnapshot stores a received snapshot stream durably and verifies it
-// end to end, so raft only ever sees complete, intact snapshots. It does not
-// touch raft and may run on any goroutine.
+// StoreSnapshot has the Applier store a received snapshot stream durably
+// and verify it end to end (Applier.ReceiveSnapshot), so raft only ever
+// sees complete, intact snapshots. It does not touch raft and may run on
+// any goroutine.
 func (c *Core) StoreSnapshot(m *raftpb.Message, body io.Reader) error {
 	return c.storeSnapshot(m, body)
 }

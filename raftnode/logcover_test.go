@@ -114,9 +114,9 @@ type crashingApplier struct {
 	after bool
 }
 
-func (a crashingApplier) Restore(path string) error {
+func (a crashingApplier) Restore(index, term uint64) error {
 	if a.after {
-		if err := a.Applier.Restore(path); err != nil {
+		if err := a.Applier.Restore(index, term); err != nil {
 			return err
 		}
 	}
@@ -124,7 +124,7 @@ func (a crashingApplier) Restore(path string) error {
 }
 
 // A member that dies between the steps of a snapshot install (the log
-// reset, then the state restored from the received file) starts again,
+// reset, then the state restored from the received snapshot) starts again,
 // finishes the install and catches up: at no point of the install is the
 // state ahead of the log, which the start would refuse
 // (TestLogBehindStateRefused).

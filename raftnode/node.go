@@ -41,12 +41,20 @@ type Applier interface {
 	ConfChangeRejected(index uint64) (bool, error)
 	// NewSnapshot captures the state at this instant for streaming to a peer.
 	NewSnapshot() Snapshot
-	// VerifySnapshot checks a received snapshot file end to end before raft
-	// is allowed to see it.
-	VerifySnapshot(path string) error
-	// Restore replaces the state with the snapshot file at path, durably:
-	// when it returns, a crash no longer takes the state back before it.
-	Restore(path string) error
+	// ReceiveSnapshot stores the stream of the snapshot at index/term, as
+	// the leader sent it, verified end to end, before raft is allowed to
+	// see it: an error leaves nothing behind. Unlike the other methods it
+	// runs on the goroutine receiving the stream, concurrently with them.
+	// The state machine, not raftnode, keeps a received snapshot, in its
+	// own form: it builds what Restore installs while the stream arrives
+	// (the stream is never written to a file and read back), so raftnode
+	// hands it the stream and later names the snapshot to install.
+	ReceiveSnapshot(index, term uint64, body io.Reader) error
+	// Restore replaces the state with the snapshot at index/term that
+	// ReceiveSnapshot stored, durably: when it returns, a crash no longer
+	// takes the state back before it. What ReceiveSnapshot stored stays
+	// until then, so that a restart can redo an interrupted Restore.
+	Restore(index, term uint64) error
 	// Sync makes durable every change of state that Apply and
 	// ApplyConfChange have returned from (their writes are not synced one
 	// by one). The raft log is a store of its own, so nothing else orders
@@ -103,7 +111,9 @@ type Config struct {
 	LogDir string
 	// Applier is the state machine committed entries are applied to.
 	Applier Applier
-	// SnapDir holds received snapshot files.
+	// SnapDir is where an older release kept received snapshot files;
+	// NewCore removes any left there (the Applier keeps received
+	// snapshots now).
 	SnapDir string
 	// Logger receives operational messages; nil discards them.
 	Logger *slog.Logger

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-
 	"time"
 
 	"go.etcd.io/raft/v3"
@@ -92,26 +91,25 @@ func (c *Core) reportSnapshot(s snapStatus) {
 
 // installSnapshot makes a snapshot received from the leader this member's
 // state. The log is reset first (synced), recording the snapshot, and the
-// state restored after from the received file, which stays until the next
-// install: if a crash falls between the two, the log's snapshot is ahead of
-// the state and recoverSnapshot finishes the restore at the next start. So
-// the state is never ahead of the log, and a state found ahead of it at
-// start means the log lost entries (checkLogCoversState).
+// state restored after from the received snapshot, which the Applier keeps
+// until its state has reached it: if a crash falls between the two, the
+// log's snapshot is ahead of the state and recoverSnapshot finishes the
+// restore at the next start. So the state is never ahead of the log, and a
+// state found ahead of it at start means the log lost entries
+// (checkLogCoversState).
 func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	md := snap.GetMetadata()
-	path := c.snapPath(md.GetTerm(), md.GetIndex())
 	if err := c.cfg.Log.ApplySnapshot(snap); err != nil {
 		return fmt.Errorf("raftnode: install snapshot in log: %w", err)
 	}
-	if err := c.cfg.Applier.Restore(path); err != nil {
-		return fmt.Errorf("raftnode: restore snapshot %s: %w", path, err)
+	if err := c.cfg.Applier.Restore(md.GetIndex(), md.GetTerm()); err != nil {
+		return fmt.Errorf("raftnode: restore snapshot %d (term %d): %w", md.GetIndex(), md.GetTerm(), err)
 	}
 	c.confState = md.GetConfState()
 	c.snapIndex = md.GetIndex()
 	c.appliedIndex, c.appliedTerm = md.GetIndex(), md.GetTerm()
 	c.lastIdx.Store(md.GetIndex())
 	c.aw.advance(c.appliedIndex)
-	c.removeSnapshotsExcept(path)
 	c.stats.snapsInstalled.Add(1)
 	c.log.Info("installed snapshot", "index", md.GetIndex(), "term", md.GetTerm())
 	return nil
@@ -119,7 +117,7 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 
 // recoverSnapshot finishes a snapshot install that a crash interrupted: the
 // log already records a snapshot the state has not reached (installSnapshot
-// resets the log first), and the received file is still there.
+// resets the log first), and the Applier still keeps what it received.
 func (c *Core) recoverSnapshot() error {
 	snap, err := c.cfg.Log.Snapshot()
 	if err != nil {
@@ -130,24 +128,24 @@ func (c *Core) recoverSnapshot() error {
 	if md.GetIndex() <= applied {
 		return nil
 	}
-	path := c.snapPath(md.GetTerm(), md.GetIndex())
-	if _, err := os.Stat(path); err != nil {
-		return fmt.Errorf("raftnode: log starts at snapshot %d but the state is at %d and %s is unreadable: %w",
-			md.GetIndex(), applied, path, err)
+	if err := c.cfg.Applier.Restore(md.GetIndex(), md.GetTerm()); err != nil {
+		return fmt.Errorf("raftnode: log starts at snapshot %d but the state is at %d and restoring it failed: %w",
+			md.GetIndex(), applied, err)
 	}
-	return c.cfg.Applier.Restore(path)
+	return nil
 }
 
-func (c *Core) snapPath(term, index uint64) string {
-	return filepath.Join(c.cfg.SnapDir, fmt.Sprintf("%016x-%016x.snap", term, index))
-}
-
-func (c *Core) removeSnapshotsExcept(keep string) {
+// removeOldSnapshotFiles removes the received snapshot files an older
+// release kept in SnapDir: the Applier keeps received snapshots now, and
+// an install that release left unfinished was finished by the Applier's
+// own open, from its restore marker, before NewCore.
+func (c *Core) removeOldSnapshotFiles() {
+	if c.cfg.SnapDir == "" {
+		return
+	}
 	names, _ := filepath.Glob(filepath.Join(c.cfg.SnapDir, "*.snap*"))
 	for _, p := range names {
-		if p != keep {
-			os.Remove(p)
-		}
+		os.Remove(p)
 	}
 }
 
@@ -167,55 +165,19 @@ func (n *Node) receiveSnapshot(m *raftpb.Message, body io.Reader) error {
 	}
 }
 
-// storeSnapshot stores a snapshot stream durably under its final name and
-// verifies it end to end.
+// storeSnapshot has the Applier store and verify a snapshot stream
+// (Applier.ReceiveSnapshot).
 func (c *Core) storeSnapshot(m *raftpb.Message, body io.Reader) error {
 	md := m.GetSnapshot().GetMetadata()
 	if md == nil || md.GetIndex() == 0 {
 		return errors.New("raftnode: snapshot message without metadata")
 	}
-	if err := os.MkdirAll(c.cfg.SnapDir, 0o700); err != nil {
-		return err
+	from := fmt.Sprintf("%x", m.GetFrom())
+	c.log.Info("receiving snapshot", "from", from, "index", md.GetIndex())
+	start := c.cfg.Now()
+	if err := c.cfg.Applier.ReceiveSnapshot(md.GetIndex(), md.GetTerm(), body); err != nil {
+		return fmt.Errorf("raftnode: received snapshot %d (term %d) refused: %w", md.GetIndex(), md.GetTerm(), err)
 	}
-	path := c.snapPath(md.GetTerm(), md.GetIndex())
-	if err := writeFileSync(path, body); err != nil {
-		return err
-	}
-	if err := c.cfg.Applier.VerifySnapshot(path); err != nil {
-		os.Remove(path)
-		return fmt.Errorf("raftnode: received snapshot %d failed verification: %w", md.GetIndex(), err)
-	}
+	c.log.Info("received snapshot", "from", from, "index", md.GetIndex(), "took", c.cfg.Now().Sub(start).Round(time.Millisecond))
 	return nil
-}
-
-func writeFileSync(path string, body io.Reader) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
-	if err != nil {
-		return err
-	}
-	_, err = io.Copy(f, body)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("raftnode: write snapshot %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

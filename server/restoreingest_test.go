@@ -1,7 +1,7 @@
 package server
 
 import (
-	"errors"
+	"bytes"
 	"fmt"
 	"log/slog"
 	"os"
@@ -57,29 +57,28 @@ func TestMemberRestoresByIngest(t *testing.T) {
 	}
 	putKeys(t, src, 1, keys...)
 	putKeys(t, dst, 1, "a-old", "k0100x", "z-old")
-	path := filepath.Join(t.TempDir(), "s.snap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var stream bytes.Buffer
 	sn := src.sm.NewSnapshot()
-	_, err = sn.WriteTo(f)
+	_, err := sn.WriteTo(&stream)
 	sn.Close()
-	if err := errors.Join(err, f.Close()); err != nil {
+	if err != nil {
 		t.Fatal(err)
 	}
 	if v := dst.db.FormatMajorVersion(); v < pebble.FormatVirtualSSTables {
 		t.Fatalf("member database at format %s cannot excise", v)
 	}
 	ingests := dst.db.Metrics().Ingest.Count
-	if err := dst.sm.Restore(path); err != nil {
+	if err := dst.sm.ReceiveSnapshot(sn.Index(), sn.Term(), &stream); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.sm.Restore(sn.Index(), sn.Term()); err != nil {
 		t.Fatal(err)
 	}
 	if dst.db.Metrics().Ingest.Count == ingests {
 		t.Fatal("the restore ingested nothing")
 	}
-	if _, err := os.Stat(filepath.Join(dst.cfg.DataDir, "db.ingest")); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("restore tables left next to the database: %v", err)
+	if left, err := os.ReadDir(filepath.Join(dst.cfg.DataDir, "db.ingest")); err != nil || len(left) != 0 {
+		t.Fatalf("restore tables left next to the database: %v %v", left, err)
 	}
 	resp, err := dst.sm.KV().Range(t.Context(), &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}, KeysOnly: true})
 	if err != nil {

@@ -2,6 +2,7 @@ package statemachine
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -194,8 +195,11 @@ func (m *Machine) Applied() (uint64, uint64) { return m.kv.Applied() }
 // NewSnapshot captures the state for streaming to a peer.
 func (m *Machine) NewSnapshot() raftnode.Snapshot { return m.kv.NewSnapshot() }
 
-// VerifySnapshot checks a received snapshot file end to end.
-func (m *Machine) VerifySnapshot(path string) error { return mvcc.VerifySnapshotFile(path) }
+// ReceiveSnapshot turns a snapshot stream, while it arrives, into the
+// verified tables Restore ingests (mvcc.Store.ReceiveSnapshot).
+func (m *Machine) ReceiveSnapshot(index, term uint64, body io.Reader) error {
+	return m.kv.ReceiveSnapshot(index, term, body)
+}
 
 // Sync makes every apply that has returned durable: the applies commit
 // unsynced, and one sync of the database's write-ahead log covers them
@@ -207,10 +211,10 @@ func (m *Machine) Sync() error {
 	return nil
 }
 
-// Restore replaces the state with the snapshot file at path and reloads
-// every store from it; then OnRestore runs and the watchers resync.
-func (m *Machine) Restore(path string) error {
-	if err := m.kv.Restore(path); err != nil {
+// Restore replaces the state with the received snapshot at index/term and
+// reloads every store from it; then OnRestore runs and the watchers resync.
+func (m *Machine) Restore(index, term uint64) error {
+	if err := m.kv.Restore(index, term); err != nil {
 		return err
 	}
 	if err := m.reload(); err != nil {

@@ -1,10 +1,9 @@
 package statemachine
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -175,23 +174,18 @@ func TestRestoreReloadsEveryStore(t *testing.T) {
 	run(t, a, 1, &pb.InternalRaftRequest{LeaseGrant: &pb.LeaseGrantRequest{ID: 7, TTL: 60}}, put("k", 7),
 		noSpace(pb.AlarmRequest_ACTIVATE))
 	snap := a.NewSnapshot()
-	path := filepath.Join(t.TempDir(), "state.snap")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := snap.WriteTo(f); err != nil {
+	var stream bytes.Buffer
+	if _, err := snap.WriteTo(&stream); err != nil {
 		t.Fatal(err)
 	}
 	snap.Close()
-	f.Close()
 	b, rec := openMachine(t, vfs.NewMem())
 	restored := false
 	b.cfg.OnRestore = func() { restored = true }
-	if err := b.VerifySnapshot(path); err != nil {
+	if err := b.ReceiveSnapshot(snap.Index(), snap.Term(), &stream); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Restore(path); err != nil {
+	if err := b.Restore(snap.Index(), snap.Term()); err != nil {
 		t.Fatal(err)
 	}
 	st, ok := b.Lessor().Lookup(7, true)

@@ -3,8 +3,10 @@ package e2e
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -258,17 +260,7 @@ func TestSnapshotCatchUp(t *testing.T) {
 
 			cl.Restart(lag)
 			m := cl.Members[lag]
-			mc := m.client(t)
-			err := waitFor(60*time.Second, 50*time.Millisecond, func() (bool, error) {
-				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				r, err := mc.Get(ctx, last, clientv3.WithSerializable())
-				if err != nil {
-					return false, err
-				}
-				return len(r.Kvs) == 1, fmt.Errorf("%s not visible yet at revision %d", last, r.Header.Revision)
-			})
-			if err != nil {
+			if err := waitVisible(t, m, last); err != nil {
 				t.Fatalf("%s %s did not catch up: %v", kind, m.Name, err)
 			}
 			kvs, _, rev := memberKVs(t, cl, lag, prefix)
@@ -296,8 +288,44 @@ func TestSnapshotCatchUp(t *testing.T) {
 			} else {
 				t.Logf("%s %s: %s", kind, m.Name, seen[0])
 			}
+			if kind == "synod" {
+				noReceivedSnapshotLeft(t, m.DataDir)
+			}
 			checkAllMembersHave(t, cl, prefix, want)
 		})
+	}
+}
+
+// waitVisible waits up to a minute until key is visible on m (a
+// serializable read: what m itself has applied).
+func waitVisible(t *testing.T, m *Member, key string) error {
+	t.Helper()
+	mc := m.client(t)
+	return waitFor(60*time.Second, 50*time.Millisecond, func() (bool, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		r, err := mc.Get(ctx, key, clientv3.WithSerializable())
+		if err != nil {
+			return false, err
+		}
+		return len(r.Kvs) == 1, fmt.Errorf("%s not visible yet at revision %d", key, r.Header.Revision)
+	})
+}
+
+// noReceivedSnapshotLeft checks that a synod member that installed a
+// snapshot kept nothing of it: the stream was never written to a file
+// (<data-dir>/snap), and its tables were ingested and their directory
+// removed (<data-dir>/db.ingest; mvcc/doc.go, "Restore").
+func noReceivedSnapshotLeft(t *testing.T, dataDir string) {
+	t.Helper()
+	for _, d := range []string{"snap", "db.ingest"} {
+		left, err := os.ReadDir(filepath.Join(dataDir, d))
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			t.Fatal(err)
+		}
+		for _, e := range left {
+			t.Errorf("%s left in %s after the snapshot was installed", e.Name(), d)
+		}
 	}
 }
 
