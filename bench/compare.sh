@@ -36,6 +36,7 @@
 #                   member 4 on 13379/13380), so that two runs on one machine do not collide
 #   SCALE_GB        scale checkpoints, GiB of 1 KiB values (default 1,4,10; fractions allowed)
 #   JOIN_TIMEOUT    seconds the scale mode waits for the new member to serve (default 600)
+#   ONLY            etcd or synod: run that system alone (the scale mode past etcd's quota)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 rounds=3 modes=load,watch,lease,http,footprint,restart
@@ -493,6 +494,7 @@ scale_join() {
 for round in $(seq "$rounds"); do
   kinds=(etcd synod)
   ((round % 2 == 0)) && kinds=(synod etcd)
+  [[ -n ${ONLY:-} ]] && kinds=("$ONLY")
   for kind in "${kinds[@]}"; do
     echo "round $round: $kind" >&2
     if has_mode load || has_mode watch || has_mode lease || has_mode http; then
