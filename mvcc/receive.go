@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/synod-db/synod/internal/durable"
 )
 
 // ErrNoSnapshot is returned by Restore when no received snapshot of that
@@ -78,8 +80,8 @@ func (s *Store) receiveTables(fs vfs.FS, dir string, index, term uint64, body io
 		tw.abort()
 		return 0, err
 	}
-	if err := syncDir(fs, dir); err != nil {
-		return 0, err
+	if err := durable.SyncDir(fs, dir); err != nil {
+		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
 	}
 	return len(tw.paths), nil
 }
@@ -102,7 +104,10 @@ func (s *Store) publishReceived(fs vfs.FS, tmp string, r received) error {
 	if err := fs.Rename(tmp, fs.PathJoin(s.opts.IngestDir, r.name())); err != nil {
 		return fmt.Errorf("mvcc: receive snapshot: %w", err)
 	}
-	return syncDir(fs, s.opts.IngestDir)
+	if err := durable.SyncDir(fs, s.opts.IngestDir); err != nil {
+		return fmt.Errorf("mvcc: receive snapshot: %w", err)
+	}
+	return nil
 }
 
 // received is a received snapshot's table directory, named
@@ -223,21 +228,8 @@ func makeDurableDir(fs vfs.FS, dir string) error {
 	if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("mvcc: create %s: %w", dir, err)
 	}
-	return syncDir(fs, fs.PathDir(dir))
-}
-
-// syncDir syncs the entries of directory dir.
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return fmt.Errorf("mvcc: open directory %s: %w", dir, err)
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("mvcc: sync directory %s: %w", dir, err)
+	if err := durable.SyncDir(fs, fs.PathDir(dir)); err != nil {
+		return fmt.Errorf("mvcc: create %s: %w", dir, err)
 	}
 	return nil
 }

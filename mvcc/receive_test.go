@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/synod-db/synod/internal/durable"
 	"github.com/synod-db/synod/record"
 )
 
@@ -127,7 +128,7 @@ func crashHarness(t *testing.T, opts Options) *harness {
 	if err := fs.MkdirAll("db", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	if err := syncDir(fs, ""); err != nil {
+	if err := durable.SyncDir(fs, ""); err != nil {
 		t.Fatal(err)
 	}
 	opts.FS, opts.IngestDir = fs, "db.ingest"

@@ -10,6 +10,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 
+	"github.com/synod-db/synod/internal/durable"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -190,14 +191,5 @@ func copyLogInto(o *pebble.Options, state *pebble.DB, dir string) error {
 	if err := o.FS.Rename(tmp, dir); err != nil {
 		return err
 	}
-	return syncDir(o.FS, filepath.Dir(dir))
-}
-
-// syncDir makes the entries of directory dir durable (a rename in it).
-func syncDir(fs vfs.FS, dir string) error {
-	d, err := fs.OpenDir(dir)
-	if err != nil {
-		return err
-	}
-	return errors.Join(d.Sync(), d.Close())
+	return durable.SyncDir(o.FS, filepath.Dir(dir))
 }

@@ -18,6 +18,7 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/synod-db/synod/internal/durable"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -35,7 +36,7 @@ func oldLayout(t *testing.T, walDir string) *vfs.MemFS {
 		}
 	}
 	for _, d := range []string{"/", "/data"} {
-		if err := syncDir(fs, d); err != nil {
+		if err := durable.SyncDir(fs, d); err != nil {
 			t.Fatal(err)
 		}
 	}
