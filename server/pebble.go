@@ -36,6 +36,25 @@ const (
 	cacheBytes      = 2*memTableSize + blockCacheBytes
 )
 
+// L0 sizing. A flush of an 8 MiB memtable of etcd-shaped puts is a table of
+// a few MiB that spans the whole key space (keys arrive in no order), so it
+// overlaps every table of the base level below, which holds at least
+// LBaseMaxBytes, and each flush is a sublevel of L0 of its own. An L0
+// compaction therefore rewrites the whole base level to move what L0 holds:
+// at 4 sublevels about 64 MiB rewritten for 6 MiB moved, a write
+// amplification of 10 at that step alone, and compactions were half of a
+// member's CPU per put once the store held 1 GiB (docs/performance.md, "The
+// put at size"). Letting L0 collect l0CompactionFiles sublevels before it is
+// compacted divides that rewrite by four. The price is read amplification in
+// L0: a point read or a put's previous-version lookup consults up to that
+// many more bloom filters, and a scan merges that many more tables (the
+// range rows at 1 GiB moved by 5 %, within a round's noise). Writes stop at
+// four times that many sublevels (before: 24 at 4).
+const (
+	l0CompactionFiles = 16
+	l0StopWritesFiles = 4 * l0CompactionFiles
+)
+
 // pebbleOptions tunes Pebble for synod's load: small, frequent synced
 // batches (raft log appends) interleaved with unsynced apply batches, and a
 // log keyspace that is written once and deleted in ranges. The caller owns
@@ -62,8 +81,8 @@ func pebbleOptions() *pebble.Options {
 		Cache:                       pebble.NewCache(cacheBytes),
 		MemTableSize:                memTableSize,
 		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
+		L0CompactionThreshold:       l0CompactionFiles,
+		L0StopWritesThreshold:       l0StopWritesFiles,
 		LBaseMaxBytes:               64 << 20,
 		CompactionConcurrencyRange:  func() (int, int) { return 1, 2 },
 		FormatMajorVersion:          storeFormat,
