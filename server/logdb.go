@@ -27,21 +27,25 @@ const logDBName = "raftlog"
 // deleted before it is flushed, and the flush drops them, so the log is
 // written about once, to its WAL, instead of being flushed and compacted
 // down the levels with the state. A memtable's arena becomes resident as it
-// fills, and Pebble keeps a flushed one for reuse, so each MiB here is about
-// two of resident memory per member. Measured (docs/performance.md, "The
-// raft log in its own store"), bytes written per byte loaded of 256-byte
-// puts: 5.4-5.8 with the log in the state's database; 4.4-4.8 with 8 MiB
-// memtables; 4.0 with 16 or 32 MiB. 16 MiB made the three members' RSS
-// 1.27x etcd's after 100k small keys (it was 1.05x), against the goal of
-// no more memory than etcd at any size, so 8 MiB is used: most of the
-// saving for half the memory. At most two are
+// fills, and Pebble keeps a flushed one for reuse (there is no option to
+// turn that off), so each MiB here is two of resident memory per member.
+// Measured (docs/performance.md, "The raft log in its own store", and
+// docs/perf-R.md), bytes written per byte loaded of 256-byte puts, one
+// member: 5.4-5.8 with the log in the state's database; 4.4-4.8 with 8 MiB
+// memtables; 4.0 with 16 or 32 MiB. 4 MiB is used for memory: the goal is
+// no more memory than etcd at any size, and after 100k small keys the
+// three members were 1.21x etcd's with 8 MiB. 4 MiB holds about 12,000 of
+// those entries, so more of each flush is live: the three members wrote
+// 13.6 bytes per byte loaded against 11.3 with 8 MiB, for 8 MiB less
+// resident per member, the same CPU per put, and 4 x 4.4 MiB less WAL
+// space preallocated. At most two are
 // queued before writes stall (a flush of this database writes little), and
 // as many WAL files are kept for recycling. The memtables are charged
 // against the database's own cache, as the state's are (pebbleOptions):
 // two memtables and a small budget for the blocks a lagging follower's
 // catch-up reads. The cache is an accounting bound, not an allocation.
 const (
-	logMemTableSize    = 8 << 20
+	logMemTableSize    = 4 << 20
 	logBlockCacheBytes = 4 << 20
 	logCacheBytes      = 2*logMemTableSize + logBlockCacheBytes
 )

@@ -13,7 +13,8 @@ import (
 
 // applyRuntimeSettings puts in place the settings that must exist before
 // the Go runtime starts, by re-executing the process once (same PID,
-// arguments and environment, plus timerSlackApplied and GODEBUG additions)
+// arguments and environment, plus timerSlackApplied and the GODEBUG and
+// GLIBC_TUNABLES additions)
 // when they are not yet in place:
 //
 //   - slack as every thread's timer slack: how late the kernel may fire a
@@ -27,7 +28,8 @@ import (
 //     runtime starts its threads before main runs, so the process sets the
 //     slack of its current thread and then re-executes. 0 leaves the slack
 //     the process inherited.
-//   - runtimeGodebug (see there), which the runtime reads only at start.
+//   - runtimeGodebug (see there), which the runtime reads only at start,
+//     and runtimeMallocTunables, which glibc reads only at start.
 //
 // It returns only when everything is in place or could not be (the error
 // says why; the process then goes on with the defaults). In a test binary
@@ -37,8 +39,8 @@ func applyRuntimeSettings(slack time.Duration) error {
 	want := strconv.FormatInt(int64(slack), 10)
 	have := os.Getenv(timerSlackApplied)
 	slackDone := have == want || (slack == 0 && have == "")
-	godebug, addGodebug := withRuntimeGodebug(os.Getenv("GODEBUG"))
-	if (slackDone && !addGodebug) || testing.Testing() {
+	env, addEnv := runtimeEnv()
+	if (slackDone && !addEnv) || testing.Testing() {
 		return nil
 	}
 	runtime.LockOSThread() // prctl and execve must be the same thread
@@ -48,11 +50,30 @@ func applyRuntimeSettings(slack time.Duration) error {
 			return err
 		}
 	}
-	env := []string{timerSlackApplied + "=" + want, "GODEBUG=" + godebug}
+	env[timerSlackApplied] = want
+	next := make([]string, 0, len(env))
+	for k, v := range env {
+		next = append(next, k+"="+v)
+	}
 	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, timerSlackApplied+"=") && !strings.HasPrefix(kv, "GODEBUG=") {
-			env = append(env, kv)
+		if k, _, _ := strings.Cut(kv, "="); !has(env, k) {
+			next = append(next, kv)
 		}
 	}
-	return unix.Exec("/proc/self/exe", os.Args, env)
+	return unix.Exec("/proc/self/exe", os.Args, next)
+}
+
+// runtimeEnv returns the values that the environment variables read at
+// start (GODEBUG, GLIBC_TUNABLES) must have for synod's settings, by name,
+// and whether any differs from the current environment.
+func runtimeEnv() (map[string]string, bool) {
+	godebug, addGodebug := withDefaults(os.Getenv("GODEBUG"), ",", runtimeGodebug)
+	tunables, addTunables := withDefaults(os.Getenv("GLIBC_TUNABLES"), ":", runtimeMallocTunables)
+	return map[string]string{"GODEBUG": godebug, "GLIBC_TUNABLES": tunables}, addGodebug || addTunables
+}
+
+// has reports whether env sets name.
+func has(env map[string]string, name string) bool {
+	_, ok := env[name]
+	return ok
 }

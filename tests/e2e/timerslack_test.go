@@ -37,7 +37,8 @@ func threadSlacks(t *testing.T, pid int) []string {
 // member, the Go runtime's own among them (they exist before main runs, so
 // the process re-executes itself with the slack set; its PID stays), and
 // that --timer-slack=0 leaves the slack it inherited; and that the
-// re-executed process runs with synod's GODEBUG settings either way.
+// re-executed process runs with synod's GODEBUG and GLIBC_TUNABLES
+// settings either way.
 func TestTimerSlack(t *testing.T) {
 	if _, err := os.Stat("/proc/self/timerslack_ns"); err != nil {
 		t.Skip("no per-thread timer slack here")
@@ -70,10 +71,18 @@ func TestTimerSlack(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !slices.ContainsFunc(strings.Split(string(environ), "\x00"), func(kv string) bool {
-			return strings.HasPrefix(kv, "GODEBUG=") && strings.Contains(kv, "gcshrinkstackoff=1")
-		}) {
-			t.Errorf("%s: the member runs without GODEBUG gcshrinkstackoff=1", tc.flag)
+		env := strings.Split(string(environ), "\x00")
+		for _, want := range []struct{ name, setting string }{
+			{"GODEBUG", "gcshrinkstackoff=1"},
+			// glibc reads its tunables only at start too (one malloc
+			// arena for Pebble's memtables and cache: docs/perf-R.md).
+			{"GLIBC_TUNABLES", "glibc.malloc.arena_max=1"},
+		} {
+			if !slices.ContainsFunc(env, func(kv string) bool {
+				return strings.HasPrefix(kv, want.name+"=") && strings.Contains(kv, want.setting)
+			}) {
+				t.Errorf("%s: the member runs without %s %s", tc.flag, want.name, want.setting)
+			}
 		}
 		cl.Stop()
 	}
