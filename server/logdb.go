@@ -29,9 +29,9 @@ const logDBName = "raftlog"
 // down the levels with the state. A memtable's arena becomes resident as it
 // fills, and Pebble keeps a flushed one for reuse (there is no option to
 // turn that off), so each MiB here is two of resident memory per member.
-// Measured (docs/performance.md, "The raft log in its own store", and
-// docs/perf-R.md), bytes written per byte loaded of 256-byte puts, one
-// member: 5.4-5.8 with the log in the state's database; 4.4-4.8 with 8 MiB
+// Measured (docs/performance.md, "The raft log in its own store" and
+// "Memory on a small store"), bytes written per byte loaded of 256-byte
+// puts, one member: 5.4-5.8 with the log in the state's database; 4.4-4.8 with 8 MiB
 // memtables; 4.0 with 16 or 32 MiB. 4 MiB is used for memory: the goal is
 // no more memory than etcd at any size, and after 100k small keys the
 // three members were 1.21x etcd's with 8 MiB. 4 MiB holds about 12,000 of

@@ -33,8 +33,8 @@ var runtimeGodebug = []string{"gcshrinkstackoff=1"}
 //     is free, so a member had 8-10 arenas, each keeping the space freed
 //     by evicted cache blocks for its own next use: 45 MiB obtained for
 //     40 MiB in use after the footprint load, 41 with one arena, about
-//     4.5 MiB less resident per member (docs/perf-R.md). The allocations
-//     are few (a block cache miss, a new memtable), so one arena's lock is
+//     4.5 MiB less resident per member (docs/performance.md, "Memory on
+//     a small store"). The allocations are few (a block cache miss, a new memtable), so one arena's lock is
 //     not contended.
 var runtimeMallocTunables = []string{"glibc.malloc.arena_max=1"}
 

@@ -75,7 +75,8 @@ func TestTimerSlack(t *testing.T) {
 		for _, want := range []struct{ name, setting string }{
 			{"GODEBUG", "gcshrinkstackoff=1"},
 			// glibc reads its tunables only at start too (one malloc
-			// arena for Pebble's memtables and cache: docs/perf-R.md).
+			// arena for Pebble's memtables and cache: docs/performance.md,
+			// "Memory on a small store").
 			{"GLIBC_TUNABLES", "glibc.malloc.arena_max=1"},
 		} {
 			if !slices.ContainsFunc(env, func(kv string) bool {
