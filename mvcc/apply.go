@@ -206,7 +206,7 @@ func (s *Store) dispatch(w *writer, req *pb.InternalRaftRequest) (res Result, er
 		compactRev: s.compactRev.Load(), leaseExists: s.opts.LeaseExists}
 	switch {
 	case req.GetRange() != nil:
-		res.Resp, err = executeRange(t.ctx, t.src, t.prefix, req.Range, t.beginRev, t.compactRev)
+		res.Resp, err = executeRange(t.ctx, t.src, req.Range, t.beginRev, t.compactRev)
 	case req.GetPut() != nil:
 		if err = t.checkPut(req.Put); err == nil {
 			res.Resp, err = t.put(req.Put)

@@ -17,7 +17,6 @@ type rangeOpts struct {
 	rev          int64
 	countOnly    bool
 	fastKeysOnly bool // keys_only without a VALUE sort: no value and no lease, as etcd's index path
-	prefixSeek   bool // src's DB orders with Comparer: a single key is read as visitKey reads it
 }
 
 // rangeResult mirrors etcd's mvcc.RangeResult.
@@ -41,7 +40,7 @@ func rangeKeys(ctx context.Context, src iterSource, key, end []byte, curRev, com
 		return nil, ErrCompacted
 	}
 	rr := &rangeResult{rev: curRev}
-	visit := func(vk, b []byte) error {
+	err := scan(ctx, src, key, end, rev, func(vk, b []byte) error {
 		rr.count++
 		if o.countOnly || (o.limit > 0 && int64(len(rr.kvs)) >= o.limit) {
 			return nil
@@ -55,34 +54,17 @@ func rangeKeys(ctx context.Context, src iterSource, key, end []byte, curRev, com
 		}
 		rr.kvs = append(rr.kvs, kv)
 		return nil
-	}
-	if err := readKeys(ctx, src, key, end, rev, o.prefixSeek, visit); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
 	return rr, nil
 }
 
-// readKeys visits [key, end) at rev as scan does. A single key (no end) is
-// read with one seek, as visitKey reads it: scan would step on through the
-// key's older versions with a Next and a second seek, and a prefix seek
-// skips the sstables whose bloom filters lack the key. Under etcd's stm
-// benchmark, whose every Get is a read of one key, those were a fifth of
-// the reads' CPU.
-func readKeys(ctx context.Context, src iterSource, key, end []byte, rev int64, prefix bool, fn visitFunc) error {
-	if len(end) > 0 {
-		return scan(ctx, src, key, end, rev, fn)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return visitKey(src, prefix, key, rev, fn)
-}
-
 // executeRange evaluates a RangeRequest exactly as etcd's txn.executeRange:
 // fetch (limit+1, or everything when sorting/filtering), filter, sort, truncate.
-func executeRange(ctx context.Context, src iterSource, prefix bool, r *pb.RangeRequest, curRev, compactRev int64) (*pb.RangeResponse, error) {
+func executeRange(ctx context.Context, src iterSource, r *pb.RangeRequest, curRev, compactRev int64) (*pb.RangeResponse, error) {
 	rr, err := rangeKeys(ctx, src, r.Key, r.RangeEnd, curRev, compactRev, rangeOpts{
-		prefixSeek:   prefix,
 		limit:        rangeLimit(r),
 		rev:          r.Revision,
 		countOnly:    r.CountOnly,

@@ -233,7 +233,7 @@ func (s *Store) Range(ctx context.Context, req *pb.RangeRequest) (*pb.RangeRespo
 	// A range reads through exactly one iterator, and a Pebble iterator is a
 	// point-in-time view of its own: no snapshot needed.
 	return readDirect(s, func(v *directView) (*pb.RangeResponse, error) {
-		return executeRange(ctx, v, s.prefixSeek, req, v.rev, v.compactRev)
+		return executeRange(ctx, v, req, v.rev, v.compactRev)
 	})
 }
 

@@ -85,7 +85,7 @@ func (t *txnState) compare(c *pb.Compare) (bool, error) {
 	if t.cachedLatest(c, &kv) {
 		return compareKV(c, &kv), nil
 	}
-	rr, err := rangeKeys(t.ctx, t.src, c.Key, c.RangeEnd, t.readRev(), t.compactRev, rangeOpts{prefixSeek: t.prefix})
+	rr, err := rangeKeys(t.ctx, t.src, c.Key, c.RangeEnd, t.readRev(), t.compactRev, rangeOpts{})
 	if err != nil {
 		return false, err
 	}
@@ -251,7 +251,7 @@ func (t *txnState) exec(rt *pb.TxnRequest, p *txnPlan) (*pb.TxnResponse, error) 
 		switch r := op.GetRequest().(type) {
 		case *pb.RequestOp_RequestRange:
 			var rr *pb.RangeResponse
-			rr, err = executeRange(t.ctx, t.src, t.prefix, orEmpty(r.RequestRange), t.readRev(), t.compactRev)
+			rr, err = executeRange(t.ctx, t.src, orEmpty(r.RequestRange), t.readRev(), t.compactRev)
 			ro.Response = &pb.ResponseOp_ResponseRange{ResponseRange: rr}
 		case *pb.RequestOp_RequestPut:
 			var pr *pb.PutResponse
@@ -317,7 +317,7 @@ func (t *txnState) deleteRange(dr *pb.DeleteRangeRequest) (*pb.DeleteRangeRespon
 	if t.w == nil {
 		return nil, ErrTxnNotReadOnly
 	}
-	rr, err := rangeKeys(t.ctx, t.src, dr.Key, dr.RangeEnd, t.readRev(), t.compactRev, rangeOpts{prefixSeek: t.prefix})
+	rr, err := rangeKeys(t.ctx, t.src, dr.Key, dr.RangeEnd, t.readRev(), t.compactRev, rangeOpts{})
 	if err != nil {
 		return nil, err
 	}
