@@ -353,6 +353,16 @@ func isReadOnlyTxn(rt *pb.TxnRequest) bool {
 	return true
 }
 
+// isSingleRangeTxn reports whether rt has no compare and one op, a range:
+// its evaluation opens exactly one iterator.
+func isSingleRangeTxn(rt *pb.TxnRequest) bool {
+	if len(rt.GetCompare()) > 0 || len(rt.GetSuccess()) != 1 {
+		return false
+	}
+	_, ok := rt.GetSuccess()[0].GetRequest().(*pb.RequestOp_RequestRange)
+	return ok
+}
+
 // orEmpty turns a nil request (possible only in-process: gRPC never decodes a
 // set oneof into nil) into an empty one, so evaluation never dereferences nil.
 func orEmpty[T any, P interface{ *T }](p P) P {

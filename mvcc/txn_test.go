@@ -310,3 +310,97 @@ func TestEvents(t *testing.T) {
 		t.Fatalf("Events(4) after compaction: %v %v", evs, err)
 	}
 }
+
+// TestSingleKeyReads: a read of one key, by Range, by a txn of that one range
+// (ReadTxn's iterator without a snapshot) and by a txn of two ranges (its
+// snapshot), finds the newest version at or below the revision read, nothing
+// past a deletion, and never a longer key that shares its prefix; the count
+// says the same, whether the versions are in the memtable, in sstables (read
+// through their bloom filters) or both. The revisions are etcd's: every put
+// and delete is one.
+func TestSingleKeyReads(t *testing.T) {
+	h := newHarness(t, Options{})
+	h.put("a", "1")     // 2
+	h.put("ab", "x")    // 3
+	h.put("a", "2")     // 4
+	h.put("a\x00", "z") // 5
+	if err := h.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.del("a", "")  // 6
+	h.put("a", "3") // 7
+	h.put("b", "1") // 8
+	h.del("b", "")  // 9
+	a1, a2, a3 := kv("a", "1", 2, 2, 1), kv("a", "2", 2, 4, 2), kv("a", "3", 7, 7, 1)
+	cases := []singleKeyRead{
+		{"a", 1, nil}, {"a", 2, a1}, {"a", 3, a1}, {"a", 4, a2}, {"a", 5, a2}, {"a", 6, nil},
+		{"a", 7, a3}, {"a", 0, a3}, {"b", 8, kv("b", "1", 8, 8, 1)}, {"b", 0, nil},
+		{"ab", 0, kv("ab", "x", 3, 3, 1)}, {"a\x00", 0, kv("a\x00", "z", 5, 5, 1)}, {"c", 0, nil},
+	}
+	h.checkSingleKeyReads(cases)
+	if err := h.db.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h.checkSingleKeyReads(cases)
+	h.compact(4)
+	for n := 1; n <= 2; n++ {
+		for rev, want := range map[int64]error{3: ErrCompacted, 10: ErrFutureRev} {
+			rt := &pb.TxnRequest{}
+			for range n {
+				rt.Success = append(rt.Success, rangeOp(&pb.RangeRequest{Key: []byte("a"), Revision: rev}))
+			}
+			_, err := h.s.ReadTxn(t.Context(), rt)
+			wantErr(t, err, want)
+		}
+	}
+}
+
+// singleKeyRead is a read of key at rev (0: the current one) and the
+// version it must find (nil: none).
+type singleKeyRead struct {
+	key  string
+	rev  int64
+	want *mvccpb.KeyValue
+}
+
+// checkSingleKeyReads reads each case by Range and by read-only txns of one
+// and of two ranges, with and without count_only, at store revision 9.
+func (h *harness) checkSingleKeyReads(cases []singleKeyRead) {
+	t := h.t
+	t.Helper()
+	for _, c := range cases {
+		for _, countOnly := range []bool{false, true} {
+			r := &pb.RangeRequest{Key: []byte(c.key), Revision: c.rev, CountOnly: countOnly}
+			want := &pb.RangeResponse{Header: &pb.ResponseHeader{Revision: 9}}
+			if c.want != nil {
+				want.Count = 1
+				if !countOnly {
+					want.Kvs = []*mvccpb.KeyValue{c.want}
+				}
+			}
+			what := fmt.Sprintf("%q at %d (count only %v)", c.key, c.rev, countOnly)
+			equalMsg(t, "Range of "+what, h.rng(r), want)
+			for n := 1; n <= 2; n++ {
+				resp := h.readRanges(r, n)
+				for i := range n {
+					equalMsg(t, fmt.Sprintf("txn of %d ranges, %d: %s", n, i, what), resp.Responses[i].GetResponseRange(), want)
+				}
+			}
+		}
+	}
+}
+
+// readRanges runs a read-only txn of n copies of r, which must succeed at the
+// store's revision.
+func (h *harness) readRanges(r *pb.RangeRequest, n int) *pb.TxnResponse {
+	h.t.Helper()
+	rt := &pb.TxnRequest{}
+	for range n {
+		rt.Success = append(rt.Success, rangeOp(r))
+	}
+	resp, err := h.s.ReadTxn(h.t.(*testing.T).Context(), rt)
+	if err != nil || !resp.Succeeded || resp.Header.Revision != h.s.Rev() || len(resp.Responses) != n {
+		h.t.Fatalf("ReadTxn of %d ranges %v: %v %v", n, r, resp, err)
+	}
+	return resp
+}
