@@ -57,33 +57,26 @@ func (s *Store) ReceiveSnapshot(index, term uint64, body io.Reader) error {
 	return nil
 }
 
-// receiveTables writes the tables of body into dir (created), verifying the
-// stream, and syncs dir: it returns how many tables it wrote.
+// receiveTables writes the tables of body into dir (streamTables),
+// verifying the stream and that it is the snapshot at index/term, and syncs
+// dir: it returns how many tables it wrote.
 func (s *Store) receiveTables(fs vfs.FS, dir string, index, term uint64, body io.Reader) (int, error) {
-	if err := fs.RemoveAll(dir); err != nil { // a crash's leftover of the same name
-		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
-	}
-	if err := fs.MkdirAll(dir, 0o700); err != nil {
-		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
-	}
-	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
 	sr := &streamReader{r: bufio.NewReaderSize(body, 1<<16), left: math.MaxInt64, crc: crc32.New(castagnoli), open: true}
-	tr, err := readStreamFrom(sr, tw.add)
-	if err == nil && (tr.index != index || tr.term != term) {
-		err = corruptf("snapshot: the stream is of index %d term %d, its message says index %d term %d",
-			tr.index, tr.term, index, term)
-	}
-	if err == nil {
-		err = tw.finish()
-	}
+	tabs, err := s.streamTables(fs, dir, func(add func(k, v []byte) error) (snapTrailer, error) {
+		tr, err := readStreamFrom(sr, add)
+		if err == nil && (tr.index != index || tr.term != term) {
+			err = corruptf("snapshot: the stream is of index %d term %d, its message says index %d term %d",
+				tr.index, tr.term, index, term)
+		}
+		return tr, err
+	})
 	if err != nil {
-		tw.abort()
 		return 0, err
 	}
 	if err := durable.SyncDir(fs, dir); err != nil {
 		return 0, fmt.Errorf("mvcc: receive snapshot: %w", err)
 	}
-	return len(tw.paths), nil
+	return len(tabs.paths), nil
 }
 
 // publishReceived names the verified, synced directory tmp for r, durably.

@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Restore replaces the whole state keyspace (keys >= 0x10) with the
@@ -142,20 +143,28 @@ func (s *Store) receivedTables(r received) (*restoreTables, error) {
 }
 
 // writeTables streams the records of the file at path into sstables in a
-// directory of Options.IngestDir, verifying the whole stream as it goes:
-// on any error the tables are removed. Memory is bounded by one table's
-// blocks.
+// directory of Options.IngestDir (streamTables).
 func (s *Store) writeTables(path string) (*restoreTables, error) {
 	fs := s.ingestFS()
-	dir := fs.PathJoin(s.opts.IngestDir, "file.tmp")
-	if err := fs.RemoveAll(dir); err != nil {
-		return nil, err
+	return s.streamTables(fs, fs.PathJoin(s.opts.IngestDir, "file.tmp"), func(add func(k, v []byte) error) (snapTrailer, error) {
+		return streamFile(path, add)
+	})
+}
+
+// streamTables creates dir empty and writes the records read hands to add
+// into sorted sstables in it, while read verifies the stream they come
+// from: the one path by which a stream becomes the tables a restore
+// ingests, from a file or as it is received. On any error the tables and
+// dir are removed. Memory is bounded by one table's blocks.
+func (s *Store) streamTables(fs vfs.FS, dir string, read func(add func(k, v []byte) error) (snapTrailer, error)) (*restoreTables, error) {
+	if err := fs.RemoveAll(dir); err != nil { // a crash's leftover of the same name
+		return nil, fmt.Errorf("mvcc: restore table directory: %w", err)
 	}
 	if err := fs.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("mvcc: restore table directory: %w", err)
 	}
 	tw := newTableWriter(fs, dir, s.db.TableFormat(), s.restoreTableBytes())
-	tr, err := streamFile(path, tw.add)
+	tr, err := read(tw.add)
 	if err == nil {
 		err = tw.finish()
 	}
