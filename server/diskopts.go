@@ -6,6 +6,8 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/synod-db/synod/metrics"
 )
 
 // openMemberDB opens the member's state database under DataDir with the
@@ -15,13 +17,14 @@ import (
 // Pebble's fatal errors (a failed WAL or MANIFEST write or sync) are
 // logged to log before the process exits. A database written by a release
 // built on Pebble v1 is upgraded first (upgradeIfV1). The raft log is in
-// its own database (openLogDB).
-func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
+// its own database (openLogDB). Its write stalls are counted in stalls
+// (nil counts nothing).
+func openMemberDB(c *Config, log *slog.Logger, stalls *metrics.WriteStalls) (*pebble.DB, error) {
 	dir := filepath.Join(c.DataDir, "db")
 	if err := upgradeIfV1(c, dir, log); err != nil {
 		return nil, err
 	}
-	o := memberOptions(pebbleOptions(), c, log)
+	o := memberOptions(pebbleOptions(), c, log, stalls)
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	if c.WALDir != "" {
 		o.WALDir = c.WALDir
@@ -30,11 +33,12 @@ func openMemberDB(c *Config, log *slog.Logger) (*pebble.DB, error) {
 }
 
 // memberOptions applies to o what every database of a member shares: the
-// member's logger and event listener, Config.FS, and --unsafe-no-fsync,
-// which turns every fsync into a no-op.
-func memberOptions(o *pebble.Options, c *Config, log *slog.Logger) *pebble.Options {
+// member's logger and event listener (which counts the database's write
+// stalls in stalls), Config.FS, and --unsafe-no-fsync, which turns every
+// fsync into a no-op.
+func memberOptions(o *pebble.Options, c *Config, log *slog.Logger, stalls *metrics.WriteStalls) *pebble.Options {
 	o.Logger = memberPebbleLogger{log}
-	o.EventListener = memberEvents(memberPebbleLogger{log})
+	o.EventListener = memberEvents(memberPebbleLogger{log}, stalls)
 	o.FS = memberFS(c)
 	return o
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 
 	"github.com/synod-db/synod/internal/durable"
+	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/storage"
 )
 
@@ -83,9 +84,9 @@ func openLogPebble(dir string) (*pebble.DB, error) { return openWith(dir, logDBO
 
 // openLogDB opens (or creates) the raft log's database of the member whose
 // state database is state, moving the log out of state first if it is
-// still kept there (moveLogOut).
-func openLogDB(c *Config, state *pebble.DB, log *slog.Logger) (*pebble.DB, error) {
-	o := memberOptions(logDBOptions(), c, log)
+// still kept there (moveLogOut). Its write stalls are counted in stalls.
+func openLogDB(c *Config, state *pebble.DB, log *slog.Logger, stalls *metrics.WriteStalls) (*pebble.DB, error) {
+	o := memberOptions(logDBOptions(), c, log, stalls)
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	dir := logDBDir(c)
 	if err := moveLogOut(o, state, dir, log); err != nil {

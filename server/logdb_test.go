@@ -80,12 +80,12 @@ func checkNewLayout(t *testing.T, fs vfs.FS, walDir string, logged *bytes.Buffer
 	t.Helper()
 	cfg := &Config{DataDir: "/data", WALDir: walDir, FS: fs}
 	log := slog.New(slog.NewTextHandler(logged, nil))
-	state, err := openMemberDB(cfg, log)
+	state, err := openMemberDB(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer state.Close()
-	logDB, err := openLogDB(cfg, state, log)
+	logDB, err := openLogDB(cfg, state, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,11 +265,11 @@ func TestLogDirMissing(t *testing.T) {
 			t.Fatal(err)
 		}
 		log := slog.New(slog.DiscardHandler)
-		state, err := openMemberDB(cfg, log)
+		state, err := openMemberDB(cfg, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
-		logDB, err := openLogDB(cfg, state, log)
+		logDB, err := openLogDB(cfg, state, log, nil)
 		if err == nil {
 			logDB.Close()
 		}
@@ -290,11 +290,11 @@ func TestLogDirMissing(t *testing.T) {
 func TestNewLogDBWALDamageDetected(t *testing.T) {
 	cfg := &Config{DataDir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	state, err := openMemberDB(cfg, log)
+	state, err := openMemberDB(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	logDB, err := openLogDB(cfg, state, log)
+	logDB, err := openLogDB(cfg, state, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

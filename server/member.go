@@ -108,12 +108,13 @@ func (m *Member) open() error {
 	if err := os.MkdirAll(m.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
-	db, err := openMemberDB(&m.cfg, m.log)
+	m.stalls.state, m.stalls.log = metrics.NewWriteStalls(time.Now), metrics.NewWriteStalls(time.Now)
+	db, err := openMemberDB(&m.cfg, m.log, m.stalls.state)
 	if err != nil {
 		return fmt.Errorf("server: open database: %w", err)
 	}
 	m.db = db
-	if m.logDB, err = openLogDB(&m.cfg, db, m.log); err != nil {
+	if m.logDB, err = openLogDB(&m.cfg, db, m.log, m.stalls.log); err != nil {
 		return fmt.Errorf("server: open the raft log's database: %w", err)
 	}
 	m.removeBackupTmp()

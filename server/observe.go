@@ -50,22 +50,17 @@ func (m *Member) registerGauges() {
 	m.registerPebbleGauges()
 }
 
-// registerPebbleGauges publishes the Pebble figures that tell whether the
-// storage engine is sized right (docs/performance.md: a block cache smaller
-// than the memtable reservation caches nothing). synod's own names: etcd
-// has no equivalent. Each scrape reads db.Metrics() once per figure.
+// registerPebbleGauges publishes the figures of both databases that tell
+// whether the storage engine is sized right and keeps up: the block cache
+// (docs/performance.md: a block cache smaller than the memtable reservation
+// caches nothing), memtables, level 0 and the levels below, compaction debt,
+// bytes flushed, compacted and written to the WAL, write stalls
+// (docs/maintenance.md, "Storage engine metrics").
 func (m *Member) registerPebbleGauges() {
-	ms, db := m.metrics, m.db
-	ms.GaugeFunc("synod_pebble_block_cache_size_bytes", "Bytes of sstable blocks held in Pebble's block cache.",
-		func() float64 { return float64(db.Metrics().BlockCache.Size) })
-	ms.CounterFunc("synod_pebble_block_cache_hits_total", "Block reads served from Pebble's block cache.",
-		func() float64 { return float64(db.Metrics().BlockCache.Hits) })
-	ms.CounterFunc("synod_pebble_block_cache_misses_total", "Block reads that went to an sstable file.",
-		func() float64 { return float64(db.Metrics().BlockCache.Misses) })
-	ms.GaugeFunc("synod_pebble_memtable_size_bytes", "Bytes allocated to Pebble's live memtables (charged against the block cache).",
-		func() float64 { return float64(db.Metrics().MemTable.Size) })
-	ms.GaugeFunc("synod_pebble_l0_files", "Sstables in Pebble's level 0 (read amplification; flushes waiting for compaction).",
-		func() float64 { return float64(db.Metrics().Levels[0].TablesCount) })
+	m.metrics.RegisterPebble(
+		metrics.PebbleDB{Name: "state", Metrics: m.db.Metrics, Stalls: m.stalls.state},
+		metrics.PebbleDB{Name: "raftlog", Metrics: m.logDB.Metrics, Stalls: m.stalls.log},
+	)
 }
 
 // httpHandler is the member's HTTP endpoints (package etcdhttp).

@@ -11,6 +11,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/synod-db/synod/etcdlog"
+	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/mvcc"
 )
 
@@ -164,8 +165,9 @@ func (l memberPebbleLogger) Fatalf(format string, args ...interface{}) {
 // member would hang serving nothing. It stops instead, and starts again
 // once there is space. Write stalls are logged too, and so is a block that
 // failed its checksum (Pebble v2 would otherwise exit through Fatalf; the
-// read that found it fails with record.ErrCorrupt, as with v1).
-func memberEvents(l memberPebbleLogger) *pebble.EventListener {
+// read that found it fails with record.ErrCorrupt, as with v1), and
+// counted in stalls (synod_pebble_write_stalls_total; nil counts nothing).
+func memberEvents(l memberPebbleLogger, stalls *metrics.WriteStalls) *pebble.EventListener {
 	return &pebble.EventListener{
 		DataCorruption: func(info pebble.DataCorruptionInfo) {
 			l.log.Error("database corruption found by a read (the read fails)", "err", info.String())
@@ -177,9 +179,13 @@ func memberEvents(l memberPebbleLogger) *pebble.EventListener {
 			l.log.Error("database background error (retried)", "err", err)
 		},
 		WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+			stalls.Begin()
 			l.log.Warn("database writes stalled", "reason", info.Reason)
 		},
-		WriteStallEnd: func() { l.log.Info("database writes resumed") },
+		WriteStallEnd: func() {
+			stalls.End()
+			l.log.Info("database writes resumed")
+		},
 	}
 }
 

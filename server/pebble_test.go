@@ -4,12 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"net/http/httptest"
+	"regexp"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 
+	"github.com/synod-db/synod/metrics"
 	"github.com/synod-db/synod/mvcc"
 )
 
@@ -148,5 +154,108 @@ func TestStoreWrittenBeforeFiltersOpens(t *testing.T) {
 	put(st, 30, "new1x") // inside the new table's key range
 	if after := db.Metrics().Filter; after.Hits+after.Misses == before.Hits+before.Misses {
 		t.Fatalf("a put of a new key consulted no bloom filter (%+v)", after)
+	}
+}
+
+// A write stall of a member's database is counted and timed on /metrics
+// while it lasts and after it ends: the member's event listener feeds the
+// database's WriteStalls. Level 0 is filled to its stop threshold with
+// automatic compactions off, so a write that needs a new memtable stalls
+// until a manual compaction empties level 0.
+func TestWriteStallsOnMetrics(t *testing.T) {
+	stalls := metrics.NewWriteStalls(time.Now)
+	o := memberOptions(&pebble.Options{
+		MemTableSize: 256 << 10, MemTableStopWritesThreshold: 2,
+		L0CompactionThreshold: 1, L0StopWritesThreshold: 2, DisableAutomaticCompactions: true,
+	}, &Config{}, slog.New(slog.DiscardHandler), stalls)
+	db, err := pebble.Open(t.TempDir(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	set := metrics.New()
+	set.RegisterPebble(metrics.PebbleDB{Name: "state", Metrics: db.Metrics, Stalls: stalls})
+	val := make([]byte, 4<<10)
+	for i := 0; i < 2; i++ { // two overlapping tables: two sublevels
+		for _, k := range []string{"a0", "a9"} {
+			if err := db.Set([]byte(k), val, pebble.NoSync); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Flush(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.Metrics().Levels[0].Sublevels; n != 2 {
+		t.Fatalf("level 0 has %d sublevels, want 2 (test setup)", n)
+	}
+	wrote := make(chan error, 1)
+	go func() { // fills memtables until one must rotate into a full level 0
+		for i := 0; i < 1024; i++ {
+			if err := db.Set([]byte{'b', byte(i >> 8), byte(i)}, val, pebble.NoSync); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	finished := false
+	defer func() { // on failure, let the stalled write finish before Close
+		if !finished {
+			_ = db.Compact(context.Background(), []byte("a"), []byte("b"), false)
+			<-wrote
+		}
+	}()
+	waitMetric(t, set, "synod_pebble_write_stalls_total", func(v float64) bool { return v >= 1 })
+	waitMetric(t, set, "synod_pebble_write_stall_seconds_total", func(v float64) bool { return v > 0 })
+	select {
+	case err := <-wrote:
+		finished = true
+		t.Fatalf("the writes finished during the stall: %v", err)
+	default:
+	}
+	// Only level 0's range: compacting the stalled memtable's keys would
+	// flush it, which waits for the commit the stalled write holds.
+	if err := db.Compact(context.Background(), []byte("a"), []byte("b"), false); err != nil {
+		t.Fatal(err)
+	}
+	finished = true
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	before := scrapeMetric(t, set, "synod_pebble_write_stall_seconds_total")
+	time.Sleep(20 * time.Millisecond) // the time of an ended stall must not grow
+	if after := scrapeMetric(t, set, "synod_pebble_write_stall_seconds_total"); after != before {
+		t.Fatalf("stall time grew after the stall ended: %v -> %v", before, after)
+	}
+}
+
+// scrapeMetric returns the state database's value of name on set's /metrics.
+func scrapeMetric(t *testing.T, set *metrics.Set, name string) float64 {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	set.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	m := regexp.MustCompile(`(?m)^` + name + `\{db="state"\} (\S+)$`).FindStringSubmatch(rec.Body.String())
+	if m == nil {
+		t.Fatalf("%s not in /metrics", name)
+	}
+	v, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// waitMetric waits, with a deadline, until ok holds for name's value.
+func waitMetric(t *testing.T, set *metrics.Set, name string, ok func(float64) bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		v := scrapeMetric(t, set, name)
+		if ok(v) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s = %v", name, v)
+		}
 	}
 }

@@ -79,9 +79,14 @@ func TestMetricsOnClientPort(t *testing.T) {
 		{"etcd_debugging_mvcc_current_revision", "", puts + 1},
 		{"grpc_server_handled_total", `grpc_code="OK",grpc_method="Put"`, puts},
 		{"grpc_server_started_total", `grpc_method="LeaseKeepAlive",grpc_service="etcdserverpb.Lease",grpc_type="bidi_stream"`, keepAlives},
-		{"synod_pebble_memtable_size_bytes", "", 1},
-		{"synod_pebble_block_cache_misses_total", "", 0},
-		{"synod_pebble_l0_files", "", 0},
+		{"synod_pebble_memtable_size_bytes", `db="state"`, 1},
+		{"synod_pebble_memtable_size_bytes", `db="raftlog"`, 1},
+		{"synod_pebble_block_cache_misses_total", `db="state"`, 0},
+		{"synod_pebble_l0_files", `db="state"`, 0},
+		{"synod_pebble_wal_bytes_written_total", `db="raftlog"`, puts * 20},
+		{"synod_pebble_wal_bytes_written_total", `db="state"`, puts * 20},
+		{"synod_pebble_level_tables", `db="state",level="6"`, 0},
+		{"synod_pebble_write_stalls_total", `db="state"`, 0},
 	}
 	for _, ch := range checks {
 		if v := metricValue(t, body, ch.name, ch.labels); v < ch.min {
