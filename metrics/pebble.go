@@ -126,13 +126,21 @@ var (
 		{pebbleDesc("flushes_total", "Memtable flushes completed."), counter,
 			func(m *pebble.Metrics) float64 { return float64(m.Flush.Count) }},
 		{pebbleDesc("flushed_bytes_total", "Bytes of sstables written by flushes."), counter,
-			func(m *pebble.Metrics) float64 { return float64(m.Total().TableBytesFlushed) }},
+			func(m *pebble.Metrics) float64 {
+				return levelSum(m, func(l *pebble.LevelMetrics) uint64 { return l.TableBytesFlushed })
+			}},
 		{pebbleDesc("compaction_read_bytes_total", "Bytes of sstables compactions read."), counter,
-			func(m *pebble.Metrics) float64 { return float64(m.Total().TableBytesRead) }},
+			func(m *pebble.Metrics) float64 {
+				return levelSum(m, func(l *pebble.LevelMetrics) uint64 { return l.TableBytesRead })
+			}},
 		{pebbleDesc("compaction_written_bytes_total", "Bytes of sstables compactions wrote."), counter,
-			func(m *pebble.Metrics) float64 { return float64(m.Total().TableBytesCompacted) }},
+			func(m *pebble.Metrics) float64 {
+				return levelSum(m, func(l *pebble.LevelMetrics) uint64 { return l.TableBytesCompacted })
+			}},
 		{pebbleDesc("ingested_bytes_total", "Bytes of sstables ingested (a snapshot installed)."), counter,
-			func(m *pebble.Metrics) float64 { return float64(m.Total().TableBytesIngested) }},
+			func(m *pebble.Metrics) float64 {
+				return levelSum(m, func(l *pebble.LevelMetrics) uint64 { return l.TableBytesIngested })
+			}},
 		{pebbleDesc("wal_bytes_written_total", "Bytes written to the write-ahead log, framing included."), counter,
 			func(m *pebble.Metrics) float64 { return float64(m.WAL.BytesWritten) }},
 	}
@@ -142,6 +150,16 @@ var (
 	stallsDesc      = pebbleDesc("write_stalls_total", "Times writes stalled behind flushes or level 0 compactions.")
 	stallTimeDesc   = pebbleDesc("write_stall_seconds_total", "Time writes spent stalled (a stall under way counts up to now).")
 )
+
+// levelSum adds up one figure over every level. Pebble's own Total() is not
+// used: it counts the bytes written to the WAL as flushed.
+func levelSum(m *pebble.Metrics, f func(*pebble.LevelMetrics) uint64) float64 {
+	var n uint64
+	for i := range m.Levels {
+		n += f(&m.Levels[i])
+	}
+	return float64(n)
+}
 
 // pebbleCollector is a prometheus.Collector over a member's databases.
 type pebbleCollector []PebbleDB
