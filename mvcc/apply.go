@@ -54,6 +54,7 @@ func isRequestErr(err error) bool {
 type writer struct {
 	b        *pebble.Batch
 	gens     *genCache // the store's; updated with every write to b
+	look     *lookup   // the group's: finds a put's previous version in b
 	prefix   bool      // the store's prefixSeek (visitKey)
 	beginRev int64
 	changes  int64 // next sub revision
@@ -74,7 +75,7 @@ func (w *writer) put(key, value []byte, lease int64) error {
 	g, ok := w.gens.get(key)
 	if !ok {
 		var err error
-		if g, err = getGeneration(w.b, w.prefix, key, rev); err != nil {
+		if g, err = w.look.generation(key, rev); err != nil {
 			return err
 		}
 	}

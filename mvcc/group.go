@@ -36,6 +36,7 @@ var errGroupDone = errors.New("mvcc: group: used after Commit or Close")
 type Group struct {
 	s     *Store
 	b     *pebble.Batch
+	look  *lookup // the puts' previous-version lookups in b (lookup.go)
 	rev   int64  // the revision after the entries applied so far
 	index uint64 // the last entry applied so far (0: none)
 	term  uint64
@@ -53,7 +54,8 @@ func (s *Store) NewGroup() (*Group, error) {
 	if err := s.usable(); err != nil {
 		return nil, err
 	}
-	return &Group{s: s, b: s.db.NewIndexedBatch(), rev: s.rev.Load()}, nil
+	b := s.db.NewIndexedBatch()
+	return &Group{s: s, b: b, look: newLookup(b, s.prefixSeek), rev: s.rev.Load()}, nil
 }
 
 // Rev is the revision after the entries the group applied so far (the
@@ -107,7 +109,7 @@ func (g *Group) ApplyWith(index, term uint64, req *pb.InternalRaftRequest, extra
 		return g.compaction(index, term, req.Compaction.Revision)
 	}
 	room := g.eventRoom()
-	g.w = writer{b: g.b, gens: &g.s.gens, prefix: g.s.prefixSeek, beginRev: g.rev, events: g.events[len(g.events):]}
+	g.w = writer{b: g.b, gens: &g.s.gens, look: g.look, prefix: g.s.prefixSeek, beginRev: g.rev, events: g.events[len(g.events):]}
 	w := &g.w
 	res, err := g.s.dispatch(w, req)
 	switch {
@@ -185,11 +187,10 @@ func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
 		if err := g.commit(); err != nil {
 			return Result{}, g.fail(err)
 		}
-		g.b.Close()
-		g.b = s.db.NewIndexedBatch()
+		g.newBatch()
 	}
 	previous := s.compactRev.Load()
-	w := &writer{b: g.b, gens: &s.gens, prefix: s.prefixSeek, beginRev: g.rev}
+	w := &writer{b: g.b, gens: &s.gens, look: g.look, prefix: s.prefixSeek, beginRev: g.rev}
 	res, compactTo, err := s.compaction(w, rev)
 	if err != nil && !isRequestErr(err) {
 		return Result{}, g.fail(err)
@@ -200,17 +201,28 @@ func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
 	if compactTo != nil {
 		s.queueCompactHash(*compactTo, previous)
 	}
+	if err := g.look.close(); err != nil {
+		return Result{}, g.fail(err)
+	}
 	if err := s.commitBatch(g.b, g.rev, index, term, compactTo); err != nil {
 		return Result{}, g.fail(err)
 	}
 	g.index, g.term = index, term
-	g.b.Close()
-	g.b = s.db.NewIndexedBatch()
+	g.newBatch()
 	if compactTo != nil {
 		res.Compacted = s.waitPhysical(*compactTo)
 		s.kickCompactor()
 	}
 	return res, nil
+}
+
+// newBatch closes the committed batch and goes on in a fresh one, with a
+// lookup of its own.
+func (g *Group) newBatch() {
+	_ = g.look.close()
+	g.b.Close()
+	g.b = g.s.db.NewIndexedBatch()
+	g.look = newLookup(g.b, g.s.prefixSeek)
 }
 
 // commit writes the group's revision and applied index and commits its
@@ -219,6 +231,9 @@ func (g *Group) compaction(index, term uint64, rev int64) (Result, error) {
 func (g *Group) commit() error {
 	if !g.dirty {
 		return nil
+	}
+	if err := g.look.close(); err != nil {
+		return err
 	}
 	if err := g.s.commitBatch(g.b, g.rev, g.index, g.term, nil); err != nil {
 		return err
@@ -244,6 +259,7 @@ func (g *Group) Close() {
 		g.s.gens.reset() // it may describe writes of the discarded batch
 	}
 	if g.b != nil {
+		_ = g.look.close()
 		_ = g.b.Close()
 		g.b = nil
 	}
