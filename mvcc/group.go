@@ -37,8 +37,8 @@ type Group struct {
 	s     *Store
 	b     *pebble.Batch
 	look  *lookup // the puts' previous-version lookups in b (lookup.go)
-	rev   int64  // the revision after the entries applied so far
-	index uint64 // the last entry applied so far (0: none)
+	rev   int64   // the revision after the entries applied so far
+	index uint64  // the last entry applied so far (0: none)
 	term  uint64
 	dirty bool  // b holds entries not yet committed
 	err   error // set once the group is unusable
