@@ -143,7 +143,7 @@ type streamReader struct {
 // or checksum problem is a wrapped record.ErrCorrupt. Records handed to fn
 // before the trailer are not yet checksum-verified.
 func readStream(r io.Reader, size int64, fn func(k, v []byte) error) (snapTrailer, error) {
-	return readStreamFrom(&streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}, fn)
+	return readStreamFrom(newStreamReader(r, size), fn)
 }
 
 // readStreamFrom is readStream on a prepared reader.
@@ -156,6 +156,12 @@ func readStreamFrom(sr *streamReader, fn func(k, v []byte) error) (snapTrailer, 
 		return snapTrailer{}, corruptf("snapshot: bad header %q", hdr)
 	}
 	for count := uint64(0); ; count++ {
+		if ok, err := sr.peekRecord(fn); ok {
+			if err != nil {
+				return snapTrailer{}, err
+			}
+			continue
+		}
 		frame, err := sr.read(1)
 		if err != nil {
 			return snapTrailer{}, err
