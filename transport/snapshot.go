@@ -95,14 +95,32 @@ func snapshotError(id uint64, err error) error {
 // chunkWriter cuts a snapshot body into messages of exactly ChunkSize bytes
 // (the last may be shorter). Every chunk gets a fresh buffer because gRPC
 // may use a sent message lazily. After a send error every Write fails.
+// The body may build what it writes in the chunk itself (AvailableBuffer),
+// as mvcc's Snapshot.WriteTo does: nothing is copied then.
 type chunkWriter struct {
 	cs  grpc.ClientStream
 	buf []byte
 	err error
 }
 
+// AvailableBuffer returns the free space of the chunk being filled, empty,
+// to append to and pass to Write right after.
+func (w *chunkWriter) AvailableBuffer() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, 0, ChunkSize)
+	}
+	return w.buf[len(w.buf):len(w.buf)]
+}
+
 // Write implements io.Writer; it does not retain p.
 func (w *chunkWriter) Write(p []byte) (int, error) {
+	if w.inPlace(p) {
+		w.buf = w.buf[:len(w.buf)+len(p)]
+		if len(w.buf) == ChunkSize {
+			w.flush()
+		}
+		return len(p), w.err
+	}
 	n := 0
 	for len(p) > 0 {
 		if w.err != nil {
@@ -119,6 +137,13 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 		}
 	}
 	return n, w.err
+}
+
+// inPlace is whether p is what was appended to AvailableBuffer's slice:
+// the next bytes of the chunk itself.
+func (w *chunkWriter) inPlace(p []byte) bool {
+	free := w.buf[len(w.buf):cap(w.buf)]
+	return w.err == nil && len(p) > 0 && len(p) <= len(free) && &p[0] == &free[0]
 }
 
 // flush sends the buffered partial chunk, if any.
