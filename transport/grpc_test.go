@@ -585,41 +585,58 @@ func (b inPlaceBody) WriteTo(w io.Writer) (int64, error) {
 }
 
 // TestGRPCSnapshotBodyBuiltInChunks: a body built in the chunks themselves
-// arrives intact, in chunks of at most ChunkSize bytes.
+// arrives intact, in chunks of at most ChunkSize bytes, at a peer server
+// made with ServerOptions (peerCodec) and at one with gRPC's own codec.
 func TestGRPCSnapshotBodyBuiltInChunks(t *testing.T) {
-	a, b := pair(t, Config{})
-	body := randomBytes(3*ChunkSize+777, 5)
+	for _, opts := range [][]grpc.ServerOption{ServerOptions(), nil} {
+		a, b := pair(t, Config{}, opts...)
+		body := randomBytes(3*ChunkSize+777, 5)
+		got := readSnapshots(b.rec)
+		done := make(chan error, 1)
+		a.tr.SendSnapshot(snapMsg(1, 2), inPlaceBody{body}, func(err error) { done <- err })
+		if err := waitDone(t, done); err != nil {
+			t.Fatalf("done(%v), want nil", err)
+		}
+		data, largest := got()
+		if !bytes.Equal(data, body) {
+			t.Fatalf("receiver got %d bytes, differing from the %d sent", len(data), len(body))
+		}
+		if largest > ChunkSize {
+			t.Fatalf("receiver saw a %d byte chunk, max %d", largest, ChunkSize)
+		}
+	}
+}
+
+// readSnapshots makes rec read every snapshot body whole, and returns what
+// the last one held and the largest Read it made.
+func readSnapshots(rec *recorder) func() ([]byte, int) {
 	var (
 		mu      sync.Mutex
 		got     []byte
 		largest int
 	)
-	b.rec.onSnapshot = func(m *raftpb.Message, r io.Reader) error {
+	rec.onSnapshot = func(m *raftpb.Message, r io.Reader) error {
 		buf := make([]byte, 4<<20)
+		var data []byte
+		big := 0
 		for {
 			n, err := r.Read(buf)
-			mu.Lock()
-			got, largest = append(got, buf[:n]...), max(largest, n)
-			mu.Unlock()
+			data, big = append(data, buf[:n]...), max(big, n)
 			if err == io.EOF {
-				return nil
+				break
 			}
 			if err != nil {
 				return err
 			}
 		}
+		mu.Lock()
+		got, largest = data, big
+		mu.Unlock()
+		return nil
 	}
-	done := make(chan error, 1)
-	a.tr.SendSnapshot(snapMsg(1, 2), inPlaceBody{body}, func(err error) { done <- err })
-	if err := waitDone(t, done); err != nil {
-		t.Fatalf("done(%v), want nil", err)
-	}
-	mu.Lock()
-	defer mu.Unlock()
-	if !bytes.Equal(got, body) {
-		t.Fatalf("receiver got %d bytes, differing from the %d sent", len(got), len(body))
-	}
-	if largest > ChunkSize {
-		t.Fatalf("receiver saw a %d byte chunk, max %d", largest, ChunkSize)
+	return func() ([]byte, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return got, largest
 	}
 }
