@@ -38,24 +38,29 @@ func (h *countHandler) ReceiveSnapshot(*raftpb.Message, io.Reader) error {
 	return nil
 }
 
-// BenchmarkGRPCThroughput measures MsgApp delivery (one 256 byte entry each)
-// between two members on loopback, keeping at most half a queue in flight.
-func BenchmarkGRPCThroughput(b *testing.B) {
-	const step = 512
+// benchLink starts member 2, whose Handler is recv, on a loopback peer
+// server made with opts, and returns member 1's transport, which knows it.
+func benchLink(b *testing.B, recv Handler, opts ...grpc.ServerOption) *GRPC {
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)
 	}
-	recv := &countHandler{step: step, tick: make(chan struct{}, 1024)}
 	rt := NewGRPC(Config{LocalID: 2, ClusterID: 1, Handler: recv})
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(opts...)
 	rt.Register(srv)
 	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	defer rt.Close()
 	st := NewGRPC(Config{LocalID: 1, ClusterID: 1, Handler: &countHandler{step: 1 << 62}})
-	defer st.Close()
 	st.AddPeer(2, []string{"http://" + lis.Addr().String()})
+	b.Cleanup(func() { st.Close(); srv.Stop(); rt.Close() })
+	return st
+}
+
+// BenchmarkGRPCThroughput measures MsgApp delivery (one 256 byte entry each)
+// between two members on loopback, keeping at most half a queue in flight.
+func BenchmarkGRPCThroughput(b *testing.B) {
+	const step = 512
+	recv := &countHandler{step: step, tick: make(chan struct{}, 1024)}
+	st := benchLink(b, recv)
 
 	msgs := make([]*raftpb.Message, step)
 	for i := range msgs {
@@ -167,19 +172,7 @@ func BenchmarkSnapshotCatchUp(b *testing.B) {
 	if _, err := sn.WriteTo(&size); err != nil {
 		b.Fatal(err)
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	rt := NewGRPC(Config{LocalID: 2, ClusterID: 1, Handler: &storeHandler{s: dst}})
-	srv := grpc.NewServer(ServerOptions()...)
-	rt.Register(srv)
-	go func() { _ = srv.Serve(lis) }()
-	defer srv.Stop()
-	defer rt.Close()
-	st := NewGRPC(Config{LocalID: 1, ClusterID: 1, Handler: &countHandler{step: 1 << 62}})
-	defer st.Close()
-	st.AddPeer(2, []string{"http://" + lis.Addr().String()})
+	st := benchLink(b, &storeHandler{s: dst}, ServerOptions()...)
 	m := &raftpb.Message{
 		Type: raftpb.MessageType_MsgSnap.Enum(), From: proto.Uint64(1), To: proto.Uint64(2), Term: proto.Uint64(1),
 		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: proto.Uint64(sn.Index()), Term: proto.Uint64(sn.Term())}},
