@@ -1,13 +1,11 @@
 package mvcc
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"os"
 
@@ -94,7 +92,8 @@ func checkBackupHash(f *os.File, content int64) error {
 
 // readBackupStream parses a (possibly padded) snapshot stream of content bytes.
 func readBackupStream(r io.Reader, content int64, fn func(k, v []byte) error) (snapTrailer, error) {
-	sr := &streamReader{r: bufio.NewReaderSize(r, 1<<16), left: content, crc: crc32.New(castagnoli), padded: true}
+	sr := newStreamReader(r, content)
+	sr.padded = true
 	return readStreamFrom(sr, fn)
 }
 

@@ -118,8 +118,8 @@ func benchStream(b *testing.B, n, size int) []byte {
 	tr = append(append(tr, be64(1)...), be64(uint64(n))...)
 	sw.write(tr)
 	sw.writeRaw(be32(sw.crc.Sum32()))
-	if err := sw.w.Flush(); err != nil {
-		b.Fatal(err)
+	if sw.flush(); sw.err != nil {
+		b.Fatal(sw.err)
 	}
 	return buf.Bytes()
 }

@@ -1,10 +1,8 @@
 package mvcc
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io"
 	"math"
 	"os"
@@ -61,7 +59,8 @@ func (s *Store) ReceiveSnapshot(index, term uint64, body io.Reader) error {
 // verifying the stream and that it is the snapshot at index/term, and syncs
 // dir: it returns how many tables it wrote.
 func (s *Store) receiveTables(fs vfs.FS, dir string, index, term uint64, body io.Reader) (int, error) {
-	sr := &streamReader{r: bufio.NewReaderSize(body, 1<<16), left: math.MaxInt64, crc: crc32.New(castagnoli), open: true}
+	sr := newStreamReader(body, math.MaxInt64)
+	sr.open = true
 	tabs, err := s.streamTables(fs, dir, func(add func(k, v []byte) error) (snapTrailer, error) {
 		tr, err := readStreamFrom(sr, add)
 		if err == nil && (tr.index != index || tr.term != term) {

@@ -14,10 +14,12 @@ import (
 )
 
 // cutReader yields the first n bytes of data, then fails with err (io.EOF:
-// the stream simply ends there).
+// the stream simply ends there); with once, only the first time, and
+// io.EOF after that (a reader may do that after an error).
 type cutReader struct {
-	r   io.Reader
-	err error
+	r    io.Reader
+	err  error
+	once bool
 }
 
 func cutAt(data []byte, n int, err error) io.Reader {
@@ -27,7 +29,11 @@ func cutAt(data []byte, n int, err error) io.Reader {
 func (c *cutReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	if errors.Is(err, io.EOF) {
-		return n, c.err
+		err = c.err
+		if c.once {
+			c.err = io.EOF
+		}
+		return n, err
 	}
 	return n, err
 }
@@ -44,8 +50,10 @@ func TestReceiveCutOffLeavesNothing(t *testing.T) {
 	before := stateDump(t, dst.db)
 	linkDown := errors.New("link down")
 	for _, at := range []int{0, snapHeaderLen, len(stream) / 3, len(stream) - 5, len(stream) - 1} {
-		for _, end := range []error{io.EOF, linkDown} {
-			err := dst.s.ReceiveSnapshot(index, term, cutAt(stream, at, end))
+		for i, end := range []error{io.EOF, linkDown, linkDown} {
+			body := cutAt(stream, at, end)
+			body.(*cutReader).once = i == 2 // the failure must be reported although the body forgets it
+			err := dst.s.ReceiveSnapshot(index, term, body)
 			if end == io.EOF && !errors.Is(err, record.ErrCorrupt) || end == linkDown && !errors.Is(err, linkDown) {
 				t.Fatalf("cut at %d by %v: %v", at, end, err)
 			}

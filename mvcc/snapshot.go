@@ -59,13 +59,16 @@ func (sn *Snapshot) Term() uint64 { return sn.term }
 func (sn *Snapshot) Close() error { return sn.s.closeSnapshot(sn.snap) }
 
 // WriteTo writes the snapshot stream to w and returns the bytes written.
+// A w that buffers, as bufio.Writer and bytes.Buffer do (it has
+// AvailableBuffer: records are appended to its free space, then written
+// from there), is written to directly; any other through a bufio.Writer.
 func (sn *Snapshot) WriteTo(w io.Writer) (n int64, err error) {
 	it, err := sn.snap.NewIter(&pebble.IterOptions{LowerBound: stateStart})
 	if err != nil {
 		return 0, fmt.Errorf("mvcc: snapshot iterator: %w", err)
 	}
 	defer func() { err = closeIter(it, err) }()
-	sw := &streamWriter{w: bufio.NewWriterSize(w, 1<<16), crc: crc32.New(castagnoli)}
+	sw := newStreamWriter(w)
 	sw.write(append([]byte(snapMagic), snapVersion))
 	var count uint64
 	for valid := it.First(); valid && sw.err == nil; valid = it.Next() {
@@ -83,18 +86,41 @@ func (sn *Snapshot) WriteTo(w io.Writer) (n int64, err error) {
 	t = binary.BigEndian.AppendUint64(binary.BigEndian.AppendUint64(t, sn.term), count)
 	sw.write(t)
 	sw.writeRaw(binary.BigEndian.AppendUint32(nil, sw.crc.Sum32()))
-	if sw.err == nil {
-		sw.err = sw.w.Flush()
-	}
+	sw.flush()
 	return sw.n, sw.err
 }
 
 // streamWriter writes frames, tracking the byte count, crc and first error.
 type streamWriter struct {
-	w   *bufio.Writer
+	w   bufferedWriter
 	crc hash.Hash32
 	n   int64
 	err error
+	hdr [1 + 2*binary.MaxVarintLen64]byte // a record's lengths, when it is written in pieces
+}
+
+// bufferedWriter is a writer with a buffer of its own that a frame can be
+// built in (bufio.Writer, bytes.Buffer): AvailableBuffer returns its free
+// space, empty, to append to and pass to Write right after.
+type bufferedWriter interface {
+	io.Writer
+	AvailableBuffer() []byte
+}
+
+// newStreamWriter writes to w, through a bufio.Writer unless w buffers.
+func newStreamWriter(w io.Writer) *streamWriter {
+	bw, ok := w.(bufferedWriter)
+	if !ok {
+		bw = bufio.NewWriterSize(w, 1<<16)
+	}
+	return &streamWriter{w: bw, crc: crc32.New(castagnoli)}
+}
+
+// flush flushes the writer if it needs it (a bufio.Writer).
+func (sw *streamWriter) flush() {
+	if f, ok := sw.w.(interface{ Flush() error }); ok && sw.err == nil {
+		sw.err = f.Flush()
+	}
 }
 
 func (sw *streamWriter) write(b []byte) {
@@ -111,12 +137,19 @@ func (sw *streamWriter) writeRaw(b []byte) {
 	sw.err = err
 }
 
+// record writes one record frame: built in the writer's free space and
+// hashed in one piece when it fits there, else in pieces.
 func (sw *streamWriter) record(k, v []byte) {
-	hdr := append(make([]byte, 0, 1+2*binary.MaxVarintLen64), frameRecord)
-	hdr = binary.AppendUvarint(hdr, uint64(len(k)))
+	if b := sw.w.AvailableBuffer(); cap(b) >= len(sw.hdr)+len(k)+len(v) {
+		b = binary.AppendUvarint(append(b, frameRecord), uint64(len(k)))
+		b = binary.AppendUvarint(append(b, k...), uint64(len(v)))
+		sw.write(append(b, v...))
+		return
+	}
+	hdr := binary.AppendUvarint(append(sw.hdr[:0], frameRecord), uint64(len(k)))
 	sw.write(hdr)
 	sw.write(k)
-	sw.write(binary.AppendUvarint(nil, uint64(len(v))))
+	sw.write(binary.AppendUvarint(sw.hdr[:0], uint64(len(v))))
 	sw.write(v)
 }
 
@@ -143,7 +176,7 @@ type streamReader struct {
 // or checksum problem is a wrapped record.ErrCorrupt. Records handed to fn
 // before the trailer are not yet checksum-verified.
 func readStream(r io.Reader, size int64, fn func(k, v []byte) error) (snapTrailer, error) {
-	return readStreamFrom(&streamReader{r: bufio.NewReaderSize(r, 1<<16), left: size, crc: crc32.New(castagnoli)}, fn)
+	return readStreamFrom(newStreamReader(r, size), fn)
 }
 
 // readStreamFrom is readStream on a prepared reader.
@@ -156,6 +189,12 @@ func readStreamFrom(sr *streamReader, fn func(k, v []byte) error) (snapTrailer, 
 		return snapTrailer{}, corruptf("snapshot: bad header %q", hdr)
 	}
 	for count := uint64(0); ; count++ {
+		if ok, err := sr.peekRecord(fn); ok {
+			if err != nil {
+				return snapTrailer{}, err
+			}
+			continue
+		}
 		frame, err := sr.read(1)
 		if err != nil {
 			return snapTrailer{}, err

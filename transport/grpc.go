@@ -151,10 +151,14 @@ const (
 	ConnWindowBytes   = 8 << 20
 )
 
-// ServerOptions are the options the peer gRPC server must be created with
-// (the flow-control windows above).
+// ServerOptions are the options the peer gRPC server must be created with:
+// the flow-control windows above, and peerCodec, which hands a snapshot's
+// chunks on without copying them.
 func ServerOptions() []grpc.ServerOption {
-	return []grpc.ServerOption{grpc.InitialWindowSize(StreamWindowBytes), grpc.InitialConnWindowSize(ConnWindowBytes)}
+	return []grpc.ServerOption{
+		grpc.InitialWindowSize(StreamWindowBytes), grpc.InitialConnWindowSize(ConnWindowBytes),
+		grpc.ForceServerCodecV2(peerCodec),
+	}
 }
 
 // Register installs the peer service on the member's peer gRPC server. It

@@ -130,7 +130,9 @@ func (t *GRPC) recvSnapshot(ss grpc.ServerStream, from uint64) error {
 	if m.GetType() != raftpb.MessageType_MsgSnap {
 		return status.Errorf(codes.InvalidArgument, "transport: snapshot stream carries %v", m.GetType())
 	}
-	if err := t.cfg.Handler.ReceiveSnapshot(m, &chunkReader{ss: ss}); err != nil {
+	body := &chunkReader{ss: ss, msg: newChunkMsg()}
+	defer body.msg.release()
+	if err := t.cfg.Handler.ReceiveSnapshot(m, body); err != nil {
 		t.log.Warn("snapshot rejected", slog.String("peer", hexID(from)), slog.Any("err", err))
 		return status.Error(codes.Aborted, err.Error())
 	}
@@ -206,26 +208,29 @@ func mdUint(md metadata.MD, key string) (uint64, bool) {
 // for concurrent use.
 type chunkReader struct {
 	ss   grpc.ServerStream
-	msg  wrapperspb.BytesValue
-	rest []byte
+	msg  *chunkMsg
+	rest []byte // unread bytes of the chunk's current piece
 	err  error
 }
 
-// next makes rest non-empty, reading the next chunk, or sets err.
+// next makes rest non-empty, from the chunk's next piece or the next
+// chunk, or sets err.
 func (r *chunkReader) next() bool {
 	for len(r.rest) == 0 && r.err == nil {
-		if err := r.ss.RecvMsg(&r.msg); err != nil {
+		if r.rest = r.msg.next(); len(r.rest) > 0 {
+			break
+		}
+		if err := r.ss.RecvMsg(r.msg); err != nil {
 			r.err = err
 			if !errors.Is(err, io.EOF) {
 				r.err = fmt.Errorf("transport: snapshot stream broke: %w", err)
 			}
 			break
 		}
-		if len(r.msg.Value) > ChunkSize {
-			r.err = fmt.Errorf("transport: snapshot chunk of %d bytes exceeds %d", len(r.msg.Value), ChunkSize)
+		if n := r.msg.size(); n > ChunkSize {
+			r.err = fmt.Errorf("transport: snapshot chunk of %d bytes exceeds %d", n, ChunkSize)
 			break
 		}
-		r.rest = r.msg.Value
 	}
 	return len(r.rest) > 0
 }

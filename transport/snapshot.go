@@ -29,7 +29,7 @@ func (t *GRPC) streamSnapshot(p *peer, m *raftpb.Message, body io.WriterTo) erro
 	}
 	ctx, cancel := context.WithCancel(p.outCtx)
 	defer cancel()
-	cs, err := p.conn.NewStream(ctx, &serviceDesc.Streams[snapshotStream], snapshotMethod)
+	cs, err := p.conn.NewStream(ctx, &serviceDesc.Streams[snapshotStream], snapshotMethod, grpc.ForceCodecV2(peerCodec))
 	if err != nil {
 		return snapshotError(p.id, err)
 	}
@@ -93,24 +93,48 @@ func snapshotError(id uint64, err error) error {
 }
 
 // chunkWriter cuts a snapshot body into messages of exactly ChunkSize bytes
-// (the last may be shorter). Every chunk gets a fresh buffer because gRPC
-// may use a sent message lazily. After a send error every Write fails.
+// (the last may be shorter). Every chunk is a buffer of chunkBuffers that
+// peerCodec hands to gRPC as it is, and gRPC gives back once it wrote it.
+// After a send error every Write fails. The body may build what it writes
+// in the chunk itself (AvailableBuffer), as mvcc's Snapshot.WriteTo does:
+// nothing is copied then.
 type chunkWriter struct {
-	cs  grpc.ClientStream
-	buf []byte
-	err error
+	cs    grpc.ClientStream
+	chunk *[]byte // the chunk being filled, from chunkBuffers
+	buf   []byte  // its filled part
+	err   error
+}
+
+// AvailableBuffer returns the free space of the chunk being filled, empty,
+// to append to and pass to Write right after.
+func (w *chunkWriter) AvailableBuffer() []byte {
+	w.grab()
+	return w.buf[len(w.buf):len(w.buf)]
+}
+
+// grab takes a new chunk if none is being filled.
+func (w *chunkWriter) grab() {
+	if w.chunk == nil {
+		w.chunk = chunkBuffers.Get(0)
+		w.buf = (*w.chunk)[:0:ChunkSize]
+	}
 }
 
 // Write implements io.Writer; it does not retain p.
 func (w *chunkWriter) Write(p []byte) (int, error) {
+	if w.inPlace(p) {
+		w.buf = w.buf[:len(w.buf)+len(p)]
+		if len(w.buf) == ChunkSize {
+			w.flush()
+		}
+		return len(p), w.err
+	}
 	n := 0
 	for len(p) > 0 {
 		if w.err != nil {
 			return n, w.err
 		}
-		if w.buf == nil { // a whole chunk at once: growing it copied each chunk ~twice
-			w.buf = make([]byte, 0, ChunkSize)
-		}
+		w.grab()
 		k := min(len(p), ChunkSize-len(w.buf))
 		w.buf = append(w.buf, p[:k]...)
 		p, n = p[k:], n+k
@@ -121,12 +145,20 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	return n, w.err
 }
 
+// inPlace is whether p is what was appended to AvailableBuffer's slice:
+// the next bytes of the chunk itself.
+func (w *chunkWriter) inPlace(p []byte) bool {
+	free := w.buf[len(w.buf):cap(w.buf)]
+	return w.err == nil && len(p) > 0 && len(p) <= len(free) && &p[0] == &free[0]
+}
+
 // flush sends the buffered partial chunk, if any.
 func (w *chunkWriter) flush() error {
 	if w.err != nil || len(w.buf) == 0 {
 		return w.err
 	}
-	w.err = w.cs.SendMsg(&wrapperspb.BytesValue{Value: w.buf})
-	w.buf = nil
+	*w.chunk = w.buf
+	w.err = w.cs.SendMsg(&chunkMsg{out: w.chunk})
+	w.chunk, w.buf = nil, nil
 	return w.err
 }

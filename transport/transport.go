@@ -41,7 +41,10 @@
 //   - Snapshot (client streaming). The first BytesValue holds the marshaled
 //     MsgSnap raftpb.Message, every further one a body chunk of at most
 //     ChunkSize bytes. The reply is google.protobuf.Empty, or an error status
-//     when the receiver rejected the snapshot.
+//     when the receiver rejected the snapshot. Both ends encode and decode
+//     the chunks with peerCodec (chunkcodec.go), which neither copies nor
+//     allocates their bytes; on the wire they are the same BytesValue
+//     messages, so a member without it sends and receives them as before.
 //   - Members (unary, Empty → BytesValue): the member's view of the cluster
 //     (Membership.MemberList) for a member that is joining; it carries no
 //     cluster metadata, since the joiner does not know the cluster ID yet.
