@@ -14,9 +14,10 @@
 //
 //  1. a leader sends its messages first (it may persist in parallel with its
 //     followers, Raft thesis §10.2.1);
-//  2. committed normal entries whose log entries an earlier Save already
-//     made durable are applied (as in 6), so that they do not wait for this
-//     Ready's fsync of newer entries; none when the Ready has a snapshot;
+//  2. on the leader, committed normal entries whose log entries an earlier
+//     Save already made durable are applied (as in 6), so that they do not
+//     wait for this Ready's fsync of newer entries (a follower does not: its
+//     acknowledgement, sent after its Save, would wait for the apply);
 //  3. an incoming snapshot is installed (log reset, then state restored);
 //  4. HardState and entries are saved in one Pebble batch, fsynced whenever
 //     raft.MustSync says so — before the leader's own copy counts (raft counts

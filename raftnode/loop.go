@@ -149,11 +149,11 @@ func (c *Core) handleReady(rd raft.Ready) error {
 	if leader {
 		c.send(rd.Messages)
 	}
-	// Entries committed and already durable are applied before this
-	// Ready's fsync: a proposal committed by the last round waits for its
-	// apply, not for the newer entries' flush too.
+	// On the leader, entries committed and already durable are applied
+	// before this Ready's fsync: a proposal committed by the last round
+	// waits for its apply, not for the newer entries' flush too.
 	committed := rd.CommittedEntries
-	if k := c.durableRun(rd); k > 0 {
+	if k := c.durableRun(rd, leader); k > 0 {
 		if err := c.applyEntries(committed[:k]); err != nil {
 			return err
 		}
@@ -199,15 +199,18 @@ func (c *Core) handleReady(rd raft.Ready) error {
 }
 
 // durableRun returns how many of rd's committed entries, from the first,
-// may be applied before rd is saved: normal entries whose log entry an
+// the leader applies before rd is saved: normal entries whose log entry an
 // earlier Save already made durable (at or below c.durable) and which rd
 // does not rewrite (below its first new entry). So every entry is still
 // durable in the local log before it is applied (commitApplied relies on
 // it). A Ready with a snapshot applies nothing early (the install comes
 // first), nor does a conf change or anything after one (it is applied in
-// its usual place, after the Save).
-func (c *Core) durableRun(rd raft.Ready) int {
-	if !raft.IsEmptySnap(rd.Snapshot) {
+// its usual place, after the Save). A follower applies nothing early: its
+// Save is followed by its acknowledgement to the leader, which an apply
+// before it would delay, and every write's commit with it (one client's
+// puts: 0.82x with followers applying early too).
+func (c *Core) durableRun(rd raft.Ready, leader bool) int {
+	if !leader || !raft.IsEmptySnap(rd.Snapshot) {
 		return 0
 	}
 	bound := c.durable
