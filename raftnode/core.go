@@ -54,7 +54,11 @@ type Core struct {
 	// savedHardState is the latest written; its commit may lag
 	// (hardStateToSave).
 	savedHardState *raftpb.HardState
-	ccExpected     map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
+	// durable is the last log index this member has fsynced (by a Save of
+	// entries, or a snapshot install) since it started: committed entries
+	// up to it may be applied before the next Save (durableRun).
+	durable    uint64
+	ccExpected map[uint64]struct{} // conf changes stepped as leader, not yet seen in a Ready
 
 	// Published for other goroutines.
 	lead    atomic.Uint64

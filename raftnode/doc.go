@@ -14,16 +14,22 @@
 //
 //  1. a leader sends its messages first (it may persist in parallel with its
 //     followers, Raft thesis §10.2.1);
-//  2. an incoming snapshot is installed (log reset, then state restored);
-//  3. HardState and entries are saved in one Pebble batch, fsynced whenever
+//  2. on the leader, committed normal entries whose log entries an earlier
+//     Save already made durable are applied (as in 6), so that they do not
+//     wait for this Ready's fsync of newer entries (a follower does not: its
+//     acknowledgement, sent after its Save, would wait for the apply);
+//  3. an incoming snapshot is installed (log reset, then state restored);
+//  4. HardState and entries are saved in one Pebble batch, fsynced whenever
 //     raft.MustSync says so — before the leader's own copy counts (raft counts
 //     it at Advance) and before a follower acknowledges (it sends after);
-//  4. followers send their messages;
-//  5. committed entries are applied through the Applier, which stores the
-//     applied index in the same batch as the state: every run of normal
-//     entries is one Applier.Apply (a lone entry is a run of one), a
+//  5. followers send their messages;
+//  6. the other committed entries are applied through the Applier, which
+//     stores the applied index in the same batch as the state: every run of
+//     normal entries is one Applier.Apply (a lone entry is a run of one), a
 //     configuration change is applied alone;
-//  6. Advance.
+//  7. Advance.
+//
+// Either way an entry is applied only once its log entry is durable here.
 //
 // Client goroutines never touch raft. Propose hands a request to the loop
 // over a bounded channel and waits on a waiter keyed by the request ID;

@@ -149,6 +149,16 @@ func (c *Core) handleReady(rd raft.Ready) error {
 	if leader {
 		c.send(rd.Messages)
 	}
+	// On the leader, entries committed and already durable are applied
+	// before this Ready's fsync: a proposal committed by the last round
+	// waits for its apply, not for the newer entries' flush too.
+	committed := rd.CommittedEntries
+	if k := c.durableRun(rd, leader); k > 0 {
+		if err := c.applyEntries(committed[:k]); err != nil {
+			return err
+		}
+		committed = committed[k:]
+	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := c.installSnapshot(rd.Snapshot); err != nil {
 			return err
@@ -167,7 +177,9 @@ func (c *Core) handleReady(rd raft.Ready) error {
 		c.prevHardState = rd.HardState
 	}
 	if len(rd.Entries) > 0 {
-		c.lastIdx.Store(rd.Entries[len(rd.Entries)-1].GetIndex())
+		last := rd.Entries[len(rd.Entries)-1].GetIndex()
+		c.lastIdx.Store(last)
+		c.durable = last // Save synced them (mustSync: entries always sync)
 	}
 	if !leader {
 		c.send(rd.Messages)
@@ -179,11 +191,40 @@ func (c *Core) handleReady(rd raft.Ready) error {
 		}
 		c.serveReads(states)
 	}
-	if err := c.applyEntries(rd.CommittedEntries); err != nil {
+	if err := c.applyEntries(committed); err != nil {
 		return err
 	}
 	c.rn.Advance(rd)
 	return c.maybeSnapshot()
+}
+
+// durableRun returns how many of rd's committed entries, from the first,
+// the leader applies before rd is saved: normal entries whose log entry an
+// earlier Save already made durable (at or below c.durable) and which rd
+// does not rewrite (below its first new entry). So every entry is still
+// durable in the local log before it is applied (commitApplied relies on
+// it). A Ready with a snapshot applies nothing early (the install comes
+// first), nor does a conf change or anything after one (it is applied in
+// its usual place, after the Save). A follower applies nothing early: its
+// Save is followed by its acknowledgement to the leader, which an apply
+// before it would delay, and every write's commit with it (one client's
+// puts: 0.82x with followers applying early too).
+func (c *Core) durableRun(rd raft.Ready, leader bool) int {
+	if !leader || !raft.IsEmptySnap(rd.Snapshot) {
+		return 0
+	}
+	bound := c.durable
+	if len(rd.Entries) > 0 {
+		bound = min(bound, rd.Entries[0].GetIndex()-1)
+	}
+	k := 0
+	for _, e := range rd.CommittedEntries {
+		if e.GetIndex() > bound || e.GetType() != raftpb.EntryType_EntryNormal {
+			break
+		}
+		k++
+	}
+	return k
 }
 
 // mustSync reports whether rd must be made durable before its messages go

@@ -109,6 +109,7 @@ func (c *Core) installSnapshot(snap *raftpb.Snapshot) error {
 	c.snapIndex = md.GetIndex()
 	c.appliedIndex, c.appliedTerm = md.GetIndex(), md.GetTerm()
 	c.lastIdx.Store(md.GetIndex())
+	c.durable = md.GetIndex()
 	c.aw.advance(c.appliedIndex)
 	c.stats.snapsInstalled.Add(1)
 	c.log.Info("installed snapshot", "index", md.GetIndex(), "term", md.GetTerm())
