@@ -51,6 +51,20 @@ const (
 	logCacheBytes      = 2*logMemTableSize + logBlockCacheBytes
 )
 
+// Level 0 of the raft log's database (docs/perf-l.md). An entry is
+// deleted up to SnapshotCount plus SnapshotCatchUpEntries entries after it
+// is written (15,000 by default), which for 1 KiB puts is four or five
+// flushes later. With Pebble's default (a compaction at 4 sublevels) a
+// flushed table was compacted into the level below before its range
+// deletion was flushed, and was read and written once more when it was.
+// At 12 sublevels most of a compaction's entries are deleted by a newer
+// table of the same compaction and are dropped unwritten. Writes stop at
+// twice that.
+const (
+	logL0CompactionThreshold = 12
+	logL0StopWritesThreshold = 2 * logL0CompactionThreshold
+)
+
 // logDBDir is where the member's raft log database lives.
 func logDBDir(c *Config) string {
 	if c.WALDir != "" {
@@ -70,6 +84,8 @@ func logDBOptions() *pebble.Options {
 		Cache:                       pebble.NewCache(logCacheBytes),
 		MemTableSize:                logMemTableSize,
 		MemTableStopWritesThreshold: 2,
+		L0CompactionThreshold:       logL0CompactionThreshold,
+		L0StopWritesThreshold:       logL0StopWritesThreshold,
 		FormatMajorVersion:          storeFormat,
 		Logger:                      quietLogger{},
 		EventListener:               &pebble.EventListener{DataCorruption: quietLogger{}.corruption},
