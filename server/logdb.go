@@ -51,7 +51,8 @@ const (
 	logCacheBytes      = 2*logMemTableSize + logBlockCacheBytes
 )
 
-// Level 0 of the raft log's database (docs/perf-l.md). An entry is
+// Level 0 of the raft log's database (docs/performance.md, "The raft log
+// database's compactions"). An entry is
 // deleted up to SnapshotCount plus SnapshotCatchUpEntries entries after it
 // is written (15,000 by default), which for 1 KiB puts is four or five
 // flushes later. With Pebble's default (a compaction at 4 sublevels) a

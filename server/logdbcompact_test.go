@@ -19,7 +19,7 @@ import (
 // what its flushes wrote: most flushed entries must be dropped by the
 // compaction that meets their range deletion, not compacted into the
 // level below first and rewritten (logL0CompactionThreshold,
-// docs/perf-l.md). With Pebble's default level-0 threshold (4) the
+// docs/performance.md). With Pebble's default level-0 threshold (4) the
 // compactions wrote 85-97 % of what the flushes wrote.
 func TestLogDBDropsTruncatedEntriesUncompacted(t *testing.T) {
 	db, err := openWith(t.TempDir(), logDBOptions())
