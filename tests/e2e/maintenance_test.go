@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -185,12 +186,20 @@ func runMaintenanceScript(t *testing.T, cl *Cluster) string {
 	return strings.ReplaceAll(s.out.String(), file, "<file>")
 }
 
-// fillToNoSpace writes 16 KiB values through member 0 until the quota is hit.
+// fillToNoSpace writes 16 KiB values through member 0 until the quota is
+// hit. Each value is random: a repeated byte compresses to almost nothing
+// in synod's MinLZ tables, which left the space in use hovering near the
+// quota (the current WAL's size) and the alarm to the timing of a sample.
 func fillToNoSpace(t *testing.T, cl *Cluster) {
 	t.Helper()
 	cli := newClient(t, cl.Members[0].Endpoint)
-	val := strings.Repeat("x", 16<<10)
+	rng := rand.New(rand.NewPCG(1, 1))
+	raw := make([]byte, 16<<10)
 	for i := 0; i < 5000; i++ {
+		for j := range raw {
+			raw[j] = byte(rng.Uint32())
+		}
+		val := string(raw)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		_, err := cli.Put(ctx, fmt.Sprintf("fill/%d", i%8), val)
 		cancel()
