@@ -275,3 +275,11 @@ func versionPayload(tag byte, sub int64, kv []byte) []byte {
 	p = binary.BigEndian.AppendUint64(p, uint64(sub))
 	return append(p, kv...)
 }
+
+// getGeneration is what a put's lookup answers, found the plain way, with
+// a fresh iterator over src (visitKey): the tests' oracle for the group's
+// lookup and the generation cache.
+func getGeneration(src iterSource, prefix bool, key []byte, rev int64) (g generation, err error) {
+	err = visitKey(src, prefix, key, rev, visitGeneration(&g))
+	return g, err
+}

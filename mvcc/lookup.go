@@ -38,7 +38,8 @@ func newLookup(b *pebble.Batch, prefix bool) *lookup {
 }
 
 // generation returns what a put of key at rev needs of the key's newest
-// version below rev (getGeneration's answer).
+// version below rev (visitGeneration), or a zero generation if it has none
+// or its newest is a tombstone.
 func (l *lookup) generation(key []byte, rev int64) (g generation, err error) {
 	if l.it == nil {
 		if l.it, err = l.b.NewIter(&l.opts); err != nil {
@@ -59,11 +60,7 @@ func (l *lookup) generation(key []byte, rev int64) (g generation, err error) {
 	if !found || !bytes.HasPrefix(l.it.Key(), prefix) {
 		return g, l.it.Error()
 	}
-	err = visitVersion(l.it, func(vk, b []byte) error {
-		g.live = true
-		g.create, g.version, g.lease, err = decodeGeneration(vk, b)
-		return err
-	})
+	err = visitVersion(l.it, visitGeneration(&g))
 	return g, err
 }
 

@@ -125,18 +125,17 @@ func getKV(src iterSource, prefix bool, key []byte, rev int64) (kv *mvccpb.KeyVa
 	return kv, err
 }
 
-// getGeneration returns the create revision, version and lease of the
-// version of key visible at rev (live false if the key does not exist at
-// rev): what a put needs of the previous version, without decoding (and
-// copying) its key and value. The record's checksum is verified as for any
-// read. prefix: see visitKey.
-func getGeneration(src iterSource, prefix bool, key []byte, rev int64) (g generation, err error) {
-	err = visitKey(src, prefix, key, rev, func(vk, b []byte) error {
+// visitGeneration is the visitFunc that fills g with what a put needs of
+// the previous version (live, create revision, version, lease), without
+// decoding (and copying) its key and value. The record's checksum is
+// verified as for any read. A put finds the version with its group's
+// lookup (lookup.go).
+func visitGeneration(g *generation) visitFunc {
+	return func(vk, b []byte) (err error) {
 		g.live = true
 		g.create, g.version, g.lease, err = decodeGeneration(vk, b)
 		return err
-	})
-	return g, err
+	}
 }
 
 // KeyValue field numbers (mvccpb.KeyValue) that reads decode without

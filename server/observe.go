@@ -47,16 +47,16 @@ func (m *Member) registerGauges() {
 		func() float64 { return float64(m.sm.KV().CompactRev()) })
 	ms.GaugeFunc("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.",
 		func() float64 { return float64(m.cfg.QuotaBackendBytes) })
-	m.registerPebbleGauges()
+	m.registerPebbleMetrics()
 }
 
-// registerPebbleGauges publishes the figures of both databases that tell
+// registerPebbleMetrics publishes the figures of both databases that tell
 // whether the storage engine is sized right and keeps up: the block cache
 // (docs/performance.md: a block cache smaller than the memtable reservation
 // caches nothing), memtables, level 0 and the levels below, compaction debt,
 // bytes flushed, compacted and written to the WAL, write stalls
 // (docs/maintenance.md, "Storage engine metrics").
-func (m *Member) registerPebbleGauges() {
+func (m *Member) registerPebbleMetrics() {
 	m.metrics.RegisterPebble(
 		metrics.PebbleDB{Name: "state", Metrics: m.db.Metrics, Stalls: m.stalls.state},
 		metrics.PebbleDB{Name: "raftlog", Metrics: m.logDB.Metrics, Stalls: m.stalls.log},
