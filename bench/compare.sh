@@ -6,7 +6,9 @@
 # loads with etcd's own `benchmark` tool against each, and prints one table: the median
 # over the rounds for etcd and synod and the ratio synod/etcd. Rows with a request count
 # also get the CPU the three members spent per request (µs, from /proc/<pid>/stat around
-# the load; the load generator's CPU is not in it) and its ratio. Rounds alternate the two
+# the load; the load generator's CPU is not in it) and its ratio; a second table gives the
+# load generator's own CPU per request and the ratio it leaves room for (the "ceiling"
+# if synod's members cost nothing: the tool shares the machine). Rounds alternate the two
 # systems (etcd, synod, then synod, etcd, ...), so slow drift of a shared machine hits
 # both alike. Only loopback addresses are used.
 #
@@ -154,12 +156,20 @@ bench() {
   before=$(cpu_sample)
   # the progress bar's redraws are dropped: a long load step that fails (etcd past its quota)
   # redraws it millions of times, over a GB of output
-  out=$("$bin/benchmark" "$@" 2>&1 | tr '\r' '\n' | grep -av '^ *[0-9]* / [0-9]* \[') || { echo "$out" >&2; exit 1; }
+  # the group's subshell waits for the tool, so its children's CPU (cutime + cstime) is the
+  # tool's own, printed after the report
+  out=$({
+    "$bin/benchmark" "$@" 2>&1
+    local rc=$? me=$BASHPID
+    echo "load-generator-ticks: $(awk '{ sub(/^.*\) /, ""); print $14 + $15 }' "/proc/$me/stat")"
+    exit $rc
+  } | tr '\r' '\n' | grep -av '^ *[0-9]* / [0-9]* \[') || { echo "$out" >&2; exit 1; }
   after=$(cpu_sample)
   [[ ${KEEP_LOGS:-} == 1 ]] && echo "$out" >"$work/out-$kind-${name//[^a-z0-9]/_}-$round.txt"
   if [[ $field == rps ]]; then
     record "$name (req/s)" "$(awk '/Requests\/sec:/{print $2}' <<<"$out")"
     record_cpu "$name (req/s)" "$before" "$after" "$(completed <<<"$out")"
+    record_loadgen "$name (req/s)" "$(awk '/^load-generator-ticks:/{print $2}' <<<"$out")" "$(completed <<<"$out")"
   else
     # watch-latency prints the puts' summary first, then the watch events' one; the puts
     # are the requests, the events they fan out to the watchers are part of their cost
@@ -224,6 +234,12 @@ cpu_per_request() {
 }
 record_cpu() { # row before after n
   cpu[$kind,$1]+=" $(cpu_per_request "$2" "$3" "$4")"
+}
+# record_loadgen row ticks n: the load generator's CPU per request (µs), from its clock ticks.
+declare -A lgcpu=()
+record_loadgen() {
+  [[ $2 =~ ^[0-9]+$ && $3 =~ ^[0-9]+$ ]] && (($3 > 0)) || return 0
+  lgcpu[$kind,$1]+=" $(awk -v t="$2" -v hz="$hz" -v n="$3" 'BEGIN{ printf "%.1f\n", t * 1e6 / hz / n }')"
 }
 # cpu_median: the median of the rounds that have a figure, marked * when some round had none.
 cpu_median() {
@@ -528,6 +544,21 @@ for name in "${order[@]}"; do
   [[ -n $ce$cs ]] && cr=$(ratio "$ce" "$cs")
   printf '%-48s %12s %12s %8s %10s %10s %8s\n' "$name" "$e" "$s" "$(ratio "$e" "$s")" "$ce" "$cs" "$cr"
 done
+# The load generator shares the machine: on two cores a row's throughput is about the cores
+# over (members' CPU + the tool's CPU) per request, so the tool's own CPU bounds the ratio any
+# member could reach. "ceiling": the ratio synod's throughput would have if its members cost
+# nothing, (etcd's members + the tool in etcd's run) / (the tool in synod's run).
+if ((${#lgcpu[@]})); then
+  printf '\n%-48s %12s %12s %10s\n' "load generator CPU, µs per request (median)" "etcd's run" "synod's run" ceiling
+  for name in "${order[@]}"; do
+    le=$(median <<<"${lgcpu[etcd,$name]:-}")
+    ls_=$(median <<<"${lgcpu[synod,$name]:-}")
+    [[ $le != nan || $ls_ != nan ]] || continue
+    ce=$(cpu_median <<<"${cpu[etcd,$name]:-}")
+    ceil=$(awk -v e="${ce%\*}" -v l="$le" -v s="$ls_" 'BEGIN{ if (e ~ /^[0-9.]+$/ && s+0 > 0) printf "%.2fx", (e+l)/s; else print "-" }')
+    printf '%-48s %12s %12s %10s\n' "$name" "$le" "$ls_" "$ceil"
+  done
+fi
 if [[ ${KEEP_LOGS:-} == 1 ]]; then # every round's figure, in round order, to judge the spread
   for name in "${order[@]}"; do
     for kind in etcd synod; do
