@@ -47,6 +47,7 @@ type Member struct {
 	hub           *watch.Hub            // watch streams, fed by sm
 	node          *raftnode.Node
 	tr            *transport.GRPC
+	renewer       *etcdapi.Renewer
 	listeners     // client, peer, metrics and self listeners, servers, TLS (listeners.go)
 	observability // metrics, audit log, tracing (observability.go)
 	duties        // what background duties sample and bound (duties.go)
@@ -145,7 +146,8 @@ func (m *Member) open() error {
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
 		TLS:        m.tls.peerDialTLS(),
 		Resolver:   m.cfg.Resolver,
-		Membership: m, Hasher: m, IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
+		Membership: m, Hasher: m, Renewals: m, IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
+	m.renewer = m.newRenewer()
 	m.registerGauges()
 	m.registerLeaseMetrics()
 	m.registerAuditMetrics()

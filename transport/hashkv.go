@@ -38,7 +38,7 @@ var hashKVMethodDesc = grpc.MethodDesc{
 }
 
 // unaryMethods are the unary methods of the peer service.
-var unaryMethods = append(slices.Clip(membershipMethods), hashKVMethodDesc)
+var unaryMethods = append(slices.Clip(membershipMethods), hashKVMethodDesc, renewLeasesMethodDesc)
 
 func (t *GRPC) serveHashKV(ctx context.Context, req []byte) (*wrapperspb.BytesValue, error) {
 	if _, err := t.authorize(ctx); err != nil {
