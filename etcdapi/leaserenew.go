@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -58,6 +59,24 @@ type Renewer struct {
 	inFlight  int       // flushers running (each has at most one entry in flight)
 	refused   uint64    // the last leader that refused a batch
 	refusedAt time.Time // when it did
+
+	proposed, handedOver, served atomic.Uint64 // RenewerStats
+}
+
+// RenewerStats count what a Renewer did since it was made.
+type RenewerStats struct {
+	// Proposed counts the renewal entries this member proposed.
+	Proposed uint64
+	// HandedOver counts the batches this member handed to its leader
+	// (whatever the outcome).
+	HandedOver uint64
+	// Served counts the batches followers handed to this member.
+	Served uint64
+}
+
+// Stats returns the counters.
+func (r *Renewer) Stats() RenewerStats {
+	return RenewerStats{Proposed: r.proposed.Load(), HandedOver: r.handedOver.Load(), Served: r.served.Load()}
 }
 
 // RenewerConfig configures a Renewer.
@@ -174,6 +193,7 @@ func (r *Renewer) RenewForPeer(ctx context.Context, cps []*pb.LeaseCheckpoint) (
 	if err := r.startAll(batch); err != nil {
 		return nil, err
 	}
+	r.served.Add(1)
 	var missing []int64
 	for range cps {
 		select {
@@ -226,6 +246,7 @@ func (r *Renewer) renew(batch []*renewal) {
 			r.noteRefused(leader)
 		}
 	}
+	r.proposed.Add(1)
 	missing, err := proposeRenewals(r.cfg.Raft, cps)
 	answer(batch, missing, err)
 }
@@ -264,6 +285,7 @@ func (r *Renewer) noteRefused(leader uint64) {
 // forward hands cps to leader, giving up after the timeout or once the
 // leader changes (the batch is then proposed here).
 func (r *Renewer) forward(leader uint64, cps *pb.LeaseCheckpointRequest) ([]int64, error) {
+	r.handedOver.Add(1)
 	changed := r.cfg.Leader.LeaderChanged()
 	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.Timeout)
 	defer cancel()

@@ -146,7 +146,7 @@ func (m *Member) open() error {
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
 		TLS:        m.tls.peerDialTLS(),
 		Resolver:   m.cfg.Resolver,
-		Membership: m, Hasher: m, Renewals: m, IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
+		Membership: m, Hasher: m, Renewals: m.peerRenewals(), IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
 	m.renewer = m.newRenewer()
 	m.registerGauges()
 	m.registerLeaseMetrics()

@@ -29,6 +29,19 @@ func (m *Member) newRenewer() *etcdapi.Renewer {
 		Timeout: m.requestTimeout()})
 }
 
+// LeaseRenewals counts the member's renewal entries and the batches it
+// handed to its leader or took from its followers.
+func (m *Member) LeaseRenewals() etcdapi.RenewerStats { return m.renewer.Stats() }
+
+// peerRenewals is what serves the renewals followers hand over: the
+// member, or nil (Unimplemented) if it refuses them.
+func (m *Member) peerRenewals() transport.Renewals {
+	if m.cfg.RefusePeerRenewals {
+		return nil
+	}
+	return m
+}
+
 // ForwardRenewals hands cps to leader's renewer (etcdapi.RenewalForwarder).
 func (m *Member) ForwardRenewals(ctx context.Context, leader uint64, cps *etcdserverpb.LeaseCheckpointRequest) ([]int64, error) {
 	body, err := proto.Marshal(cps)

@@ -42,17 +42,11 @@ var renewLeasesMethodDesc = grpc.MethodDesc{
 }
 
 func (t *GRPC) serveRenewLeases(ctx context.Context, req []byte) (*wrapperspb.BytesValue, error) {
-	if _, err := t.authorize(ctx); err != nil {
-		return nil, err
+	var serve func(context.Context, []byte) ([]byte, error)
+	if t.cfg.Renewals != nil {
+		serve = t.cfg.Renewals.PeerRenewLeases
 	}
-	if t.cfg.Renewals == nil {
-		return nil, status.Error(codes.Unimplemented, "transport: lease renewals are not served")
-	}
-	b, err := t.cfg.Renewals.PeerRenewLeases(ctx, req)
-	if err != nil {
-		return nil, status.Error(codes.Aborted, err.Error())
-	}
-	return wrapperspb.Bytes(b), nil
+	return t.serveBytes(ctx, "lease renewals", serve, req)
 }
 
 // RenewLeases hands a batch of renewals to peer (Renewals.PeerRenewLeases
