@@ -41,9 +41,6 @@ type Backends struct {
 	Watch Watch
 	// Leader reports the member's leader, for require-leader streams.
 	Leader Leader
-	// Renewer coalesces the member's keep-alives into shared renewal
-	// entries (the leader's, on a follower that hands its renewals over).
-	Renewer *Renewer
 	// Auth is the member's replicated auth state.
 	Auth AuthState
 	// AuthOptions are the member's auth flags.
@@ -222,7 +219,7 @@ func (b Backends) missing() string {
 		{"Raft", b.Raft != nil}, {"KV", b.KV != nil}, {"Member", b.Member != nil},
 		{"Quota", b.Quota != nil}, {"Cluster", b.Cluster != nil}, {"Maintenance", b.Maintenance != nil},
 		{"Leases", b.Leases != nil}, {"LeaseGrants", b.LeaseGrants != nil}, {"Watch", b.Watch != nil},
-		{"Leader", b.Leader != nil}, {"Renewer", b.Renewer != nil}, {"Auth", b.Auth != nil},
+		{"Leader", b.Leader != nil}, {"Auth", b.Auth != nil},
 	} {
 		if !f.set {
 			return f.name

@@ -104,7 +104,7 @@ func (m *fakeMember) backends() Backends {
 	}
 	return Backends{
 		Raft: m, KV: kv, Member: m, Quota: m, Cluster: m, Maintenance: m,
-		Leases: m.lessor, LeaseGrants: m, Watch: m.hub, Leader: m, Renewer: NewRenewer(RenewerConfig{Raft: m}),
+		Leases: m.lessor, LeaseGrants: m, Watch: m.hub, Leader: m,
 		Auth: m.auth, AuthOptions: AuthOptions{BcryptCost: auth.MinBcryptCost, TokenTTL: time.Minute},
 	}
 }

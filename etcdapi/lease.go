@@ -18,6 +18,8 @@ type leaseService struct {
 	pb.UnimplementedLeaseServer
 	e     *edge
 	grace time.Duration // how long a require-leader keep-alive stream survives without a leader
+
+	renewals renewer // coalesces keep-alives into shared raft entries
 }
 
 func (s *leaseService) LeaseGrant(ctx context.Context, req *pb.LeaseGrantRequest) (*pb.LeaseGrantResponse, error) {

@@ -58,7 +58,6 @@ func (m *leaseMember) advance(d time.Duration) {
 func (m *leaseMember) backends() Backends {
 	b := m.fakeMember.backends()
 	b.Raft, b.Leases, b.LeaseGrants = m, m.lessor, m
-	b.Renewer = NewRenewer(RenewerConfig{Raft: m})
 	return b
 }
 

@@ -171,7 +171,7 @@ func (k *keepAliveStream) start(ctx context.Context, id int64) error {
 		return k.send(w)
 	}
 	w.ttl = st.TTL
-	if err := k.s.e.b.Renewer.start(w); err != nil {
+	if err := k.s.renewals.start(k.s.e.b.Raft, w); err != nil {
 		return err
 	}
 	k.inFlight++
@@ -201,7 +201,7 @@ func (s *leaseService) renewUnknown(ctx context.Context, w *renewal) {
 		return
 	}
 	w.ttl = st.TTL
-	if err := s.e.b.Renewer.start(w); err != nil {
+	if err := s.renewals.start(s.e.b.Raft, w); err != nil {
 		w.finish(false, err)
 	}
 }

@@ -41,12 +41,12 @@ func (p *gatedProposer) proposed() [][]*pb.LeaseCheckpoint {
 	return append([][]*pb.LeaseCheckpoint(nil), p.entries...)
 }
 
-// renewOne is start as one client waits for its renewal: it reports whether the
+// renew is start as one client waits for its renewal: it reports whether the
 // lease existed when the entry applied.
-func (r *Renewer) renewOne(ctx context.Context, id, ttl int64) (bool, error) {
+func (r *renewer) renew(ctx context.Context, srv proposer, id, ttl int64) (bool, error) {
 	done := make(chan *renewal, 1)
 	w := &renewal{id: id, ttl: ttl, done: done}
-	if err := r.start(w); err != nil {
+	if err := r.start(srv, w); err != nil {
 		return false, err
 	}
 	select {
@@ -77,11 +77,11 @@ type renewOutcome struct {
 
 // renewAll starts one renewal per id (each in its own goroutine, like the
 // keep-alives of many clients) and returns their outcomes' channel.
-func renewAll(r *Renewer, ids []int64) <-chan renewOutcome {
+func renewAll(r *renewer, p proposer, ids []int64) <-chan renewOutcome {
 	out := make(chan renewOutcome, len(ids))
 	for _, id := range ids {
 		go func() {
-			ok, err := r.renewOne(context.Background(), id, 30)
+			ok, err := r.renew(context.Background(), p, id, 30)
 			out <- renewOutcome{id, ok, err}
 		}()
 	}
@@ -103,11 +103,11 @@ func TestRenewerCoalesces(t *testing.T) {
 		}
 		return nil
 	}}
-	r := NewRenewer(RenewerConfig{Raft: p})
+	var r renewer
 	// Single renewals occupy every entry allowed in flight...
 	var first []<-chan renewOutcome
 	for i := range maxRenewalEntriesInFlight {
-		first = append(first, renewAll(r, []int64{int64(1000 + i)}))
+		first = append(first, renewAll(&r, p, []int64{int64(1000 + i)}))
 		waitFor(t, "an entry in flight", func() bool { return len(p.proposed()) == i+1 })
 	}
 	// ... while n more (every lease twice) queue behind them.
@@ -115,7 +115,7 @@ func TestRenewerCoalesces(t *testing.T) {
 	for i := range ids {
 		ids[i] = int64(i%(n/2) + 1)
 	}
-	out := renewAll(r, ids)
+	out := renewAll(&r, p, ids)
 	waitFor(t, "every renewal queued", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -156,9 +156,9 @@ func TestRenewerFailedEntry(t *testing.T) {
 		}
 		return nil
 	}}
-	r := NewRenewer(RenewerConfig{Raft: p})
+	var r renewer
 	close(p.release)
-	for _, o := range collect(renewAll(r, []int64{1, 2, 3}), 3) {
+	for _, o := range collect(renewAll(&r, p, []int64{1, 2, 3}), 3) {
 		if !errors.Is(o.err, raftnode.ErrNoLeader) || o.renewed {
 			t.Fatalf("lease %d: renewed %v, err %v; want ErrNoLeader", o.id, o.renewed, o.err)
 		}
@@ -169,7 +169,7 @@ func TestRenewerFailedEntry(t *testing.T) {
 		return r.inFlight == 0
 	})
 	fail = false
-	for _, o := range collect(renewAll(r, []int64{1}), 1) {
+	for _, o := range collect(renewAll(&r, p, []int64{1}), 1) {
 		if o.err != nil || !o.renewed {
 			t.Fatalf("after a failure: renewed %v, err %v", o.renewed, o.err)
 		}
@@ -182,16 +182,16 @@ func TestRenewerFailedEntry(t *testing.T) {
 // carries more than maxRenewalsPerEntry renewals.
 func TestRenewerBoundedQueue(t *testing.T) {
 	p := &gatedProposer{release: make(chan struct{}), answer: func([]*pb.LeaseCheckpoint) error { return nil }}
-	r := NewRenewer(RenewerConfig{Raft: p})
+	var r renewer
 	// Enough to fill the queue however many the entries in flight took.
 	total := maxRenewalsQueued + maxRenewalEntriesInFlight*maxRenewalsPerEntry + 100
-	out := renewAll(r, make([]int64, total))
+	out := renewAll(&r, p, make([]int64, total))
 	waitFor(t, "the queue to fill", func() bool {
 		r.mu.Lock()
 		defer r.mu.Unlock()
 		return len(r.queue) == maxRenewalsQueued
 	})
-	if _, err := r.renewOne(context.Background(), 1, 30); !errors.Is(err, raftnode.ErrTooManyRequests) {
+	if _, err := r.renew(context.Background(), p, 1, 30); !errors.Is(err, raftnode.ErrTooManyRequests) {
 		t.Fatalf("renewal on a full queue: %v, want ErrTooManyRequests", err)
 	}
 	close(p.release)
@@ -219,10 +219,10 @@ func TestRenewerBoundedQueue(t *testing.T) {
 func TestRenewerCallerGivesUp(t *testing.T) {
 	p := &gatedProposer{release: make(chan struct{}), answer: func([]*pb.LeaseCheckpoint) error { return nil }}
 	defer close(p.release)
-	r := NewRenewer(RenewerConfig{Raft: p})
+	var r renewer
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.renewOne(ctx, 1, 30); !errors.Is(err, context.Canceled) {
+	if _, err := r.renew(ctx, p, 1, 30); !errors.Is(err, context.Canceled) {
 		t.Fatalf("renewal with a cancelled context: %v", err)
 	}
 }

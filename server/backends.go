@@ -18,7 +18,6 @@ func (m *Member) backends() etcdapi.Backends {
 		LeaseGrants: m,
 		Watch:       m.hub,
 		Leader:      m,
-		Renewer:     m.renewer,
 		Auth:        m.sm.Auth(),
 		AuthOptions: m.AuthOptions(),
 	}

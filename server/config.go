@@ -136,10 +136,6 @@ type Config struct {
 	// through; nil (every flag-built config) means the operating system's.
 	// Tests inject faults with it (Pebble's errorfs).
 	FS vfs.FS
-	// RefusePeerRenewals makes the member refuse the lease renewals its
-	// followers hand it (gRPC Unimplemented), as a release before it took
-	// them did. No flag sets it: tests of a rolling upgrade do.
-	RefusePeerRenewals bool
 	// UnsafeNoFsync is --unsafe-no-fsync: no write is fsynced, so a crash
 	// or power loss can lose acknowledged writes and break raft's
 	// guarantees. For throwaway test clusters only, as in etcd.

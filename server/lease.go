@@ -51,12 +51,6 @@ func (m *Member) registerLeaseMetrics() {
 	m.metrics.CounterFunc("etcd_debugging_lease_renewed_total", "The number of renewed leases seen by this member.",
 		func() float64 { return float64(l.Stats().Renewed) })
 	m.metrics.GaugeFunc("synod_lease_count", "The number of leases.", func() float64 { return float64(l.Len()) })
-	m.metrics.CounterFunc("synod_lease_renewal_entries_total", "The lease renewal entries this member proposed.",
-		func() float64 { return float64(m.renewer.Stats().Proposed) })
-	m.metrics.CounterFunc("synod_lease_renewal_batches_forwarded_total", "The batches of lease renewals this member handed to its leader.",
-		func() float64 { return float64(m.renewer.Stats().HandedOver) })
-	m.metrics.CounterFunc("synod_lease_renewal_batches_served_total", "The batches of lease renewals followers handed to this member.",
-		func() float64 { return float64(m.renewer.Stats().Served) })
 }
 
 // expireLeases is the leader's expiry duty, run every leaseCheckInterval:

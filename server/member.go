@@ -47,7 +47,6 @@ type Member struct {
 	hub           *watch.Hub            // watch streams, fed by sm
 	node          *raftnode.Node
 	tr            *transport.GRPC
-	renewer       *etcdapi.Renewer
 	listeners     // client, peer, metrics and self listeners, servers, TLS (listeners.go)
 	observability // metrics, audit log, tracing (observability.go)
 	duties        // what background duties sample and bound (duties.go)
@@ -146,8 +145,7 @@ func (m *Member) open() error {
 	m.tr = transport.NewGRPC(transport.Config{LocalID: m.id, ClusterID: m.clusterID, Handler: m.node, Logger: m.log,
 		TLS:        m.tls.peerDialTLS(),
 		Resolver:   m.cfg.Resolver,
-		Membership: m, Hasher: m, Renewals: m.peerRenewals(), IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
-	m.renewer = m.newRenewer()
+		Membership: m, Hasher: m, IsRemoved: m.sm.Members().IsRemoved, OnRemoved: m.removedFromCluster})
 	m.registerGauges()
 	m.registerLeaseMetrics()
 	m.registerAuditMetrics()

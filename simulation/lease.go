@@ -54,23 +54,6 @@ func (c *cluster) expireLeases() {
 	c.sched.after(leaseCheckTick, c.expireLeases)
 }
 
-// renewerOf is the member whose entry carries a keep-alive a client sent
-// to m, as etcdapi.Renewer decides: the leader m knows, which takes the
-// renewal into its own entry and answers once that entry applied there
-// (RenewForPeer), if it is up, not paused, believes it leads and both links
-// are whole; otherwise m proposes it itself (no leader known, m leads, or
-// the hand-over would fail: the real follower proposes after the failure,
-// here at once).
-func (c *cluster) renewerOf(m *member) *member {
-	l := c.member(m.core.Leader())
-	if l == nil || l == m || !l.up || l.paused || !l.core.IsLeader() ||
-		c.net.cut[link{m.id, l.id}] || c.net.cut[link{l.id, m.id}] {
-		return m
-	}
-	c.tracef("keep-alive on %x handed to leader %x", m.id, l.id)
-	return l
-}
-
 // leaseOp is a lease call of the workload: a grant, a put of a leased key,
 // a keep-alive or a revocation.
 func (cl *client) leaseOp() (*pb.InternalRaftRequest, string) {

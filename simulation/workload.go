@@ -73,9 +73,6 @@ func (cl *client) nextLease(m *member) {
 	}
 	c.tracef("call c%d %s on %x", cl.id, desc, m.id)
 	c.sched.after(clientTimeout, func() { cc.finish(outcomeUnknown, nil) })
-	if req.LeaseCheckpoint != nil {
-		m = c.renewerOf(m)
-	}
 	c.fail(m.propose(cc))
 }
 

@@ -53,9 +53,6 @@ type Config struct {
 	// Hasher answers the peer service's HashKV RPC (the leader's
 	// corruption check). nil refuses it.
 	Hasher Hasher
-	// Renewals answers the peer service's RenewLeases RPC (renewals a
-	// follower hands to the leader). nil refuses it with Unimplemented.
-	Renewals Renewals
 	// IsRemoved reports whether a member ID was removed from the cluster:
 	// streams from it are refused with ErrMemberRemoved. nil means none is.
 	IsRemoved func(id uint64) bool

@@ -38,27 +38,16 @@ var hashKVMethodDesc = grpc.MethodDesc{
 }
 
 // unaryMethods are the unary methods of the peer service.
-var unaryMethods = append(slices.Clip(membershipMethods), hashKVMethodDesc, renewLeasesMethodDesc)
+var unaryMethods = append(slices.Clip(membershipMethods), hashKVMethodDesc)
 
 func (t *GRPC) serveHashKV(ctx context.Context, req []byte) (*wrapperspb.BytesValue, error) {
-	var serve func(context.Context, []byte) ([]byte, error)
-	if t.cfg.Hasher != nil {
-		serve = t.cfg.Hasher.PeerHashKV
-	}
-	return t.serveBytes(ctx, "hashes", serve, req)
-}
-
-// serveBytes answers a unary BytesValue method for an authorized peer with
-// serve: Unimplemented if serve is nil (what is not served), serve's error
-// as codes.Aborted with its text (the caller's RemoteError).
-func (t *GRPC) serveBytes(ctx context.Context, what string, serve func(context.Context, []byte) ([]byte, error), req []byte) (*wrapperspb.BytesValue, error) {
 	if _, err := t.authorize(ctx); err != nil {
 		return nil, err
 	}
-	if serve == nil {
-		return nil, status.Error(codes.Unimplemented, "transport: "+what+" are not served")
+	if t.cfg.Hasher == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: hashes are not served")
 	}
-	b, err := serve(ctx, req)
+	b, err := t.cfg.Hasher.PeerHashKV(ctx, req)
 	if err != nil {
 		return nil, status.Error(codes.Aborted, err.Error())
 	}

@@ -32,8 +32,8 @@
 // # Wire format (GRPC)
 //
 // Service "synod.transport.v1.Peer" has two hand-registered streaming
-// methods and four unary ones (no generated code; see service.go,
-// membership.go, hashkv.go and renewals.go):
+// methods and two unary ones (no generated code; see service.go and
+// membership.go):
 //
 //   - Raft (bidi; the server only ever sends the final status). Each client
 //     message is a google.protobuf.BytesValue whose value is a Batch encoded
@@ -51,14 +51,8 @@
 //   - MemberChange (unary, BytesValue → BytesValue, operation in metadata
 //     "synod-op"): a membership change forwarded to the leader; errors come
 //     back as codes.Aborted with the Membership error's text.
-//   - HashKV (unary, BytesValue → BytesValue): a member's hash for the
-//     leader's corruption check (Hasher), on a connection of its own.
-//   - RenewLeases (unary, BytesValue → BytesValue): a follower's batch of
-//     lease renewals handed to the leader (Renewals), on the connection the
-//     raft stream uses. A member without a Renewals (or a release without
-//     the method) answers codes.Unimplemented, returned as ErrUnimplemented.
 //
-// Both streams (and MemberChange, HashKV and RenewLeases) carry the sender's member ID, the
+// Both streams (and MemberChange) carry the sender's member ID, the
 // receiver's member ID and the cluster ID in gRPC metadata. The receiver
 // answers a stream from another cluster with codes.PermissionDenied and a stream addressed to
 // another member with codes.FailedPrecondition, so mis-wired clusters (wrong
