@@ -56,8 +56,17 @@ var (
 	etcdutlSkip string // why tests needing etcdutl are skipped
 )
 
+// e2eTimeout is the whole package's time limit when `go test` leaves the
+// default of 10 minutes: the package runs real clusters one after another
+// and takes 9-10 minutes on two cores, where go test's default would end it
+// in the middle of a test. An explicit -timeout other than 10m is kept.
+const e2eTimeout = 25 * time.Minute
+
 func TestMain(m *testing.M) {
 	flag.Parse()
+	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == (10 * time.Minute).String() {
+		_ = f.Value.Set(e2eTimeout.String())
+	}
 	os.Exit(runMain(m))
 }
 
