@@ -25,6 +25,13 @@ type compactor struct {
 	lastErr  error
 
 	kick chan struct{}
+	// queued counts the kicks in kick (0 or 1) and busy is set while a
+	// pass runs, both under cmu; idle is signalled when both fall to
+	// nothing (WaitCompactorIdle).
+	queued  int
+	busy    bool
+	looping bool // compactLoop runs
+	idle    sync.Cond
 
 	hashJob *hashJob       // a compaction still to be hashed (comphash.go)
 	hashes  []KeyValueHash // kept compaction hashes, oldest first
@@ -47,7 +54,10 @@ type compactWaiter struct {
 	ch  chan struct{}
 }
 
-func (c *compactor) init() { c.kick = make(chan struct{}, 1) }
+func (c *compactor) init() {
+	c.kick = make(chan struct{}, 1)
+	c.idle.L = &c.cmu
+}
 
 // CompactionErr returns the error that stopped the last background physical
 // compaction pass (I/O or corruption), and the one that stopped the last
@@ -60,9 +70,43 @@ func (s *Store) CompactionErr() error {
 }
 
 func (s *Store) kickCompactor() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
 	select {
 	case s.kick <- struct{}{}:
-	default:
+		s.queued++
+	default: // a kick is already queued: its pass reads the newest target
+	}
+}
+
+// WaitCompactorIdle blocks until the background compactor has no pass
+// running or queued, or is not running. Nothing in a member waits for it; the
+// deterministic simulation calls it after every step, so that what a pass
+// writes and flushes (Reclaim flushes the memtable) lands at the same point of
+// every replay of a seed instead of whenever its goroutine is scheduled.
+func (s *Store) WaitCompactorIdle() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	for !s.idleLocked() {
+		s.idle.Wait()
+	}
+}
+
+// idleLocked reports, under cmu, whether no pass runs or is queued.
+func (s *Store) idleLocked() bool { return !s.looping || (s.queued == 0 && !s.busy) }
+
+// compactorPass marks a pass as started (true) or ended (false).
+func (s *Store) compactorPass(start bool) {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	if start {
+		s.queued--
+		s.busy = true
+		return
+	}
+	s.busy = false
+	if s.queued == 0 {
+		s.idle.Broadcast()
 	}
 }
 
@@ -73,6 +117,9 @@ func (s *Store) startCompactor() {
 		return
 	}
 	s.stop, s.done = make(chan struct{}), make(chan struct{})
+	s.cmu.Lock()
+	s.looping = true
+	s.cmu.Unlock()
 	go s.compactLoop(s.stop, s.done)
 	s.kickCompactor()
 }
@@ -126,37 +173,60 @@ func (s *Store) physicalRev() int64 {
 
 func (s *Store) compactLoop(stop, done chan struct{}) {
 	defer close(done)
+	defer s.compactorStopped()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-s.kick:
 		}
-		for target := s.compactRev.Load(); target > s.physicalRev(); target = s.compactRev.Load() {
-			// The compaction to target queued its hash before it published
-			// target: hash it before deleting anything for it.
-			s.runCompactHash()
-			freed, err := s.compactTo(target, stop)
-			if errors.Is(err, errStopped) {
-				return
-			}
-			if s.unreclaimed += freed; err == nil && s.worthReclaiming() {
-				if err = s.Reclaim(); err == nil {
-					s.unreclaimed = 0
-					if h := s.opts.hooks; h != nil && h.reclaimed != nil {
-						h.reclaimed()
-					}
+		s.compactorPass(true)
+		s.compact(stop)
+		s.compactorPass(false)
+	}
+}
+
+// compactorStopped releases WaitCompactorIdle when the loop ends: a kick
+// left in the channel will not be taken by this loop.
+func (s *Store) compactorStopped() {
+	s.cmu.Lock()
+	defer s.cmu.Unlock()
+	select {
+	case <-s.kick:
+		s.queued--
+	default:
+	}
+	s.busy, s.looping = false, false
+	s.idle.Broadcast()
+}
+
+// compact runs the passes a kick asks for: to the newest compaction target,
+// then a reclaim if it is worth it, and the queued compaction hash.
+func (s *Store) compact(stop chan struct{}) {
+	for target := s.compactRev.Load(); target > s.physicalRev(); target = s.compactRev.Load() {
+		// The compaction to target queued its hash before it published
+		// target: hash it before deleting anything for it.
+		s.runCompactHash()
+		freed, err := s.compactTo(target, stop)
+		if errors.Is(err, errStopped) {
+			return
+		}
+		if s.unreclaimed += freed; err == nil && s.worthReclaiming() {
+			if err = s.Reclaim(); err == nil {
+				s.unreclaimed = 0
+				if h := s.opts.hooks; h != nil && h.reclaimed != nil {
+					h.reclaimed()
 				}
 			}
-			s.cmu.Lock()
-			s.lastErr = err
-			s.cmu.Unlock()
-			if err != nil {
-				break
-			}
 		}
-		s.runCompactHash() // release a queued snapshot promptly in any case
+		s.cmu.Lock()
+		s.lastErr = err
+		s.cmu.Unlock()
+		if err != nil {
+			break
+		}
 	}
+	s.runCompactHash() // release a queued snapshot promptly in any case
 }
 
 // reclaimShare: the background compactor rewrites the state keyspace

@@ -382,3 +382,32 @@ func chanOf(ch <-chan struct{}) <-chan struct{} {
 	go func() { <-ch; close(done) }()
 	return done
 }
+
+// TestWaitCompactorIdle: the compactor is not idle while a pass runs, and
+// WaitCompactorIdle returns once the pass a compaction kicked has finished
+// (the simulation waits on it after every step to replay a seed exactly).
+func TestWaitCompactorIdle(t *testing.T) {
+	var h *harness
+	var idleInPass []bool // appended by the compactor, read after the wait
+	h = newHarness(t, Options{CompactionBatch: 1, hooks: &testHooks{beforeCompactCommit: func(int) error {
+		h.s.cmu.Lock()
+		idleInPass = append(idleInPass, h.s.idleLocked())
+		h.s.cmu.Unlock()
+		return nil
+	}}})
+	rev := compactHistory(h)
+	h.compact(rev)
+	h.s.WaitCompactorIdle()
+	if got := h.s.physicalRev(); got != rev {
+		t.Fatalf("WaitCompactorIdle returned with physical compaction at %d, want %d", got, rev)
+	}
+	if len(idleInPass) == 0 {
+		t.Fatal("the pass committed no batch")
+	}
+	for i, idle := range idleInPass {
+		if idle {
+			t.Errorf("the compactor reported idle during batch %d of its pass", i)
+		}
+	}
+	h.s.WaitCompactorIdle() // idle already: returns at once
+}

@@ -156,6 +156,11 @@ func (m *member) process() error {
 	if err := m.core.Advance(); err != nil {
 		return fmt.Errorf("simulation: member %x: %w", m.id, err)
 	}
+	// The state's background compactor runs what an applied compaction
+	// kicked; waiting for it here puts its writes and its memtable flush
+	// (Reclaim) at the same step of every replay, so what a later crash
+	// keeps does not depend on when its goroutine ran.
+	m.sm.KV().WaitCompactorIdle()
 	if after := m.core.AppliedIndex(); after != before {
 		m.c.tracef("apply %x %d-%d", m.id, before+1, after)
 	}

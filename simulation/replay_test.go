@@ -10,11 +10,14 @@ import (
 // same seed must produce the same trace byte for byte (every Ready, applied
 // entry, fault, message dropped or duplicated, and client call), with the
 // same digest, and different seeds different traces. The seeds are chosen
-// to cover every kind of fault between them, which the test checks.
+// to cover every kind of fault between them, which the test checks. Seed 22
+// crashes a member just after the state's background compactor flushed its
+// memtable: before the simulation waited for that goroutine after every step
+// (Store.WaitCompactorIdle), it replayed differently about every other run.
 func TestReplayIsDeterministic(t *testing.T) {
 	seen := map[string]uint64{}
 	var all strings.Builder
-	for _, seed := range []uint64{21, 13, 4} {
+	for _, seed := range []uint64{21, 13, 4, 22} {
 		var first, second bytes.Buffer
 		a := runSeed(t, seed, Config{Trace: &first})
 		b := runSeed(t, seed, Config{Trace: &second})
