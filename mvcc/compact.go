@@ -186,16 +186,11 @@ func (s *Store) compactLoop(stop, done chan struct{}) {
 	}
 }
 
-// compactorStopped releases WaitCompactorIdle when the loop ends: a kick
-// left in the channel will not be taken by this loop.
+// compactorStopped releases WaitCompactorIdle when the loop ends. A kick
+// left in the channel stays counted in queued, for the next loop to take.
 func (s *Store) compactorStopped() {
 	s.cmu.Lock()
 	defer s.cmu.Unlock()
-	select {
-	case <-s.kick:
-		s.queued--
-	default:
-	}
 	s.busy, s.looping = false, false
 	s.idle.Broadcast()
 }

@@ -64,7 +64,7 @@ const e2eTimeout = 25 * time.Minute
 
 func TestMain(m *testing.M) {
 	flag.Parse()
-	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == (10 * time.Minute).String() {
+	if f := flag.Lookup("test.timeout"); f != nil && f.Value.String() == (10*time.Minute).String() {
 		_ = f.Value.Set(e2eTimeout.String())
 	}
 	os.Exit(runMain(m))
