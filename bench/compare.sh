@@ -38,6 +38,15 @@
 #                   member 4 on 13379/13380), so that two runs on one machine do not collide
 #   SCALE_GB        scale checkpoints, GiB of 1 KiB values (default 1,4,10; fractions allowed)
 #   JOIN_TIMEOUT    seconds the scale mode waits for the new member to serve (default 600)
+#   SCALE_PUTS      puts of the scale mode's put rows, on the empty store and at each checkpoint
+#                   (default 150000: long enough that the puts' own compactions run inside the
+#                   row; a row of 30,000 lasted 4-6 s, and whether a large compaction fell into it
+#                   moved its rate by a third between runs of one build)
+#   SCALE_SETTLE    seconds the scale mode waits, after each load step and after each put row,
+#                   for no compaction to be running on any synod member for 3 s in a row
+#                   (default 600). The waits are recorded; the one after a put row is counted in
+#                   that put's CPU (its compactions and 3 s of idle members: ~0.3 us per put).
+#                   etcd has no background work to wait for.
 #   ONLY            etcd or synod: run that system alone (the scale mode past etcd's quota)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -54,6 +63,8 @@ FOOTPRINT_KEYS=${FOOTPRINT_KEYS:-100000}
 RESTART_KEYS=${RESTART_KEYS:-1000000}
 SCALE_GB=${SCALE_GB:-1,4,10}
 JOIN_TIMEOUT=${JOIN_TIMEOUT:-600}
+SCALE_PUTS=${SCALE_PUTS:-150000}
+SCALE_SETTLE=${SCALE_SETTLE:-600}
 anchors() { # the etcd-anchors.sh next to the repository (or next to its worktree directory)
   local d
   for d in "$root/../shared" "$root/../../shared"; do
@@ -419,8 +430,7 @@ run_scale() {
   "$bin/etcdctl" --endpoints="$lead" put bench-range "$(head -c 1024 /dev/zero | tr '\0' r)" >/dev/null
   # the same put as at each checkpoint, on the empty store: the rate the goal at size is set against
   settle
-  bench "@0 GiB: put, 100 clients, new keys" rps --endpoints="$lead" --conns=10 --clients=100 put \
-    --key-size=63 --sequential-keys --key-space-size=30000 --total=30000 --val-size=1024
+  scale_put "@0 GiB: " 63
   for gb in ${SCALE_GB//,/ }; do
     target=$(awk -v g="$gb" 'BEGIN{printf "%d", g * 1048576}')
     n=$((target - loaded)) at="@${gb} GiB: "
@@ -438,6 +448,7 @@ run_scale() {
     fi
     settle
     record "${at}disk writes per KiB loaded, 3 members" "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
+    settle_compactions "${at}compactions settled after the load step"
     scale_checkpoint "$at" "$step"
   done
   stop_cluster
@@ -448,8 +459,7 @@ run_scale() {
 scale_checkpoint() {
   local at=$1 lead
   lead=$(leader_ep)
-  bench "${at}put, 100 clients, new keys" rps --endpoints="$lead" --conns=10 --clients=100 put \
-    --key-size=$((63 + $2)) --sequential-keys --key-space-size=30000 --total=30000 --val-size=1024
+  scale_put "$at" $((63 + $2))
   settle
   bench "${at}range serializable, 100 clients" rps --endpoints="$all" --conns=10 --clients=100 range bench-range --consistency=s --total=30000
   settle
@@ -458,6 +468,44 @@ scale_checkpoint() {
   scale_compact "$at" "$lead"
   restart_all "${at}restart to serving (s)"
   scale_join "$at"
+}
+
+# settle_compactions row: for synod, waits (at most SCALE_SETTLE s) until no member has run a
+# compaction of its state database for 3 s in a row (synod_pebble_compactions_in_progress on
+# /metrics) and records the wait as row (s). After a load step, so that the put row measures the
+# puts, not the rest of the load step's compactions; after the put row, so that the CPU its
+# compactions take once it has ended is counted too (scale_put). etcd's bbolt does its work
+# inside each commit: n/a.
+settle_compactions() {
+  local t0 quiet=0 busy ep deadline m
+  if [[ $kind != synod ]]; then
+    record "$1 (s)" n/a
+    return
+  fi
+  t0=$(date +%s.%N) deadline=$(($(date +%s) + SCALE_SETTLE))
+  while ((quiet < 3 && $(date +%s) < deadline)); do
+    busy=0
+    for ep in ${all//,/ }; do # not curl | grep -q: grep's early exit would fail curl (pipefail)
+      m=$(curl -sf "http://$ep/metrics") && grep -q '^synod_pebble_compactions_in_progress{db="state"} 0$' <<<"$m" || busy=1
+    done
+    if ((busy)); then quiet=0; else quiet=$((quiet + 1)); fi
+    sleep 1
+  done
+  record "$1 (s)" "$(since "$t0")"
+}
+
+# scale_put row-prefix key-size: the put row of the scale mode (SCALE_PUTS new keys, 100
+# clients), then the members' CPU per put from its start until the compactions it left behind
+# have ended: the put's whole cost, where the row's own CPU column leaves out whatever Pebble
+# compacts after the tool is done.
+scale_put() {
+  local c0
+  c0=$(cpu_sample)
+  bench "${1}put, 100 clients, new keys" rps --endpoints="$(leader_ep)" --conns=10 --clients=100 put \
+    --key-size="$2" --sequential-keys --key-space-size="$SCALE_PUTS" --total="$SCALE_PUTS" --val-size=1024
+  settle_compactions "${1}put: compactions settled after the row"
+  record "${1}put: members' CPU per put, compactions after the row included (µs)" \
+    "$(cpu_per_request "$c0" "$(cpu_sample)" "$SCALE_PUTS")"
 }
 
 # scale_compact row-prefix leader: compacts at the current revision and, for etcd, defragments
