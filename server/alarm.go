@@ -73,12 +73,13 @@ func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
 }
 
 // sampleDBSize refreshes the sampled database size (Pebble's whole disk
-// usage) and size in use (inUseBytes). The quota is checked against the size
-// in use (see docs/maintenance.md).
+// usage) and size in use (inUseBytes), and sizes the block cache for it.
+// The quota is checked against the size in use (see docs/maintenance.md).
 func (m *Member) sampleDBSize() {
 	mt := m.db.Metrics()
 	m.dbSize.Store(int64(mt.DiskSpaceUsage()))
 	m.dbInUse.Store(inUseBytes(mt))
+	m.budget.resize(m.dbInUse.Load())
 	m.sampleDiskFree()
 }
 

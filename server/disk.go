@@ -11,8 +11,10 @@ import (
 // (docs/architecture.md#two-pebble-databases-per-member): db holds the
 // state, which the state machine keeps, and logDB the raft log, served by
 // logStore. Each database's write stalls are counted for /metrics.
+// db's block cache grows with it (budget).
 type disk struct {
 	db       *pebble.DB
+	budget   *cacheBudget // db's block cache, sized by sampleDBSize
 	logDB    *pebble.DB
 	logStore *storage.LogStore
 	stalls   struct{ state, log *metrics.WriteStalls }

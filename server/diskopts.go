@@ -18,18 +18,21 @@ import (
 // logged to log before the process exits. A database written by a release
 // built on Pebble v1 is upgraded first (upgradeIfV1). The raft log is in
 // its own database (openLogDB). Its write stalls are counted in stalls
-// (nil counts nothing).
-func openMemberDB(c *Config, log *slog.Logger, stalls *metrics.WriteStalls) (*pebble.DB, error) {
+// (nil counts nothing). Its block cache grows with it: the caller passes
+// the database's size to the returned budget (cacheBudget.resize).
+func openMemberDB(c *Config, log *slog.Logger, stalls *metrics.WriteStalls) (*pebble.DB, *cacheBudget, error) {
 	dir := filepath.Join(c.DataDir, "db")
 	if err := upgradeIfV1(c, dir, log); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	o := memberOptions(pebbleOptions(), c, log, stalls)
+	budget := newCacheBudget()
+	o := memberOptions(stateOptions(budget.cache), c, log, stalls)
 	defer o.Cache.Unref() // the DB took its own reference, or failed to open
 	if c.WALDir != "" {
 		o.WALDir = c.WALDir
 	}
-	return pebble.Open(dir, o)
+	db, err := pebble.Open(dir, o)
+	return db, budget, err
 }
 
 // memberOptions applies to o what every database of a member shares: the

@@ -57,7 +57,7 @@ func TestNoSyncFSDropsSyncs(t *testing.T) {
 // directory and a reopened database reads what was written.
 func TestMemberDBWithWALDir(t *testing.T) {
 	c := &Config{DataDir: t.TempDir(), WALDir: filepath.Join(t.TempDir(), "wal"), UnsafeNoFsync: true}
-	db, err := openMemberDB(c, slog.New(slog.DiscardHandler), nil)
+	db, _, err := openMemberDB(c, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestMemberDBWithWALDir(t *testing.T) {
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if db, err = openMemberDB(c, slog.New(slog.DiscardHandler), nil); err != nil {
+	if db, _, err = openMemberDB(c, slog.New(slog.DiscardHandler), nil); err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()

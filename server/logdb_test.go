@@ -80,7 +80,7 @@ func checkNewLayout(t *testing.T, fs vfs.FS, walDir string, logged *bytes.Buffer
 	t.Helper()
 	cfg := &Config{DataDir: "/data", WALDir: walDir, FS: fs}
 	log := slog.New(slog.NewTextHandler(logged, nil))
-	state, err := openMemberDB(cfg, log, nil)
+	state, _, err := openMemberDB(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,7 +265,7 @@ func TestLogDirMissing(t *testing.T) {
 			t.Fatal(err)
 		}
 		log := slog.New(slog.DiscardHandler)
-		state, err := openMemberDB(cfg, log, nil)
+		state, _, err := openMemberDB(cfg, log, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -290,7 +290,7 @@ func TestLogDirMissing(t *testing.T) {
 func TestNewLogDBWALDamageDetected(t *testing.T) {
 	cfg := &Config{DataDir: t.TempDir()}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	state, err := openMemberDB(cfg, log, nil)
+	state, _, err := openMemberDB(cfg, log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -109,11 +109,11 @@ func (m *Member) open() error {
 		return fmt.Errorf("server: create data dir: %w", err)
 	}
 	m.stalls.state, m.stalls.log = metrics.NewWriteStalls(time.Now), metrics.NewWriteStalls(time.Now)
-	db, err := openMemberDB(&m.cfg, m.log, m.stalls.state)
+	db, budget, err := openMemberDB(&m.cfg, m.log, m.stalls.state)
 	if err != nil {
 		return fmt.Errorf("server: open database: %w", err)
 	}
-	m.db = db
+	m.db, m.budget = db, budget
 	if m.logDB, err = openLogDB(&m.cfg, db, m.log, m.stalls.log); err != nil {
 		return fmt.Errorf("server: open the raft log's database: %w", err)
 	}

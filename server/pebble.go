@@ -32,7 +32,8 @@ import (
 const (
 	memTableSize = 8 << 20
 	// blockCacheBytes is what is left for sstable blocks while two
-	// memtables are live.
+	// memtables are live: all of it outside a member, a member's base
+	// budget, which grows with its database (cacheBudget).
 	blockCacheBytes = 8 << 20
 	cacheBytes      = 2*memTableSize + blockCacheBytes
 )
@@ -77,9 +78,14 @@ const (
 // while L0 read amplification or compaction debt is high) is now
 // CompactionConcurrencyRange, whose (1, 2) is that same rule; and new stores
 // are created at storeFormat instead of Pebble's oldest format.
-func pebbleOptions() *pebble.Options {
+func pebbleOptions() *pebble.Options { return stateOptions(pebble.NewCache(cacheBytes)) }
+
+// stateOptions is pebbleOptions with cache c (a member's grows with its
+// database: cacheBudget). The caller's reference to c passes to the
+// returned options.
+func stateOptions(c *pebble.Cache) *pebble.Options {
 	o := &pebble.Options{
-		Cache:                       pebble.NewCache(cacheBytes),
+		Cache:                       c,
 		MemTableSize:                memTableSize,
 		MemTableStopWritesThreshold: 4,
 		L0CompactionThreshold:       l0CompactionFiles,

@@ -21,7 +21,7 @@ func stateMember(t *testing.T) *Member {
 	t.Helper()
 	m := &Member{cfg: Config{DataDir: t.TempDir()}, log: slog.New(slog.DiscardHandler)}
 	m.metrics = metrics.New()
-	db, err := openMemberDB(&m.cfg, m.log, nil)
+	db, _, err := openMemberDB(&m.cfg, m.log, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
