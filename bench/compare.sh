@@ -422,7 +422,7 @@ status_field() {
 nospace() { "$bin/etcdctl" --endpoints="$all" alarm list 2>/dev/null | grep -q NOSPACE; }
 
 run_scale() {
-  local lead gb target n loaded=0 step=0 w0 at
+  local lead gb target n loaded=0 step=0 w0 c0 at
   extra_flags[$kind]="--quota-backend-bytes=${scale_quota[$kind]}"
   start_cluster "$kind"
   lead=$(leader_ep)
@@ -438,7 +438,7 @@ run_scale() {
     step=$((step + 1))
     lead=$(leader_ep)
     settle
-    w0=$(io_sample)
+    w0=$(io_sample) c0=$(cpu_sample)
     bench "${at}load step, 1000 clients" rps --endpoints="$lead" --conns=100 --clients=1000 put \
       --key-size=$((16 + step)) --sequential-keys --key-space-size="$n" --total="$n" --val-size=1024
     loaded=$target
@@ -449,6 +449,10 @@ run_scale() {
     settle
     record "${at}disk writes per KiB loaded, 3 members" "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
     settle_compactions "${at}compactions settled after the load step"
+    record "${at}load step: members' CPU per put, compactions after the step included (µs)" \
+      "$(cpu_per_request "$c0" "$(cpu_sample)" "$n")"
+    record "${at}load step: disk writes per KiB loaded, compactions after the step included" \
+      "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
     scale_checkpoint "$at" "$step"
   done
   stop_cluster
