@@ -447,12 +447,12 @@ run_scale() {
       break
     fi
     settle
-    record "${at}disk writes per KiB loaded, 3 members" "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
+    record "${at}disk writes per KiB loaded, 3 members" "$(per_kib_loaded "$w0" "$n")"
     settle_compactions "${at}compactions settled after the load step"
     record "${at}load step: members' CPU per put, compactions after the step included (µs)" \
       "$(cpu_per_request "$c0" "$(cpu_sample)" "$n")"
     record "${at}load step: disk writes per KiB loaded, compactions after the step included" \
-      "$(awk -v b="$(($(io_sample) - w0))" -v n="$n" 'BEGIN{printf "%.2f", b / 1024 / n}')"
+      "$(per_kib_loaded "$w0" "$n")"
     scale_checkpoint "$at" "$step"
   done
   stop_cluster
@@ -473,6 +473,9 @@ scale_checkpoint() {
   restart_all "${at}restart to serving (s)"
   scale_join "$at"
 }
+
+# per_kib_loaded w0 n: the members' disk writes since io_sample gave w0, per KiB of n 1 KiB puts.
+per_kib_loaded() { awk -v b="$(($(io_sample) - $1))" -v n="$2" 'BEGIN{printf "%.2f", b / 1024 / n}'; }
 
 # settle_compactions row: for synod, waits (at most SCALE_SETTLE s) until no member has run a
 # compaction of its state database for 3 s in a row (synod_pebble_compactions_in_progress on

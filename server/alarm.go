@@ -78,8 +78,9 @@ func (m *Member) Alarms() []*etcdserverpb.AlarmMember {
 func (m *Member) sampleDBSize() {
 	mt := m.db.Metrics()
 	m.dbSize.Store(int64(mt.DiskSpaceUsage()))
-	m.dbInUse.Store(inUseBytes(mt))
-	m.budget.resize(m.dbInUse.Load())
+	inUse := inUseBytes(mt)
+	m.dbInUse.Store(inUse)
+	m.budget.resize(inUse)
 	m.sampleDiskFree()
 }
 

@@ -27,7 +27,7 @@ const (
 	// database's size: the filters and index blocks of a store of about
 	// 100M keys.
 	maxBlockCacheBytes = 256 << 20
-	// blockCacheShare is the divisor of the database's disk usage that
+	// blockCacheShare is the divisor of the database's size in use that
 	// gives the block budget (1/32, about 3 %: filters, index blocks and
 	// some data blocks of the benchmark's well-compressed values).
 	blockCacheShare = 32
@@ -54,7 +54,7 @@ func newCacheBudget() *cacheBudget {
 	return b
 }
 
-// blockBudget is the room for blocks a database of dbBytes on disk gets.
+// blockBudget is the room for blocks a database of dbBytes in use gets.
 func blockBudget(dbBytes int64) int64 {
 	return min(max(dbBytes/blockCacheShare, blockCacheBytes), maxBlockCacheBytes)
 }
@@ -76,11 +76,4 @@ func (b *cacheBudget) resize(dbBytes int64) {
 	for len(b.held) < hold {
 		b.held = append(b.held, b.cache.Reserve(blockCacheChunk))
 	}
-}
-
-// blockBytes is the room for blocks now.
-func (b *cacheBudget) blockBytes() int64 {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return maxBlockCacheBytes - int64(len(b.held))*blockCacheChunk
 }

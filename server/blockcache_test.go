@@ -81,3 +81,11 @@ func scanAll(t *testing.T, db *pebble.DB) {
 		t.Fatal(err)
 	}
 }
+
+// blockBytes is the room for blocks the budget leaves now, from the
+// reservations it holds.
+func (b *cacheBudget) blockBytes() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return maxBlockCacheBytes - int64(len(b.held))*blockCacheChunk
+}
