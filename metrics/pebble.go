@@ -109,7 +109,7 @@ var (
 			func(m *pebble.Metrics) float64 { return float64(m.MemTable.Size) }},
 		{pebbleDesc("l0_files", "Sstables in level 0 (flushes waiting for compaction)."), gauge,
 			func(m *pebble.Metrics) float64 { return float64(m.Levels[0].TablesCount) }},
-		{pebbleDesc("l0_sublevels", "Sublevels of level 0; compactions start at 16 (state) and writes stop at 64."), gauge,
+		{pebbleDesc("l0_sublevels", "Sublevels of level 0; compactions start at 32 (state) and writes stop at 128."), gauge,
 			func(m *pebble.Metrics) float64 { return float64(m.Levels[0].Sublevels) }},
 		{pebbleDesc("read_amplification", "Tables a point read may consult: L0's sublevels plus every non-empty level below."), gauge,
 			func(m *pebble.Metrics) float64 { return float64(m.ReadAmp()) }},
