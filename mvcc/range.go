@@ -40,9 +40,10 @@ func rangeKeys(ctx context.Context, src iterSource, key, end []byte, curRev, com
 		return nil, ErrCompacted
 	}
 	rr := &rangeResult{rev: curRev}
-	err := scan(ctx, src, key, end, rev, func(vk, b []byte) error {
+	counted := func() bool { return o.countOnly || (o.limit > 0 && int64(len(rr.kvs)) >= o.limit) }
+	err := scan(ctx, src, key, end, rev, func() bool { return !counted() }, func(vk, b []byte) error {
 		rr.count++
-		if o.countOnly || (o.limit > 0 && int64(len(rr.kvs)) >= o.limit) {
+		if counted() {
 			return nil
 		}
 		kv, err := decodeKV(vk, b)

@@ -31,7 +31,10 @@ type visitFunc func(vk, kvBytes []byte) error
 // rangeEnd) ends at that key's version: stepping on through its older
 // versions, as a wider range must, cost a Next and a second seek per
 // single-key read (etcd's stm benchmark reads two keys per transaction).
-func scan(ctx context.Context, src iterSource, key, rangeEnd []byte, rev int64, fn visitFunc) (err error) {
+// values, if not nil, is asked before each version whether fn needs its
+// payload: when it says no, the version is only counted (fn gets a nil
+// payload), and its record checksum is not verified (framedTag).
+func scan(ctx context.Context, src iterSource, key, rangeEnd []byte, rev int64, values func() bool, fn visitFunc) (err error) {
 	lower, upper, ok := keyBounds(key, rangeEnd)
 	if !ok {
 		return nil
@@ -58,7 +61,12 @@ func scan(ctx context.Context, src iterSource, key, rangeEnd []byte, rev int64, 
 			valid = it.SeekGE(appendRev(seek, rev))
 			continue
 		}
-		if err := visitVersion(it, fn); err != nil {
+		if values == nil || values() {
+			err = visitVersion(it, fn)
+		} else {
+			err = countVersion(it, fn)
+		}
+		if err != nil {
 			return err
 		}
 		if len(rangeEnd) == 0 {
@@ -83,6 +91,20 @@ func visitVersion(it *pebble.Iterator, fn visitFunc) error {
 		return nil
 	}
 	return fn(it.Key(), data)
+}
+
+// countVersion hands fn the version under the iterator, with a nil payload,
+// if it is live; only its framing is checked (framedTag).
+func countVersion(it *pebble.Iterator, fn visitFunc) error {
+	v, err := it.ValueAndErr()
+	if err != nil {
+		return fmt.Errorf("mvcc: read value: %w", err)
+	}
+	tag, err := framedTag(it.Key(), v)
+	if err != nil || tag == tagTombstone {
+		return err
+	}
+	return fn(it.Key(), nil)
 }
 
 // nextUserKey moves the iterator from a version of prefix to the newest
@@ -260,7 +282,7 @@ func (s *Store) ScanLeasedKeys(fn func(key []byte, lease int64) error) error {
 		return err
 	}
 	defer v.release()
-	return scan(context.Background(), v.snap, nil, []byte{0}, v.rev, func(vk, b []byte) error {
+	return scan(context.Background(), v.snap, nil, []byte{0}, v.rev, nil, func(vk, b []byte) error {
 		key, lease, err := decodeKeyLease(vk, b)
 		if err != nil || lease == 0 {
 			return err
