@@ -22,19 +22,29 @@ import (
 // FuzzDecodeVersion: a stored key version (any user key and revision, any
 // stored bytes) decodes without panicking, fails only with
 // record.ErrCorrupt, and whatever is accepted re-encodes to the same bytes.
+// framedTag (a count's check) accepts whatever openVersion accepts, with the
+// same tag.
 func FuzzDecodeVersion(f *testing.F) {
 	kv, _ := proto.Marshal(&mvccpb.KeyValue{Key: []byte("k"), Value: []byte("v"), CreateRevision: 2, ModRevision: 3, Version: 2, Lease: 7})
 	f.Add([]byte("k"), int64(3), seal(versionKey([]byte("k"), 3), versionPayload(tagPut, 0, kv)))
 	f.Add([]byte("k"), int64(4), seal(versionKey([]byte("k"), 4), versionPayload(tagTombstone, 1, nil)))
 	f.Add([]byte("k"), int64(5), seal(versionKey([]byte("k"), 4), versionPayload(tagPut, 0, kv)))
 	f.Add([]byte{0, 0xff, 0}, int64(-1), []byte{0, 0, 0, 0})
+	f.Add([]byte("k"), int64(6), seal(versionKey([]byte("k"), 6), versionPayload(tagPut, 0, nil)))
 	f.Fuzz(func(t *testing.T, key []byte, rev int64, value []byte) {
 		vk := versionKey(key, rev)
 		prefix, gotRev, err := splitVersionKey(vk)
 		if err != nil || gotRev != rev || !bytes.Equal(prefix, versionPrefix(key)) {
 			t.Fatalf("versionKey(%q, %d) splits to %x, %d, %v", key, rev, prefix, gotRev, err)
 		}
+		framed, ferr := framedTag(vk, value)
+		if ferr != nil && !errors.Is(ferr, record.ErrCorrupt) {
+			t.Fatalf("framedTag: %v does not wrap ErrCorrupt", ferr)
+		}
 		tag, sub, data, err := openVersion(vk, value)
+		if err == nil && (ferr != nil || framed != tag) {
+			t.Fatalf("openVersion accepted %x as tag %d; framedTag says %d, %v", value, tag, framed, ferr)
+		}
 		if err != nil {
 			if !errors.Is(err, record.ErrCorrupt) {
 				t.Fatalf("openVersion: %v does not wrap ErrCorrupt", err)

@@ -151,13 +151,14 @@ func openPayload(key, value []byte) ([]byte, error) {
 }
 
 // openVersion verifies a sealed version stored under key and splits its
-// payload into tag, sub revision and (for a put) the marshaled KeyValue.
+// payload into tag, sub revision and (for a put) the marshaled KeyValue,
+// which is never empty: a stored version has a mod revision.
 func openVersion(key, value []byte) (tag byte, sub int64, kv []byte, err error) {
 	p, err := openPayload(key, value)
 	if err != nil {
 		return 0, 0, nil, err
 	}
-	if len(p) < versionHeaderLen || (p[0] == tagTombstone && len(p) != versionHeaderLen) {
+	if len(p) < versionHeaderLen || (p[0] == tagTombstone) != (len(p) == versionHeaderLen) {
 		return 0, 0, nil, corruptf("key %q: malformed version payload", key)
 	}
 	return p[0], int64(binary.BigEndian.Uint64(p[1:versionHeaderLen])), p[versionHeaderLen:], nil
