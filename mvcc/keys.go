@@ -170,9 +170,9 @@ func openVersion(key, value []byte) (tag byte, sub int64, kv []byte, err error) 
 // count_only Range): the checksum of a 1 KiB value was half of what counting
 // a key cost. Pebble's own block checksums still guard those bytes on disk;
 // every version a read returns is verified in full (openVersion). A put
-// always carries a KeyValue (it has a key) and a tombstone never does, so a
-// damaged tag byte cannot turn one into the other unnoticed: the count stays
-// exact under any damage to one byte.
+// always carries a KeyValue (a stored version has a mod revision) and a
+// tombstone never does, so a damaged tag byte cannot turn one into the
+// other unnoticed: the count stays exact under any damage to one byte.
 func framedTag(key, value []byte) (byte, error) {
 	const header = record.HeaderSize + versionHeaderLen
 	if len(value) >= header {
