@@ -40,10 +40,11 @@ func rangeKeys(ctx context.Context, src iterSource, key, end []byte, curRev, com
 		return nil, ErrCompacted
 	}
 	rr := &rangeResult{rev: curRev}
-	counted := func() bool { return o.countOnly || (o.limit > 0 && int64(len(rr.kvs)) >= o.limit) }
-	err := scan(ctx, src, key, end, rev, func() bool { return !counted() }, func(vk, b []byte) error {
+	// wantValue is whether the next live key is returned, not only counted.
+	wantValue := func() bool { return !o.countOnly && (o.limit <= 0 || int64(len(rr.kvs)) < o.limit) }
+	err := scan(ctx, src, key, end, rev, wantValue, func(vk, b []byte) error {
 		rr.count++
-		if counted() {
+		if !wantValue() {
 			return nil
 		}
 		kv, err := decodeKV(vk, b)
